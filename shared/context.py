@@ -1,0 +1,40 @@
+"""Per-call context carried across processes: request id and caller identity."""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Caller(BaseModel):
+    """Who is calling: the verified claims of the access token."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user_id: str
+    role: str
+    hospital_id: str | None = None
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.role == "platform_admin"
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What a handler knows about the call beyond its body."""
+
+    request_id: str
+    caller: Caller | None = None
+    deadline: float | None = None  # epoch seconds
+
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+def new_request_id() -> str:
+    """A fresh request id (used when the client sent none)."""
+    return uuid.uuid4().hex

@@ -1,0 +1,1 @@
+"""Pydantic models: the only definition of every RPC message and HTTP body."""

@@ -1,0 +1,56 @@
+"""Base classes and validation helpers shared by every contract."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shared.errors import BadRequest, ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Contract(BaseModel):
+    """A request or reply body: unknown fields are refused, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Reply(BaseModel):
+    """A reply body: tolerant of fields a newer service version may add."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """Per-field messages for `details.fields` (dotted paths, first message per field)."""
+    fields: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        path = ".".join(str(p) for p in err["loc"]) or "body"
+        if err["type"] == "extra_forbidden":
+            msg = "未知字段 / unknown field"
+        elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
+            msg = str(err["ctx"]["error"])
+        else:
+            msg = str(err["msg"])
+        fields.setdefault(path, msg)
+    return fields
+
+
+def parse_body(model: type[M], raw: bytes | str, *, strict: bool = True) -> M:
+    """Validate a JSON body against a contract; JSON faults → 400, contract faults → 422."""
+    try:
+        return model.model_validate_json(raw or b"{}", strict=strict)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise BadRequest("请求体不是合法的 JSON / malformed JSON") from None
+        raise ValidationFailed(fields=field_errors(exc)) from None
+
+
+def parse_object(model: type[M], data: dict[str, Any]) -> M:
+    """Validate already-decoded data (query strings, path parameters) against a contract."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(fields=field_errors(exc)) from None

@@ -1,0 +1,1 @@
+"""RabbitMQ messaging over aio-pika: RPC, domain events, consumers, outbox relay."""

@@ -1,0 +1,90 @@
+"""Domain events: the envelope of the contract and a publisher with confirms."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from pydantic import BaseModel, ConfigDict
+
+from shared.messaging.codec import encode
+
+log = logging.getLogger("guahao.events")
+
+EVENTS_EXCHANGE = "guahao.events"
+HOSPITAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+class EventEnvelope(BaseModel):
+    """The body of every event on `guahao.events` and of every webhook delivery."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    type: str
+    version: int = 1
+    occurred_at: str
+    hospital_id: str
+    data: dict[str, Any]
+
+    @property
+    def routing_key(self) -> str:
+        """`<type>.<hospital_id>`: a hospital binds `*.*.<its id>`."""
+        return f"{self.type}.{self.hospital_id}"
+
+
+def new_event(
+    type: str, hospital_id: str, data: dict[str, Any], *, at: dt.datetime | None = None
+) -> EventEnvelope:
+    """A new event with a fresh id, stamped in hospital-local time."""
+    occurred = (at or dt.datetime.now(dt.UTC)).astimezone(HOSPITAL_TZ)
+    return EventEnvelope(
+        id=f"evt_{uuid.uuid4().hex}",
+        type=type,
+        occurred_at=occurred.isoformat(timespec="milliseconds"),
+        hospital_id=hospital_id,
+        data=data,
+    )
+
+
+async def declare_events_exchange(channel: AbstractChannel) -> AbstractExchange:
+    """The durable topic exchange all domain events go through."""
+    return await channel.declare_exchange(
+        EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+
+
+class EventPublisher:
+    """Publishes events persistently and returns only once the broker confirmed them."""
+
+    def __init__(self, connection: AbstractRobustConnection) -> None:
+        self.connection = connection
+        self._channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+
+    async def start(self) -> None:
+        """Open the confirming channel and declare the exchange."""
+        self._channel = await self.connection.channel(publisher_confirms=True)
+        self._exchange = await declare_events_exchange(self._channel)
+
+    async def publish(self, event: EventEnvelope) -> None:
+        """Publish one event; raises if the broker did not confirm it."""
+        if self._exchange is None:
+            await self.start()
+        assert self._exchange is not None
+        await self._exchange.publish(
+            aio_pika.Message(
+                body=encode(event),
+                content_type="application/json",
+                message_id=event.id,
+                type=event.type,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=event.routing_key,
+        )
+        log.debug("event published", extra={"event_id": event.id, "type": event.type})

@@ -1,0 +1,256 @@
+"""Request/reply over RabbitMQ with a JSON codec.
+
+- Requests go to the durable queue `rpc.<service>` through the default exchange, published
+  `mandatory` with publisher confirms: a call to a service whose queue does not exist fails
+  at once instead of waiting out its deadline.
+- Replies come back on RabbitMQ's direct reply-to (`amq.rabbitmq.reply-to`), no reply queue.
+- The caller's deadline travels as the message `expiration` (the broker drops the request
+  once it is stale) and as the `x-deadline` header (a server that picks it up late does not
+  execute it).
+- Request id and caller identity travel in headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, get_type_hints
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from aio_pika.exceptions import AMQPError, PublishError
+from pydantic import BaseModel, ValidationError
+
+from shared.context import CallContext, Caller, request_id_var
+from shared.contracts.base import field_errors
+from shared.errors import DomainError, Internal, ServiceUnavailable, ValidationFailed, error_from_wire
+from shared.messaging.codec import decode, encode
+
+log = logging.getLogger("guahao.rpc")
+
+REPLY_TO = "amq.rabbitmq.reply-to"
+Handler = Callable[[Any, CallContext], Awaitable[Any]]
+
+
+def rpc_queue(service: str) -> str:
+    """The queue a service's RPC methods are served from."""
+    return f"rpc.{service}"
+
+
+class RpcClient:
+    """Calls methods of other services; one per process, safe for concurrent use."""
+
+    def __init__(self, connection: AbstractRobustConnection, *, default_timeout: float = 5.0):
+        self.connection = connection
+        self.default_timeout = default_timeout
+        self._channel: AbstractChannel | None = None
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._ready = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Open the channel and start consuming direct replies."""
+        async with self._ready:
+            if self._channel is not None and not self._channel.is_closed:
+                return
+            channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
+            reply_queue: AbstractQueue = await channel.declare_queue(REPLY_TO, passive=True)
+            await reply_queue.consume(self._on_reply, no_ack=True)
+            self._channel = channel
+
+    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        future = self._pending.pop(message.correlation_id or "", None)
+        if future is None or future.done():
+            log.debug("late rpc reply dropped", extra={"correlation_id": message.correlation_id})
+            return
+        try:
+            future.set_result(decode(message.body))
+        except ValueError:
+            future.set_result({"error": Internal("bad reply").to_wire()})
+
+    async def call(
+        self,
+        service: str,
+        method: str,
+        params: BaseModel | dict[str, Any] | None = None,
+        *,
+        caller: Caller | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Call `service.method`; return its result or raise the DomainError it raised.
+
+        Raises ServiceUnavailable when the service cannot be reached or does not answer in
+        time; never waits longer than the timeout.
+        """
+        timeout = self.default_timeout if timeout is None else timeout
+        deadline = time.time() + timeout
+        correlation_id = uuid.uuid4().hex
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[correlation_id] = future
+        headers: dict[str, Any] = {
+            "x-request-id": request_id_var.get(),
+            "x-deadline": int(deadline * 1000),
+        }
+        if caller is not None:
+            headers["x-caller"] = caller.model_dump_json()
+        message = aio_pika.Message(
+            body=encode(params if params is not None else {}),
+            content_type="application/json",
+            correlation_id=correlation_id,
+            reply_to=REPLY_TO,
+            type=method,
+            headers=headers,
+            expiration=max(timeout, 0.001),
+            delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+        )
+        try:
+            async with asyncio.timeout(timeout):
+                await self.start()
+                assert self._channel is not None
+                await self._channel.default_exchange.publish(
+                    message, routing_key=rpc_queue(service), mandatory=True
+                )
+                reply = await future
+        except PublishError:
+            raise ServiceUnavailable(service=service, reason="no such service") from None
+        except TimeoutError:
+            log.info("rpc timed out", extra={"service": service, "method": method})
+            raise ServiceUnavailable(service=service, reason="timeout") from None
+        except (AMQPError, ConnectionError, RuntimeError) as exc:
+            log.info("rpc broker fault", extra={"service": service, "error": repr(exc)})
+            raise ServiceUnavailable(service=service, reason="broker unavailable") from None
+        finally:
+            self._pending.pop(correlation_id, None)
+        if "error" in reply:
+            raise error_from_wire(reply["error"])
+        return reply.get("ok")
+
+
+class RpcServer:
+    """Serves one service's methods from `rpc.<service>`; competing consumers across replicas."""
+
+    def __init__(
+        self, service: str, connection: AbstractRobustConnection, *, prefetch: int = 32
+    ) -> None:
+        self.service = service
+        self.connection = connection
+        self.prefetch = prefetch
+        self._methods: dict[str, tuple[Handler, type[BaseModel] | None]] = {}
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.add_method("ping", self._ping)
+
+    async def _ping(self, params: None, ctx: CallContext) -> dict[str, Any]:
+        return {"service": self.service, "time": time.time()}
+
+    def add_method(self, name: str, handler: Handler) -> None:
+        """Register a handler `async (params, ctx) -> result`; its first parameter's type
+        (a contract model, or None) validates the request body."""
+        hints = get_type_hints(handler)
+        first = next(iter(inspect.signature(handler).parameters))
+        model = hints.get(first)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            model = None
+        self._methods[name] = (handler, model)
+
+    def method(self, name: str) -> Callable[[Handler], Handler]:
+        """Decorator form of add_method."""
+
+        def register(handler: Handler) -> Handler:
+            self.add_method(name, handler)
+            return handler
+
+        return register
+
+    async def start(self) -> None:
+        """Declare the queue and start consuming."""
+        self._channel = await self.connection.channel()
+        await self._channel.set_qos(prefetch_count=self.prefetch)
+        self._queue = await self._channel.declare_queue(rpc_queue(self.service), durable=True)
+        self._consumer_tag = await self._queue.consume(self._on_request)
+        log.info("rpc serving", extra={"queue": rpc_queue(self.service)})
+
+    async def _on_request(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            await self._serve(message)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def _serve(self, message: AbstractIncomingMessage) -> None:
+        headers = message.headers or {}
+        request_id = str(headers.get("x-request-id") or "-")
+        token = request_id_var.set(request_id)
+        try:
+            deadline_ms = headers.get("x-deadline")
+            deadline = float(deadline_ms) / 1000 if isinstance(deadline_ms, int | float) else None
+            if deadline is not None and time.time() > deadline:
+                log.info("rpc expired before execution", extra={"method": message.type})
+                await message.ack()
+                return
+            caller_raw = headers.get("x-caller")
+            caller = None
+            if caller_raw:
+                raw = caller_raw.decode() if isinstance(caller_raw, bytes) else str(caller_raw)
+                caller = Caller.model_validate_json(raw)
+            ctx = CallContext(request_id=request_id, caller=caller, deadline=deadline)
+            reply = await self._dispatch(message.type or "", message.body, ctx)
+            if message.reply_to and self._channel is not None:
+                await self._channel.default_exchange.publish(
+                    aio_pika.Message(
+                        body=encode(reply),
+                        content_type="application/json",
+                        correlation_id=message.correlation_id,
+                        delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                    ),
+                    routing_key=message.reply_to,
+                )
+            await message.ack()
+        except Exception:
+            log.exception("rpc request could not be served", extra={"method": message.type})
+            await message.reject(requeue=False)
+        finally:
+            request_id_var.reset(token)
+
+    async def _dispatch(self, method: str, body: bytes, ctx: CallContext) -> dict[str, Any]:
+        entry = self._methods.get(method)
+        if entry is None:
+            return {"error": Internal(f"unknown method {self.service}.{method}").to_wire()}
+        handler, model = entry
+        try:
+            params = model.model_validate_json(body) if model is not None else None
+        except ValidationError as exc:
+            return {"error": ValidationFailed(fields=field_errors(exc)).to_wire()}
+        try:
+            result = await handler(params, ctx)
+        except DomainError as exc:
+            return {"error": exc.to_wire()}
+        except Exception:
+            log.exception("rpc handler failed", extra={"method": method})
+            return {"error": Internal().to_wire()}
+        if isinstance(result, BaseModel):
+            return {"ok": result.model_dump(mode="json")}
+        return {"ok": result}
+
+    async def drain(self, timeout: float) -> None:
+        """Stop taking requests and wait (bounded) for the ones in progress."""
+        if self._queue is not None and self._consumer_tag is not None:
+            try:
+                await self._queue.cancel(self._consumer_tag)
+            except Exception:  # broker already gone: nothing more will arrive anyway
+                log.debug("cancel consumer failed", exc_info=True)
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=timeout)

@@ -1,0 +1,143 @@
+"""The process shell every service runs in: connections, RPC serving, consumers,
+background jobs, and a bounded graceful drain on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from aio_pika.abc import AbstractRobustConnection
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.logs import configure_logging
+from shared.messaging.connection import connect_broker
+from shared.messaging.events import EventPublisher
+from shared.messaging.rpc import RpcClient, RpcServer
+from shared.settings import Settings
+from shared.storage.mongo import Document, connect_mongo, service_database
+
+log = logging.getLogger("guahao.runtime")
+
+
+class Startable(Protocol):
+    async def start(self) -> None: ...
+
+    async def drain(self, timeout: float) -> None: ...
+
+
+class ServiceRuntime:
+    """What a service's wiring gets: its settings, connections and entry-point hosts."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        broker: AbstractRobustConnection,
+        mongo: AsyncMongoClient[Document],
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.broker = broker
+        self.mongo = mongo
+        self.db: AsyncDatabase[Document] = service_database(mongo, settings, name)
+        self.instance_id = f"{name}@{socket.gethostname()}:{os.getpid()}"
+        self.rpc_server = RpcServer(name, broker)
+        self.rpc_client = RpcClient(broker, default_timeout=settings.rpc_timeout)
+        self.events = EventPublisher(broker)
+        self._consumers: list[Startable] = []
+        self._jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closers: list[Callable[[], Awaitable[Any]]] = []
+
+    def add_consumer(self, consumer: Startable) -> None:
+        """An event consumer started after wiring and drained at shutdown."""
+        self._consumers.append(consumer)
+
+    def add_job(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """A long-running background coroutine, cancelled at shutdown."""
+        self._jobs.append((name, run))
+
+    def on_close(self, close: Callable[[], Awaitable[Any]]) -> None:
+        """A resource to close at shutdown (after the drain)."""
+        self._closers.append(close)
+
+    async def start(self) -> None:
+        await self.events.start()
+        for consumer in self._consumers:
+            await consumer.start()
+        await self.rpc_server.start()
+        for name, run in self._jobs:
+            self._tasks.append(asyncio.create_task(self._supervise(name, run), name=name))
+
+    async def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job crashed, restarting", extra={"job": name})
+                await asyncio.sleep(1.0)
+
+    async def stop(self) -> None:
+        grace = self.settings.shutdown_grace
+        await self.rpc_server.drain(grace)
+        for consumer in self._consumers:
+            await consumer.drain(grace)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for close in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                await close()
+        await self.mongo.close()
+        await self.broker.close()
+
+
+Wiring = Callable[[ServiceRuntime], Awaitable[None]]
+
+
+async def connect_broker_with_retry(url: str, *, name: str, attempts: int = 30) -> Any:
+    """Connect to RabbitMQ, retrying while it is still starting (compose, make run)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await connect_broker(url, name=name)
+        except (ConnectionError, OSError) as exc:
+            if attempt == attempts:
+                raise
+            log.warning("broker not reachable yet", extra={"attempt": attempt, "error": str(exc)})
+            await asyncio.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+async def serve(name: str, wire: Wiring, settings: Settings | None = None) -> None:
+    """Run one service until SIGTERM/SIGINT, then drain within the grace period."""
+    settings = settings or Settings.from_env()
+    configure_logging(name, settings.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    broker = await connect_broker_with_retry(settings.amqp_url, name=name)
+    mongo = connect_mongo(settings, app_name=name)
+    runtime = ServiceRuntime(name, settings, broker, mongo)
+    await wire(runtime)
+    await runtime.start()
+    log.info("service ready", extra={"instance": runtime.instance_id})
+    await stop.wait()
+    log.info("service stopping", extra={"grace_s": settings.shutdown_grace})
+    await runtime.stop()
+    log.info("service stopped")
+
+
+def main(name: str, wire: Wiring) -> None:
+    """`python -m services.<name>` entry point."""
+    asyncio.run(serve(name, wire))

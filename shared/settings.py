@@ -1,0 +1,68 @@
+"""Process configuration read from the environment (the table in the README)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+DEV_WECHAT_APPID = "wx_dev_guahao"
+DEV_WECHAT_SECRET = "dev_secret_guahao"
+
+
+class Settings(BaseModel):
+    """Every knob a guahao process reads; one instance per process, passed down explicitly."""
+
+    model_config = ConfigDict(frozen=True)
+
+    amqp_url: str = DEFAULT_AMQP_URL
+    mongo_url: str = "mongodb://127.0.0.1:27017/"
+    data_dir: Path = Path(".data")
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    wechat_appid: str = DEV_WECHAT_APPID
+    wechat_secret: str = DEV_WECHAT_SECRET
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_templates: str | None = None
+    admin_username: str | None = None
+    admin_password: str | None = None
+    demo: bool = False
+    jwt_private_key: str | None = None
+    pii_key: str | None = None
+    rpc_timeout: float = 5.0
+    shutdown_grace: float = 10.0
+    log_level: str = "INFO"
+    mongo_db_prefix: str = "guahao_"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Build settings from environment variables; unset ones keep their defaults."""
+        e = os.environ if env is None else env
+        mapping = {
+            "AMQP_URL": "amqp_url",
+            "MONGO_URL": "mongo_url",
+            "GUAHAO_DATA_DIR": "data_dir",
+            "GATEWAY_HOST": "gateway_host",
+            "GATEWAY_PORT": "gateway_port",
+            "WECHAT_APPID": "wechat_appid",
+            "WECHAT_SECRET": "wechat_secret",
+            "WECHAT_API_BASE": "wechat_api_base",
+            "WECHAT_TEMPLATES": "wechat_templates",
+            "GUAHAO_ADMIN_USERNAME": "admin_username",
+            "GUAHAO_ADMIN_PASSWORD": "admin_password",
+            "GUAHAO_DEMO": "demo",
+            "GUAHAO_JWT_PRIVATE_KEY": "jwt_private_key",
+            "GUAHAO_PII_KEY": "pii_key",
+            "GUAHAO_RPC_TIMEOUT": "rpc_timeout",
+            "GUAHAO_SHUTDOWN_GRACE": "shutdown_grace",
+            "GUAHAO_LOG_LEVEL": "log_level",
+            "GUAHAO_MONGO_DB_PREFIX": "mongo_db_prefix",
+        }
+        values = {field: e[var] for var, field in mapping.items() if e.get(var, "") != ""}
+        return cls.model_validate(values)
+
+    def database_name(self, service: str) -> str:
+        """The MongoDB database a service owns (`guahao_<service>`)."""
+        return f"{self.mongo_db_prefix}{service}"

@@ -1,0 +1,1 @@
+"""MongoDB access (pymongo's asyncio API), index bootstrap, leases, the embedded dev store."""
