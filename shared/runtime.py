@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import signal
@@ -21,6 +22,7 @@ from shared.messaging.connection import connect_broker
 from shared.messaging.events import EventPublisher
 from shared.messaging.rpc import RpcClient, RpcServer
 from shared.settings import Settings
+from shared.storage.lease import Lease
 from shared.storage.mongo import Document, connect_mongo, service_database
 
 log = logging.getLogger("guahao.runtime")
@@ -55,6 +57,10 @@ class ServiceRuntime:
         self._jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._closers: list[Callable[[], Awaitable[Any]]] = []
+
+    def lease(self, name: str, ttl: dt.timedelta) -> Lease:
+        """A lease held in this service's database, owned by this process."""
+        return Lease(self.db.leases, name, self.instance_id, ttl)
 
     def add_consumer(self, consumer: Startable) -> None:
         """An event consumer started after wiring and drained at shutdown."""

@@ -7,12 +7,15 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.devstack import DevStack
 from shared.storage.mongo import Document
 from shared.storage.testing import start_embedded_mongo
+from tests.harness import Api, delete_vhost, start_stack
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +39,19 @@ async def mongo_db(mongo_url: str) -> AsyncIterator[AsyncDatabase[Document]]:
     yield client[name]
     await client.drop_database(name)
     await client.close()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    """The whole system, started once per test session as `make run` starts it."""
+    started, vhost = start_stack(tmp_path_factory.mktemp("system"))
+    yield started
+    started.stop()
+    delete_vhost(vhost)
+
+
+@pytest.fixture
+async def api(stack: DevStack) -> AsyncIterator[Api]:
+    """An HTTP client for the gateway and the WeChat fake."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        yield Api(stack, session)

@@ -65,3 +65,22 @@ class Patient(Reply):
 
 class PatientList(Reply):
     items: list[Patient]
+
+
+class PatientResolveParams(Contract):
+    """Internal (booking → auth): the profile a booking is made for, checked against its owner."""
+
+    user_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    patient_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class ResolvedPatient(Reply):
+    """Internal: what booking keeps of a profile; `id_hash` identifies the person (no-shows)."""
+
+    id: str
+    name: str
+    id_number_masked: str
+    id_hash: str
+    gender: Literal["male", "female"]
+    birth_date: dt.date
+    phone_masked: str

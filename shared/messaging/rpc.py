@@ -32,7 +32,13 @@ from pydantic import BaseModel, ValidationError
 
 from shared.context import CallContext, Caller, request_id_var
 from shared.contracts.base import field_errors
-from shared.errors import DomainError, Internal, ServiceUnavailable, ValidationFailed, error_from_wire
+from shared.errors import (
+    DomainError,
+    Internal,
+    ServiceUnavailable,
+    ValidationFailed,
+    error_from_wire,
+)
 from shared.messaging.codec import decode, encode
 
 log = logging.getLogger("guahao.rpc")

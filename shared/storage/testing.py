@@ -16,7 +16,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, *, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, *, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Block until something accepts connections on 127.0.0.1:port."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -30,7 +32,9 @@ def wait_for_port(port: int, *, timeout: float = 20.0, proc: subprocess.Popen[by
     raise TimeoutError(f"nothing listens on {port} after {timeout}s")
 
 
-def start_embedded_mongo(data_dir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start_embedded_mongo(
+    data_dir: Path, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start nx-27017 through the type-preserving launcher; return the process and its URL."""
     port = port or free_port()
     proc = subprocess.Popen(

@@ -1,0 +1,56 @@
+"""Wiring of the auth service: keys, repositories, WeChat client, services, RPC methods."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import aiohttp
+from argon2 import PasswordHasher
+
+from services.auth.handlers import register
+from services.auth.keys import dev_admin_password, load_pii_keys, load_signing_key
+from services.auth.patients import PatientService
+from services.auth.pii import PiiCipher
+from services.auth.repository import (
+    LoginFailureRepository,
+    PatientRepository,
+    RefreshTokenRepository,
+    UserRepository,
+)
+from services.auth.service import AuthService
+from services.auth.tokens import TokenIssuer
+from shared.runtime import ServiceRuntime
+from shared.wechat import WechatClient
+
+DEV_ADMIN_USERNAME = "admin"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def wire(rt: ServiceRuntime) -> None:
+    """Build the auth service on the runtime's connections and register its methods."""
+    settings = rt.settings
+    users, refresh_tokens = UserRepository(rt.db), RefreshTokenRepository(rt.db)
+    login_failures, patients = LoginFailureRepository(rt.db), PatientRepository(rt.db)
+    for repo in (users, refresh_tokens, login_failures, patients):
+        await repo.ensure_indexes()
+
+    http = aiohttp.ClientSession()
+    rt.on_close(http.close)
+    wechat = WechatClient(
+        http, appid=settings.wechat_appid, secret=settings.wechat_secret,
+        api_base=settings.wechat_api_base,
+    )
+    auth = AuthService(
+        users, TokenIssuer(load_signing_key(settings), utcnow), refresh_tokens, wechat,
+        PasswordHasher(), utcnow, login_failures=login_failures,
+    )
+    profiles = PatientService(patients, users, PiiCipher(load_pii_keys(settings)), utcnow)
+    register(rt.rpc_server, auth, profiles)
+
+    await auth.bootstrap_admin(
+        settings.admin_username or DEV_ADMIN_USERNAME,
+        settings.admin_password or dev_admin_password(settings),
+    )

@@ -1,0 +1,85 @@
+"""RPC entry points of `rpc.auth`: contract in, service call, contract out.
+
+Replicas compete on the one `rpc.auth` queue; every method is safe to serve from any of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.auth.patients import PatientService
+from services.auth.service import AuthService
+from shared.context import CallContext
+from shared.contracts.auth import (
+    CreateStaffParams,
+    LogoutRequest,
+    Me,
+    RefreshRequest,
+    SigningKeys,
+    StaffAccount,
+    StaffLogin,
+    TokenPair,
+    WechatLogin,
+)
+from shared.contracts.patients import (
+    Patient,
+    PatientCreate,
+    PatientList,
+    PatientRef,
+    PatientResolveParams,
+    PatientUpdateParams,
+    ResolvedPatient,
+)
+from shared.messaging.rpc import RpcServer
+
+
+def register(server: RpcServer, auth: AuthService, patients: PatientService) -> None:
+    """Serve the auth methods from `server`."""
+
+    async def wechat_login(params: WechatLogin, ctx: CallContext) -> TokenPair:
+        return await auth.wechat_login(params.code)
+
+    async def staff_login(params: StaffLogin, ctx: CallContext) -> TokenPair:
+        return await auth.staff_login(params.username, params.password)
+
+    async def refresh(params: RefreshRequest, ctx: CallContext) -> TokenPair:
+        return await auth.refresh(params.refresh_token)
+
+    async def logout(params: LogoutRequest, ctx: CallContext) -> dict[str, Any]:
+        await auth.logout(ctx.caller, params.refresh_token)
+        return {}
+
+    async def me(params: None, ctx: CallContext) -> Me:
+        return await auth.me(ctx.caller)
+
+    async def signing_keys(params: None, ctx: CallContext) -> SigningKeys:
+        return auth.signing_keys()
+
+    async def create_staff(params: CreateStaffParams, ctx: CallContext) -> StaffAccount:
+        return await auth.create_staff(ctx.caller, params)
+
+    async def create_patient(params: PatientCreate, ctx: CallContext) -> Patient:
+        return await patients.create(ctx.caller, params)
+
+    async def list_patients(params: None, ctx: CallContext) -> PatientList:
+        return await patients.list_profiles(ctx.caller)
+
+    async def get_patient(params: PatientRef, ctx: CallContext) -> Patient:
+        return await patients.get(ctx.caller, params.patient_id)
+
+    async def update_patient(params: PatientUpdateParams, ctx: CallContext) -> Patient:
+        return await patients.update(ctx.caller, params.patient_id, params)
+
+    async def delete_patient(params: PatientRef, ctx: CallContext) -> dict[str, Any]:
+        await patients.delete(ctx.caller, params.patient_id)
+        return {}
+
+    async def resolve_patient(params: PatientResolveParams, ctx: CallContext) -> ResolvedPatient:
+        return await patients.resolve(ctx.caller, params)
+
+    for handler in (
+        wechat_login, staff_login, refresh, logout, me, signing_keys, create_staff,
+        create_patient, list_patients, get_patient, update_patient, delete_patient,
+        resolve_patient,
+    ):
+        server.add_method(handler.__name__, handler)

@@ -1,0 +1,138 @@
+"""Key material of the auth service: the JWT signing key and the PII keys.
+
+Each comes from settings when set (production: mounted secrets), else it is generated once
+into `<data_dir>/keys/` so that every replica sharing the data dir uses the same key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from shared.settings import Settings
+
+log = logging.getLogger("guahao.auth.keys")
+
+PII_KEY_BYTES = 64
+
+
+@dataclass(frozen=True)
+class SigningKeyMaterial:
+    """The Ed25519 key that signs access tokens, with its key id and public half."""
+
+    private_key: Ed25519PrivateKey
+    kid: str
+    public_key_pem: str
+
+    @classmethod
+    def from_private_key(cls, key: Ed25519PrivateKey) -> SigningKeyMaterial:
+        public = key.public_key()
+        der = public.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        pem = public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return cls(key, hashlib.sha256(der).hexdigest()[:16], pem.decode())
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> SigningKeyMaterial:
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("the JWT private key must be an Ed25519 key")
+        return cls.from_private_key(key)
+
+
+@dataclass(frozen=True)
+class PiiKeys:
+    """AES-256-GCM key for PII at rest and HMAC-SHA256 key for its lookup hashes."""
+
+    encryption_key: bytes
+    hmac_key: bytes
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> PiiKeys:
+        if len(raw) != PII_KEY_BYTES:
+            raise ValueError(f"the PII key must be {PII_KEY_BYTES} bytes (base64-encoded)")
+        return cls(raw[:32], raw[32:])
+
+
+def create_secret_file(path: Path, make: Callable[[], bytes]) -> tuple[bytes, bool]:
+    """Read `path`, creating it (mode 0600) with `make()` when absent.
+
+    Returns the content and whether this call created it. Creation is atomic: the content
+    is written to a private temp file and hard-linked into place, which fails if another
+    process got there first, so concurrent starters all end up reading the same key.
+    """
+    if path.exists():
+        return path.read_bytes(), False
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(make())
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+            created = True
+        except FileExistsError:
+            created = False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_bytes(), created
+
+
+def keys_dir(settings: Settings) -> Path:
+    return settings.data_dir / "keys"
+
+
+def load_signing_key(settings: Settings) -> SigningKeyMaterial:
+    """The JWT signing key from `GUAHAO_JWT_PRIVATE_KEY`, else the generated dev key."""
+    if settings.jwt_private_key:
+        return SigningKeyMaterial.from_pem(settings.jwt_private_key.encode())
+
+    def generate() -> bytes:
+        return Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    path = keys_dir(settings) / "jwt_ed25519.pem"
+    pem, created = create_secret_file(path, generate)
+    if created:
+        log.warning("generated a JWT signing key", extra={"path": str(path)})
+    return SigningKeyMaterial.from_pem(pem)
+
+
+def load_pii_keys(settings: Settings) -> PiiKeys:
+    """The PII keys from `GUAHAO_PII_KEY` (base64 of 64 bytes), else the generated dev key."""
+    if settings.pii_key:
+        return PiiKeys.from_bytes(base64.b64decode(settings.pii_key, validate=True))
+    path = keys_dir(settings) / "pii.key"
+    encoded, created = create_secret_file(
+        path, lambda: base64.b64encode(secrets.token_bytes(PII_KEY_BYTES))
+    )
+    if created:
+        log.warning("generated a PII encryption key", extra={"path": str(path)})
+    return PiiKeys.from_bytes(base64.b64decode(encoded.strip(), validate=True))
+
+
+def dev_admin_password(settings: Settings) -> str:
+    """The bootstrap admin password generated once into `<data_dir>/keys/admin_password`."""
+    path = keys_dir(settings) / "admin_password"
+    raw, created = create_secret_file(path, lambda: secrets.token_urlsafe(18).encode())
+    if created:
+        log.warning("generated the platform admin password", extra={"path": str(path)})
+    return raw.decode().strip()

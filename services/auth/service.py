@@ -1,0 +1,230 @@
+"""Who may log in and what they get: WeChat and staff logins, token rotation, accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+import uuid
+from typing import Protocol
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from services.auth.repository import (
+    LoginFailureRepository,
+    RefreshTokenRepository,
+    UserRepository,
+)
+from services.auth.tokens import Clock, TokenIssuer, hash_refresh_token
+from shared.context import Caller
+from shared.contracts.auth import (
+    CreateStaffParams,
+    Me,
+    SigningKeys,
+    StaffAccount,
+    TokenPair,
+    UserRef,
+)
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthenticated,
+    WechatError,
+)
+from shared.storage.mongo import Document
+from shared.wechat.client import Code2Session
+from shared.wechat.errors import WechatApiError, WechatUnavailable
+
+log = logging.getLogger("guahao.auth")
+
+LOGIN_CODE_REJECTED = frozenset({40029, 40163})
+WECHAT_RATE_LIMITED = 45011
+MAX_LOGIN_FAILURES = 5
+LOGIN_FAILURE_WINDOW = dt.timedelta(minutes=15)
+WRONG_CREDENTIALS = "用户名或密码错误 / wrong username or password"
+SESSION_ENDED = "登录已失效，请重新登录 / session expired, log in again"
+
+
+class SessionExchanger(Protocol):
+    async def code2session(self, js_code: str) -> Code2Session: ...
+
+
+def require_caller(caller: Caller | None) -> Caller:
+    if caller is None:
+        raise Unauthenticated()
+    return caller
+
+
+class AuthService:
+    """Logins, token rotation and staff accounts; storage and WeChat come in as collaborators."""
+
+    def __init__(
+        self,
+        users: UserRepository,
+        tokens: TokenIssuer,
+        refresh_tokens: RefreshTokenRepository,
+        wechat: SessionExchanger,
+        passwords: PasswordHasher,
+        clock: Clock,
+        *,
+        login_failures: LoginFailureRepository,
+    ) -> None:
+        self.users = users
+        self.tokens = tokens
+        self.refresh_tokens = refresh_tokens
+        self.wechat = wechat
+        self.passwords = passwords
+        self.clock = clock
+        self.login_failures = login_failures
+        # verified against when the username is unknown, so that costs the same as a miss
+        self._dummy_hash = passwords.hash(uuid.uuid4().hex)
+
+    async def wechat_login(self, code: str) -> TokenPair:
+        """Exchange a `wx.login` code; the first login creates the patient user."""
+        try:
+            session = await self.wechat.code2session(code)
+        except WechatApiError as exc:
+            log.info("wechat login refused", extra={"wechat_errcode": exc.errcode})
+            if exc.errcode in LOGIN_CODE_REJECTED:
+                raise Unauthenticated(
+                    "登录凭证无效或已使用 / login code invalid or used", wechat_errcode=exc.errcode
+                ) from None
+            if exc.errcode == WECHAT_RATE_LIMITED:
+                raise RateLimited(retry_after=60) from None
+            raise WechatError(errcode=exc.errcode) from None
+        except WechatUnavailable:
+            log.warning("wechat unreachable for login")
+            raise ServiceUnavailable(upstream="wechat") from None
+        # the session_key is deliberately dropped: nothing here decrypts WeChat user data
+        user = await self.users.upsert_patient(session.openid, session.unionid, self.clock())
+        log.info("patient logged in", extra={"user_id": user["_id"]})
+        return await self._issue(user, family=uuid.uuid4().hex)
+
+    async def staff_login(self, username: str, password: str) -> TokenPair:
+        """Password login of staff; unknown user and wrong password look the same."""
+        now = self.clock()
+        failures = await self.login_failures.get(username)
+        if failures and failures["failures"] >= MAX_LOGIN_FAILURES:
+            window_left = (failures["window_ends_at"] - now).total_seconds()
+            if window_left > 0:
+                raise RateLimited(retry_after=max(1, math.ceil(window_left)))
+        user = await self.users.by_username(username)
+        stored: str | None = user.get("password_hash") if user else None
+        matches = await self._verify(stored or self._dummy_hash, password)
+        if user is None or stored is None or not matches:
+            await self.login_failures.record(username, now, LOGIN_FAILURE_WINDOW)
+            log.info("staff login failed", extra={"user_id": user["_id"] if user else None})
+            raise Unauthenticated(WRONG_CREDENTIALS)
+        if failures:
+            await self.login_failures.clear(username)
+        if self.passwords.check_needs_rehash(stored):
+            await self.users.set_password_hash(user["_id"], await self._hash(password))
+        log.info("staff logged in", extra={"user_id": user["_id"], "role": user["role"]})
+        return await self._issue(user, family=uuid.uuid4().hex)
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotate: the presented token dies, a new one of the same family is issued.
+
+        A token presented twice means it leaked (or a client raced itself): the whole
+        family is revoked, so the thief's and the owner's sessions both end.
+        """
+        now = self.clock()
+        token_hash = hash_refresh_token(refresh_token)
+        record = await self.refresh_tokens.consume(token_hash, now)
+        if record is None:
+            known = await self.refresh_tokens.get(token_hash)
+            if known is not None and ("used_at" in known or "revoked_at" in known):
+                revoked = await self.refresh_tokens.revoke_family(known["family"], now)
+                log.warning("refresh token reused; family revoked",
+                            extra={"user_id": known["user_id"], "revoked": revoked})
+            raise Unauthenticated(SESSION_ENDED)
+        user = await self.users.get(record["user_id"])
+        if user is None:
+            await self.refresh_tokens.revoke_family(record["family"], now)
+            raise Unauthenticated()
+        pair = await self._issue(user, family=record["family"])
+        # a reuse detected between our consume and our insert revoked the family before
+        # the new token existed; catch that here rather than hand out a live token
+        if await self.refresh_tokens.family_revoked(record["family"]):
+            await self.refresh_tokens.revoke_family(record["family"], now)
+            raise Unauthenticated(SESSION_ENDED)
+        return pair
+
+    async def logout(self, caller: Caller | None, refresh_token: str | None) -> None:
+        """End the session of `refresh_token` (its family); without one, every session."""
+        caller = require_caller(caller)
+        now = self.clock()
+        if refresh_token is None:
+            await self.refresh_tokens.revoke_user(caller.user_id, now)
+        else:
+            known = await self.refresh_tokens.get(hash_refresh_token(refresh_token))
+            if known is not None and known["user_id"] == caller.user_id:
+                await self.refresh_tokens.revoke_family(known["family"], now)
+        log.info("logged out", extra={"user_id": caller.user_id})
+
+    async def me(self, caller: Caller | None) -> Me:
+        caller = require_caller(caller)
+        user = await self.users.get(caller.user_id)
+        if user is None:
+            raise Unauthenticated()
+        return Me(id=user["_id"], role=user["role"], hospital_id=user.get("hospital_id"))
+
+    def signing_keys(self) -> SigningKeys:
+        return self.tokens.signing_keys()
+
+    async def create_staff(self, caller: Caller | None, params: CreateStaffParams) -> StaffAccount:
+        """A hospital admin account; only the platform admin creates them."""
+        if not require_caller(caller).is_platform_admin:
+            raise Forbidden()
+        if await self.users.by_username(params.username) is not None:
+            raise Conflict("用户名已存在 / username taken", fields={"username": "已存在 / taken"})
+        user = await self.users.insert_staff(
+            params.username, await self._hash(params.password), "hospital_admin", self.clock(),
+            hospital_id=params.hospital_id,
+        )
+        if user is None:
+            raise Conflict("用户名已存在 / username taken", fields={"username": "已存在 / taken"})
+        log.info("staff account created", extra={"user_id": user["_id"],
+                                                 "hospital_id": params.hospital_id})
+        return StaffAccount(id=user["_id"], username=user["username"],
+                            hospital_id=params.hospital_id)
+
+    async def bootstrap_admin(self, username: str, password: str) -> bool:
+        """Create the platform admin unless it exists; True when this call created it.
+
+        Safe when several replicas start at once: the unique username decides.
+        """
+        if await self.users.by_username(username) is not None:
+            return False
+        user = await self.users.insert_staff(
+            username, await self._hash(password), "platform_admin", self.clock()
+        )
+        if user is not None:
+            log.warning("platform admin created", extra={"user_id": user["_id"]})
+        return user is not None
+
+    async def _issue(self, user: Document, *, family: str) -> TokenPair:
+        role, hospital_id = user["role"], user.get("hospital_id")
+        refresh, refresh_hash, expires_at = self.tokens.new_refresh_token()
+        await self.refresh_tokens.insert(
+            refresh_hash, user["_id"], family, expires_at, self.clock()
+        )
+        return TokenPair(
+            access_token=self.tokens.access_token(user["_id"], role, hospital_id),
+            refresh_token=refresh,
+            expires_in=self.tokens.access_ttl_seconds,
+            user=UserRef(id=user["_id"], role=role, hospital_id=hospital_id),
+        )
+
+    async def _hash(self, password: str) -> str:
+        return await asyncio.to_thread(self.passwords.hash, password)
+
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return await asyncio.to_thread(self.passwords.verify, password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False

@@ -1,0 +1,96 @@
+"""Wiring of the booking service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from services.booking import handlers
+from services.booking.jobs import NoShowSweep, Reconciler, run_leased
+from services.booking.repository import Appointments, Holds, Inventory, NoShows
+from services.booking.service import BookingService
+from shared.contracts.catalog import BookingRules, HospitalRef, ScheduleDefinition, SlotRef
+from shared.contracts.patients import PatientResolveParams, ResolvedPatient
+from shared.errors import NotFound
+from shared.messaging.consumer import EventConsumer, ProcessedEvents
+from shared.messaging.events import EventEnvelope
+from shared.messaging.outbox import OutboxRelay
+from shared.messaging.rpc import RpcClient
+from shared.runtime import ServiceRuntime
+
+
+class CatalogClient:
+    """Booking's view of the catalog over RPC; rules are cached for a few seconds."""
+
+    def __init__(self, rpc: RpcClient, rules_ttl: float = 5.0) -> None:
+        self.rpc = rpc
+        self.rules_ttl = rules_ttl
+        self._rules: dict[str, tuple[float, BookingRules]] = {}
+
+    async def rules(self, hospital_id: str) -> BookingRules:
+        cached = self._rules.get(hospital_id)
+        if cached and time.monotonic() - cached[0] < self.rules_ttl:
+            return cached[1]
+        reply = await self.rpc.call("catalog", "booking_rules",
+                                    HospitalRef(hospital_id=hospital_id))
+        rules = BookingRules.model_validate(reply)
+        self._rules[hospital_id] = (time.monotonic(), rules)
+        return rules
+
+    async def schedule_for_slot(self, slot_id: str) -> ScheduleDefinition | None:
+        try:
+            reply = await self.rpc.call("catalog", "schedule_for_slot", SlotRef(slot_id=slot_id))
+        except NotFound:
+            return None
+        return ScheduleDefinition.model_validate(reply)
+
+    async def schedule_definition(self, schedule_id: str) -> ScheduleDefinition | None:
+        try:
+            reply = await self.rpc.call("catalog", "schedule_definition",
+                                        {"schedule_id": schedule_id})
+        except NotFound:
+            return None
+        return ScheduleDefinition.model_validate(reply)
+
+
+class PatientDirectory:
+    """Resolves a patient profile (and the person's keyed hash) through auth."""
+
+    def __init__(self, rpc: RpcClient) -> None:
+        self.rpc = rpc
+
+    async def resolve(self, user_id: str, patient_id: str) -> ResolvedPatient:
+        reply = await self.rpc.call("auth", "resolve_patient",
+                                    PatientResolveParams(user_id=user_id, patient_id=patient_id))
+        return ResolvedPatient.model_validate(reply)
+
+
+async def wire(rt: ServiceRuntime) -> None:
+    inventory = Inventory(rt.db)
+    appointments = Appointments(rt.db)
+    holds = Holds(rt.db)
+    no_shows = NoShows(rt.db)
+    relay = OutboxRelay(
+        rt.events, [appointments.collection, inventory.schedules, inventory.slots],
+        rt.lease("booking.outbox", dt.timedelta(seconds=10)),
+    )
+    for repo in (inventory, appointments, holds, no_shows, relay):
+        await repo.ensure_indexes()
+    booking = BookingService(inventory, appointments, holds, no_shows,
+                             CatalogClient(rt.rpc_client), PatientDirectory(rt.rpc_client), relay)
+    handlers.register(rt.rpc_server, booking)
+
+    async def on_schedule_published(event: EventEnvelope) -> None:
+        await inventory.register(ScheduleDefinition.model_validate(event.data["schedule"]))
+
+    # competing consumers: one replica registers each published schedule
+    rt.add_consumer(EventConsumer(
+        rt.broker, ProcessedEvents(rt.db.processed_events), service="booking",
+        purpose="inventory", bindings=["schedule.published.*"], handler=on_schedule_published,
+    ))
+    rt.add_job("outbox-relay", relay.run)
+    reconciler, sweep = Reconciler(booking), NoShowSweep(booking)
+    rt.add_job("reconciler", lambda: run_leased(
+        rt.lease("booking.reconciler", dt.timedelta(seconds=30)), reconciler.run_once, 5.0))
+    rt.add_job("no-show-sweep", lambda: run_leased(
+        rt.lease("booking.no_show_sweep", dt.timedelta(seconds=120)), sweep.run_once, 60.0))

@@ -1,0 +1,170 @@
+"""Booking contracts: appointments, eligibility, inventory, hospital actions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from shared.contracts.base import Contract, Reply
+from shared.contracts.catalog import Id, PersonRef, Session
+
+AppointmentStatus = Literal["booked", "checked_in", "completed", "cancelled", "no_show"]
+IdempotencyKey = Annotated[
+    str, StringConstraints(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class AvailabilityQuery(Contract):
+    schedule_ids: Annotated[list[Id], Field(max_length=500)]
+
+
+class SlotAvailability(Reply):
+    id: str
+    capacity: int
+    remaining: int
+
+
+class ScheduleAvailability(Reply):
+    schedule_id: str
+    stopped: bool
+    slots: list[SlotAvailability]
+
+
+class Availability(Reply):
+    items: list[ScheduleAvailability]
+
+
+class BookRequest(Contract):
+    slot_id: Id
+    patient_id: Id
+
+
+class BookParams(BookRequest):
+    idempotency_key: IdempotencyKey | None = None
+
+
+class EligibilityQuery(Contract):
+    slot_id: Id
+    patient_id: Id
+
+
+class EligibilityReason(Reply):
+    code: str
+    message: str
+    until: str | None = None
+
+
+class Eligibility(Reply):
+    eligible: bool
+    reasons: list[EligibilityReason]
+
+
+class AppointmentPatient(Reply):
+    id: str
+    name: str
+    id_number_masked: str
+
+
+class Appointment(Reply):
+    id: str
+    status: AppointmentStatus
+    seq_no: int
+    hospital_id: str
+    slot_id: str
+    schedule_id: str
+    doctor: PersonRef
+    department: PersonRef
+    date: dt.date
+    session: Session
+    start: str
+    end: str
+    fee_cents: int
+    patient: AppointmentPatient
+    cancel_deadline: str
+    created_at: str
+    cancelled_by: Literal["patient", "hospital", "system"] | None = None
+    reason: str | None = None
+
+
+class AppointmentList(Reply):
+    items: list[Appointment]
+    next: str | None = None
+
+
+class AppointmentQuery(Contract):
+    status: AppointmentStatus | None = None
+    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+class AppointmentRef(Contract):
+    appointment_id: Id
+
+
+class HospitalAppointmentQuery(Contract):
+    hospital_id: Id
+    date: dt.date | None = None
+    doctor_id: Id | None = None
+    schedule_id: Id | None = None
+    status: AppointmentStatus | None = None
+    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class HospitalAppointmentRef(Contract):
+    hospital_id: Id
+    appointment_id: Id
+
+
+class HospitalCancel(Contract):
+    reason: Reason | None = None
+
+
+class HospitalCancelParams(HospitalCancel):
+    hospital_id: Id
+    appointment_id: Id
+
+
+class MoveRequest(Contract):
+    slot_id: Id
+
+
+class MoveParams(MoveRequest):
+    hospital_id: Id
+    appointment_id: Id
+
+
+class StopSchedule(Contract):
+    reason: Reason
+
+
+class StopScheduleParams(StopSchedule):
+    hospital_id: Id
+    schedule_id: Id
+
+
+class StopResult(Reply):
+    schedule_id: str
+    status: Literal["stopped"]
+    cancelled: int
+
+
+class CapacityChange(Contract):
+    delta: Annotated[int, Field(ge=-1000, le=1000)]
+
+
+class CapacityChangeParams(CapacityChange):
+    hospital_id: Id
+    slot_id: Id
+
+
+class SlotState(Reply):
+    id: str
+    schedule_id: str
+    start: str
+    end: str
+    capacity: int
+    remaining: int

@@ -1,0 +1,138 @@
+"""Builders for booking tests: a BookingService on a real store with stub neighbours."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.booking.repository import Appointments, Holds, Inventory, NoShows
+from services.booking.service import BookingService
+from shared.contracts.catalog import (
+    BookingRules,
+    PersonRef,
+    ScheduleDefinition,
+    SlotDefinition,
+)
+from shared.contracts.patients import ResolvedPatient
+from shared.errors import NotFound
+from shared.messaging.events import EventEnvelope
+from shared.messaging.outbox import OutboxRelay
+from shared.rules import HOSPITAL_TZ
+from shared.storage.lease import Lease
+from shared.storage.mongo import Document
+
+
+class Clock:
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += dt.timedelta(**kwargs)
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.events: list[EventEnvelope] = []
+
+    async def publish(self, event: EventEnvelope) -> None:
+        self.events.append(event)
+
+    def types(self) -> list[str]:
+        return [e.type for e in self.events]
+
+
+@dataclass
+class StubCatalog:
+    rules_by_hospital: dict[str, BookingRules] = field(default_factory=dict)
+    schedules: dict[str, ScheduleDefinition] = field(default_factory=dict)
+
+    async def rules(self, hospital_id: str) -> BookingRules:
+        if hospital_id not in self.rules_by_hospital:
+            raise NotFound()
+        return self.rules_by_hospital[hospital_id]
+
+    async def schedule_for_slot(self, slot_id: str) -> ScheduleDefinition | None:
+        return next((s for s in self.schedules.values() if any(x.id == slot_id for x in s.slots)),
+                    None)
+
+    async def schedule_definition(self, schedule_id: str) -> ScheduleDefinition | None:
+        return self.schedules.get(schedule_id)
+
+
+@dataclass
+class StubPatients:
+    owners: dict[str, str] = field(default_factory=dict)  # patient id → user id
+    people: dict[str, str] = field(default_factory=dict)  # patient id → id number
+
+    def add(self, user_id: str, id_number: str | None = None) -> str:
+        pid = f"pat_{uuid.uuid4().hex[:10]}"
+        self.owners[pid] = user_id
+        self.people[pid] = id_number or uuid.uuid4().hex
+        return pid
+
+    async def resolve(self, user_id: str, patient_id: str) -> ResolvedPatient:
+        if self.owners.get(patient_id) != user_id:
+            raise NotFound()
+        return ResolvedPatient(
+            id=patient_id, name="张三", id_number_masked="1101**********002X",
+            id_hash=hashlib.sha256(self.people[patient_id].encode()).hexdigest(),
+            gender="male", birth_date=dt.date(1990, 1, 1), phone_masked="138****5678")
+
+
+class Kit:
+    """A booking service with one hospital; `schedule()` adds sessions."""
+
+    def __init__(self, db: AsyncDatabase[Document], now: dt.datetime,
+                 rules: BookingRules | None = None) -> None:
+        self.db = db
+        self.clock = Clock(now)
+        self.hospital_id = f"h_{uuid.uuid4().hex[:8]}"
+        self.catalog = StubCatalog({self.hospital_id: rules or BookingRules()})
+        self.patients = StubPatients()
+        self.publisher = RecordingPublisher()
+        self.inventory = Inventory(db)
+        self.appointments = Appointments(db)
+        self.holds = Holds(db)
+        self.no_shows = NoShows(db)
+        self.relay = OutboxRelay(self.publisher,  # type: ignore[arg-type]
+                                 [db.appointments, db.schedules, db.slots],
+                                 Lease(db.leases, "outbox", "me", dt.timedelta(seconds=10)))
+        self.service = BookingService(self.inventory, self.appointments, self.holds,
+                                      self.no_shows, self.catalog, self.patients, self.relay,
+                                      clock=self.clock)
+
+    async def setup(self) -> Kit:
+        for repo in (self.inventory, self.appointments, self.holds, self.no_shows, self.relay):
+            await repo.ensure_indexes()
+        return self
+
+    def schedule(self, date: dt.date, session: str = "am", *, capacity: int = 5,
+                 starts: tuple[str, ...] = ("08:00", "08:30"), department: str = "dep_1",
+                 doctor: str = "doc_1") -> ScheduleDefinition:
+        sid = f"sch_{uuid.uuid4().hex[:10]}"
+        definition = ScheduleDefinition(
+            id=sid, hospital_id=self.hospital_id,
+            doctor=PersonRef(id=doctor, name="李医生", title="主任医师"),
+            department=PersonRef(id=department, name="心内科"), date=date, session=session,
+            fee_cents=5000,
+            slots=[SlotDefinition(id=f"slot_{uuid.uuid4().hex[:10]}", start=s,
+                                  end=_plus30(s), capacity=capacity) for s in starts])
+        self.catalog.schedules[sid] = definition
+        return definition
+
+
+def _plus30(clock: str) -> str:
+    h, m = (int(x) for x in clock.split(":"))
+    total = h * 60 + m + 30
+    return f"{total // 60:02d}:{total % 60:02d}"
+
+
+def local(y: int, mo: int, d: int, h: int = 9, mi: int = 0) -> dt.datetime:
+    return dt.datetime(y, mo, d, h, mi, tzinfo=HOSPITAL_TZ)

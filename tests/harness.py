@@ -1,0 +1,134 @@
+"""A running system for tests: an isolated RabbitMQ vhost, the embedded store, the WeChat
+fake, every service and the gateway, started exactly as `make run` starts them."""
+
+from __future__ import annotations
+
+import json as json_lib
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from shared.devstack import DevStack
+from shared.storage.testing import free_port
+
+ADMIN_USERNAME = "root_admin"
+ADMIN_PASSWORD = "correct-horse-battery-staple"
+
+
+def create_vhost() -> str:
+    """A RabbitMQ vhost of its own, so a developer's `make run` never serves test calls."""
+    if shutil.which("rabbitmqctl") is None:
+        return "/"
+    vhost = f"guahao_test_{uuid.uuid4().hex[:8]}"
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+                   check=True, capture_output=True)
+    return vhost
+
+
+def delete_vhost(vhost: str) -> None:
+    if vhost != "/":
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
+
+
+def amqp_url(vhost: str) -> str:
+    return "amqp://guest:guest@127.0.0.1:5672/" + ("" if vhost == "/" else vhost)
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def error_code(self) -> str | None:
+        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
+            return str(self.body["error"].get("code"))
+        return None
+
+
+class Api:
+    """A small HTTP client for the gateway and the WeChat fake's control endpoints."""
+
+    def __init__(self, stack: DevStack, session: aiohttp.ClientSession) -> None:
+        self.stack = stack
+        self.session = session
+
+    async def request(self, method: str, path: str, *, json: Any = None, data: Any = None,
+                      token: str | None = None, headers: dict[str, str] | None = None,
+                      params: dict[str, str] | None = None) -> Response:
+        hdrs = dict(headers or {})
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        if path in ("/healthz", "/readyz", "/metrics") or path.startswith("/api/"):
+            url = f"{self.stack.gateway_url}{path}"
+        else:
+            url = f"{self.stack.gateway_url}/api/v1{path}"
+        async with self.session.request(method, url, json=json, data=data, headers=hdrs,
+                                        params=params) as resp:
+            text = await resp.text()
+            try:
+                body: Any = json_lib.loads(text) if text else None
+            except ValueError:
+                body = text
+            return Response(resp.status, body, dict(resp.headers))
+
+    async def fake(self, method: str, path: str, **payload: Any) -> Any:
+        url = f"{self.stack.wechat_url}/__fake__/{path}"
+        kwargs: dict[str, Any] = {"json": payload} if method != "GET" else {"params": payload}
+        async with self.session.request(method, url, **kwargs) as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json(content_type=None)
+
+    async def login_code(self, openid: str | None = None) -> str:
+        reply = await self.fake("POST", "codes", openid=openid or f"o_{uuid.uuid4().hex}")
+        return str(reply["code"])
+
+    async def patient_login(self, openid: str | None = None) -> dict[str, Any]:
+        resp = await self.request("POST", "/auth/wechat/login",
+                                  json={"code": await self.login_code(openid)})
+        assert resp.status == 200, resp.body
+        return dict(resp.body)
+
+    async def patient_token(self, openid: str | None = None) -> str:
+        return str((await self.patient_login(openid))["access_token"])
+
+    async def admin_token(self) -> str:
+        resp = await self.request("POST", "/auth/staff/login",
+                                  json={"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})
+        assert resp.status == 200, resp.body
+        return str(resp.body["access_token"])
+
+
+def start_stack(base: Path) -> tuple[DevStack, str]:
+    vhost = create_vhost()
+    env = {
+        **os.environ,
+        "AMQP_URL": amqp_url(vhost),
+        "GUAHAO_ADMIN_USERNAME": ADMIN_USERNAME,
+        "GUAHAO_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "GUAHAO_DEMO": "0",
+        "GATEWAY_HOST": "127.0.0.1",
+    }
+    for var in ("WECHAT_APPID", "WECHAT_SECRET", "WECHAT_API_BASE", "GATEWAY_PORT"):
+        env.pop(var, None)
+    stack = DevStack(base / "data", env=env, gateway_port=free_port(), log_dir=base / "logs")
+    try:
+        stack.start(timeout=90)
+    except Exception:
+        stack.stop()
+        delete_vhost(vhost)
+        raise
+    return stack, vhost
+
+
+def read_logs(stack: DevStack) -> str:
+    assert stack.log_dir is not None
+    return "\n".join(p.read_text(errors="replace") for p in sorted(stack.log_dir.glob("*.log")))

@@ -1,0 +1,298 @@
+"""Booking rules and invariants on the real store (no broker: neighbours are stubs)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.contracts.booking import BookParams
+from shared.contracts.catalog import BookingRules
+from shared.errors import (
+    AlreadyBooked,
+    BookingClosed,
+    BookingNotOpen,
+    CancelDeadlinePassed,
+    DomainError,
+    IdempotencyKeyReused,
+    InvalidState,
+    LimitReached,
+    NotFound,
+    PatientBanned,
+    ScheduleStopped,
+    SlotFull,
+)
+from shared.storage.mongo import Document
+from tests.booking_kit import Kit, local
+
+TODAY = dt.date(2026, 12, 1)
+NOW = local(2026, 12, 1, 9, 0)
+TOMORROW = TODAY + dt.timedelta(days=1)
+
+
+@pytest.fixture
+async def kit(mongo_db: AsyncDatabase[Document]) -> Kit:
+    return await Kit(mongo_db, NOW).setup()
+
+
+def key() -> str:
+    return uuid.uuid4().hex
+
+
+async def book(kit: Kit, slot_id: str, user: str | None = None, patient: str | None = None,
+               idem: str | None = None) -> dict[str, object]:
+    user = user or f"u_{uuid.uuid4().hex[:8]}"
+    patient = patient or kit.patients.add(user)
+    appointment, _ = await kit.service.book(
+        user, BookParams(slot_id=slot_id, patient_id=patient, idempotency_key=idem or key()))
+    return appointment.model_dump(mode="json")
+
+
+async def test_booking_takes_a_unit_and_numbers_the_visit(kit: Kit) -> None:
+    schedule = kit.schedule(TOMORROW, capacity=2)
+    slot = schedule.slots[0].id
+    first = await book(kit, slot)
+    second = await book(kit, slot)
+    assert (first["seq_no"], second["seq_no"]) == (1, 2)
+    assert first["status"] == "booked" and first["cancel_deadline"].endswith("+08:00")
+    availability = await kit.service.availability([schedule.id])
+    assert availability.items[0].slots[0].remaining == 0
+    assert kit.publisher.types() == ["appointment.booked", "appointment.booked"]
+    event = kit.publisher.events[0]
+    assert event.routing_key == f"appointment.booked.{kit.hospital_id}"
+    assert event.data["appointment"]["patient"]["id_number_masked"] == "1101**********002X"
+
+
+async def test_full_slot_is_refused(kit: Kit) -> None:
+    slot = kit.schedule(TOMORROW, capacity=1).slots[0].id
+    await book(kit, slot)
+    with pytest.raises(SlotFull):
+        await book(kit, slot)
+
+
+async def test_many_concurrent_bookings_never_oversell(kit: Kit) -> None:
+    schedule = kit.schedule(TOMORROW, capacity=7)
+    slot = schedule.slots[0].id
+    results = await asyncio.gather(*(book(kit, slot) for _ in range(40)),
+                                   return_exceptions=True)
+    booked = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if isinstance(r, SlotFull)]
+    assert len(booked) == 7 and len(refused) == 33
+    assert sorted(b["seq_no"] for b in booked) == list(range(1, 8))
+    doc = await kit.inventory.slot(slot)
+    assert doc is not None and doc["booked"] == 7 and len(set(doc["holders"])) == 7
+
+
+async def test_one_person_one_department_one_day_even_when_racing(kit: Kit) -> None:
+    schedule = kit.schedule(TOMORROW, capacity=50, starts=("08:00", "08:30", "09:00"))
+    user = "u_racer"
+    patient = kit.patients.add(user)
+    attempts = [book(kit, schedule.slots[i % 3].id, user, patient) for i in range(20)]
+    results = await asyncio.gather(*attempts, return_exceptions=True)
+    assert sum(isinstance(r, dict) for r in results) == 1
+    assert all(isinstance(r, AlreadyBooked) for r in results if not isinstance(r, dict))
+
+
+async def test_the_rule_follows_the_person_not_the_account(kit: Kit) -> None:
+    slot = kit.schedule(TOMORROW, capacity=5).slots[0].id
+    await book(kit, slot, "u_a", kit.patients.add("u_a", "same-person"))
+    with pytest.raises(AlreadyBooked):
+        await book(kit, slot, "u_b", kit.patients.add("u_b", "same-person"))
+
+
+async def test_same_idempotency_key_concurrently_books_once(kit: Kit) -> None:
+    slot = kit.schedule(TOMORROW, capacity=5).slots[0].id
+    user, patient, idem = "u_idem", kit.patients.add("u_idem"), key()
+    params = BookParams(slot_id=slot, patient_id=patient, idempotency_key=idem)
+    results = await asyncio.gather(*(kit.service.book(user, params) for _ in range(10)))
+    assert len({a.id for a, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    doc = await kit.inventory.slot(slot)
+    assert doc is not None and doc["booked"] == 1
+
+
+async def test_same_key_with_another_body_is_refused(kit: Kit) -> None:
+    schedule = kit.schedule(TOMORROW, capacity=5)
+    user, patient, idem = "u_k", kit.patients.add("u_k"), key()
+    await kit.service.book(user, BookParams(slot_id=schedule.slots[0].id, patient_id=patient,
+                                            idempotency_key=idem))
+    with pytest.raises(IdempotencyKeyReused):
+        await kit.service.book(user, BookParams(slot_id=schedule.slots[1].id,
+                                                patient_id=patient, idempotency_key=idem))
+
+
+async def test_cancel_returns_capacity_exactly_once(kit: Kit) -> None:
+    schedule = kit.schedule(TOMORROW, capacity=1)
+    slot = schedule.slots[0].id
+    user = "u_c"
+    appointment = await book(kit, slot, user)
+    results = await asyncio.gather(
+        *(kit.service.cancel_by_patient(user, str(appointment["id"])) for _ in range(5)),
+        return_exceptions=True)
+    assert sum(not isinstance(r, Exception) for r in results) == 1
+    assert all(isinstance(r, InvalidState) for r in results if isinstance(r, Exception))
+    doc = await kit.inventory.slot(slot)
+    assert doc is not None and doc["booked"] == 0 and doc["holders"] == []
+    await book(kit, slot)  # the unit is bookable again
+    assert kit.publisher.types().count("appointment.cancelled") == 1
+
+
+async def test_cancel_after_the_deadline_is_refused(kit: Kit) -> None:
+    slot = kit.schedule(TOMORROW, capacity=1, starts=("08:00",)).slots[0].id
+    appointment = await book(kit, slot, "u_d")
+    kit.clock.now = local(2026, 12, 2, 6, 1)  # 08:00 minus 2 h has passed
+    with pytest.raises(CancelDeadlinePassed):
+        await kit.service.cancel_by_patient("u_d", str(appointment["id"]))
+
+
+async def test_release_time_and_window(kit: Kit) -> None:
+    far = TODAY + dt.timedelta(days=7)
+    slot = kit.schedule(far, capacity=1).slots[0].id
+    kit.clock.now = local(2026, 12, 1, 7, 59)
+    with pytest.raises(BookingNotOpen) as exc:
+        await book(kit, slot)
+    assert exc.value.details["until"] == "2026-12-01T08:00:00+08:00"
+    kit.clock.now = local(2026, 12, 1, 8, 0)
+    await book(kit, slot)
+
+
+async def test_same_day_booking_stops_at_the_stop_time(kit: Kit) -> None:
+    slot = kit.schedule(TODAY, "pm", capacity=3, starts=("16:00",)).slots[0].id
+    kit.clock.now = local(2026, 12, 1, 15, 59)
+    await book(kit, slot)
+    kit.clock.now = local(2026, 12, 1, 16, 0)
+    with pytest.raises(BookingClosed):
+        await book(kit, slot)
+
+
+async def test_max_active_appointments(mongo_db: AsyncDatabase[Document]) -> None:
+    kit = await Kit(mongo_db, NOW, BookingRules(max_active=2)).setup()
+    user, patient = "u_m", kit.patients.add("u_m")
+    for dep in ("d1", "d2"):
+        await book(kit, kit.schedule(TOMORROW, department=dep).slots[0].id, user, patient)
+    with pytest.raises(LimitReached):
+        await book(kit, kit.schedule(TOMORROW, department="d3").slots[0].id, user, patient)
+    eligibility = await kit.service.eligibility(
+        user, kit.schedule(TOMORROW, department="d4").slots[0].id, patient)
+    assert not eligibility.eligible and [r.code for r in eligibility.reasons] == ["LIMIT_REACHED"]
+
+
+async def test_no_shows_ban_the_person(mongo_db: AsyncDatabase[Document]) -> None:
+    kit = await Kit(mongo_db, NOW, BookingRules(no_show_limit=2, ban_days=30)).setup()
+    user, patient = "u_n", kit.patients.add("u_n", "banned-person")
+    for dep in ("d1", "d2"):
+        a = await book(kit, kit.schedule(TOMORROW, department=dep).slots[0].id, user, patient)
+        await kit.service.mark_no_show(kit.hospital_id, str(a["id"]))
+    slot = kit.schedule(TOMORROW, department="d3").slots[0].id
+    with pytest.raises(PatientBanned) as exc:
+        await book(kit, slot, user, patient)
+    assert exc.value.details["until"] == "2027-01-02T00:00:00+08:00"
+    other_account = kit.patients.add("u_other", "banned-person")
+    eligibility = await kit.service.eligibility("u_other", slot, other_account)
+    assert "PATIENT_BANNED" in [r.code for r in eligibility.reasons]
+
+
+async def test_eligibility_lists_every_blocking_rule(kit: Kit) -> None:
+    schedule = kit.schedule(TODAY + dt.timedelta(days=8), capacity=0)
+    user, patient = "u_e", kit.patients.add("u_e")
+    result = await kit.service.eligibility(user, schedule.slots[0].id, patient)
+    codes = {r.code: r.until for r in result.reasons}
+    assert codes.keys() == {"BOOKING_NOT_OPEN", "SLOT_FULL"}
+    assert codes["BOOKING_NOT_OPEN"] == "2026-12-02T08:00:00+08:00"
+
+
+async def test_stop_cancels_everything_and_refuses_new_bookings(kit: Kit) -> None:
+    schedule = kit.schedule(TOMORROW, capacity=10)
+    booked = [await book(kit, schedule.slots[0].id) for _ in range(3)]
+    result = await kit.service.stop_schedule(kit.hospital_id, schedule.id, "医生出差")
+    assert result.cancelled == 3
+    for a in booked:
+        doc = await kit.appointments.get(str(a["id"]))
+        assert doc is not None and doc["status"] == "cancelled"
+        assert doc["cancelled_by"] == "hospital" and "医生出差" in doc["reason"]
+    with pytest.raises(ScheduleStopped):
+        await book(kit, schedule.slots[1].id)
+    assert kit.publisher.types().count("schedule.stopped") == 1
+
+
+async def test_stop_racing_bookings_leaves_nothing_booked(kit: Kit) -> None:
+    schedule = kit.schedule(TOMORROW, capacity=30, starts=("08:00",))
+    slot = schedule.slots[0].id
+    bookings = [book(kit, slot) for _ in range(30)]
+    stop = kit.service.stop_schedule(kit.hospital_id, schedule.id, "停诊")
+    await asyncio.gather(*bookings[:10], stop, *bookings[10:], return_exceptions=True)
+    await asyncio.sleep(0)
+    left = await kit.appointments.count_active({"schedule_id": schedule.id})
+    assert left == 0
+
+
+async def test_capacity_change_never_below_booked(kit: Kit) -> None:
+    schedule = kit.schedule(TOMORROW, capacity=2)
+    slot = schedule.slots[0].id
+    await book(kit, slot)
+    await book(kit, slot)
+    with pytest.raises(DomainError) as exc:
+        await kit.service.change_capacity(kit.hospital_id, slot, -1)
+    assert exc.value.code == "INVALID_STATE"
+    state = await kit.service.change_capacity(kit.hospital_id, slot, 3)
+    assert (state.capacity, state.remaining) == (5, 3)
+    await book(kit, slot)
+
+
+async def test_move_takes_the_new_slot_before_releasing_the_old(kit: Kit) -> None:
+    schedule = kit.schedule(TOMORROW, capacity=1, starts=("08:00", "08:30"))
+    old, new = schedule.slots[0].id, schedule.slots[1].id
+    moving = await book(kit, old)
+    blocker = await book(kit, new)
+    with pytest.raises(SlotFull):
+        await kit.service.move(kit.hospital_id, str(moving["id"]), new)
+    assert (await kit.appointments.get(str(moving["id"])))["slot_id"] == old  # type: ignore[index]
+    await kit.service.cancel_by_hospital(kit.hospital_id, str(blocker["id"]), "换人")
+    moved = await kit.service.move(kit.hospital_id, str(moving["id"]), new)
+    assert moved.slot_id == new and moved.start == "08:30" and moved.seq_no == 3
+    old_doc, new_doc = await kit.inventory.slot(old), await kit.inventory.slot(new)
+    assert old_doc["booked"] == 0 and new_doc["booked"] == 1  # type: ignore[index]
+    assert "appointment.rescheduled" in kit.publisher.types()
+
+
+async def test_other_hospital_and_other_user_see_not_found(kit: Kit) -> None:
+    a = await book(kit, kit.schedule(TOMORROW).slots[0].id, "u_owner")
+    with pytest.raises(NotFound):
+        await kit.service.get_for_user("u_stranger", str(a["id"]))
+    with pytest.raises(NotFound):
+        await kit.service.cancel_by_hospital("h_other", str(a["id"]), None)
+
+
+async def test_a_crashed_pending_booking_is_rolled_back(kit: Kit) -> None:
+    from services.booking.jobs import Reconciler
+
+    schedule = kit.schedule(TOMORROW, capacity=1)
+    slot = schedule.slots[0].id
+    # simulate a process that died after reserving but before finalizing
+    user, patient = "u_crash", kit.patients.add("u_crash")
+    slot_doc = await kit.service.slot(slot)
+    rules = BookingRules()
+    resolved = await kit.patients.resolve(user, patient)
+    doc = kit.service._pending_document("apt_crashed", user, "h", slot_doc, resolved, rules)
+    await kit.appointments.insert_pending(doc)
+    assert await kit.inventory.reserve(slot, "apt_crashed")
+    with pytest.raises(SlotFull):
+        await book(kit, slot)
+    kit.clock.advance(seconds=31)
+    assert await Reconciler(kit.service).run_once() >= 1
+    assert await kit.appointments.get("apt_crashed") is None
+    await book(kit, slot)
+
+
+async def test_end_of_day_marks_past_booked_as_no_show(kit: Kit) -> None:
+    from services.booking.jobs import NoShowSweep
+
+    a = await book(kit, kit.schedule(TOMORROW).slots[0].id)
+    kit.clock.now = local(2026, 12, 3, 0, 5)
+    assert await NoShowSweep(kit.service).run_once() == 1
+    doc = await kit.appointments.get(str(a["id"]))
+    assert doc is not None and doc["status"] == "no_show"
+    assert "appointment.no_show" in kit.publisher.types()

@@ -1,0 +1,194 @@
+"""RPC, events and consumers on the real RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+from aio_pika.abc import AbstractRobustConnection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.context import CallContext, Caller, request_id_var
+from shared.contracts.base import Contract
+from shared.errors import NotFound, ServiceUnavailable, ValidationFailed
+from shared.messaging.connection import connect_broker
+from shared.messaging.consumer import EventConsumer, ProcessedEvents
+from shared.messaging.events import EVENTS_EXCHANGE, EventEnvelope, EventPublisher, new_event
+from shared.messaging.rpc import RpcClient, RpcServer, rpc_queue
+from shared.storage.mongo import Document
+
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+class Double(Contract):
+    x: int
+
+
+@pytest.fixture
+async def broker() -> AsyncIterator[AbstractRobustConnection]:
+    connection = await connect_broker(AMQP_URL, name="tests")
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+def service_name() -> str:
+    return f"test{uuid.uuid4().hex[:10]}"
+
+
+async def delete_queues(connection: AbstractRobustConnection, *names: str) -> None:
+    channel = await connection.channel()
+    for name in names:
+        await channel.queue_delete(name)
+    await channel.close()
+
+
+async def test_rpc_round_trip_carries_result_caller_and_request_id(
+    broker: AbstractRobustConnection, service_name: str
+) -> None:
+    server = RpcServer(service_name, broker)
+    seen: list[CallContext] = []
+
+    async def double(params: Double, ctx: CallContext) -> dict[str, int]:
+        seen.append(ctx)
+        return {"y": params.x * 2}
+
+    server.add_method("double", double)
+    await server.start()
+    client = RpcClient(broker)
+    request_id_var.set("req-123")
+    caller = Caller(user_id="u1", role="patient")
+    assert await client.call(service_name, "double", {"x": 21}, caller=caller) == {"y": 42}
+    assert seen[0].request_id == "req-123" and seen[0].caller == caller
+    await server.drain(1)
+    await delete_queues(broker, rpc_queue(service_name))
+
+
+async def test_rpc_domain_and_validation_errors_come_back_typed(
+    broker: AbstractRobustConnection, service_name: str
+) -> None:
+    server = RpcServer(service_name, broker)
+
+    async def find(params: Double, ctx: CallContext) -> None:
+        raise NotFound(what="thing")
+
+    server.add_method("find", find)
+    await server.start()
+    client = RpcClient(broker)
+    with pytest.raises(NotFound) as exc:
+        await client.call(service_name, "find", {"x": 1})
+    assert exc.value.details == {"what": "thing"}
+    with pytest.raises(ValidationFailed) as bad:
+        await client.call(service_name, "find", {"x": "not a number"})
+    assert "x" in bad.value.details["fields"]
+    await server.drain(1)
+    await delete_queues(broker, rpc_queue(service_name))
+
+
+async def test_rpc_to_a_service_that_does_not_exist_fails_fast(
+    broker: AbstractRobustConnection, service_name: str
+) -> None:
+    client = RpcClient(broker)
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable):
+        await client.call(service_name, "anything", {}, timeout=5)
+    assert time.monotonic() - started < 1.0
+
+
+async def test_rpc_to_a_stopped_service_gives_up_at_the_deadline_and_is_never_run_late(
+    broker: AbstractRobustConnection, service_name: str
+) -> None:
+    channel = await broker.channel()
+    await channel.declare_queue(rpc_queue(service_name), durable=True)  # nobody consumes
+    client = RpcClient(broker)
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable):
+        await client.call(service_name, "double", {"x": 1}, timeout=0.5)
+    assert time.monotonic() - started < 1.5
+    await asyncio.sleep(0.3)
+    calls: list[int] = []
+    server = RpcServer(service_name, broker)
+
+    async def double(params: Double, ctx: CallContext) -> int:
+        calls.append(params.x)
+        return params.x * 2
+
+    server.add_method("double", double)
+    await server.start()
+    assert await client.call(service_name, "double", {"x": 5}) == 10
+    assert calls == [5]  # the stale request expired, it was not executed
+    await server.drain(1)
+    await channel.close()
+    await delete_queues(broker, rpc_queue(service_name))
+
+
+async def test_published_event_reaches_a_hospital_queue_with_the_contract_properties(
+    broker: AbstractRobustConnection,
+) -> None:
+    hospital = f"h_{uuid.uuid4().hex[:8]}"
+    channel = await broker.channel()
+    exchange = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC,
+                                              durable=True)
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, routing_key=f"*.*.{hospital}")
+    publisher = EventPublisher(broker)
+    event = new_event("appointment.booked", hospital, {"appointment": {"id": "a1"}})
+    await publisher.publish(event)
+    message = await queue.get(timeout=5)
+    assert message.message_id == event.id and message.type == "appointment.booked"
+    assert message.content_type == "application/json"
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert message.routing_key == f"appointment.booked.{hospital}"
+    assert EventEnvelope.model_validate_json(message.body) == event
+    assert event.occurred_at.endswith("+08:00")
+    await message.ack()
+    await channel.close()
+
+
+async def test_consumer_skips_duplicates_retries_failures_and_dead_letters_poison(
+    broker: AbstractRobustConnection, mongo_db: AsyncDatabase[Document]
+) -> None:
+    hospital = f"h_{uuid.uuid4().hex[:8]}"
+    purpose = f"t{uuid.uuid4().hex[:8]}"
+    handled: list[str] = []
+    attempts: dict[str, int] = {}
+
+    async def handler(event: EventEnvelope) -> None:
+        attempts[event.id] = attempts.get(event.id, 0) + 1
+        if event.data.get("fail_times", 0) >= attempts[event.id]:
+            raise RuntimeError("transient")
+        if event.data.get("poison"):
+            raise RuntimeError("always")
+        handled.append(event.id)
+
+    consumer = EventConsumer(
+        broker, ProcessedEvents(mongo_db.processed_events), service="tests", purpose=purpose,
+        bindings=[f"*.*.{hospital}"], handler=handler, max_attempts=3, retry_delay=0.2,
+    )
+    await consumer.start()
+    publisher = EventPublisher(broker)
+    ok = new_event("appointment.booked", hospital, {})
+    flaky = new_event("appointment.cancelled", hospital, {"fail_times": 1})
+    poison = new_event("appointment.no_show", hospital, {"poison": True})
+    for event in (ok, ok, flaky, poison):
+        await publisher.publish(event)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (len(handled) < 2 or attempts.get(poison.id, 0) < 3):
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    assert sorted(handled) == sorted([ok.id, flaky.id])
+    assert attempts[poison.id] == 3
+    channel = await broker.channel()
+    dlq = await channel.declare_queue(f"{consumer.queue_name}.dlq", durable=True)
+    dead = await dlq.get(timeout=5)
+    assert dead.message_id == poison.id and dead.headers["x-attempts"] == 3
+    await dead.ack()
+    await consumer.drain(1)
+    await channel.close()
+    q = consumer.queue_name
+    await delete_queues(broker, q, f"{q}.retry", f"{q}.dlq")
