@@ -1,0 +1,1 @@
+"""The public HTTP entry: JWT verification, validation, limits, RPC to the services."""

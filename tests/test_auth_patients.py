@@ -17,7 +17,7 @@ from shared.contracts.patients import (
 )
 from shared.errors import Conflict, Forbidden, LimitReached, NotFound, Unauthenticated
 from shared.storage.mongo import Document
-from tests.test_auth_support import (
+from tests.auth_kit import (
     PLATFORM_ADMIN,
     FakeClock,
     build_patients,

@@ -24,7 +24,7 @@ from shared.errors import (
 from shared.messaging.rpc import RpcServer
 from shared.storage.mongo import Document
 from shared.wechat import WechatApiError, WechatUnavailable
-from tests.test_auth_support import (
+from tests.auth_kit import (
     PLATFORM_ADMIN,
     AuthKit,
     FakeClock,

@@ -26,7 +26,7 @@ from shared.contracts.auth import CreateStaffParams
 from shared.errors import Unauthenticated
 from shared.settings import Settings
 from shared.storage.mongo import Document
-from tests.test_auth_support import PLATFORM_ADMIN, AuthKit, FakeClock, StubWechat, build_auth
+from tests.auth_kit import PLATFORM_ADMIN, AuthKit, FakeClock, StubWechat, build_auth
 
 
 @pytest.fixture
