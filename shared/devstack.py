@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 from shared.settings import DEFAULT_AMQP_URL, Settings
 from shared.storage.testing import free_port, start_embedded_mongo, wait_for_port
 
-SERVICES = ("auth",)
+SERVICES = ("auth", "catalog", "booking")
 
 
 class StackError(RuntimeError):

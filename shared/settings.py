@@ -35,6 +35,8 @@ class Settings(BaseModel):
     shutdown_grace: float = 10.0
     log_level: str = "INFO"
     mongo_db_prefix: str = "guahao_"
+    trusted_proxies: str = ""
+    rate_limits: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -59,6 +61,8 @@ class Settings(BaseModel):
             "GUAHAO_SHUTDOWN_GRACE": "shutdown_grace",
             "GUAHAO_LOG_LEVEL": "log_level",
             "GUAHAO_MONGO_DB_PREFIX": "mongo_db_prefix",
+            "GUAHAO_TRUSTED_PROXIES": "trusted_proxies",
+            "GUAHAO_RATE_LIMITS": "rate_limits",
         }
         values = {field: e[var] for var, field in mapping.items() if e.get(var, "") != ""}
         return cls.model_validate(values)

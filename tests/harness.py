@@ -116,6 +116,9 @@ def start_stack(base: Path) -> tuple[DevStack, str]:
         "GUAHAO_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "GUAHAO_DEMO": "0",
         "GATEWAY_HOST": "127.0.0.1",
+        # every test client is 127.0.0.1: the per-IP limits are tested in test_gateway_limits
+        "GUAHAO_RATE_LIMITS": "ip=100000/s:100000,login=100000/min:100000,"
+                              "user=100000/s:100000,book=100000/s:100000",
     }
     for var in ("WECHAT_APPID", "WECHAT_SECRET", "WECHAT_API_BASE", "GATEWAY_PORT"):
         env.pop(var, None)

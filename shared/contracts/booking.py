@@ -168,3 +168,14 @@ class SlotState(Reply):
     end: str
     capacity: int
     remaining: int
+
+
+class HospitalAppointmentFilter(Contract):
+    """Query of `GET /admin/hospitals/{hid}/appointments`."""
+
+    date: dt.date | None = None
+    doctor_id: Id | None = None
+    schedule_id: Id | None = None
+    status: AppointmentStatus | None = None
+    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50

@@ -97,6 +97,8 @@ class RpcClient:
         time; never waits longer than the timeout.
         """
         timeout = self.default_timeout if timeout is None else timeout
+        if not self.connection.connected.is_set():
+            raise ServiceUnavailable(service=service, reason="broker unavailable")
         deadline = time.time() + timeout
         correlation_id = uuid.uuid4().hex
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()

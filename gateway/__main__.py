@@ -1,0 +1,42 @@
+"""`python -m gateway`: serve the public HTTP API."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from gateway.app import create_app
+from gateway.limits import Limits, parse_rates
+from shared.logs import configure_logging
+from shared.settings import Settings
+
+log = logging.getLogger("guahao.gateway")
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    configure_logging("gateway", settings.log_level)
+    proxies = [p for p in settings.trusted_proxies.split(",") if p.strip()]
+    limits = Limits(parse_rates(settings.rate_limits))
+    app = create_app(settings, limits=limits, trusted_proxies=proxies)
+    host, port = settings.gateway_host, settings.gateway_port
+
+    def announce(_: str) -> None:
+        message = f"gateway listening on http://{host}:{port}"
+        print(message, flush=True)
+        log.info(message)
+
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        shutdown_timeout=settings.shutdown_grace,
+        access_log=None,
+        handle_signals=True,
+        print=announce,
+    )
+
+
+if __name__ == "__main__":
+    main()

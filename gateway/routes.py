@@ -1,0 +1,269 @@
+"""The public HTTP API as data: one `Route` per endpoint, served by one generic handler.
+
+Adding an endpoint is one line in `ROUTES`: the handler (`gateway.dispatch`), the OpenAPI
+document (`gateway.openapi`), metrics and rate limits all read this table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from shared.contracts.auth import (
+    CreateStaff,
+    CreateStaffParams,
+    Empty,
+    LogoutRequest,
+    Me,
+    RefreshRequest,
+    StaffAccount,
+    StaffLogin,
+    TokenPair,
+    WechatLogin,
+)
+from shared.contracts.base import Contract
+from shared.contracts.booking import (
+    Appointment,
+    AppointmentList,
+    AppointmentQuery,
+    AppointmentRef,
+    BookParams,
+    BookRequest,
+    CapacityChange,
+    CapacityChangeParams,
+    Eligibility,
+    EligibilityQuery,
+    HospitalAppointmentFilter,
+    HospitalAppointmentQuery,
+    HospitalAppointmentRef,
+    HospitalCancel,
+    HospitalCancelParams,
+    MoveParams,
+    MoveRequest,
+    SlotState,
+    StopResult,
+    StopSchedule,
+    StopScheduleParams,
+)
+from shared.contracts.catalog import (
+    AdminDoctorQuery,
+    AdminScheduleFilter,
+    AdminScheduleQuery,
+    Department,
+    DepartmentCreate,
+    DepartmentCreateParams,
+    DepartmentTree,
+    Doctor,
+    DoctorCreate,
+    DoctorCreateParams,
+    DoctorList,
+    DoctorPatch,
+    DoctorPatchParams,
+    DoctorQuery,
+    DoctorRef,
+    HospitalCreate,
+    HospitalDetail,
+    HospitalList,
+    HospitalRef,
+    RulesPatch,
+    RulesPatchParams,
+    Schedule,
+    ScheduleCreate,
+    ScheduleCreateParams,
+    ScheduleList,
+    ScheduleQuery,
+    ScheduleRange,
+)
+from shared.contracts.patients import (
+    Patient,
+    PatientCreate,
+    PatientList,
+    PatientRef,
+    PatientUpdate,
+    PatientUpdateParams,
+)
+
+API_PREFIX = "/api/v1"
+
+PATIENT = frozenset({"patient"})
+PLATFORM_ADMIN = frozenset({"platform_admin"})
+HOSPITAL_STAFF = frozenset({"hospital_admin", "platform_admin"})
+ANY_ROLE = frozenset({"patient", "hospital_admin", "platform_admin"})
+
+# A hospital_admin may only touch paths under its own hospital (api.md: another → 404).
+HOSPITAL_SCOPE_PREFIX = "/admin/hospitals/{hospital_id}"
+HOSPITAL_PARAM = "hospital_id"
+
+_PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: HTTP side (method, path under /api/v1, body/query contracts, who may
+    call it) and RPC side (service, method, optional params contract validating the merged
+    path + query + body fields).
+
+    - `roles`: None = public; otherwise the token's role must be in the set.
+    - `rate`: a rate-limit class of `gateway.limits.Limits`, keyed by user when
+      authenticated, else by client IP.
+    - `headers`: HTTP header → RPC param name (e.g. `Idempotency-Key` → `idempotency_key`).
+    """
+
+    method: str
+    path: str
+    service: str
+    rpc: str
+    body: type[Contract] | None = None
+    query: type[Contract] | None = None
+    reply: type[BaseModel] | None = None
+    roles: frozenset[str] | None = None
+    status: int = 200
+    summary: str = ""
+    tag: str = ""
+    rate: str | None = None
+    headers: dict[str, str] = field(default_factory=dict, hash=False)
+    params: type[Contract] | None = None
+    created_flag: bool = False  # reply is {"created", "resource"}: `status` if created, else 200
+
+    @property
+    def full_path(self) -> str:
+        return API_PREFIX + self.path
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        return tuple(_PATH_PARAM.findall(self.path))
+
+    @property
+    def is_public(self) -> bool:
+        return self.roles is None
+
+    @property
+    def hospital_scoped(self) -> bool:
+        return self.path.startswith(HOSPITAL_SCOPE_PREFIX)
+
+    @property
+    def partial_update(self) -> bool:
+        """PATCH bodies forward only the fields the client sent."""
+        return self.method == "PATCH"
+
+    @property
+    def operation_id(self) -> str:
+        return f"{self.service}_{self.rpc}"
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/auth/wechat/login", "auth", "wechat_login", body=WechatLogin,
+          reply=TokenPair, rate="login", tag="auth", summary="WeChat mini-program login"),
+    Route("POST", "/auth/staff/login", "auth", "staff_login", body=StaffLogin,
+          reply=TokenPair, rate="login", tag="auth", summary="Staff / platform admin login"),
+    Route("POST", "/auth/refresh", "auth", "refresh", body=RefreshRequest,
+          reply=TokenPair, rate="login", tag="auth", summary="Rotate the refresh token"),
+    Route("POST", "/auth/logout", "auth", "logout", body=LogoutRequest, reply=Empty,
+          roles=ANY_ROLE, tag="auth", summary="Revoke the refresh token family"),
+    Route("GET", "/me", "auth", "me", reply=Me, roles=ANY_ROLE, tag="auth",
+          summary="The authenticated user"),
+    Route("POST", "/patients", "auth", "create_patient", body=PatientCreate, reply=Patient,
+          roles=PATIENT, status=201, tag="patients", summary="Add a patient profile"),
+    Route("GET", "/patients", "auth", "list_patients", reply=PatientList, roles=PATIENT,
+          tag="patients", summary="List my patient profiles"),
+    Route("GET", "/patients/{patient_id}", "auth", "get_patient", params=PatientRef,
+          reply=Patient, roles=PATIENT, tag="patients", summary="One patient profile"),
+    Route("PATCH", "/patients/{patient_id}", "auth", "update_patient", body=PatientUpdate,
+          params=PatientUpdateParams, reply=Patient, roles=PATIENT, tag="patients",
+          summary="Edit a patient profile"),
+    Route("DELETE", "/patients/{patient_id}", "auth", "delete_patient", params=PatientRef,
+          reply=Empty, roles=PATIENT, tag="patients", summary="Remove a patient profile"),
+    Route("POST", "/admin/hospitals/{hospital_id}/staff", "auth", "create_staff",
+          body=CreateStaff, params=CreateStaffParams, reply=StaffAccount,
+          roles=PLATFORM_ADMIN, status=201, tag="admin",
+          summary="Create a hospital admin account"),
+    # catalog (public)
+    Route("GET", "/hospitals", "catalog", "list_hospitals", reply=HospitalList,
+          tag="catalog", summary="Hospitals"),
+    Route("GET", "/hospitals/{hospital_id}", "catalog", "get_hospital", params=HospitalRef,
+          reply=HospitalDetail, tag="catalog", summary="A hospital with its booking rules"),
+    Route("GET", "/hospitals/{hospital_id}/departments", "catalog", "list_departments",
+          params=HospitalRef, reply=DepartmentTree, tag="catalog",
+          summary="Departments (two levels)"),
+    Route("GET", "/doctors", "catalog", "list_doctors", query=DoctorQuery, reply=DoctorList,
+          tag="catalog", summary="Published doctors"),
+    Route("GET", "/doctors/{doctor_id}", "catalog", "get_doctor", params=DoctorRef,
+          reply=Doctor, tag="catalog", summary="A published doctor"),
+    Route("GET", "/doctors/{doctor_id}/schedules", "catalog", "doctor_schedules",
+          query=ScheduleRange, params=ScheduleQuery, reply=ScheduleList, tag="catalog",
+          summary="Clinic sessions with remaining numbers"),
+    # appointments (patient)
+    Route("GET", "/appointments/eligibility", "booking", "eligibility", query=EligibilityQuery,
+          reply=Eligibility, roles=PATIENT, tag="appointments",
+          summary="Every rule that would block this booking"),
+    Route("POST", "/appointments", "booking", "book", body=BookRequest, params=BookParams,
+          headers={"Idempotency-Key": "idempotency_key"}, reply=Appointment, roles=PATIENT,
+          status=201, created_flag=True, rate="book", tag="appointments",
+          summary="Book a slot (201 new, 200 replay of the same Idempotency-Key)"),
+    Route("GET", "/appointments", "booking", "list_appointments", query=AppointmentQuery,
+          reply=AppointmentList, roles=PATIENT, tag="appointments",
+          summary="My appointments, newest first"),
+    Route("GET", "/appointments/{appointment_id}", "booking", "get_appointment",
+          params=AppointmentRef, reply=Appointment, roles=PATIENT, tag="appointments",
+          summary="One of my appointments"),
+    Route("POST", "/appointments/{appointment_id}/cancel", "booking", "cancel_appointment",
+          params=AppointmentRef, reply=Appointment, roles=PATIENT, tag="appointments",
+          summary="Cancel before the deadline"),
+    # hospital administration
+    Route("POST", "/admin/hospitals", "catalog", "create_hospital", body=HospitalCreate,
+          reply=HospitalDetail, roles=PLATFORM_ADMIN, status=201, tag="admin",
+          summary="Create a hospital"),
+    Route("PATCH", "/admin/hospitals/{hospital_id}/rules", "catalog", "update_rules",
+          body=RulesPatch, params=RulesPatchParams, reply=HospitalDetail,
+          roles=HOSPITAL_STAFF, tag="admin", summary="Edit booking rules"),
+    Route("POST", "/admin/hospitals/{hospital_id}/departments", "catalog",
+          "create_department", body=DepartmentCreate, params=DepartmentCreateParams,
+          reply=Department, roles=HOSPITAL_STAFF, status=201, tag="admin",
+          summary="Create a department"),
+    Route("GET", "/admin/hospitals/{hospital_id}/doctors", "catalog", "admin_doctors",
+          params=AdminDoctorQuery, reply=DoctorList, roles=HOSPITAL_STAFF, tag="admin",
+          summary="All doctors, published or not"),
+    Route("POST", "/admin/hospitals/{hospital_id}/doctors", "catalog", "create_doctor",
+          body=DoctorCreate, params=DoctorCreateParams, reply=Doctor, roles=HOSPITAL_STAFF,
+          status=201, tag="admin", summary="Create a doctor"),
+    Route("PATCH", "/admin/hospitals/{hospital_id}/doctors/{doctor_id}", "catalog",
+          "update_doctor", body=DoctorPatch, params=DoctorPatchParams, reply=Doctor,
+          roles=HOSPITAL_STAFF, tag="admin", summary="Edit, publish or unpublish a doctor"),
+    Route("POST", "/admin/hospitals/{hospital_id}/doctors/{doctor_id}/schedules", "catalog",
+          "create_schedule", body=ScheduleCreate, params=ScheduleCreateParams,
+          reply=Schedule, roles=HOSPITAL_STAFF, status=201, tag="admin",
+          summary="Publish a clinic session"),
+    Route("GET", "/admin/hospitals/{hospital_id}/schedules", "catalog", "admin_schedules",
+          query=AdminScheduleFilter, params=AdminScheduleQuery, reply=ScheduleList,
+          roles=HOSPITAL_STAFF, tag="admin", summary="Clinic sessions of the hospital"),
+    Route("POST", "/admin/hospitals/{hospital_id}/schedules/{schedule_id}/stop", "booking",
+          "stop_schedule", body=StopSchedule, params=StopScheduleParams, reply=StopResult,
+          roles=HOSPITAL_STAFF, tag="admin",
+          summary="停诊: cancel every active appointment of the session"),
+    Route("POST", "/admin/hospitals/{hospital_id}/slots/{slot_id}/capacity", "booking",
+          "change_capacity", body=CapacityChange, params=CapacityChangeParams,
+          reply=SlotState, roles=HOSPITAL_STAFF, tag="admin",
+          summary="加号 / reduce capacity (never below what is booked)"),
+    Route("GET", "/admin/hospitals/{hospital_id}/appointments", "booking",
+          "hospital_appointments", query=HospitalAppointmentFilter,
+          params=HospitalAppointmentQuery, reply=AppointmentList, roles=HOSPITAL_STAFF,
+          tag="admin", summary="Appointments of the hospital"),
+    Route("GET", "/admin/hospitals/{hospital_id}/appointments/{appointment_id}", "booking",
+          "hospital_get_appointment", params=HospitalAppointmentRef, reply=Appointment,
+          roles=HOSPITAL_STAFF, tag="admin", summary="One appointment"),
+    Route("PATCH", "/admin/hospitals/{hospital_id}/appointments/{appointment_id}", "booking",
+          "move", body=MoveRequest, params=MoveParams, reply=Appointment,
+          roles=HOSPITAL_STAFF, tag="admin", summary="改约: move to another slot"),
+    Route("POST", "/admin/hospitals/{hospital_id}/appointments/{appointment_id}/cancel",
+          "booking", "hospital_cancel", body=HospitalCancel, params=HospitalCancelParams,
+          reply=Appointment, roles=HOSPITAL_STAFF, tag="admin",
+          summary="Cancel on the hospital's side"),
+    Route("POST", "/admin/hospitals/{hospital_id}/appointments/{appointment_id}/check-in",
+          "booking", "check_in", params=HospitalAppointmentRef, reply=Appointment,
+          roles=HOSPITAL_STAFF, tag="admin", summary="Check a patient in"),
+    Route("POST", "/admin/hospitals/{hospital_id}/appointments/{appointment_id}/no-show",
+          "booking", "no_show", params=HospitalAppointmentRef, reply=Appointment,
+          roles=HOSPITAL_STAFF, tag="admin", summary="Record a no-show"),
+)
