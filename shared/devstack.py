@@ -120,9 +120,17 @@ class DevStack:
         self._read_admin_credentials()
 
     def start_process(self, name: str) -> None:
-        """(Re)start one service or the gateway."""
-        module = "gateway" if name == "gateway" else f"services.{name}"
+        """(Re)start one service or the gateway; `booking#2` is a second booking replica."""
+        service = name.split("#")[0]
+        module = "gateway" if service == "gateway" else f"services.{service}"
         self._spawn(name, ["-m", module], self.env)
+
+    def kill_process(self, name: str) -> None:
+        """SIGKILL one child (crash tests)."""
+        proc = self.procs.pop(name, None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
     def stop_process(self, name: str, *, timeout: float = 15.0) -> None:
         """Stop one child with SIGTERM (SIGKILL after the timeout)."""

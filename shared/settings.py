@@ -35,6 +35,16 @@ class Settings(BaseModel):
     shutdown_grace: float = 10.0
     log_level: str = "INFO"
     mongo_db_prefix: str = "guahao_"
+    reminder_hour: int = 18  # hospital-local hour of the day-before visit reminder
+    notify_clock_offset_seconds: float = 0.0
+    wechat_send_retries: int = 3
+    wechat_retry_base_seconds: float = 1.0
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+    webhook_retry_base_seconds: float = 40.0
+    webhook_max_attempts: int = 6
+    webhook_timeout_seconds: float = 10.0
+    webhook_secret_key: str | None = None  # base64 of 32 bytes: encrypts webhook secrets
     trusted_proxies: str = ""
     rate_limits: str = ""
 
@@ -61,6 +71,16 @@ class Settings(BaseModel):
             "GUAHAO_SHUTDOWN_GRACE": "shutdown_grace",
             "GUAHAO_LOG_LEVEL": "log_level",
             "GUAHAO_MONGO_DB_PREFIX": "mongo_db_prefix",
+            "NOTIFY_REMINDER_HOUR": "reminder_hour",
+            "NOTIFY_CLOCK_OFFSET_SECONDS": "notify_clock_offset_seconds",
+            "NOTIFY_WECHAT_SEND_RETRIES": "wechat_send_retries",
+            "NOTIFY_WECHAT_RETRY_BASE_SECONDS": "wechat_retry_base_seconds",
+            "WEBHOOK_ALLOW_HTTP": "webhook_allow_http",
+            "WEBHOOK_ALLOW_PRIVATE": "webhook_allow_private",
+            "WEBHOOK_RETRY_BASE_SECONDS": "webhook_retry_base_seconds",
+            "WEBHOOK_MAX_ATTEMPTS": "webhook_max_attempts",
+            "WEBHOOK_TIMEOUT_SECONDS": "webhook_timeout_seconds",
+            "GUAHAO_WEBHOOK_KEY": "webhook_secret_key",
             "GUAHAO_TRUSTED_PROXIES": "trusted_proxies",
             "GUAHAO_RATE_LIMITS": "rate_limits",
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Literal
 
 import pytest
@@ -238,7 +239,7 @@ async def test_rpc_surface_serves_every_contract_method(
     assert set(server._methods) == {
         "ping", "wechat_login", "staff_login", "refresh", "logout", "me", "signing_keys",
         "create_staff", "create_patient", "list_patients", "get_patient", "update_patient",
-        "delete_patient", "resolve_patient",
+        "delete_patient", "resolve_patient", "user_openid",
     }
     login = await server._dispatch("wechat_login", b'{"code": "code-a"}', CallContext("r1"))
     user_id = login["ok"]["user"]["id"]
@@ -251,3 +252,25 @@ async def test_rpc_surface_serves_every_contract_method(
     assert bad["error"]["code"] == "VALIDATION_FAILED"
     keys = await server._dispatch("signing_keys", b"{}", CallContext("r5"))
     assert keys["ok"]["keys"][0]["alg"] == "EdDSA"
+
+
+async def test_user_openid_answers_internal_callers_for_patients_only(
+    kit: AuthKit, mongo_db: AsyncDatabase[Document], clock: FakeClock
+) -> None:
+    server = RpcServer("auth", connection=None)  # type: ignore[arg-type]  # never started
+    register(server, kit.service, await build_patients(mongo_db, clock))
+    login = await server._dispatch("wechat_login", b'{"code": "code-b"}', CallContext("r1"))
+    user_id = login["ok"]["user"]["id"]
+    body = json.dumps({"user_id": user_id}).encode()
+    assert await server._dispatch("user_openid", body, CallContext("r2")) == {
+        "ok": {"openid": "openid-b"}}
+    patient = Caller(user_id=user_id, role="patient")
+    refused = await server._dispatch("user_openid", body, CallContext("r3", caller=patient))
+    assert refused["error"]["code"] == "FORBIDDEN"
+    await add_staff(kit)
+    staff = await kit.users.by_username("staff1")
+    assert staff is not None
+    staff_body = json.dumps({"user_id": staff["_id"]}).encode()
+    for unknown in (staff_body, b'{"user_id": "u_nobody"}'):
+        missing = await server._dispatch("user_openid", unknown, CallContext("r4"))
+        assert missing["error"]["code"] == "NOT_FOUND"

@@ -37,3 +37,16 @@ async def test_an_expired_lease_is_taken_over_with_a_higher_term(
     assert t1 is not None and t2 is not None and t2 > t1
     assert not await first.renew()
     assert await second.renew()
+
+
+async def test_leases_of_different_names_share_a_collection_independently(
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    expired = Lease(mongo_db.leases, "a", "me", dt.timedelta(seconds=-1))
+    assert await expired.acquire() is not None
+    other = Lease(mongo_db.leases, "b", "me", dt.timedelta(seconds=30))
+    assert await other.acquire() == 1
+    third = Lease(mongo_db.leases, "c", "someone", dt.timedelta(seconds=30))
+    assert await third.acquire() == 1
+    names = {d["_id"]: d["owner"] async for d in mongo_db.leases.find({})}
+    assert names == {"a": "me", "b": "me", "c": "someone"}

@@ -30,6 +30,7 @@ from shared.contracts.patients import (
     PatientUpdateParams,
     ResolvedPatient,
 )
+from shared.contracts.notify import UserOpenid, UserOpenidQuery
 from shared.messaging.rpc import RpcServer
 
 
@@ -77,9 +78,12 @@ def register(server: RpcServer, auth: AuthService, patients: PatientService) -> 
     async def resolve_patient(params: PatientResolveParams, ctx: CallContext) -> ResolvedPatient:
         return await patients.resolve(ctx.caller, params)
 
+    async def user_openid(params: UserOpenidQuery, ctx: CallContext) -> UserOpenid:
+        return UserOpenid(openid=await patients.openid_of(ctx.caller, params.user_id))
+
     for handler in (
         wechat_login, staff_login, refresh, logout, me, signing_keys, create_staff,
         create_patient, list_patients, get_patient, update_patient, delete_patient,
-        resolve_patient,
+        resolve_patient, user_openid,
     ):
         server.add_method(handler.__name__, handler)

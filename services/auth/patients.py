@@ -129,6 +129,17 @@ class PatientService:
             raise NotFound()
         return ResolvedPatient(**self._view(doc), id_hash=doc["id_hash"])
 
+    async def openid_of(self, caller: Caller | None, user_id: str) -> str:
+        """Internal lookup for notify: the WeChat openid its subscribe messages go to.
+        Service-to-service only (never routed by the gateway); NotFound unless `user_id`
+        is a patient user."""
+        if caller is not None and caller.role not in INTERNAL_ROLES:
+            raise Forbidden()
+        user = await self.users.get(user_id)
+        if user is None or user.get("role") != "patient" or not user.get("openid"):
+            raise NotFound()
+        return str(user["openid"])
+
     def _patient_user(self, caller: Caller | None) -> str:
         caller = require_caller(caller)
         if caller.role != "patient":

@@ -7,21 +7,16 @@ transaction. No field is ever stored as an explicit null: absent means unset.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from shared.ids import new_id
 from shared.storage.mongo import Document
 
 REFRESH_REUSE_MEMORY = dt.timedelta(days=7)
-
-
-def new_id(prefix: str) -> str:
-    """An opaque id that says nothing about its holder."""
-    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 def username_key(username: str) -> str:

@@ -18,7 +18,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +53,7 @@ from shared.errors import (
     SlotFull,
     ValidationFailed,
 )
+from shared.ids import new_id
 from shared.messaging.events import EventEnvelope, new_event
 from shared.messaging.outbox import OutboxRelay, with_outbox
 from shared.rules import HOSPITAL_TZ, BookingWindow, local_now
@@ -71,7 +71,7 @@ def _utcnow() -> dt.datetime:
 def appointment_id_for(user_id: str, idempotency_key: str | None) -> str:
     """Retries of one Idempotency-Key by one user land on the same appointment id."""
     if idempotency_key is None:
-        return f"apt_{uuid.uuid4().hex[:24]}"
+        return new_id("apt")
     digest = hashlib.sha256(f"{user_id}\n{idempotency_key}".encode()).hexdigest()
     return f"apt_{digest[:24]}"
 
@@ -253,10 +253,9 @@ class BookingService:
         day_key = await self._claim(f"dept:{person}:{doc['department_id']}:{doc['date']}",
                                     rules.per_department_per_day, aid,
                                     AlreadyBooked(limit=rules.per_department_per_day))
-        doc["holds"].append(day_key)
         active_key = await self._claim(f"active:{person}", rules.max_active, aid,
                                        LimitReached(limit=rules.max_active))
-        doc["holds"].append(active_key)
+        doc["holds"] = [day_key, active_key]
         await self.appointments.set_fields(aid, {"holds": doc["holds"]})
         if not await self.inventory.reserve(doc["slot_id"], aid):
             slot = await self.inventory.slot(doc["slot_id"])
@@ -272,7 +271,9 @@ class BookingService:
             self._event("appointment.booked", booked),
         ))
         if final is None:
-            raise ServiceUnavailable("预约超时，请重试 / booking timed out, retry")
+            final = await self.appointments.get(aid)
+            if final is None or final["status"] == "pending":
+                raise ServiceUnavailable("预约超时，请重试 / booking timed out, retry")
         log.info("appointment booked", extra={"appointment_id": aid, "slot_id": doc["slot_id"]})
         await self.outbox.flush_quietly(self.appointments.collection, aid)
         slot = await self.inventory.slot(doc["slot_id"])
@@ -326,19 +327,28 @@ class BookingService:
 
     async def _replay(self, existing: Document, user_id: str, request_hash: str
                       ) -> Appointment | None:
-        """A retried Idempotency-Key: the first result, or None when it vanished (retry)."""
+        """A retried Idempotency-Key: the first result, or None when it vanished (retry).
+
+        A booking still pending after a short wait is resumed rather than waited for: its
+        first runner may have died (the RPC was redelivered), and every step is idempotent,
+        so two runners of one appointment converge on one result."""
         if existing["user_id"] != user_id or existing.get("request_hash") != request_hash:
             raise IdempotencyKeyReused()
-        deadline = self.clock() + dt.timedelta(seconds=4)
-        while existing["status"] == "pending":
-            if self.clock() > deadline:
-                raise ServiceUnavailable("预约处理中，请稍后查询 / still processing")
+        deadline = self.clock() + dt.timedelta(seconds=1.5)
+        while existing["status"] == "pending" and self.clock() < deadline:
             await asyncio.sleep(0.05)
             again = await self.appointments.get(existing["_id"])
             if again is None:
                 return None
             existing = again
-        return self._view(existing)
+        if existing["status"] != "pending":
+            return self._view(existing)
+        rules = await self.catalog.rules(existing["hospital_id"])
+        try:
+            return await self._complete_booking(existing, rules)
+        except DomainError:
+            await self._roll_back(existing)
+            raise
 
     # ---- life cycle --------------------------------------------------------------------
 

@@ -283,3 +283,19 @@ class AdminScheduleQuery(Contract):
 
 class AdminDoctorQuery(Contract):
     hospital_id: Id
+
+
+class ScheduleRange(Contract):
+    """Query of `GET /doctors/{id}/schedules`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: dt.date | None = Field(default=None, alias="from")
+    to: dt.date | None = None
+
+
+class AdminScheduleFilter(Contract):
+    """Query of `GET /admin/hospitals/{hid}/schedules`."""
+
+    date: dt.date | None = None
+    doctor_id: Id | None = None

@@ -44,8 +44,10 @@ class Lease:
         """Take (or keep) the lease; return its term, or None when another holder has it."""
         now = self.clock()
         try:
+            # `$and` spelled out: nx-27017 drops the `_id` term of `{_id, $or: [...]}`
             await self.collection.update_one(
-                {"_id": self.name, "$or": [{"expires_at": {"$lt": now}}, {"owner": self.owner}]},
+                {"$and": [{"_id": self.name},
+                          {"$or": [{"expires_at": {"$lt": now}}, {"owner": self.owner}]}]},
                 {"$set": {"owner": self.owner, "expires_at": now + self.ttl}, "$inc": {"term": 1}},
                 upsert=True,
             )
