@@ -296,3 +296,17 @@ async def test_end_of_day_marks_past_booked_as_no_show(kit: Kit) -> None:
     doc = await kit.appointments.get(str(a["id"]))
     assert doc is not None and doc["status"] == "no_show"
     assert "appointment.no_show" in kit.publisher.types()
+
+
+async def test_eligibility_explains_closed_stopped_and_already_booked(kit: Kit) -> None:
+    user, patient = "u_x", kit.patients.add("u_x")
+    today = kit.schedule(TODAY, "am", starts=("08:30",))
+    closed = await kit.service.eligibility(user, today.slots[0].id, patient)
+    assert [r.code for r in closed.reasons] == ["BOOKING_CLOSED"]
+    schedule = kit.schedule(TOMORROW, starts=("08:00", "08:30"))
+    await book(kit, schedule.slots[0].id, user, patient)
+    again = await kit.service.eligibility(user, schedule.slots[1].id, patient)
+    assert [r.code for r in again.reasons] == ["ALREADY_BOOKED"]
+    await kit.service.stop_schedule(kit.hospital_id, schedule.id, "停诊")
+    stopped = await kit.service.eligibility(user, schedule.slots[1].id, patient)
+    assert [r.code for r in stopped.reasons] == ["SCHEDULE_STOPPED"]
