@@ -75,7 +75,12 @@ async def test_refresh_rotates_and_reuse_of_a_dead_token_revokes_the_family(api:
 
 async def test_staff_login_and_wrong_password_gives_no_hint(api: Api) -> None:
     admin = await api.admin_token()
-    hid = f"h_{uuid.uuid4().hex[:8]}"
+    missing = await api.request("POST", "/admin/hospitals/h_nope/staff", token=admin,
+                                json={"username": "someone", "password": "s3cret-pass"})
+    assert missing.status == 404
+    hospital = await api.request("POST", "/admin/hospitals", token=admin,
+                                 json={"name": "登录测试医院"})
+    hid = hospital.body["id"]
     username = f"staff_{uuid.uuid4().hex[:6]}"
     created = await api.request("POST", f"/admin/hospitals/{hid}/staff", token=admin,
                                 json={"username": username, "password": "s3cret-pass"})

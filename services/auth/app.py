@@ -19,6 +19,8 @@ from services.auth.repository import (
 )
 from services.auth.service import AuthService
 from services.auth.tokens import TokenIssuer
+from shared.contracts.catalog import HospitalRef
+from shared.messaging.rpc import RpcClient
 from shared.runtime import ServiceRuntime
 from shared.wechat import WechatClient
 
@@ -27,6 +29,19 @@ DEV_ADMIN_USERNAME = "admin"
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+
+class CatalogHospitals:
+    """Whether a hospital exists, asked of the catalog (staff accounts belong to one)."""
+
+    def __init__(self, rpc: RpcClient) -> None:
+        self.rpc = rpc
+
+    async def exists(self, hospital_id: str) -> bool:
+        reply = await self.rpc.call("catalog", "hospital_exists",
+                                    HospitalRef(hospital_id=hospital_id))
+        return bool(reply["exists"])
 
 
 async def wire(rt: ServiceRuntime) -> None:
@@ -46,6 +61,7 @@ async def wire(rt: ServiceRuntime) -> None:
     auth = AuthService(
         users, TokenIssuer(load_signing_key(settings), utcnow), refresh_tokens, wechat,
         PasswordHasher(), utcnow, login_failures=login_failures,
+        hospitals=CatalogHospitals(rt.rpc_client),
     )
     profiles = PatientService(patients, users, PiiCipher(load_pii_keys(settings)), utcnow)
     register(rt.rpc_server, auth, profiles)

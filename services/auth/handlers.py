@@ -21,6 +21,7 @@ from shared.contracts.auth import (
     TokenPair,
     WechatLogin,
 )
+from shared.contracts.notify import UserOpenid, UserOpenidQuery
 from shared.contracts.patients import (
     Patient,
     PatientCreate,
@@ -30,7 +31,6 @@ from shared.contracts.patients import (
     PatientUpdateParams,
     ResolvedPatient,
 )
-from shared.contracts.notify import UserOpenid, UserOpenidQuery
 from shared.messaging.rpc import RpcServer
 
 

@@ -30,6 +30,7 @@ from shared.contracts.auth import (
 from shared.errors import (
     Conflict,
     Forbidden,
+    NotFound,
     RateLimited,
     ServiceUnavailable,
     Unauthenticated,
@@ -53,6 +54,10 @@ class SessionExchanger(Protocol):
     async def code2session(self, js_code: str) -> Code2Session: ...
 
 
+class HospitalDirectory(Protocol):
+    async def exists(self, hospital_id: str) -> bool: ...
+
+
 def require_caller(caller: Caller | None) -> Caller:
     if caller is None:
         raise Unauthenticated()
@@ -72,6 +77,7 @@ class AuthService:
         clock: Clock,
         *,
         login_failures: LoginFailureRepository,
+        hospitals: HospitalDirectory | None = None,
     ) -> None:
         self.users = users
         self.tokens = tokens
@@ -80,6 +86,7 @@ class AuthService:
         self.passwords = passwords
         self.clock = clock
         self.login_failures = login_failures
+        self.hospitals = hospitals
         # verified against when the username is unknown, so that costs the same as a miss
         self._dummy_hash = passwords.hash(uuid.uuid4().hex)
 
@@ -180,6 +187,8 @@ class AuthService:
         """A hospital admin account; only the platform admin creates them."""
         if not require_caller(caller).is_platform_admin:
             raise Forbidden()
+        if self.hospitals is not None and not await self.hospitals.exists(params.hospital_id):
+            raise NotFound("医院不存在 / hospital not found", hospital_id=params.hospital_id)
         if await self.users.by_username(params.username) is not None:
             raise Conflict("用户名已存在 / username taken", fields={"username": "已存在 / taken"})
         user = await self.users.insert_staff(
