@@ -27,7 +27,8 @@ test-fast: venv
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 lint: venv
-	$(PY) -m ruff check shared gateway services tests
+	$(PY) -m ruff check shared gateway services tests bench
+	$(PY) -m mypy
 
 bench: venv
 	$(PY) -m bench

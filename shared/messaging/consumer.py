@@ -135,7 +135,8 @@ class EventConsumer:
         except asyncio.CancelledError:
             raise
         except Exception:
-            attempts = int((message.headers or {}).get("x-attempts", 0) or 0) + 1
+            previous = (message.headers or {}).get("x-attempts", 0)
+            attempts = (previous if isinstance(previous, int) else 0) + 1
             if attempts >= self.max_attempts:
                 log.exception("event dead-lettered",
                               extra={"event_id": event.id, "type": event.type,

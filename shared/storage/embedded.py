@@ -22,7 +22,7 @@ def disable_sql_update_fast_path() -> None:
     def never(self: Any, *args: Any, **kwargs: Any) -> bool:
         return False
 
-    _sql_updates.SqlUpdatesMixin._can_use_sql_updates = never  # type: ignore[method-assign]
+    _sql_updates.SqlUpdatesMixin._can_use_sql_updates = never
 
 
 def main(argv: list[str] | None = None) -> None:
