@@ -6,12 +6,12 @@ import asyncio
 
 from aiohttp import web
 
-from gateway.metrics import CONTENT_TYPE
 from gateway.responses import json_response
 from gateway.routes import API_PREFIX
 from gateway.state import GATEWAY
 from gateway.upstream import Upstream
 from shared.errors import DomainError
+from shared.metrics import CONTENT_TYPE
 
 PING_TIMEOUT = 1.0
 

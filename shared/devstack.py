@@ -94,6 +94,7 @@ class DevStack:
         env.setdefault("AMQP_URL", DEFAULT_AMQP_URL)
         env["GUAHAO_DATA_DIR"] = str(self.data_dir)
         env["PYTHONUNBUFFERED"] = "1"
+        env["GUAHAO_OPS_PORT"] = "0"  # many processes on one host: each picks a free port
         check_broker(env["AMQP_URL"])
         if not env.get("MONGO_URL"):
             proc, url = start_embedded_mongo(self.data_dir / "mongo",
@@ -124,6 +125,14 @@ class DevStack:
         service = name.split("#")[0]
         module = "gateway" if service == "gateway" else f"services.{service}"
         self._spawn(name, ["-m", module], self.env)
+
+    def ops_url(self, name: str) -> str:
+        """Where a child's /healthz and /metrics listen (read from its log)."""
+        assert self.log_dir is not None, "only known when children log to files"
+        for line in (self.log_dir / f"{name}.log").read_text().splitlines():
+            if "ops endpoints listening" in line:
+                return f"http://127.0.0.1:{json.loads(line)['port']}"
+        raise StackError(f"{name} has not announced its ops port")
 
     def kill_process(self, name: str) -> None:
         """SIGKILL one child (crash tests)."""

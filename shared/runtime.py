@@ -10,17 +10,22 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.logs import configure_logging
 from shared.messaging.connection import connect_broker
+from shared.messaging.consumer import EventConsumer, EventHandler, ProcessedEvents
 from shared.messaging.events import EventPublisher
+from shared.messaging.outbox import OutboxRelay
 from shared.messaging.rpc import RpcClient, RpcServer
+from shared.metrics import CONTENT_TYPE, Registry
 from shared.settings import Settings
 from shared.storage.lease import Lease
 from shared.storage.mongo import Document, connect_mongo, service_database
@@ -50,13 +55,15 @@ class ServiceRuntime:
         self.mongo = mongo
         self.db: AsyncDatabase[Document] = service_database(mongo, settings, name)
         self.instance_id = f"{name}@{socket.gethostname()}:{os.getpid()}"
-        self.rpc_server = RpcServer(name, broker)
+        self.metrics = Registry()
+        self.rpc_server = RpcServer(name, broker, metrics=self.metrics)
         self.rpc_client = RpcClient(broker, default_timeout=settings.rpc_timeout)
-        self.events = EventPublisher(broker)
+        self.events = EventPublisher(broker, self.metrics)
         self._consumers: list[Startable] = []
         self._jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._closers: list[Callable[[], Awaitable[Any]]] = []
+        self._ops: web.AppRunner | None = None
 
     def lease(self, name: str, ttl: dt.timedelta) -> Lease:
         """A lease held in this service's database, owned by this process."""
@@ -65,6 +72,29 @@ class ServiceRuntime:
     def add_consumer(self, consumer: Startable) -> None:
         """An event consumer started after wiring and drained at shutdown."""
         self._consumers.append(consumer)
+
+    def consume(self, purpose: str, bindings: list[str], handler: EventHandler,
+                **options: Any) -> EventConsumer:
+        """Consume events on `evt.<service>.<purpose>`: replicas compete, each event is
+        handled once per service (deduped by id in this service's database)."""
+        consumer = EventConsumer(
+            self.broker, ProcessedEvents(self.db.processed_events), service=self.name,
+            purpose=purpose, bindings=bindings, handler=handler, metrics=self.metrics,
+            **options)
+        self.add_consumer(consumer)
+        return consumer
+
+    async def outbox(self, collections: Sequence[AsyncCollection[Document]]) -> OutboxRelay:
+        """The service's outbox relay: swept by one replica at a time (lease
+        `<service>.outbox`), flushed once more at shutdown, its backlog a metric."""
+        relay = OutboxRelay(self.events, collections,
+                            self.lease(f"{self.name}.outbox", dt.timedelta(seconds=10)))
+        await relay.ensure_indexes()
+        self.add_job(f"{self.name}.outbox", relay.run)
+        self.on_close(relay.sweep)
+        self.metrics.gauge("guahao_outbox_backlog", "Documents with unpublished events.",
+                           relay.backlog)
+        return relay
 
     def add_job(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         """A long-running background coroutine, cancelled at shutdown."""
@@ -75,6 +105,7 @@ class ServiceRuntime:
         self._closers.append(close)
 
     async def start(self) -> None:
+        await self._start_ops_server()
         await self.events.start()
         for consumer in self._consumers:
             await consumer.start()
@@ -93,6 +124,30 @@ class ServiceRuntime:
                 log.exception("job crashed, restarting", extra={"job": name})
                 await asyncio.sleep(1.0)
 
+    async def _start_ops_server(self) -> None:
+        """`/healthz` and `/metrics` of this process on GUAHAO_OPS_PORT (0: any free port)."""
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        self._ops = web.AppRunner(app, access_log=None)
+        await self._ops.setup()
+        site = web.TCPSite(self._ops, "0.0.0.0", self.settings.ops_port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        port = sockets[0].getsockname()[1] if sockets else self.settings.ops_port
+        log.info("ops endpoints listening", extra={"port": port})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({
+            "status": "ok", "service": self.name, "instance": self.instance_id,
+            "broker": "connected" if self.broker.connected.is_set() else "disconnected",
+        })
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=(await self.metrics.render()).encode(),
+                            headers={"Content-Type": CONTENT_TYPE})
+
     async def stop(self) -> None:
         grace = self.settings.shutdown_grace
         await self.rpc_server.drain(grace)
@@ -103,7 +158,10 @@ class ServiceRuntime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for close in reversed(self._closers):
             with contextlib.suppress(Exception):
-                await close()
+                async with asyncio.timeout(grace):
+                    await close()
+        if self._ops is not None:
+            await self._ops.cleanup()
         await self.mongo.close()
         await self.broker.close()
 

@@ -46,6 +46,7 @@ class Settings(BaseModel):
     webhook_timeout_seconds: float = 10.0
     webhook_secret_key: str | None = None  # base64 of 32 bytes: encrypts webhook secrets
     trusted_proxies: str = ""
+    ops_port: int = 9100
     rate_limits: str = ""
 
     @classmethod
@@ -82,6 +83,7 @@ class Settings(BaseModel):
             "WEBHOOK_TIMEOUT_SECONDS": "webhook_timeout_seconds",
             "GUAHAO_WEBHOOK_KEY": "webhook_secret_key",
             "GUAHAO_TRUSTED_PROXIES": "trusted_proxies",
+            "GUAHAO_OPS_PORT": "ops_port",
             "GUAHAO_RATE_LIMITS": "rate_limits",
         }
         values = {field: e[var] for var, field in mapping.items() if e.get(var, "") != ""}

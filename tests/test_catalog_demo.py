@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.catalog.app import demo_lease, outbox_lease
+from services.catalog.app import demo_lease
 from services.catalog.demo import (
     DEMO_HOSPITAL_ID,
     DOCTORS,
@@ -96,19 +96,3 @@ async def test_only_the_lease_holder_seeds(kit: CatalogKit) -> None:
     assert report is not None and report.hospitals == 1
     # the lease is given back at once, so the next seeding replica need not wait for expiry
     assert await seed_demo_once(kit.service, other) == SeedReport()
-
-
-async def test_the_demo_lease_and_the_outbox_lease_of_one_replica_stay_apart(
-    kit: CatalogKit,
-) -> None:
-    owner = "catalog@host-a:1"
-    assert await seed_demo_once(kit.service, seeding_lease(kit, owner)) is not None
-    relay = outbox_lease(kit.db, owner)
-    term = await relay.acquire()
-    assert term is not None and await relay.acquire() is not None
-    assert await outbox_lease(kit.db, "catalog@host-b:1").acquire() is None
-    seed_doc = await kit.db["leases"].find_one({"_id": "catalog.demo"})
-    assert seed_doc is not None and seed_doc["term"] == 1
-    # the released seed lease is free for another replica while the relay lease is held
-    assert await seed_demo_once(kit.service, seeding_lease(kit, "catalog@host-b:1")) is not None
-    assert await relay.renew()

@@ -184,7 +184,7 @@ async def test_consumer_skips_duplicates_retries_failures_and_dead_letters_poiso
     assert sorted(handled) == sorted([ok.id, flaky.id])
     assert attempts[poison.id] == 3
     channel = await broker.channel()
-    dlq = await channel.declare_queue(f"{consumer.queue_name}.dlq", durable=True)
+    dlq = await channel.declare_queue(f"{consumer.queue_name}.dlq", passive=True)
     dead = await dlq.get(timeout=5)
     assert dead.message_id == poison.id and dead.headers["x-attempts"] == 3
     await dead.ack()

@@ -12,9 +12,7 @@ from services.booking.service import BookingService
 from shared.contracts.catalog import BookingRules, HospitalRef, ScheduleDefinition, SlotRef
 from shared.contracts.patients import PatientResolveParams, ResolvedPatient
 from shared.errors import NotFound
-from shared.messaging.consumer import EventConsumer, ProcessedEvents
 from shared.messaging.events import EventEnvelope
-from shared.messaging.outbox import OutboxRelay
 from shared.messaging.rpc import RpcClient
 from shared.runtime import ServiceRuntime
 
@@ -70,11 +68,8 @@ async def wire(rt: ServiceRuntime) -> None:
     appointments = Appointments(rt.db)
     holds = Holds(rt.db)
     no_shows = NoShows(rt.db)
-    relay = OutboxRelay(
-        rt.events, [appointments.collection, inventory.schedules, inventory.slots],
-        rt.lease("booking.outbox", dt.timedelta(seconds=10)),
-    )
-    for repo in (inventory, appointments, holds, no_shows, relay):
+    relay = await rt.outbox([appointments.collection, inventory.schedules, inventory.slots])
+    for repo in (inventory, appointments, holds, no_shows):
         await repo.ensure_indexes()
     booking = BookingService(inventory, appointments, holds, no_shows,
                              CatalogClient(rt.rpc_client), PatientDirectory(rt.rpc_client), relay)
@@ -84,11 +79,7 @@ async def wire(rt: ServiceRuntime) -> None:
         await inventory.register(ScheduleDefinition.model_validate(event.data["schedule"]))
 
     # competing consumers: one replica registers each published schedule
-    rt.add_consumer(EventConsumer(
-        rt.broker, ProcessedEvents(rt.db.processed_events), service="booking",
-        purpose="inventory", bindings=["schedule.published.*"], handler=on_schedule_published,
-    ))
-    rt.add_job("outbox-relay", relay.run)
+    rt.consume("inventory", ["schedule.published.*"], on_schedule_published)
     reconciler, sweep = Reconciler(booking), NoShowSweep(booking)
     rt.add_job("reconciler", lambda: run_leased(
         rt.lease("booking.reconciler", dt.timedelta(seconds=30)), reconciler.run_once, 5.0))

@@ -12,24 +12,17 @@ from services.catalog.handlers import register
 from services.catalog.repository import CatalogRepository
 from services.catalog.service import CatalogService
 from shared.contracts.booking import Availability, AvailabilityQuery
-from shared.messaging.outbox import OutboxRelay
 from shared.messaging.rpc import RpcClient
 from shared.runtime import ServiceRuntime
 from shared.storage.lease import Lease
 from shared.storage.mongo import Document
 
 AVAILABILITY_TIMEOUT = 2.0
-OUTBOX_LEASE_TTL = dt.timedelta(seconds=10)
 DEMO_LEASE_TTL = dt.timedelta(seconds=60)
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def outbox_lease(db: AsyncDatabase[Document], owner: str) -> Lease:
-    """The relay's lease: one replica sweeps the outbox at a time."""
-    return Lease(db["leases"], "catalog.outbox", owner, OUTBOX_LEASE_TTL)
 
 
 def demo_lease(db: AsyncDatabase[Document], owner: str) -> Lease:
@@ -59,12 +52,9 @@ async def wire(rt: ServiceRuntime) -> None:
     """Build the catalog service on the runtime's connections and register its methods."""
     repo = CatalogRepository(rt.db)
     await repo.ensure_indexes()
-    # one relay sweeps at a time (the lease holder); every replica flushes its own writes
-    relay = OutboxRelay(rt.events, repo.outbox_collections, outbox_lease(rt.db, rt.instance_id))
-    await relay.ensure_indexes()
+    relay = await rt.outbox(repo.outbox_collections)
     catalog = CatalogService(repo, relay, BookingInventory(rt.rpc_client), utcnow)
     register(rt.rpc_server, catalog)
-    rt.add_job("catalog.outbox", relay.run)
 
     if rt.settings.demo:
         seeding = demo_lease(rt.db, rt.instance_id)

@@ -27,11 +27,13 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.context import request_id_var
 from shared.messaging.events import EventEnvelope, declare_events_exchange
+from shared.metrics import Registry
 from shared.storage.mongo import Document
 
 log = logging.getLogger("guahao.consumer")
 
 EventHandler = Callable[[EventEnvelope], Awaitable[None]]
+QUORUM = {"x-queue-type": "quorum"}
 
 
 class ProcessedEvents:
@@ -68,6 +70,8 @@ class EventConsumer:
         prefetch: int = 16,
         max_attempts: int = 5,
         retry_delay: float = 2.0,
+        delivery_limit: int = 20,
+        metrics: Registry | None = None,
     ) -> None:
         self.connection = connection
         self.processed = processed
@@ -77,6 +81,13 @@ class EventConsumer:
         self.prefetch = prefetch
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
+        self.delivery_limit = delivery_limit
+        registry = metrics or Registry()
+        self._consumed = registry.counter(
+            "guahao_events_consumed_total", "Events taken from a queue, by outcome.",
+            ("queue", "outcome"))
+        self._dead = registry.counter(
+            "guahao_dead_lettered_total", "Events moved to a dead-letter queue.", ("queue",))
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
@@ -88,19 +99,26 @@ class EventConsumer:
         channel = await self.connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=self.prefetch)
         exchange = await declare_events_exchange(channel)
-        queue = await channel.declare_queue(self.queue_name, durable=True)
+        dlq = f"{self.queue_name}.dlq"
+        await channel.declare_queue(dlq, durable=True, arguments=QUORUM)
+        # quorum: replicated on a cluster; the delivery limit dead-letters a message that
+        # keeps killing its consumer before it can be acknowledged
+        queue = await channel.declare_queue(self.queue_name, durable=True, arguments={
+            **QUORUM, "x-delivery-limit": self.delivery_limit,
+            "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq,
+        })
         for pattern in self.bindings:
             await queue.bind(exchange, routing_key=pattern)
         await channel.declare_queue(
             f"{self.queue_name}.retry",
             durable=True,
             arguments={
+                **QUORUM,
                 "x-message-ttl": int(self.retry_delay * 1000),
                 "x-dead-letter-exchange": "",
                 "x-dead-letter-routing-key": self.queue_name,
             },
         )
-        await channel.declare_queue(f"{self.queue_name}.dlq", durable=True)
         self._channel, self._queue = channel, queue
         self._consumer_tag = await queue.consume(self._on_message)
         log.info("consuming", extra={"queue": self.queue_name, "bindings": self.bindings})
@@ -120,6 +138,7 @@ class EventConsumer:
             event = EventEnvelope.model_validate_json(message.body)
         except ValidationError:
             log.error("malformed event dead-lettered", extra={"queue": self.queue_name})
+            self._dead.inc(self.queue_name)
             await self._forward(message, f"{self.queue_name}.dlq", attempts=0)
             return
         token = request_id_var.set(event.id)
@@ -127,11 +146,13 @@ class EventConsumer:
         try:
             if await self.processed.seen(key):
                 log.debug("duplicate event skipped", extra={"event_id": event.id})
+                self._consumed.inc(self.queue_name, "duplicate")
                 await message.ack()
                 return
             await self.handler(event)
             await self.processed.mark(key)
             await message.ack()
+            self._consumed.inc(self.queue_name, "handled")
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -141,8 +162,11 @@ class EventConsumer:
                 log.exception("event dead-lettered",
                               extra={"event_id": event.id, "type": event.type,
                                      "attempts": attempts})
+                self._dead.inc(self.queue_name)
+                self._consumed.inc(self.queue_name, "dead_lettered")
                 await self._forward(message, f"{self.queue_name}.dlq", attempts)
             else:
+                self._consumed.inc(self.queue_name, "retried")
                 log.warning("event handler failed, will retry", exc_info=True,
                             extra={"event_id": event.id, "attempts": attempts})
                 await self._forward(message, f"{self.queue_name}.retry", attempts)

@@ -13,6 +13,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from pydantic import BaseModel, ConfigDict
 
 from shared.messaging.codec import encode
+from shared.metrics import Registry
 
 log = logging.getLogger("guahao.events")
 
@@ -62,8 +63,13 @@ async def declare_events_exchange(channel: AbstractChannel) -> AbstractExchange:
 class EventPublisher:
     """Publishes events persistently and returns only once the broker confirmed them."""
 
-    def __init__(self, connection: AbstractRobustConnection) -> None:
+    def __init__(
+        self, connection: AbstractRobustConnection, metrics: Registry | None = None
+    ) -> None:
         self.connection = connection
+        self._published = (metrics or Registry()).counter(
+            "guahao_events_published_total", "Events confirmed by the broker, by type.",
+            ("type",))
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
 
@@ -87,4 +93,5 @@ class EventPublisher:
             ),
             routing_key=event.routing_key,
         )
+        self._published.inc(event.type)
         log.debug("event published", extra={"event_id": event.id, "type": event.type})

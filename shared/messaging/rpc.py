@@ -40,6 +40,7 @@ from shared.errors import (
     error_from_wire,
 )
 from shared.messaging.codec import decode, encode
+from shared.metrics import Registry
 
 log = logging.getLogger("guahao.rpc")
 
@@ -146,9 +147,20 @@ class RpcServer:
     """Serves one service's methods from `rpc.<service>`; competing consumers across replicas."""
 
     def __init__(
-        self, service: str, connection: AbstractRobustConnection, *, prefetch: int = 32
+        self,
+        service: str,
+        connection: AbstractRobustConnection,
+        *,
+        prefetch: int = 32,
+        metrics: Registry | None = None,
     ) -> None:
         self.service = service
+        registry = metrics or Registry()
+        self._handled = registry.counter(
+            "guahao_rpc_handled_total", "RPC requests handled by method and outcome.",
+            ("method", "outcome"))
+        self._latency = registry.histogram(
+            "guahao_rpc_handle_seconds", "RPC handling time by method.", ("method",))
         self.connection = connection
         self.prefetch = prefetch
         self._methods: dict[str, tuple[Handler, type[BaseModel] | None]] = {}
@@ -237,6 +249,15 @@ class RpcServer:
         entry = self._methods.get(method)
         if entry is None:
             return {"error": Internal(f"unknown method {self.service}.{method}").to_wire()}
+        started = time.perf_counter()
+        reply = await self._invoke(method, entry, body, ctx)
+        outcome = "ok" if "ok" in reply else str(reply["error"]["code"]).lower()
+        self._handled.inc(method, outcome)
+        self._latency.observe(time.perf_counter() - started, method)
+        return reply
+
+    async def _invoke(self, method: str, entry: tuple[Handler, type[BaseModel] | None],
+                      body: bytes, ctx: CallContext) -> dict[str, Any]:
         handler, model = entry
         try:
             params = model.model_validate_json(body) if model is not None else None
