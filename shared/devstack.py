@@ -126,6 +126,14 @@ class DevStack:
         module = "gateway" if service == "gateway" else f"services.{service}"
         self._spawn(name, ["-m", module], self.env)
 
+    def restart_store(self, down_for: float = 0.0) -> None:
+        """Kill the embedded store and start it again on the same port and data (fault tests)."""
+        self.kill_process("mongo")
+        time.sleep(down_for)
+        port = urlparse(self.env["MONGO_URL"]).port
+        proc, _ = start_embedded_mongo(self.data_dir / "mongo", port)
+        self._adopt("mongo", proc)
+
     def ops_url(self, name: str) -> str:
         """Where a child's /healthz and /metrics listen (read from its log)."""
         assert self.log_dir is not None, "only known when children log to files"

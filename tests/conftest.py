@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -16,6 +17,7 @@ from shared.devstack import DevStack
 from shared.storage.mongo import Document
 from shared.storage.testing import start_embedded_mongo
 from tests.harness import Api, delete_vhost, start_stack
+from tests.system_kit import hospital_events_queue
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +57,10 @@ async def api(stack: DevStack) -> AsyncIterator[Api]:
     """An HTTP client for the gateway and the WeChat fake."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         yield Api(stack, session)
+
+
+@pytest.fixture
+async def hospital_events(stack: DevStack) -> AsyncIterator[Any]:
+    """Events of the hospitals a test binds, as an HIS would receive them."""
+    async for events in hospital_events_queue(stack):
+        yield events

@@ -29,6 +29,7 @@ from aio_pika.abc import (
 )
 from aio_pika.exceptions import AMQPError, PublishError
 from pydantic import BaseModel, ValidationError
+from pymongo.errors import ConnectionFailure
 
 from shared.context import CallContext, Caller, request_id_var
 from shared.contracts.base import field_errors
@@ -267,6 +268,12 @@ class RpcServer:
             result = await handler(params, ctx)
         except DomainError as exc:
             return {"error": exc.to_wire()}
+        except (ConnectionFailure, ConnectionError, TimeoutError) as exc:
+            # the store or a peer is unreachable: a fast, honest 503, not a 500
+            log.warning("rpc handler lost a dependency", extra={"method": method,
+                                                                "error": repr(exc)})
+            return {"error": ServiceUnavailable(service=self.service,
+                                                reason="dependency unavailable").to_wire()}
         except Exception:
             log.exception("rpc handler failed", extra={"method": method})
             return {"error": Internal().to_wire()}

@@ -18,7 +18,7 @@ def connect_mongo(settings: Settings, *, app_name: str) -> AsyncMongoClient[Docu
         settings.mongo_url,
         tz_aware=True,
         appname=app_name,
-        serverSelectionTimeoutMS=3000,
+        serverSelectionTimeoutMS=2000,
         connectTimeoutMS=3000,
         socketTimeoutMS=10000,
     )

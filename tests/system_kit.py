@@ -1,0 +1,115 @@
+"""Builders for system tests: a hospital with staff, sessions, patients, bookings, and a
+durable queue bound to a hospital's events."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+
+from shared.devstack import DevStack
+from shared.idcard import check_character
+from shared.messaging.events import EVENTS_EXCHANGE
+from shared.rules import HOSPITAL_TZ
+from tests.harness import Api, Response
+
+TOMORROW = (dt.datetime.now(HOSPITAL_TZ) + dt.timedelta(days=1)).date()
+
+
+def id_number(n: int) -> str:
+    first17 = f"3101011985{(n // 28) % 12 + 1:02d}{n % 28 + 1:02d}{n % 1000:03d}"
+    return first17 + check_character(first17)
+
+
+@dataclass
+class Hospital:
+    id: str
+    staff_token: str
+    department_id: str
+    doctor_id: str
+
+
+async def make_hospital(api: Api) -> Hospital:
+    admin = await api.admin_token()
+    created = await api.request("POST", "/admin/hospitals", token=admin,
+                                json={"name": f"测试医院{uuid.uuid4().hex[:4]}", "level": "三甲"})
+    assert created.status == 201, created.body
+    hid = created.body["id"]
+    username = f"staff_{uuid.uuid4().hex[:8]}"
+    staff = await api.request("POST", f"/admin/hospitals/{hid}/staff", token=admin,
+                              json={"username": username, "password": "staff-password"})
+    assert staff.status == 201, staff.body
+    login = await api.request("POST", "/auth/staff/login",
+                              json={"username": username, "password": "staff-password"})
+    token = login.body["access_token"]
+    dep = await api.request("POST", f"/admin/hospitals/{hid}/departments", token=token,
+                            json={"name": "心血管内科"})
+    assert dep.status == 201, dep.body
+    doc = await api.request("POST", f"/admin/hospitals/{hid}/doctors", token=token, json={
+        "name": "王医生", "title": "主任医师", "department_id": dep.body["id"],
+        "specialty": "高血压", "fee_cents": 5000, "published": True})
+    assert doc.status == 201, doc.body
+    return Hospital(hid, token, dep.body["id"], doc.body["id"])
+
+
+async def make_schedule(api: Api, h: Hospital, *, capacity: int, session: str = "am",
+                        starts: tuple[str, ...] = ("08:00",), date: dt.date = TOMORROW
+                        ) -> dict[str, Any]:
+    slots = [{"start": s, "end": f"{s[:3]}{int(s[3:]) + 29:02d}", "capacity": capacity}
+             for s in starts]
+    resp = await api.request("POST", f"/admin/hospitals/{h.id}/doctors/{h.doctor_id}/schedules",
+                             token=h.staff_token,
+                             json={"date": date.isoformat(), "session": session, "slots": slots})
+    assert resp.status == 201, resp.body
+    return dict(resp.body)
+
+
+async def patient(api: Api, n: int) -> tuple[str, str]:
+    token = await api.patient_token()
+    resp = await api.request("POST", "/patients", token=token, json={
+        "name": "患者", "id_number": id_number(n), "phone": "13800000000", "relation": "self"})
+    assert resp.status == 201, resp.body
+    return token, resp.body["id"]
+
+
+async def book(api: Api, token: str, slot_id: str, patient_id: str,
+               key: str | None = None) -> Response:
+    return await api.request("POST", "/appointments", token=token,
+                             json={"slot_id": slot_id, "patient_id": patient_id},
+                             headers={"Idempotency-Key": key or uuid.uuid4().hex})
+
+
+async def hospital_events_queue(stack: DevStack) -> AsyncIterator[Any]:
+    """A durable queue bound per hospital; outlives a broker restart."""
+    connection = await aio_pika.connect_robust(stack.env["AMQP_URL"])
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC,
+                                              durable=True)
+    # durable and named: it must outlive a broker restart in the fault tests
+    queue = await channel.declare_queue(f"test.events.{uuid.uuid4().hex[:8]}", durable=True)
+
+    class Events:
+        async def bind(self, hospital_id: str) -> None:
+            await queue.bind(exchange, routing_key=f"*.*.{hospital_id}")
+
+        async def collect(self, until: int, timeout: float = 15) -> list[Any]:
+            got: list[Any] = []
+            deadline = time.monotonic() + timeout
+            while len(got) < until and time.monotonic() < deadline:
+                message = await queue.get(fail=False)
+                if message is None:
+                    await asyncio.sleep(0.05)
+                    continue
+                await message.ack()
+                got.append(message)
+            return got
+
+    yield Events()
+    await queue.delete(if_unused=False, if_empty=False)
+    await connection.close()
