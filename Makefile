@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test test-fast lint bench venv clean
+.PHONY: run test test-fast lint bench venv clean miniprogram
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,14 @@ venv: $(STAMP)
 run: venv
 	$(PY) -m shared.devstack
 
-## Everything CI runs.
-test: venv lint
+## Everything CI runs: lint, the mini-program's unit tests, then pytest (which also runs
+## the mini-program's end-to-end suite against a started system).
+test: venv lint miniprogram
 	$(PY) -m pytest -q -p no:cacheprovider
+
+## The mini-program: dependencies, npm build (TDesign into miniprogram_npm), jest unit tests.
+miniprogram:
+	cd miniprogram && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build:npm && npm test --silent
 
 ## The fast set: no multi-process, fault-injection or load tests.
 test-fast: venv
@@ -34,4 +39,4 @@ bench: venv
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache
+	rm -rf $(VENV) .data .pytest_cache miniprogram/node_modules miniprogram/miniprogram_npm

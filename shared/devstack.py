@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 from shared.settings import DEFAULT_AMQP_URL, Settings
 from shared.storage.testing import free_port, start_embedded_mongo, wait_for_port
 
-SERVICES = ("auth", "catalog", "booking")
+SERVICES = ("auth", "catalog", "booking", "notify")
 
 
 class StackError(RuntimeError):
@@ -137,7 +137,8 @@ class DevStack:
     def ops_url(self, name: str) -> str:
         """Where a child's /healthz and /metrics listen (read from its log)."""
         assert self.log_dir is not None, "only known when children log to files"
-        for line in (self.log_dir / f"{name}.log").read_text().splitlines():
+        lines = (self.log_dir / f"{name}.log").read_text().splitlines()
+        for line in reversed(lines):  # the latest start of that process
             if "ops endpoints listening" in line:
                 return f"http://127.0.0.1:{json.loads(line)['port']}"
         raise StackError(f"{name} has not announced its ops port")

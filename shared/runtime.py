@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -27,7 +28,7 @@ from shared.messaging.outbox import OutboxRelay
 from shared.messaging.rpc import RpcClient, RpcServer
 from shared.metrics import CONTENT_TYPE, Registry
 from shared.settings import Settings
-from shared.storage.lease import Lease
+from shared.storage.lease import Lease, run_leased
 from shared.storage.mongo import Document, connect_mongo, service_database
 
 log = logging.getLogger("guahao.runtime")
@@ -35,6 +36,8 @@ log = logging.getLogger("guahao.runtime")
 
 class Startable(Protocol):
     async def start(self) -> None: ...
+
+    async def stop_taking(self) -> None: ...
 
     async def drain(self, timeout: float) -> None: ...
 
@@ -96,6 +99,13 @@ class ServiceRuntime:
                            relay.backlog)
         return relay
 
+    def add_leased_job(self, name: str, work: Callable[[int], Awaitable[object]], *,
+                       interval: float, ttl: dt.timedelta) -> None:
+        """Periodic work done by one replica at a time (lease `<service>.<name>`);
+        `work` gets the lease's fencing term."""
+        lease = self.lease(f"{self.name}.{name}", ttl)
+        self.add_job(name, lambda: run_leased(lease, work, interval))
+
     def add_job(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         """A long-running background coroutine, cancelled at shutdown."""
         self._jobs.append((name, run))
@@ -149,16 +159,25 @@ class ServiceRuntime:
                             headers={"Content-Type": CONTENT_TYPE})
 
     async def stop(self) -> None:
-        grace = self.settings.shutdown_grace
-        await self.rpc_server.drain(grace)
+        """Stop taking work, then drain; the whole stop stays within `shutdown_grace`
+        (default 10 s, well below Kubernetes' and compose's 30 s)."""
+        deadline = time.monotonic() + self.settings.shutdown_grace
+
+        def left() -> float:
+            return max(0.1, deadline - time.monotonic())
+
+        await self.rpc_server.stop_taking()
         for consumer in self._consumers:
-            await consumer.drain(grace)
+            await consumer.stop_taking()
+        await self.rpc_server.drain(left())
+        for consumer in self._consumers:
+            await consumer.drain(left())
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for close in reversed(self._closers):
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(grace):
+                async with asyncio.timeout(left()):
                     await close()
         if self._ops is not None:
             await self._ops.cleanup()
@@ -193,8 +212,14 @@ async def serve(name: str, wire: Wiring, settings: Settings | None = None) -> No
     broker = await connect_broker_with_retry(settings.amqp_url, name=name)
     mongo = connect_mongo(settings, app_name=name)
     runtime = ServiceRuntime(name, settings, broker, mongo)
-    await wire(runtime)
-    await runtime.start()
+    try:
+        await wire(runtime)
+        await runtime.start()
+    except BaseException:
+        log.critical("service could not start", exc_info=True)
+        await broker.close()
+        await mongo.close()
+        raise
     log.info("service ready", extra={"instance": runtime.instance_id})
     await stop.wait()
     log.info("service stopping", extra={"grace_s": settings.shutdown_grace})

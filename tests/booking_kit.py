@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.booking.repository import Appointments, Holds, Inventory, NoShows
+from services.booking.repository import Appointments, Holds, Inventory, NoShows, Waitlist
 from services.booking.service import BookingService
+from services.booking.waitlist import WaitlistService
 from shared.contracts.catalog import (
     BookingRules,
     PersonRef,
@@ -102,14 +103,18 @@ class Kit:
         self.holds = Holds(db)
         self.no_shows = NoShows(db)
         self.relay = OutboxRelay(self.publisher,  # type: ignore[arg-type]
-                                 [db.appointments, db.schedules, db.slots],
+                                 [db.appointments, db.schedules, db.slots, db.waitlist],
                                  Lease(db.leases, "outbox", "me", dt.timedelta(seconds=10)))
         self.service = BookingService(self.inventory, self.appointments, self.holds,
                                       self.no_shows, self.catalog, self.patients, self.relay,
                                       clock=self.clock)
+        self.entries = Waitlist(db)
+        self.waitlist = WaitlistService(self.service, self.entries)
+        self.service.waitlist = self.waitlist
 
     async def setup(self) -> Kit:
-        for repo in (self.inventory, self.appointments, self.holds, self.no_shows, self.relay):
+        for repo in (self.inventory, self.appointments, self.holds, self.no_shows, self.relay,
+                     self.entries):
             await repo.ensure_indexes()
         return self
 

@@ -117,6 +117,10 @@ def start_stack(base: Path) -> tuple[DevStack, str]:
         "GUAHAO_DEMO": "0",
         "GATEWAY_HOST": "127.0.0.1",
         # every test client is 127.0.0.1: the per-IP limits are tested in test_gateway_limits
+        # webhook receivers in tests listen on 127.0.0.1 over plain HTTP
+        "WEBHOOK_ALLOW_HTTP": "1",
+        "WEBHOOK_ALLOW_PRIVATE": "1",
+        "WEBHOOK_RETRY_BASE_SECONDS": "1",
         "GUAHAO_RATE_LIMITS": "ip=100000/s:100000,login=100000/min:100000,"
                               "user=100000/s:100000,book=100000/s:100000",
     }

@@ -196,3 +196,29 @@ async def test_kill_9_during_a_burst_loses_no_event_and_no_unit(
     assert booked_ids <= seen
     stack.stop_process("booking#2")
     await client.close()
+
+
+async def test_waitlist_through_the_gateway(api: Api, hospital_events: Any) -> None:
+    h = await make_hospital(api)
+    await hospital_events.bind(h.id)
+    schedule = await make_schedule(api, h, capacity=1)
+    slot_id = schedule["slots"][0]["id"]
+    holder_token, holder_pid = await patient(api, 7001)
+    first = await book(api, holder_token, slot_id, holder_pid)
+    assert first.status == 201
+    waiter_token, waiter_pid = await patient(api, 7002)
+    joined = await api.request("POST", "/waitlist", token=waiter_token, json={
+        "hospital_id": h.id, "doctor_id": h.doctor_id, "date_from": TOMORROW.isoformat(),
+        "date_to": TOMORROW.isoformat(), "patient_id": waiter_pid})
+    assert joined.status == 201 and joined.body["status"] == "waiting", joined.body
+    cancelled = await api.request("POST", f"/appointments/{first.body['id']}/cancel",
+                                  token=holder_token)
+    assert cancelled.status == 200
+    mine = await api.request("GET", "/waitlist", token=waiter_token)
+    (entry,) = mine.body["items"]
+    assert entry["status"] == "promoted"
+    appointment = await api.request("GET", f"/appointments/{entry['appointment_id']}",
+                                    token=waiter_token)
+    assert appointment.status == 200 and appointment.body["slot_id"] == slot_id
+    types = [m.type for m in await hospital_events.collect(until=6)]
+    assert "waitlist.joined" in types and "waitlist.promoted" in types

@@ -9,15 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import os
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from shared.keyfile import create_secret_file
 from shared.settings import Settings
 
 log = logging.getLogger("guahao.auth.keys")
@@ -64,33 +63,6 @@ class PiiKeys:
         if len(raw) != PII_KEY_BYTES:
             raise ValueError(f"the PII key must be {PII_KEY_BYTES} bytes (base64-encoded)")
         return cls(raw[:32], raw[32:])
-
-
-def create_secret_file(path: Path, make: Callable[[], bytes]) -> tuple[bytes, bool]:
-    """Read `path`, creating it (mode 0600) with `make()` when absent.
-
-    Returns the content and whether this call created it. Creation is atomic: the content
-    is written to a private temp file and hard-linked into place, which fails if another
-    process got there first, so concurrent starters all end up reading the same key.
-    """
-    if path.exists():
-        return path.read_bytes(), False
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(make())
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(tmp, path)
-            created = True
-        except FileExistsError:
-            created = False
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path.read_bytes(), created
 
 
 def keys_dir(settings: Settings) -> Path:

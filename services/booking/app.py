@@ -6,9 +6,10 @@ import datetime as dt
 import time
 
 from services.booking import handlers
-from services.booking.jobs import NoShowSweep, Reconciler, run_leased
-from services.booking.repository import Appointments, Holds, Inventory, NoShows
+from services.booking.jobs import NoShowSweep, Reconciler
+from services.booking.repository import Appointments, Holds, Inventory, NoShows, Waitlist
 from services.booking.service import BookingService
+from services.booking.waitlist import WaitlistService
 from shared.contracts.catalog import BookingRules, HospitalRef, ScheduleDefinition, SlotRef
 from shared.contracts.patients import PatientResolveParams, ResolvedPatient
 from shared.errors import NotFound
@@ -68,12 +69,16 @@ async def wire(rt: ServiceRuntime) -> None:
     appointments = Appointments(rt.db)
     holds = Holds(rt.db)
     no_shows = NoShows(rt.db)
-    relay = await rt.outbox([appointments.collection, inventory.schedules, inventory.slots])
-    for repo in (inventory, appointments, holds, no_shows):
+    entries = Waitlist(rt.db)
+    relay = await rt.outbox([appointments.collection, inventory.schedules, inventory.slots,
+                             entries.collection])
+    for repo in (inventory, appointments, holds, no_shows, entries):
         await repo.ensure_indexes()
     booking = BookingService(inventory, appointments, holds, no_shows,
                              CatalogClient(rt.rpc_client), PatientDirectory(rt.rpc_client), relay)
-    handlers.register(rt.rpc_server, booking)
+    waitlist = WaitlistService(booking, entries)
+    booking.waitlist = waitlist
+    handlers.register(rt.rpc_server, booking, waitlist)
 
     async def on_schedule_published(event: EventEnvelope) -> None:
         await inventory.register(ScheduleDefinition.model_validate(event.data["schedule"]))
@@ -81,7 +86,7 @@ async def wire(rt: ServiceRuntime) -> None:
     # competing consumers: one replica registers each published schedule
     rt.consume("inventory", ["schedule.published.*"], on_schedule_published)
     reconciler, sweep = Reconciler(booking), NoShowSweep(booking)
-    rt.add_job("reconciler", lambda: run_leased(
-        rt.lease("booking.reconciler", dt.timedelta(seconds=30)), reconciler.run_once, 5.0))
-    rt.add_job("no-show-sweep", lambda: run_leased(
-        rt.lease("booking.no_show_sweep", dt.timedelta(seconds=120)), sweep.run_once, 60.0))
+    rt.add_leased_job("reconciler", lambda term: reconciler.run_once(), interval=5.0,
+                      ttl=dt.timedelta(seconds=30))
+    rt.add_leased_job("no_show_sweep", lambda term: sweep.run_once(), interval=60.0,
+                      ttl=dt.timedelta(seconds=120))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.booking.service import BookingService
+from services.booking.waitlist import WaitlistService
 from shared.access import require_hospital, require_patient
 from shared.context import CallContext
 from shared.contracts.booking import (
@@ -25,11 +26,27 @@ from shared.contracts.booking import (
     SlotState,
     StopResult,
     StopScheduleParams,
+    WaitlistEntry,
+    WaitlistJoin,
+    WaitlistList,
+    WaitlistRef,
 )
 from shared.messaging.rpc import RpcServer
 
 
-def register(server: RpcServer, booking: BookingService) -> None:
+def register(server: RpcServer, booking: BookingService, waitlist: WaitlistService) -> None:
+    @server.method("join_waitlist")
+    async def join_waitlist(params: WaitlistJoin, ctx: CallContext) -> WaitlistEntry:
+        return await waitlist.join(require_patient(ctx), params)
+
+    @server.method("list_waitlist")
+    async def list_waitlist(params: None, ctx: CallContext) -> WaitlistList:
+        return await waitlist.list_for_user(require_patient(ctx))
+
+    @server.method("leave_waitlist")
+    async def leave_waitlist(params: WaitlistRef, ctx: CallContext) -> WaitlistEntry:
+        return await waitlist.cancel(require_patient(ctx), params.entry_id)
+
     @server.method("availability")
     async def availability(params: AvailabilityQuery, ctx: CallContext) -> Availability:
         return await booking.availability(params.schedule_ids)

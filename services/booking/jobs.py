@@ -8,15 +8,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
 
 from services.booking.service import PENDING_STALE_AFTER, BookingService
 from shared.errors import DomainError
 from shared.rules import local_now
-from shared.storage.lease import Lease
 
 log = logging.getLogger("guahao.booking.jobs")
 
@@ -83,16 +80,3 @@ class NoShowSweep:
         if marked:
             log.info("no-shows marked", extra={"count": marked})
         return marked
-
-
-async def run_leased(lease: Lease, work: Callable[[], Awaitable[int]], interval: float) -> None:
-    """Run `work` every `interval` seconds while this replica holds the lease."""
-    while True:
-        try:
-            if await lease.acquire() is not None:
-                await work()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("job pass failed", extra={"lease": lease.name, "error": repr(exc)})
-        await asyncio.sleep(interval)

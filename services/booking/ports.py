@@ -16,5 +16,9 @@ class CatalogPort(Protocol):
     async def schedule_definition(self, schedule_id: str) -> ScheduleDefinition | None: ...
 
 
+class WaitlistPort(Protocol):
+    async def hand_over(self, slot_id: str, from_appointment_id: str | None) -> bool: ...
+
+
 class PatientPort(Protocol):
     async def resolve(self, user_id: str, patient_id: str) -> ResolvedPatient: ...

@@ -73,7 +73,7 @@ class Inventory:
         doc = await self.slots.find_one_and_update(
             {"_id": slot_id, "stopped": False, "holders": {"$nin": [appointment_id]},
              "$expr": {"$lt": ["$booked", "$capacity"]}},
-            {"$push": {"holders": appointment_id}, "$inc": {"booked": 1}},
+            {"$push": {"holders": appointment_id}, "$inc": {"booked": 1, "v": 1}},
             projection={"_id": 1},
         )
         if doc is not None:
@@ -87,9 +87,41 @@ class Inventory:
         """Give an appointment's unit back; True only the one time it was actually returned."""
         result = await self.slots.update_one(
             {"_id": slot_id, "holders": appointment_id},
-            {"$pull": {"holders": appointment_id}, "$inc": {"booked": -1}},
+            {"$pull": {"holders": appointment_id}, "$inc": {"booked": -1, "v": 1}},
         )
         return result.modified_count == 1
+
+    async def transfer(self, slot_id: str, from_id: str, to_id: str) -> bool:
+        """Hand one held unit from one appointment to another in a single write (the
+        waitlist's promotion): nobody else can take it in between."""
+        for _ in range(20):
+            slot = await self.slots.find_one({"_id": slot_id})
+            if (slot is None or from_id not in slot["holders"] or to_id in slot["holders"]
+                    or slot.get("stopped")):
+                return False
+            holders = [h for h in slot["holders"] if h != from_id] + [to_id]
+            result = await self.slots.update_one(
+                {"_id": slot_id, "stopped": False, **_version(slot)},
+                {"$set": {"holders": holders, "booked": len(holders)}, "$inc": {"v": 1}})
+            if result.modified_count == 1:
+                return True
+        raise RuntimeError("slot transfer kept racing")
+
+    async def add_unit_for(self, slot_id: str, appointment_id: str) -> bool:
+        """加号 straight into an appointment: capacity and its holder grow in one write."""
+        for _ in range(20):
+            slot = await self.slots.find_one({"_id": slot_id})
+            if slot is None or slot.get("stopped"):
+                return False
+            if appointment_id in slot["holders"]:
+                return True
+            result = await self.slots.update_one(
+                {"_id": slot_id, "stopped": False, **_version(slot)},
+                {"$push": {"holders": appointment_id},
+                 "$inc": {"capacity": 1, "booked": 1, "v": 1}})
+            if result.modified_count == 1:
+                return True
+        raise RuntimeError("slot capacity change kept racing")
 
     async def next_seq(self, schedule_id: str) -> int:
         """The next 就诊序号 of a schedule: increasing, never reused."""
@@ -104,7 +136,8 @@ class Inventory:
     async def mark_stopped(self, schedule_id: str, update: dict[str, Any]) -> bool:
         """Stop a schedule and its slots; True the first time (the caller emits the event)."""
         result = await self.schedules.update_one({"_id": schedule_id, "stopped": False}, update)
-        await self.slots.update_many({"schedule_id": schedule_id}, {"$set": {"stopped": True}})
+        await self.slots.update_many({"schedule_id": schedule_id},
+                                     {"$set": {"stopped": True}, "$inc": {"v": 1}})
         return result.modified_count == 1
 
     async def change_capacity(self, slot_id: str, delta: int, update_extra: dict[str, Any]
@@ -119,6 +152,7 @@ class Inventory:
                 raise ValueError("below booked")
             update = {op: dict(v) for op, v in update_extra.items()}
             update.setdefault("$set", {})["capacity"] = new_capacity
+            update.setdefault("$inc", {})["v"] = 1
             doc = await self.slots.find_one_and_update(
                 {"_id": slot_id, "capacity": slot["capacity"],
                  "booked": {"$lte": new_capacity}},
@@ -128,6 +162,11 @@ class Inventory:
             if doc is not None:
                 return doc
         raise RuntimeError("capacity change kept racing")
+
+
+def _version(slot: Document) -> Document:
+    """Guard on the slot's write counter (absent on a slot never written since created)."""
+    return {"v": slot["v"]} if "v" in slot else {"v": {"$exists": False}}
 
 
 async def _insert_if_absent(collection: Any, _id: str, fields: Document) -> None:
@@ -212,6 +251,45 @@ class Holds:
 
     async def drop_all(self, appointment_id: str) -> None:
         await self.collection.delete_many({"appointment_id": appointment_id})
+
+
+class Waitlist:
+    """候补 entries, served in the order they joined."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db.waitlist
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("hospital_id", ASCENDING), ("status", ASCENDING),
+                                            ("created_at", ASCENDING)])
+        await self.collection.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
+
+    async def insert(self, doc: Document) -> None:
+        await self.collection.insert_one(doc)
+
+    async def get(self, entry_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": entry_id}, projection={"outbox": 0})
+
+    async def of_user(self, user_id: str) -> list[Document]:
+        cursor = self.collection.find({"user_id": user_id}, projection={"outbox": 0})
+        return [d async for d in cursor.sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+                .limit(100)]
+
+    async def waiting_for(self, slot: Document) -> list[Document]:
+        """Waiting entries that this slot would satisfy, oldest first."""
+        cursor = self.collection.find({
+            "hospital_id": slot["hospital_id"], "status": "waiting",
+            "date_from": {"$lte": slot["date"]}, "date_to": {"$gte": slot["date"]},
+            "$or": [{"doctor_id": slot["doctor_id"]}, {"department_id": slot["department_id"]}],
+        }, projection={"outbox": 0}).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return [d async for d in cursor.limit(200)
+                if not d.get("sessions") or slot["session"] in d["sessions"]]
+
+    async def finish(self, entry_id: str, status: str, fields: Document) -> Document | None:
+        return await self.collection.find_one_and_update(
+            {"_id": entry_id, "status": "waiting"},
+            {"$set": {"status": status, **fields}},
+            projection={"outbox": 0}, return_document=ReturnDocument.AFTER)
 
 
 class NoShows:

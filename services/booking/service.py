@@ -18,10 +18,10 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.booking.ports import CatalogPort, PatientPort
+from services.booking.ports import CatalogPort, PatientPort, WaitlistPort
 from services.booking.repository import Appointments, Holds, Inventory, NoShows
 from shared.contracts.booking import (
     Appointment,
@@ -100,6 +100,7 @@ class BookingService:
         self.patients = patients
         self.outbox = outbox
         self.clock = clock
+        self.waitlist: WaitlistPort | None = None
 
     # ---- inventory ---------------------------------------------------------------------
 
@@ -247,7 +248,15 @@ class BookingService:
             "outbox_pending": False,
         }
 
-    async def _complete_booking(self, doc: Document, rules: BookingRules) -> Appointment:
+    async def _complete_booking(
+        self,
+        doc: Document,
+        rules: BookingRules,
+        take_unit: Callable[[], Awaitable[bool]] | None = None,
+        extra_events: Callable[[Document], list[EventEnvelope]] | None = None,
+    ) -> Appointment:
+        """Steps 2–5 of a booking. `take_unit` defaults to reserving free capacity; the
+        waitlist passes a hand-over of a unit being freed instead."""
         aid = doc["_id"]
         person = f"{doc['id_hash']}:{doc['hospital_id']}"
         day_key = await self._claim(f"dept:{person}:{doc['department_id']}:{doc['date']}",
@@ -257,7 +266,8 @@ class BookingService:
                                        LimitReached(limit=rules.max_active))
         doc["holds"] = [day_key, active_key]
         await self.appointments.set_fields(aid, {"holds": doc["holds"]})
-        if not await self.inventory.reserve(doc["slot_id"], aid):
+        took = await (take_unit() if take_unit else self.inventory.reserve(doc["slot_id"], aid))
+        if not took:
             slot = await self.inventory.slot(doc["slot_id"])
             if slot is not None and slot.get("stopped"):
                 raise ScheduleStopped()
@@ -269,6 +279,7 @@ class BookingService:
             {"$set": {"status": "booked", "seq_no": seq_no, "booked_at": now,
                       "updated_at": now}},
             self._event("appointment.booked", booked),
+            *(extra_events(booked) if extra_events else []),
         ))
         if final is None:
             final = await self.appointments.get(aid)
@@ -284,8 +295,10 @@ class BookingService:
             raise ScheduleStopped()
         return self._view(final)
 
-    async def _claim(self, prefix: str, limit: int, aid: str, refusal: DomainError) -> str:
-        """Take one of `limit` numbered holds; a hold of a dead appointment is reclaimed."""
+    async def _claim(self, prefix: str, limit: int, aid: str, refusal: DomainError,
+                     alive: Callable[[str], Awaitable[bool]] | None = None) -> str:
+        """Take one of `limit` numbered holds; a hold whose owner is dead is reclaimed."""
+        alive = alive or self._holds_legitimately
         for k in range(limit):
             key = f"{prefix}:{k}"
             for _ in range(3):
@@ -296,7 +309,7 @@ class BookingService:
                     continue
                 if holder == aid:
                     return key
-                if await self._holds_legitimately(holder):
+                if await alive(holder):
                     break
                 await self.holds.drop(key, holder)
         raise refusal
@@ -371,8 +384,12 @@ class BookingService:
         return updated
 
     async def release_capacity(self, appointment: Document) -> None:
-        """Return a cancelled appointment's unit and holds; safe to repeat."""
-        if await self.inventory.release(appointment["slot_id"], appointment["_id"]):
+        """Return a cancelled appointment's unit — to the first waiting patient if there is
+        one, else to the pool — and its holds; safe to repeat."""
+        if self.waitlist is not None and await self.waitlist.hand_over(
+                appointment["slot_id"], appointment["_id"]):
+            log.info("slot handed to the waitlist", extra={"slot_id": appointment["slot_id"]})
+        elif await self.inventory.release(appointment["slot_id"], appointment["_id"]):
             log.info("slot released", extra={"slot_id": appointment["slot_id"],
                                              "appointment_id": appointment["_id"]})
         await self.holds.drop_all(appointment["_id"])
@@ -450,13 +467,19 @@ class BookingService:
             raise NotFound("号源不存在 / slot not found", slot_id=slot_id)
         if delta == 0:
             raise ValidationFailed.field("delta", "不能为0 / must not be 0")
+        handed = 0
+        while self.waitlist is not None and handed < delta and not slot.get("stopped"):
+            if not await self.waitlist.hand_over(slot_id, None):
+                break  # 加号 straight to the waiting patients first, in order
+            handed += 1
         event = new_event("schedule.capacity_changed", hospital_id, {"slot": {
             "id": slot_id, "schedule_id": slot["schedule_id"], "doctor_id": slot["doctor_id"],
             "date": slot["date"], "start": slot["start"], "end": slot["end"],
             "capacity": slot["capacity"] + delta, "delta": delta}})
         try:
             updated = await self.inventory.change_capacity(
-                slot_id, delta, with_outbox({"$set": {"updated_at": self.clock()}}, event))
+                slot_id, delta - handed,
+                with_outbox({"$set": {"updated_at": self.clock()}}, event))
         except ValueError:
             raise InvalidState("不能少于已预约数 / below what is booked",
                                booked=slot["booked"]) from None
@@ -513,7 +536,9 @@ class BookingService:
         if moved is None:
             await self.inventory.release(slot_id, aid)
             raise InvalidState(status="changed")
-        await self.inventory.release(appointment["slot_id"], aid)
+        if self.waitlist is None or not await self.waitlist.hand_over(
+                appointment["slot_id"], aid):
+            await self.inventory.release(appointment["slot_id"], aid)
         log.info("appointment moved", extra={"appointment_id": aid, "slot_id": slot_id})
         await self.outbox.flush_quietly(self.appointments.collection, aid)
         return self._view(moved)
@@ -572,7 +597,7 @@ class BookingService:
             "doctor": doc["doctor"], "department": doc["department"],
             "fee_cents": doc["fee_cents"],
         }
-        for key in ("cancelled_by", "reason"):
+        for key in ("cancelled_by", "reason", "waitlist_entry_id"):
             if doc.get(key):
                 appointment[key] = doc[key]
         return new_event(event_type, doc["hospital_id"], {"appointment": appointment, **extra},

@@ -166,17 +166,21 @@ def schedule_view(
 ) -> Schedule:
     """A schedule as patients see it; what booking does not know yet is still all free."""
     known = {slot.id: slot for slot in seen.slots} if seen else {}
+    date = dt.date.fromisoformat(doc["date"])
+    stopped = bool(seen and seen.stopped)
     slots: list[Slot] = []
     for raw in doc["slots"]:
         counted = known.get(raw["id"])
         capacity = counted.capacity if counted else raw["capacity"]
         remaining = max(0, counted.remaining) if counted else capacity
+        slot_status = schedule_status(rules, date, doc["session"], [(raw["start"], remaining)],
+                                      stopped=stopped, now=now)
         slots.append(Slot(id=raw["id"], start=raw["start"], end=raw["end"],
-                          capacity=capacity, remaining=remaining))
-    date = dt.date.fromisoformat(doc["date"])
+                          capacity=capacity, remaining=remaining,
+                          status=slot_status))  # type: ignore[arg-type]
     status = schedule_status(
         rules, date, doc["session"], [(slot.start, slot.remaining) for slot in slots],
-        stopped=bool(seen and seen.stopped), now=now,
+        stopped=stopped, now=now,
     )
     release_at = (BookingWindow(rules, date, doc["session"], slots[0].start).release_at
                   if slots else None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from shared.contracts.base import Contract, Reply
 from shared.contracts.catalog import Id, PersonRef, Session
@@ -179,3 +179,48 @@ class HospitalAppointmentFilter(Contract):
     status: AppointmentStatus | None = None
     cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class WaitlistJoin(Contract):
+    """`POST /waitlist`: wait for a doctor, or for any doctor of a department."""
+
+    hospital_id: Id
+    doctor_id: Id | None = None
+    department_id: Id | None = None
+    date_from: dt.date
+    date_to: dt.date
+    sessions: Annotated[list[Session], Field(max_length=3)] | None = None
+    patient_id: Id
+
+    @model_validator(mode="after")
+    def _target_and_range(self) -> WaitlistJoin:
+        if (self.doctor_id is None) == (self.department_id is None):
+            raise ValueError("doctor_id 与 department_id 须且只须给出一个 / "
+                             "give exactly one of doctor_id and department_id")
+        if self.date_to < self.date_from:
+            raise ValueError("date_to 不能早于 date_from / date_to before date_from")
+        if (self.date_to - self.date_from).days > 31:
+            raise ValueError("候补日期范围最多31天 / at most 31 days")
+        return self
+
+
+class WaitlistEntry(Reply):
+    id: str
+    status: Literal["waiting", "promoted", "cancelled"]
+    hospital_id: str
+    doctor_id: str | None = None
+    department_id: str | None = None
+    date_from: dt.date
+    date_to: dt.date
+    sessions: list[Session] | None = None
+    patient: AppointmentPatient
+    created_at: str
+    appointment_id: str | None = None
+
+
+class WaitlistList(Reply):
+    items: list[WaitlistEntry]
+
+
+class WaitlistRef(Contract):
+    entry_id: Id

@@ -220,6 +220,8 @@ class Slot(Reply):
     end: str
     capacity: int
     remaining: int
+    status: ScheduleStatus = "open"  # this slice alone: a session can be open while its
+    # first slices have already started
 
 
 class Schedule(Reply):

@@ -192,12 +192,17 @@ class EventConsumer:
         )
         await message.ack()
 
-    async def drain(self, timeout: float) -> None:
-        """Stop taking events and wait (bounded) for the ones being handled."""
+    async def stop_taking(self) -> None:
+        """Cancel the consumer: nothing new arrives; unstarted deliveries go back to the queue."""
         if self._queue is not None and self._consumer_tag is not None:
             try:
                 await self._queue.cancel(self._consumer_tag)
-            except Exception:
+            except Exception:  # broker already gone: nothing more will arrive anyway
                 log.debug("cancel consumer failed", exc_info=True)
+            self._consumer_tag = None
+
+    async def drain(self, timeout: float) -> None:
+        """Stop taking work and wait (bounded) for what is in progress."""
+        await self.stop_taking()
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=timeout)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
@@ -85,3 +86,19 @@ class Lease:
             {"$set": {"expires_at": self.clock() - dt.timedelta(seconds=1)}},
         )
         self.term = None
+
+
+async def run_leased(
+    lease: Lease, work: Callable[[int], Awaitable[object]], interval: float
+) -> None:
+    """Run `work(term)` every `interval` seconds while this replica holds the lease."""
+    while True:
+        try:
+            term = await lease.acquire()
+            if term is not None:
+                await work(term)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("job pass failed", extra={"lease": lease.name, "error": repr(exc)})
+        await asyncio.sleep(interval)

@@ -1,0 +1,39 @@
+# One image for every guahao process. The default command runs the gateway; each compose
+# service picks its process with `command: ["python", "-m", "services.<name>"]`.
+# No HEALTHCHECK here: the checks live in docker-compose.yml (they differ per process).
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONPATH=/app \
+    GUAHAO_DATA_DIR=/data
+
+WORKDIR /app
+
+# 1. Third-party dependencies only, from [project].dependencies of pyproject.toml. This layer
+#    is rebuilt only when pyproject.toml changes, not on every source edit.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print(*deps, sep=chr(10))" > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt \
+ && rm /tmp/requirements.txt
+
+# 2. An unprivileged user, and the data dir it may write (dev keys are generated there only
+#    when GUAHAO_JWT_PRIVATE_KEY / GUAHAO_PII_KEY / GUAHAO_WEBHOOK_KEY are unset).
+RUN groupadd --system --gid 10001 guahao \
+ && useradd --system --uid 10001 --gid guahao --home-dir /app --no-create-home \
+      --shell /usr/sbin/nologin guahao \
+ && mkdir -p /data \
+ && chown guahao:guahao /data
+
+# 3. The source. Run in place (PYTHONPATH=/app): the processes are `python -m <package>`.
+COPY shared ./shared
+COPY gateway ./gateway
+COPY services ./services
+RUN python -m compileall -q shared gateway services
+
+USER 10001:10001
+
+EXPOSE 8080 9100
+CMD ["python", "-m", "gateway"]

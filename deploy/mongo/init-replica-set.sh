@@ -1,0 +1,17 @@
+#!/bin/sh
+# Entry point of the one-shot compose service `mongo-init` (image mongo:8, which has
+# mongosh): wait until mongod accepts connections, then run init-replica-set.js.
+# Idempotent: running it against an initiated replica set only waits for the PRIMARY.
+set -eu
+uri="mongodb://${MONGO_HOST:-mongo:27017}/?directConnection=true&serverSelectionTimeoutMS=2000"
+script="$(dirname "$0")/init-replica-set.js"
+i=0
+until mongosh --quiet --norc "$uri" --eval 'db.adminCommand({ ping: 1 }).ok' >/dev/null 2>&1; do
+  i=$((i + 1))
+  if [ "$i" -ge 60 ]; then
+    echo "mongo-init: mongod at ${MONGO_HOST:-mongo:27017} did not answer within 60 s" >&2
+    exit 1
+  fi
+  sleep 1
+done
+exec mongosh --quiet --norc "$uri" "$script"

@@ -1,0 +1,86 @@
+// 我的预约 (tab): appointments by status (GET /appointments?status=&cursor=), newest first,
+// more pages through `next` → pages/appointment-detail
+const pageState = require('../../utils/page-state');
+const api = require('../../utils/api');
+const format = require('../../utils/format');
+
+const TABS = [
+  { value: '', label: '全部', empty: '还没有预约记录' },
+  { value: 'booked', label: '待就诊', empty: '没有待就诊的预约' },
+  { value: 'checked_in', label: '已签到', empty: '没有已签到的预约' },
+  { value: 'completed', label: '已完成', empty: '没有已完成的就诊' },
+  { value: 'cancelled', label: '已取消', empty: '没有已取消的预约' },
+  { value: 'no_show', label: '爽约', empty: '没有爽约记录' },
+];
+
+Component({
+  behaviors: [pageState],
+  data: {
+    tabs: TABS,
+    status: '',
+    emptyText: TABS[0].empty,
+    items: [],
+    next: null,
+    loadingMore: false,
+  },
+  methods: {
+    onLoad(query = {}) {
+      const status = TABS.some((t) => t.value === query.status) ? query.status : '';
+      this.setStatus(status);
+      return this.reload();
+    },
+    onShow() {
+      // coming back after booking or cancelling: refresh without a loading flash
+      if (this.loadedOnce) this.reload({ quiet: true });
+    },
+    onPullDownRefresh() {
+      return this.pullRefresh();
+    },
+    onReachBottom() {
+      return this.onMore();
+    },
+    setStatus(status) {
+      const tab = TABS.find((t) => t.value === status) || TABS[0];
+      this.setData({ status, emptyText: tab.empty });
+    },
+    reload(opts) {
+      const status = this.data.status;
+      return this.runLoad(async () => {
+        const page = await api.appointments.list(status, undefined, { toast: false });
+        if (status !== this.data.status) return this.data.items.length > 0; // tab changed meanwhile
+        const items = (page.items || []).map((a) => format.appointmentView(a));
+        this.setData({ items, next: page.next || null });
+        this.loadedOnce = true;
+        return items.length > 0;
+      }, opts);
+    },
+    async onMore() {
+      const { next, status, loadingMore } = this.data;
+      if (!next || loadingMore) return;
+      this.setData({ loadingMore: true });
+      try {
+        const page = await api.appointments.list(status, next);
+        if (status !== this.data.status) return;
+        const more = (page.items || []).map((a) => format.appointmentView(a));
+        this.setData({ items: this.data.items.concat(more), next: page.next || null });
+      } catch (err) {
+        // the toast says why; the button stays for another try
+      } finally {
+        this.setData({ loadingMore: false });
+      }
+    },
+    onTab(e) {
+      const { value } = e.currentTarget.dataset;
+      if (value === this.data.status) return;
+      this.setStatus(value);
+      this.setData({ items: [], next: null });
+      this.reload();
+    },
+    onOpen(e) {
+      wx.navigateTo({ url: `/pages/appointment-detail/index?id=${encodeURIComponent(e.currentTarget.dataset.id)}` });
+    },
+    onGoBook() {
+      wx.switchTab({ url: '/pages/index/index' });
+    },
+  },
+});

@@ -1,0 +1,180 @@
+// Confirm a booking: patient profile picker (GET /patients), rules summary (GET /hospitals/{hid}),
+// eligibility reasons before the tap (GET /appointments/eligibility), then on the tap:
+// wx.requestSubscribeMessage FIRST (a user gesture is needed; nothing may be awaited before
+// it), its result to POST /subscriptions, then POST /appointments with an Idempotency-Key
+// that is generated once per booking attempt and reused when that attempt is retried.
+const pageState = require('../../utils/page-state');
+const api = require('../../utils/api');
+const format = require('../../utils/format');
+const config = require('../../config');
+const { newIdempotencyKey, errorText, readable } = require('../../utils/request');
+
+const SUBSCRIBE_VALUES = ['accept', 'reject', 'ban', 'filter'];
+
+function reasonText(reason) {
+  const msg = readable(reason.message) || reason.code;
+  return reason.until ? `${msg}（至 ${format.instant(reason.until)}）` : msg;
+}
+
+Component({
+  behaviors: [pageState],
+  data: {
+    info: {},
+    rules: [],
+    patients: [],
+    patientId: '',
+    checking: false,
+    eligible: false,
+    reasons: [],
+    submitting: false,
+    submitError: '',
+    canSubmit: false,
+    submitText: '确认预约',
+  },
+  methods: {
+    onLoad(query = {}) {
+      this.slotId = query.slot_id || '';
+      this.hospitalId = query.hospital_id || '';
+      this.templateIds = [];
+      this.attempt = null;
+      this.setData({
+        info: {
+          doctorName: format.param(query, 'doctor_name'),
+          title: format.param(query, 'title'),
+          dateText: format.dateLabel(query.date),
+          sessionLabel: format.sessionLabel(query.session),
+          time: query.start && query.end ? `${query.start}-${query.end}` : '',
+          feeText: query.fee_cents !== undefined ? format.fee(query.fee_cents) : '',
+          hospitalName: '',
+        },
+      });
+      return this.reload();
+    },
+    onShow() {
+      // back from 就诊人管理: the list may have changed
+      if (this.loadedOnce) this.loadPatients().catch(() => {});
+    },
+    reload(opts) {
+      return this.runLoad(async () => {
+        const [hospital] = await Promise.all([
+          api.catalog.hospital(this.hospitalId, { toast: false }),
+          this.loadPatients(),
+          this.loadTemplates(),
+        ]);
+        this.setData({ 'info.hospitalName': hospital.name, rules: format.rulesLines(hospital.rules) });
+        this.loadedOnce = true;
+        return true;
+      }, opts);
+    },
+    async loadTemplates() {
+      try {
+        const { items } = await api.subscriptions.templates({ toast: false });
+        const byKind = {};
+        (items || []).forEach((t) => {
+          byKind[t.kind] = t.template_id;
+        });
+        this.templateIds = config.bookingTemplateKinds.map((k) => byKind[k]).filter(Boolean).slice(0, 3);
+      } catch (err) {
+        this.templateIds = []; // booking works without notifications
+      }
+    },
+    async loadPatients() {
+      const { items } = await api.patients.list({ toast: false });
+      const patients = (items || []).map((p) => ({ ...p, relationText: format.relationLabel(p.relation) }));
+      const still = patients.find((p) => p.id === this.data.patientId);
+      const chosen = still || patients.find((p) => p.is_default) || patients[0];
+      this.setData({ patients });
+      await this.choose(chosen ? chosen.id : '');
+    },
+    async choose(patientId, { keepError = false } = {}) {
+      this.setData(keepError ? { patientId } : { patientId, submitError: '' });
+      if (!patientId) {
+        this.setData({ checking: false, eligible: false, reasons: [] });
+        this.refreshButton();
+        return;
+      }
+      this.setData({ checking: true });
+      this.refreshButton();
+      try {
+        const result = await api.appointments.eligibility(this.slotId, patientId, { toast: false });
+        if (this.data.patientId !== patientId) return; // another pick since
+        this.setData({
+          eligible: !!result.eligible,
+          reasons: (result.reasons || []).map((r) => ({ code: r.code, text: reasonText(r) })),
+        });
+      } catch (err) {
+        // cannot tell: let the server decide at booking time
+        this.setData({ eligible: true, reasons: [] });
+      } finally {
+        this.setData({ checking: false });
+        this.refreshButton();
+      }
+    },
+    refreshButton() {
+      const { patientId, checking, eligible, submitting } = this.data;
+      this.setData({
+        canSubmit: !!patientId && !checking && eligible && !submitting,
+        submitText: this.attempt && this.attempt.retryable ? '重新提交' : '确认预约',
+      });
+    },
+    onPickPatient(e) {
+      const { id } = e.currentTarget.dataset;
+      if (id !== this.data.patientId && !this.data.submitting) this.choose(id);
+    },
+    onAddPatient() {
+      wx.navigateTo({ url: '/pages/patients/index' });
+    },
+    /** The tap handler: wx.requestSubscribeMessage is its first call. */
+    onConfirm() {
+      if (!this.data.canSubmit || this.data.submitting) return undefined;
+      const tmplIds = this.templateIds || [];
+      const subscribed = tmplIds.length
+        ? new Promise((resolve) => {
+          wx.requestSubscribeMessage({
+            tmplIds,
+            success: resolve,
+            fail: () => resolve(null),
+          });
+        })
+        : Promise.resolve(null);
+      this.setData({ submitting: true, submitError: '' });
+      this.refreshButton();
+      return this.submit(subscribed, tmplIds);
+    },
+    async submit(subscribed, tmplIds) {
+      const choice = await subscribed;
+      if (choice) {
+        const results = {};
+        tmplIds.forEach((id) => {
+          if (SUBSCRIBE_VALUES.includes(choice[id])) results[id] = choice[id];
+        });
+        if (Object.keys(results).length) {
+          await api.subscriptions.record(results, { toast: false }).catch(() => {});
+        }
+      }
+      const attempt = this.currentAttempt();
+      try {
+        const appointment = await api.appointments.book(this.slotId, this.data.patientId, attempt.key);
+        this.attempt = null;
+        wx.redirectTo({ url: `/pages/result/index?id=${encodeURIComponent(appointment.id)}` });
+      } catch (err) {
+        // a retryable failure (network, 5xx, 429) keeps the key: the booking may have been made
+        attempt.retryable = !!err.retryable;
+        if (!err.retryable) this.attempt = null;
+        this.setData({ submitError: errorText(err) });
+        if (!err.retryable) this.choose(this.data.patientId, { keepError: true });
+      } finally {
+        this.setData({ submitting: false });
+        this.refreshButton();
+      }
+    },
+    /** The booking attempt for the current slot + patient, with its Idempotency-Key. */
+    currentAttempt() {
+      const patientId = this.data.patientId;
+      if (!this.attempt || this.attempt.slotId !== this.slotId || this.attempt.patientId !== patientId) {
+        this.attempt = { key: newIdempotencyKey(), slotId: this.slotId, patientId, retryable: false };
+      }
+      return this.attempt;
+    },
+  },
+});

@@ -1,0 +1,148 @@
+// Doctor: intro, a date strip over the hospital's booking window, sessions 上午/下午/夜间
+// per date (余N / 约满 / 停诊 / 未放号 + release time / 已截止) and the slot choice
+// (GET /doctors/{id}, GET /hospitals/{hid}, GET /doctors/{id}/schedules?from=&to=) → pages/confirm
+const pageState = require('../../utils/page-state');
+const api = require('../../utils/api');
+const format = require('../../utils/format');
+
+const DEFAULT_WINDOW_DAYS = 7;
+
+function sessionView(schedule, now) {
+  const state = format.scheduleState(schedule, now);
+  return {
+    id: schedule.id,
+    session: schedule.session,
+    label: format.sessionLabel(schedule.session),
+    text: state.text,
+    sub: state.sub,
+    tone: state.tone,
+    bookable: state.bookable,
+    fee_cents: schedule.fee_cents,
+    slots: schedule.slots || [],
+  };
+}
+
+Component({
+  behaviors: [pageState],
+  data: {
+    doctor: null,
+    feeText: '',
+    rulesText: '',
+    days: [],
+    date: '',
+    dateText: '',
+    sessions: [],
+    openId: '',
+  },
+  methods: {
+    onLoad(query = {}) {
+      this.doctorId = query.id || '';
+      this.hospitalId = query.hospital_id || '';
+      return this.reload();
+    },
+    onPullDownRefresh() {
+      return this.pullRefresh();
+    },
+    reload(opts) {
+      return this.runLoad(async () => {
+        const now = Date.now();
+        const [doctor, known] = await Promise.all([
+          api.catalog.doctor(this.doctorId, { toast: false }),
+          this.hospitalId ? api.catalog.hospital(this.hospitalId, { toast: false }) : null,
+        ]);
+        this.hospitalId = this.hospitalId || doctor.hospital_id;
+        const hospital = known || await api.catalog.hospital(this.hospitalId, { toast: false });
+        const rules = hospital.rules || {};
+        const windowDays = Number.isInteger(rules.window_days) ? rules.window_days : DEFAULT_WINDOW_DAYS;
+        const from = format.today(now);
+        const to = format.addDays(from, windowDays);
+        const { items } = await api.catalog.schedules(this.doctorId, from, to, { toast: false });
+        this.hospital = hospital;
+        this.byDate = {};
+        (items || []).forEach((s) => {
+          (this.byDate[s.date] = this.byDate[s.date] || []).push(s);
+        });
+        Object.keys(this.byDate).forEach((d) => {
+          this.byDate[d].sort((a, b) => format.SESSION_ORDER[a.session] - format.SESSION_ORDER[b.session]);
+        });
+        const marks = {};
+        let firstBookable = '';
+        Object.keys(this.byDate).sort().forEach((d) => {
+          const states = this.byDate[d].map((s) => format.scheduleState(s, now));
+          if (states.some((st) => st.bookable)) {
+            marks[d] = '有号';
+            firstBookable = firstBookable || d;
+          } else if (states.some((st) => st.tone === 'pending')) {
+            marks[d] = '待放号';
+          } else {
+            marks[d] = '无号';
+          }
+        });
+        const keep = this.data.date && this.data.date >= from && this.data.date <= to ? this.data.date : '';
+        this.setData({
+          doctor,
+          feeText: format.fee(doctor.fee_cents),
+          rulesText: format.rulesSummary(rules),
+          days: format.dateStrip(from, windowDays + 1, marks, now),
+        });
+        wx.setNavigationBarTitle({ title: `${doctor.name} ${doctor.title || ''}`.trim() });
+        this.showDate(keep || firstBookable || from, now);
+        return true;
+      }, opts);
+    },
+    showDate(date, now = Date.now()) {
+      const sessions = (this.byDate[date] || []).map((s) => sessionView(s, now));
+      const open = sessions.find((s) => s.bookable);
+      this.setData({
+        date,
+        dateText: format.dateLabel(date),
+        sessions,
+        openId: open ? open.id : '',
+      });
+    },
+    onPickDate(e) {
+      this.showDate(e.detail.date);
+    },
+    onToggleSession(e) {
+      const { id } = e.currentTarget.dataset;
+      const session = this.data.sessions.find((s) => s.id === id);
+      if (!session) return;
+      if (!session.bookable) {
+        const why = session.sub ? `${session.text}，${session.sub}` : session.text;
+        wx.showToast({ title: `该时段${why}`, icon: 'none' });
+        return;
+      }
+      this.setData({ openId: this.data.openId === id ? '' : id });
+    },
+    onPickSlot(e) {
+      const { schedule, slotId } = e.currentTarget.dataset;
+      const session = this.data.sessions.find((s) => s.id === schedule);
+      const slot = session && session.slots.find((s) => s.id === slotId);
+      if (!slot) return;
+      if (slot.status && slot.status !== 'open' && slot.status !== 'full') {
+        wx.showToast({ title: '该时段已截止预约，请选择其他时段', icon: 'none' });
+        return;
+      }
+      if (!(slot.remaining > 0)) {
+        wx.showToast({ title: '该时段已约满，请选择其他时段', icon: 'none' });
+        return;
+      }
+      const { doctor } = this.data;
+      const params = {
+        slot_id: slot.id,
+        schedule_id: session.id,
+        hospital_id: this.hospitalId,
+        doctor_id: doctor.id,
+        doctor_name: doctor.name,
+        title: doctor.title || '',
+        date: this.data.date,
+        session: session.session,
+        start: slot.start,
+        end: slot.end,
+        fee_cents: session.fee_cents,
+      };
+      const qs = Object.keys(params).map((k) => `${k}=${encodeURIComponent(params[k])}`).join('&');
+      wx.navigateTo({ url: `/pages/confirm/index?${qs}` });
+    },
+  },
+});

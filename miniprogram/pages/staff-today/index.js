@@ -1,0 +1,133 @@
+// Staff: the day's appointments grouped by doctor and session
+// (GET /admin/hospitals/{hid}/appointments?date=), check-in (POST .../check-in) and
+// no-show (POST .../no-show). Today by default; the strip shows the coming week too.
+const pageState = require('../../utils/page-state');
+const api = require('../../utils/api');
+const format = require('../../utils/format');
+const { requireStaff, confirmModal } = require('../../utils/staff');
+
+const MAX_PAGES = 20;
+
+function group(items) {
+  const groups = {};
+  items.forEach((a) => {
+    const key = `${a.doctor.id}|${a.session}`;
+    if (!groups[key]) {
+      groups[key] = {
+        key,
+        doctorName: a.doctor.name,
+        doctorTitle: a.doctor.title || '',
+        session: a.session,
+        sessionText: format.sessionLabel(a.session),
+        items: [],
+      };
+    }
+    groups[key].items.push(format.appointmentView(a));
+  });
+  return Object.values(groups)
+    .sort((x, y) => x.doctorName.localeCompare(y.doctorName, 'zh') || format.SESSION_ORDER[x.session] - format.SESSION_ORDER[y.session])
+    .map((g) => ({ ...g, items: g.items.sort((p, q) => (p.start < q.start ? -1 : p.start > q.start ? 1 : p.seq_no - q.seq_no)) }));
+}
+
+Component({
+  behaviors: [pageState],
+  data: {
+    days: [],
+    date: '',
+    dateText: '',
+    groups: [],
+    summary: '',
+    busy: '',
+  },
+  methods: {
+    onLoad(query = {}) {
+      this.hid = requireStaff();
+      const today = format.today();
+      const date = query.date || today;
+      this.setData({ days: format.dateStrip(today, 8), date, dateText: format.dateLabel(date) });
+      if (!this.hid) {
+        this.setData({ state: 'error', errorText: '请先登录' });
+        return Promise.resolve();
+      }
+      return this.reload();
+    },
+    onPullDownRefresh() {
+      return this.pullRefresh();
+    },
+    reload(opts) {
+      const date = this.data.date;
+      return this.runLoad(async () => {
+        let items = [];
+        let cursor;
+        for (let i = 0; i < MAX_PAGES; i += 1) {
+          // eslint-disable-next-line no-await-in-loop
+          const page = await api.staff.appointments({ date, cursor }, { toast: false });
+          items = items.concat(page.items || []);
+          cursor = page.next;
+          if (!cursor) break;
+        }
+        if (date !== this.data.date) return this.data.groups.length > 0;
+        this.items = items;
+        this.render();
+        return items.length > 0;
+      }, opts);
+    },
+    render() {
+      const items = this.items || [];
+      const count = (s) => items.filter((a) => a.status === s).length;
+      this.setData({
+        groups: group(items),
+        summary: `${this.data.dateText}：共${items.length - count('cancelled')}人，已签到${count('checked_in')}，待就诊${count('booked')}`,
+      });
+    },
+    onPickDate(e) {
+      const { date } = e.detail;
+      this.setData({ date, dateText: format.dateLabel(date), groups: [] });
+      this.reload();
+    },
+    replace(updated) {
+      this.items = (this.items || []).map((a) => (a.id === updated.id ? updated : a));
+      this.render();
+    },
+    async onCheckIn(e) {
+      const { id } = e.currentTarget.dataset;
+      if (this.data.busy) return;
+      this.setData({ busy: id });
+      try {
+        this.replace(await api.staff.checkIn(id));
+        wx.showToast({ title: '已签到', icon: 'success' });
+      } catch (err) {
+        if (err.code === 'INVALID_STATE') this.reload({ quiet: true });
+      } finally {
+        this.setData({ busy: '' });
+      }
+    },
+    async onNoShow(e) {
+      const { id } = e.currentTarget.dataset;
+      const a = (this.items || []).find((x) => x.id === id);
+      if (!a || this.data.busy) return;
+      const ok = await confirmModal({
+        title: '登记爽约',
+        content: `确认 ${a.patient.name}（第${a.seq_no}号）未到诊？爽约会计入该就诊人的爽约次数。`,
+        confirmText: '登记爽约',
+        confirmColor: '#d54941',
+      });
+      if (!ok) return;
+      this.setData({ busy: id });
+      try {
+        this.replace(await api.staff.noShow(id));
+        wx.showToast({ title: '已登记爽约', icon: 'none' });
+      } catch (err) {
+        if (err.code === 'INVALID_STATE') this.reload({ quiet: true });
+      } finally {
+        this.setData({ busy: '' });
+      }
+    },
+    onSessions() {
+      wx.navigateTo({ url: '/pages/staff-sessions/index' });
+    },
+    onDoctors() {
+      wx.navigateTo({ url: '/pages/staff-doctors/index' });
+    },
+  },
+});

@@ -1,0 +1,238 @@
+/**
+ * End-to-end journeys: the real page code (rendered by miniprogram-simulate) against the real
+ * gateway. Needs GUAHAO_GATEWAY_URL and GUAHAO_WECHAT_FAKE_URL (and, for the staff journey,
+ * GUAHAO_STAFF_USERNAME / GUAHAO_STAFF_PASSWORD of a hospital_admin); skipped otherwise.
+ * The bookable slot is discovered by browsing: first hospital → first doctor with an open
+ * session → first slot with numbers left.
+ */
+const h = require('../helpers');
+const shim = require('./wx-shim');
+const idcard = require('../../utils/idcard');
+const format = require('../../utils/format');
+const { getSession } = require('../../utils/request');
+
+const ENV = shim.env();
+const describeE2E = ENV.enabled ? describe : describe.skip;
+const staffTest = ENV.enabled && ENV.staffUsername && ENV.staffPassword ? test : test.skip;
+
+const P = ENV.enabled ? (() => {
+  const ids = h.loadPages(['index', 'hospital', 'doctors', 'doctor', 'confirm', 'result', 'appointments',
+    'appointment-detail', 'patients', 'staff-login', 'staff-today']);
+  return {
+    index: ids.index,
+    hospital: ids.hospital,
+    doctors: ids.doctors,
+    doctor: ids.doctor,
+    confirm: ids.confirm,
+    result: ids.result,
+    appointments: ids.appointments,
+    detail: ids['appointment-detail'],
+    patients: ids.patients,
+    staffLogin: ids['staff-login'],
+    staffToday: ids['staff-today'],
+  };
+})() : {};
+
+function randomIdNumber() {
+  const pad = (n) => String(n).padStart(2, '0');
+  const year = 1950 + Math.floor(Math.random() * 55);
+  const first17 = `110105${year}${pad(1 + Math.floor(Math.random() * 12))}${pad(1 + Math.floor(Math.random() * 28))}`
+    + String(Math.floor(Math.random() * 1000)).padStart(3, '0');
+  return first17 + idcard.checkCharacter(first17);
+}
+
+let wx;
+
+async function mountReady(id, query = {}, what = 'page') {
+  const comp = await h.mount(id, query);
+  await shim.waitFor(() => comp.data.state !== 'loading', `${what} to load`);
+  return comp;
+}
+
+async function navigation(api, action, what) {
+  const before = wx.calls(api).length;
+  await action();
+  await shim.waitFor(() => wx.calls(api).length > before, what);
+  return wx.last(api).url;
+}
+
+/** Make sure the patient has one profile, through the 就诊人 page. */
+async function ensureProfile() {
+  const page = await mountReady(P.patients, {}, '就诊人');
+  expect(['ready', 'empty']).toContain(page.data.state);
+  if (page.data.patients.length) return page.data.patients[0];
+  h.tapButton(page.querySelector('#state').querySelector('#sv-action'));
+  await h.flush();
+  const id = randomIdNumber();
+  h.typeInto(page.querySelector('#f-name'), '测试患者');
+  h.typeInto(page.querySelector('#f-id'), id);
+  h.typeInto(page.querySelector('#f-phone'), `139${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`);
+  await h.flush();
+  h.tap(page.querySelectorAll('.relation')[0]);
+  await h.flush();
+  h.tapButton(page.querySelector('#f-save'));
+  await shim.waitFor(() => page.data.form === null && page.data.patients.length === 1, 'the new profile');
+  expect(h.text(page)).toContain(idcard.maskIdNumber(id));
+  expect(h.text(page)).not.toContain(id);
+  return page.data.patients[0];
+}
+
+/** Browse hospital → departments → doctors → doctor → first slot with numbers; returns the confirm query. */
+async function discoverSlot(hospitalId, { preferLater = true } = {}) {
+  const hospital = await mountReady(P.hospital, { id: hospitalId }, 'hospital');
+  expect(hospital.data.state).toBe('ready');
+  const leaves = [];
+  hospital.data.departments.forEach((top) => {
+    (top.children && top.children.length ? top.children : [top]).forEach((d) => leaves.push(d));
+  });
+  const today = format.today();
+  for (const dept of leaves) {
+    // eslint-disable-next-line no-await-in-loop
+    const doctors = await mountReady(P.doctors, { hospital_id: hospitalId, department_id: dept.id, name: encodeURIComponent(dept.name) }, 'doctors');
+    if (doctors.data.state !== 'ready') continue; // eslint-disable-line no-continue
+    const cards = doctors.querySelectorAll('.doctor');
+    for (let i = 0; i < cards.length; i += 1) {
+      // eslint-disable-next-line no-await-in-loop
+      const url = await navigation('navigateTo', () => h.tap(cards[i]), 'doctor page navigation');
+      // eslint-disable-next-line no-await-in-loop
+      const doctor = await mountReady(P.doctor, shim.queryOf(url), 'doctor');
+      if (doctor.data.state !== 'ready') continue; // eslint-disable-line no-continue
+      const open = doctor.data.days.filter((d) => d.mark === '有号').map((d) => d.date);
+      const ordered = preferLater ? open.filter((d) => d !== today).concat(open.filter((d) => d === today)) : open;
+      for (const date of ordered) {
+        const dayIndex = doctor.data.days.findIndex((d) => d.date === date);
+        if (doctor.data.date !== date) {
+          doctor.querySelector('#dates').querySelectorAll('.ds-day')[dayIndex].dispatchEvent('tap');
+          // eslint-disable-next-line no-await-in-loop
+          await shim.waitFor(() => doctor.data.date === date, 'the date to switch');
+        }
+        for (const session of doctor.data.sessions.filter((s) => s.bookable)) {
+          if (doctor.data.openId !== session.id) {
+            h.tap(doctor.querySelectorAll('.session-head')[doctor.data.sessions.indexOf(session)]);
+            // eslint-disable-next-line no-await-in-loop
+            await shim.waitFor(() => doctor.data.openId === session.id, 'the session to open');
+          }
+          const slotIndex = session.slots.findIndex((s) => s.remaining > 0 && (!s.status || s.status === 'open'));
+          if (slotIndex >= 0) {
+            // eslint-disable-next-line no-await-in-loop
+            const confirmUrl = await navigation('navigateTo', () => h.tap(doctor.querySelectorAll('.slot')[slotIndex]), 'confirm navigation');
+            expect(confirmUrl.startsWith('/pages/confirm/index?')).toBe(true);
+            return shim.queryOf(confirmUrl);
+          }
+        }
+      }
+    }
+  }
+  throw new Error(`e2e: no bookable slot found in hospital ${hospitalId} (is a hospital with open sessions seeded?)`);
+}
+
+/** Confirm page: eligible → tap → (subscribe) → POST /appointments → result. Returns the appointment id. */
+async function book(query) {
+  const confirm = await mountReady(P.confirm, query, 'confirm');
+  expect(confirm.data.state).toBe('ready');
+  await shim.waitFor(() => !confirm.data.checking, 'the eligibility check');
+  expect(confirm.data.reasons).toEqual([]);
+  expect(confirm.data.canSubmit).toBe(true);
+  const mark = wx.log.length;
+  const url = await navigation('redirectTo', () => h.tapButton(confirm.querySelector('#confirm')), 'the booking');
+  const after = wx.log.slice(mark);
+  const bookAt = after.findIndex((c) => c.api === 'request' && c.args.method === 'POST' && c.args.url.endsWith('/appointments'));
+  expect(bookAt).toBeGreaterThanOrEqual(0);
+  expect(after[bookAt].args.header['Idempotency-Key']).toMatch(/^[0-9a-f-]{36}$/);
+  if (confirm.instance.templateIds.length) {
+    // the subscribe dialog came first, and its result was posted before booking
+    expect(after[0].api).toBe('requestSubscribeMessage');
+    const subAt = after.findIndex((c) => c.api === 'request' && c.args.url.endsWith('/subscriptions'));
+    expect(subAt).toBeGreaterThan(0);
+    expect(subAt).toBeLessThan(bookAt);
+  }
+  expect(url.startsWith('/pages/result/index?id=')).toBe(true);
+  return shim.queryOf(url).id;
+}
+
+describeE2E('e2e against the running gateway', () => {
+  beforeAll(() => {
+    wx = shim.install({ openid: `o_e2e_${Date.now()}_${Math.floor(Math.random() * 1e6)}` });
+  });
+
+  test('patient: login → profile → browse → book → my appointments → cancel', async () => {
+    // login on first use, then a profile
+    const profile = await ensureProfile();
+    expect(wx.calls('login')).toHaveLength(1);
+    expect(getSession('patient').user.role).toBe('patient');
+
+    // browse: first hospital
+    const home = await mountReady(P.index, {}, 'hospital list');
+    expect(home.data.state).toBe('ready');
+    const hospitalUrl = await navigation('navigateTo', () => h.clickCell(home.querySelectorAll('.hospital')[0]), 'hospital navigation');
+    const query = await discoverSlot(shim.queryOf(hospitalUrl).id);
+
+    // book
+    const aid = await book(query);
+    const result = await mountReady(P.result, { id: aid }, 'result');
+    expect(result.data.state).toBe('ready');
+    const resultText = h.text(result);
+    expect(resultText).toContain('预约成功');
+    expect(resultText).toContain(`第 ${result.data.a.seq_no} 号`);
+    expect(result.data.a.patient.id).toBe(profile.id);
+    expect(result.data.a.slot_id).toBe(query.slot_id);
+    h.tapButton(result.querySelector('#to-list'));
+    await shim.waitFor(() => wx.last('switchTab'), 'switch to my appointments');
+    expect(wx.last('switchTab').url).toBe('/pages/appointments/index');
+
+    // my appointments (newest first) → detail → cancel
+    const list = await mountReady(P.appointments, {}, 'my appointments');
+    expect(list.data.items[0]).toMatchObject({ id: aid, status: 'booked' });
+    const detailUrl = await navigation('navigateTo', () => h.tap(list.querySelectorAll('.appt')[0]), 'detail navigation');
+    const detail = await mountReady(P.detail, shim.queryOf(detailUrl), 'appointment detail');
+    expect(h.text(detail)).toContain('取消');
+    expect(detail.data.deadlinePassed).toBe(false);
+    h.tapButton(detail.querySelector('#cancel'));
+    await shim.waitFor(() => detail.data.a.status === 'cancelled', 'the cancellation');
+    expect(h.text(detail)).toContain('已取消');
+
+    // the 已取消 tab lists it
+    h.tap(list.querySelectorAll('.tab')[4]);
+    await shim.waitFor(() => list.data.status === 'cancelled' && list.data.state !== 'loading', 'the cancelled tab');
+    expect(list.data.items.map((a) => a.id)).toContain(aid);
+  });
+
+  staffTest('staff: login → today\'s appointments → check-in', async () => {
+    const login = await h.mount(P.staffLogin);
+    h.typeInto(login.querySelector('#username'), ENV.staffUsername);
+    h.typeInto(login.querySelector('#password'), ENV.staffPassword);
+    await h.flush();
+    const url = await navigation('redirectTo', () => h.tapButton(login.querySelector('#login')), 'staff login');
+    expect(url).toBe('/pages/staff-today/index');
+    const hid = getSession('staff').user.hospital_id;
+    expect(hid).toBeTruthy();
+
+    // a patient books in that hospital, so that there is someone to check in
+    await ensureProfile();
+    const query = await discoverSlot(hid, { preferLater: false });
+    const aid = await book(query);
+
+    const today = await mountReady(P.staffToday, {}, "today's appointments");
+    expect(['ready', 'empty']).toContain(today.data.state);
+    if (today.data.date !== query.date) {
+      const index = today.data.days.findIndex((d) => d.date === query.date);
+      expect(index).toBeGreaterThanOrEqual(0);
+      today.querySelector('#dates').querySelectorAll('.ds-day')[index].dispatchEvent('tap');
+      await shim.waitFor(() => today.data.date === query.date && today.data.state === 'ready', 'the booked date');
+    }
+    const button = h.withDataId(today.querySelectorAll('.check-in'), aid);
+    expect(button).toBeTruthy();
+    h.tapButton(button);
+    const row = () => today.data.groups.flatMap((g) => g.items).find((a) => a.id === aid);
+    await shim.waitFor(() => row() && row().status === 'checked_in', 'the check-in');
+    expect(h.text(today)).toContain('已签到');
+
+    // the patient sees it too
+    const detail = await mountReady(P.detail, { id: aid }, 'appointment detail');
+    expect(detail.data.a.status).toBe('checked_in');
+  });
+});
+
+if (!ENV.enabled) {
+  test.skip('e2e suite (set GUAHAO_GATEWAY_URL and GUAHAO_WECHAT_FAKE_URL to run it)', () => {});
+}

@@ -1,0 +1,132 @@
+const h = require('../helpers');
+const fx = require('../fixtures');
+
+const pageId = h.loadPage('doctor');
+
+describe('pages/doctor (date strip, sessions, slots)', () => {
+  let fake;
+  beforeEach(() => {
+    jest.spyOn(Date, 'now').mockReturnValue(h.NOW);
+    fake = h.fakeWx({
+      'GET /doctors/doc_1': fx.doctor,
+      'GET /hospitals/h_1': fx.hospitalDetail,
+      'GET /doctors/doc_1/schedules': fx.schedules,
+    });
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  test('loading state', async () => {
+    fake.routes['GET /doctors/doc_1'] = () => new Promise(() => {});
+    const comp = await h.mount(pageId, { id: 'doc_1', hospital_id: 'h_1' });
+    expect(comp.data.state).toBe('loading');
+  });
+
+  test('asks schedules over the hospital window and shows the doctor', async () => {
+    const comp = await h.mount(pageId, { id: 'doc_1', hospital_id: 'h_1' });
+    expect(comp.data.state).toBe('ready');
+    const sch = fake.requests.find((r) => r.route === 'GET /doctors/doc_1/schedules');
+    expect(sch.query).toEqual({ from: '2026-12-01', to: '2026-12-08' });
+    const t = h.text(comp);
+    expect(t).toContain('张明华');
+    expect(t).toContain('主任医师');
+    expect(t).toContain('挂号费 ¥100.00');
+    expect(t).toContain('从事心血管内科临床工作三十年');
+    // 8 dates: today + window_days
+    expect(comp.data.days).toHaveLength(8);
+    expect(comp.data.days[0]).toMatchObject({ date: '2026-12-01', week: '今天', mark: '无号' });
+    expect(comp.data.days[1]).toMatchObject({ date: '2026-12-02', week: '明天', mark: '有号' });
+    expect(comp.data.days[7]).toMatchObject({ date: '2026-12-08', mark: '待放号' });
+  });
+
+  test('the first date with numbers is selected: 余N / 约满 / 停诊 per session', async () => {
+    const comp = await h.mount(pageId, { id: 'doc_1', hospital_id: 'h_1' });
+    expect(comp.data.date).toBe('2026-12-02');
+    const t = h.text(comp);
+    expect(t).toContain('上午');
+    expect(t).toContain('余3');
+    expect(t).toContain('下午');
+    expect(t).toContain('约满');
+    expect(t).toContain('夜间');
+    expect(t).toContain('停诊');
+    // the open session's slots are listed
+    const slots = comp.querySelectorAll('.slot');
+    expect(slots).toHaveLength(3);
+    expect(t).toContain('08:00-08:30');
+    expect(t).toContain('余2');
+  });
+
+  test('未放号 shows the release time; 已截止 for a closed session', async () => {
+    const comp = await h.mount(pageId, { id: 'doc_1', hospital_id: 'h_1' });
+    comp.querySelector('#dates').querySelectorAll('.ds-day')[7].dispatchEvent('tap');
+    await h.flush();
+    expect(comp.data.date).toBe('2026-12-08');
+    expect(h.text(comp)).toContain('未放号');
+    expect(h.text(comp)).toContain('12月02日 08:00 放号');
+    comp.querySelector('#dates').querySelectorAll('.ds-day')[0].dispatchEvent('tap');
+    await h.flush();
+    expect(h.text(comp)).toContain('已截止');
+    comp.querySelector('#dates').querySelectorAll('.ds-day')[3].dispatchEvent('tap');
+    await h.flush();
+    expect(h.text(comp)).toContain('暂无出诊');
+  });
+
+  test('picking a slot with numbers opens the confirm page with its details', async () => {
+    const comp = await h.mount(pageId, { id: 'doc_1', hospital_id: 'h_1' });
+    h.tap(comp.querySelectorAll('.slot')[0]);
+    await h.flush();
+    const url = h.lastNavigation(fake);
+    expect(url.startsWith('/pages/confirm/index?')).toBe(true);
+    const q = Object.fromEntries(new URLSearchParams(url.split('?')[1]));
+    expect(q).toMatchObject({
+      slot_id: 'sch_2_am_s0', schedule_id: 'sch_2_am', hospital_id: 'h_1', doctor_id: 'doc_1',
+      doctor_name: '张明华', title: '主任医师', date: '2026-12-02', session: 'am', start: '08:00', end: '08:30', fee_cents: '10000',
+    });
+  });
+
+  test('a full slot or a non-bookable session only explains itself', async () => {
+    const comp = await h.mount(pageId, { id: 'doc_1', hospital_id: 'h_1' });
+    h.tap(comp.querySelectorAll('.slot')[1]);
+    await h.flush();
+    expect(fake.wx.navigateTo).not.toHaveBeenCalled();
+    expect(h.toasts(fake)).toContain('该时段已约满，请选择其他时段');
+    h.tap(comp.querySelectorAll('.session-head')[2]);
+    await h.flush();
+    expect(h.toasts(fake)).toContain('该时段停诊');
+  });
+
+  test('without hospital_id the doctor tells which hospital rules apply', async () => {
+    const comp = await h.mount(pageId, { id: 'doc_1' });
+    expect(comp.data.state).toBe('ready');
+    expect(fake.requests.map((r) => r.route)).toEqual([
+      'GET /doctors/doc_1', 'GET /hospitals/h_1', 'GET /doctors/doc_1/schedules',
+    ]);
+  });
+
+  test('no sessions at all: the doctor is shown with 暂无出诊', async () => {
+    fake.routes['GET /doctors/doc_1/schedules'] = { items: [] };
+    const comp = await h.mount(pageId, { id: 'doc_1', hospital_id: 'h_1' });
+    expect(comp.data.state).toBe('ready');
+    expect(comp.data.date).toBe('2026-12-01');
+    expect(h.text(comp)).toContain('暂无出诊');
+  });
+
+  test('error state and retry', async () => {
+    fake.routes['GET /doctors/doc_1/schedules'] = 'network';
+    const comp = await h.mount(pageId, { id: 'doc_1', hospital_id: 'h_1' });
+    expect(comp.data.state).toBe('error');
+    expect(h.text(comp)).toContain('网络异常，请重试');
+    fake.routes['GET /doctors/doc_1/schedules'] = fx.schedules;
+    h.tapButton(h.retryButton(comp));
+    await h.flush();
+    expect(comp.data.state).toBe('ready');
+  });
+
+  test('pull-to-refresh keeps the chosen date', async () => {
+    const comp = await h.mount(pageId, { id: 'doc_1', hospital_id: 'h_1' });
+    comp.querySelector('#dates').querySelectorAll('.ds-day')[7].dispatchEvent('tap');
+    await h.flush();
+    await comp.instance.onPullDownRefresh();
+    expect(comp.data.date).toBe('2026-12-08');
+    expect(fake.wx.stopPullDownRefresh).toHaveBeenCalled();
+  });
+});

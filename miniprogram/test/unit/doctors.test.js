@@ -1,0 +1,64 @@
+const h = require('../helpers');
+const fx = require('../fixtures');
+
+const pageId = h.loadPage('doctors');
+const QUERY = { hospital_id: 'h_1', department_id: 'dep_cardio', name: encodeURIComponent('心血管内科') };
+
+describe('pages/doctors', () => {
+  let fake;
+  beforeEach(() => {
+    fake = h.fakeWx({ 'GET /doctors': fx.doctors });
+  });
+
+  test('loading state', async () => {
+    fake.routes['GET /doctors'] = () => new Promise(() => {});
+    const comp = await h.mount(pageId, QUERY);
+    expect(comp.data.state).toBe('loading');
+  });
+
+  test('lists doctors of the department with title, specialty, fee and next date', async () => {
+    const comp = await h.mount(pageId, QUERY);
+    expect(fake.requests[0].query).toEqual({ hospital_id: 'h_1', department_id: 'dep_cardio' });
+    const t = h.text(comp);
+    expect(t).toContain('心血管内科');
+    expect(t).toContain('张明华');
+    expect(t).toContain('主任医师');
+    expect(t).toContain('擅长：高血压、冠心病、心力衰竭');
+    expect(t).toContain('¥100.00');
+    expect(t).toContain('¥50.50');
+    expect(t).toContain('最近可约 12月02日 周三');
+    expect(t).toContain('近期暂无可约号源');
+    expect(fake.wx.setNavigationBarTitle).toHaveBeenCalledWith({ title: '心血管内科' });
+  });
+
+  test('empty state', async () => {
+    fake.routes['GET /doctors'] = { items: [] };
+    const comp = await h.mount(pageId, QUERY);
+    expect(h.text(comp)).toContain('该科室暂无出诊医生');
+  });
+
+  test('error state and retry', async () => {
+    fake.routes['GET /doctors'] = h.apiError(429, 'RATE_LIMITED', '请求过于频繁 / too many requests');
+    const comp = await h.mount(pageId, QUERY);
+    expect(comp.data.state).toBe('error');
+    expect(h.text(comp)).toContain('请求过于频繁');
+    fake.routes['GET /doctors'] = fx.doctors;
+    h.tapButton(h.retryButton(comp));
+    await h.flush();
+    expect(comp.data.state).toBe('ready');
+  });
+
+  test('tapping a doctor opens the doctor page', async () => {
+    const comp = await h.mount(pageId, QUERY);
+    h.tap(comp.querySelectorAll('.doctor')[0]);
+    await h.flush();
+    expect(h.lastNavigation(fake)).toBe('/pages/doctor/index?id=doc_1&hospital_id=h_1');
+  });
+
+  test('pull-to-refresh', async () => {
+    const comp = await h.mount(pageId, QUERY);
+    await comp.instance.onPullDownRefresh();
+    expect(fake.requests).toHaveLength(2);
+    expect(fake.wx.stopPullDownRefresh).toHaveBeenCalled();
+  });
+});

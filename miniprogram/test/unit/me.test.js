@@ -1,0 +1,56 @@
+const h = require('../helpers');
+
+const pageId = h.loadPage('me');
+
+describe('pages/me (我的)', () => {
+  let fake;
+  beforeEach(() => {
+    fake = h.fakeWx({ 'POST /auth/logout': {} });
+  });
+
+  test('not logged in: entries and the staff login entry; no request', async () => {
+    const comp = await h.mount(pageId);
+    const t = h.text(comp);
+    expect(t).toContain('未登录');
+    expect(t).toContain('就诊人管理');
+    expect(t).toContain('我的预约');
+    expect(t).toContain('工作人员登录');
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  test('entries navigate', async () => {
+    const comp = await h.mount(pageId);
+    h.clickCell(comp.querySelector('#go-patients'));
+    await h.flush();
+    expect(h.lastNavigation(fake)).toBe('/pages/patients/index');
+    h.clickCell(comp.querySelector('#go-appointments'));
+    await h.flush();
+    expect(h.lastNavigation(fake, 'switchTab')).toBe('/pages/appointments/index');
+    h.clickCell(comp.querySelector('#go-staff-login'));
+    await h.flush();
+    expect(h.lastNavigation(fake)).toBe('/pages/staff-login/index');
+  });
+
+  test('with a staff session: the hospital workbench, and logging out', async () => {
+    h.seedPatient(fake);
+    h.seedStaff(fake);
+    const comp = await h.mount(pageId);
+    const t = h.text(comp);
+    expect(t).toContain('已通过微信登录');
+    expect(t).toContain('医院 h_1');
+    h.clickCell(comp.querySelector('#go-today'));
+    await h.flush();
+    expect(h.lastNavigation(fake)).toBe('/pages/staff-today/index');
+    h.clickCell(comp.querySelector('#go-sessions'));
+    await h.flush();
+    expect(h.lastNavigation(fake)).toBe('/pages/staff-sessions/index');
+    h.clickCell(comp.querySelector('#go-doctors'));
+    await h.flush();
+    expect(h.lastNavigation(fake)).toBe('/pages/staff-doctors/index');
+    h.clickCell(comp.querySelector('#staff-logout'));
+    await h.flush();
+    expect(fake.storage.has('guahao.session.staff')).toBe(false);
+    expect(fake.requests.map((r) => r.route)).toEqual(['POST /auth/logout']);
+    expect(h.text(comp)).toContain('工作人员登录');
+  });
+});

@@ -1,0 +1,112 @@
+const h = require('../helpers');
+const fx = require('../fixtures');
+
+const pageId = h.loadPage('staff-today');
+const BASE = '/admin/hospitals/h_1/appointments';
+
+const today = (over) => ({ ...fx.appointment, date: '2026-12-01', ...over });
+const items = [
+  today({ id: 'a_1', seq_no: 2, start: '08:30', end: '09:00', patient: { id: 'p_1', name: '张三', id_number_masked: '1101**********002X' } }),
+  today({ id: 'a_2', seq_no: 1, start: '08:00', end: '08:30', status: 'checked_in', patient: { id: 'p_9', name: '赵六', id_number_masked: '3201**********1234' } }),
+  today({ id: 'a_3', seq_no: 1, session: 'pm', start: '13:30', end: '14:00', doctor: { id: 'doc_2', name: '李静', title: '副主任医师' } }),
+];
+
+describe('pages/staff-today', () => {
+  let fake;
+  beforeEach(() => {
+    jest.spyOn(Date, 'now').mockReturnValue(h.NOW);
+    fake = h.fakeWx({
+      [`GET ${BASE}`]: (req) => (req.query.cursor === '2' ? { items: [items[2]] } : { items: items.slice(0, 2), next: '2' }),
+      [`POST ${BASE}/a_1/check-in`]: { ...items[0], status: 'checked_in' },
+      [`POST ${BASE}/a_1/no-show`]: { ...items[0], status: 'no_show' },
+    });
+    h.seedStaff(fake);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  test('without a staff session it sends the user to staff login', async () => {
+    fake.storage.clear();
+    const comp = await h.mount(pageId);
+    expect(h.lastNavigation(fake, 'redirectTo')).toBe('/pages/staff-login/index');
+    expect(fake.requests).toHaveLength(0);
+    expect(comp.data.state).toBe('error');
+  });
+
+  test('loading state', async () => {
+    fake.routes[`GET ${BASE}`] = () => new Promise(() => {});
+    const comp = await h.mount(pageId);
+    expect(comp.data.state).toBe('loading');
+  });
+
+  test('loads every page of today and groups by doctor and session', async () => {
+    const comp = await h.mount(pageId);
+    expect(fake.requests.map((r) => r.query)).toEqual([{ date: '2026-12-01' }, { date: '2026-12-01', cursor: '2' }]);
+    expect(fake.requests[0].header.Authorization).toBe('Bearer at-staff-1');
+    expect(comp.data.groups.map((g) => g.key).sort()).toEqual(['doc_1|am', 'doc_2|pm']);
+    const t = h.text(comp);
+    expect(t).toContain('张明华 主任医师 · 上午（2人）');
+    expect(t).toContain('李静 副主任医师 · 下午（1人）');
+    expect(t).toContain('共3人，已签到1，待就诊2');
+    // sorted by time within the session
+    const am = comp.data.groups.find((g) => g.key === 'doc_1|am');
+    expect(am.items.map((a) => a.id)).toEqual(['a_2', 'a_1']);
+  });
+
+  test('check-in posts and updates the row', async () => {
+    const comp = await h.mount(pageId);
+    h.tapButton(h.withDataId(comp.querySelectorAll('.check-in'), 'a_1'));
+    await h.flush();
+    expect(fake.requests.map((r) => r.route)).toContain(`POST ${BASE}/a_1/check-in`);
+    expect(comp.data.groups.find((g) => g.key === 'doc_1|am').items.find((a) => a.id === 'a_1').status).toBe('checked_in');
+    expect(h.text(comp)).toContain('已签到2');
+  });
+
+  test('no-show asks first, then posts', async () => {
+    const comp = await h.mount(pageId);
+    h.tapButton(h.withDataId(comp.querySelectorAll('.no-show'), 'a_1'));
+    await h.flush();
+    expect(fake.wx.showModal).toHaveBeenCalled();
+    expect(fake.requests.map((r) => r.route)).toContain(`POST ${BASE}/a_1/no-show`);
+  });
+
+  test('another date, empty day', async () => {
+    fake.routes[`GET ${BASE}`] = { items: [] };
+    const comp = await h.mount(pageId);
+    comp.querySelector('#dates').querySelectorAll('.ds-day')[1].dispatchEvent('tap');
+    await h.flush();
+    expect(fake.requests.pop().query).toEqual({ date: '2026-12-02' });
+    expect(comp.data.state).toBe('empty');
+    expect(h.text(comp)).toContain('12月02日 周三 暂无预约');
+  });
+
+  test('an expired staff session that cannot refresh goes back to the login page', async () => {
+    fake.routes[`GET ${BASE}`] = h.apiError(401, 'TOKEN_EXPIRED', '登录已过期 / token expired');
+    fake.routes['POST /auth/refresh'] = h.apiError(401, 'UNAUTHENTICATED', '请先登录 / authentication required');
+    const comp = await h.mount(pageId);
+    expect(comp.data.state).toBe('error');
+    expect(h.lastNavigation(fake, 'redirectTo')).toBe('/pages/staff-login/index');
+    expect(fake.wx.login).not.toHaveBeenCalled();
+  });
+
+  test('error state, retry and pull-to-refresh', async () => {
+    fake.routes[`GET ${BASE}`] = 'network';
+    const comp = await h.mount(pageId);
+    expect(comp.data.state).toBe('error');
+    fake.routes[`GET ${BASE}`] = { items };
+    h.tapButton(h.retryButton(comp));
+    await h.flush();
+    expect(comp.data.state).toBe('ready');
+    await comp.instance.onPullDownRefresh();
+    expect(fake.wx.stopPullDownRefresh).toHaveBeenCalled();
+  });
+
+  test('links to sessions and doctors', async () => {
+    const comp = await h.mount(pageId);
+    h.tap(comp.querySelector('#to-sessions'));
+    await h.flush();
+    expect(h.lastNavigation(fake)).toBe('/pages/staff-sessions/index');
+    h.tap(comp.querySelector('#to-doctors'));
+    await h.flush();
+    expect(h.lastNavigation(fake)).toBe('/pages/staff-doctors/index');
+  });
+});

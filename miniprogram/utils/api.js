@@ -1,0 +1,64 @@
+/**
+ * The gateway endpoints the mini-program uses (api.md), as small functions over request().
+ * `opts` is merged into the request options (e.g. {toast: false} for page loads whose
+ * errors are shown in the page's error state instead of a toast).
+ */
+const { request, getSession } = require('./request');
+
+const e = encodeURIComponent;
+
+function staffHospital() {
+  const session = getSession('staff');
+  return (session && session.user && session.user.hospital_id) || '';
+}
+
+const catalog = {
+  hospitals: (opts) => request({ url: '/hospitals', auth: 'none', ...opts }),
+  hospital: (id, opts) => request({ url: `/hospitals/${e(id)}`, auth: 'none', ...opts }),
+  departments: (id, opts) => request({ url: `/hospitals/${e(id)}/departments`, auth: 'none', ...opts }),
+  doctors: (query, opts) => request({ url: '/doctors', query, auth: 'none', ...opts }),
+  doctor: (id, opts) => request({ url: `/doctors/${e(id)}`, auth: 'none', ...opts }),
+  schedules: (id, from, to, opts) => request({ url: `/doctors/${e(id)}/schedules`, query: { from, to }, auth: 'none', ...opts }),
+};
+
+const patients = {
+  list: (opts) => request({ url: '/patients', ...opts }),
+  create: (body, opts) => request({ url: '/patients', method: 'POST', data: body, ...opts }),
+  update: (id, body, opts) => request({ url: `/patients/${e(id)}`, method: 'PATCH', data: body, ...opts }),
+  remove: (id, opts) => request({ url: `/patients/${e(id)}`, method: 'DELETE', ...opts }),
+};
+
+const appointments = {
+  eligibility: (slotId, patientId, opts) => request({
+    url: '/appointments/eligibility', query: { slot_id: slotId, patient_id: patientId }, ...opts,
+  }),
+  book: (slotId, patientId, idempotencyKey, opts) => request({
+    url: '/appointments', method: 'POST', data: { slot_id: slotId, patient_id: patientId }, idempotencyKey, ...opts,
+  }),
+  list: (status, cursor, opts) => request({ url: '/appointments', query: { status, cursor }, ...opts }),
+  get: (id, opts) => request({ url: `/appointments/${e(id)}`, ...opts }),
+  cancel: (id, opts) => request({ url: `/appointments/${e(id)}/cancel`, method: 'POST', data: {}, ...opts }),
+};
+
+const subscriptions = {
+  templates: (opts) => request({ url: '/subscriptions/templates', ...opts }),
+  record: (results, opts) => request({ url: '/subscriptions', method: 'POST', data: { results }, ...opts }),
+};
+
+function admin(path) {
+  return `/admin/hospitals/${e(staffHospital())}${path}`;
+}
+
+const staff = {
+  hospitalId: staffHospital,
+  appointments: (query, opts) => request({ url: admin('/appointments'), query, auth: 'staff', ...opts }),
+  checkIn: (aid, opts) => request({ url: admin(`/appointments/${e(aid)}/check-in`), method: 'POST', data: {}, auth: 'staff', ...opts }),
+  noShow: (aid, opts) => request({ url: admin(`/appointments/${e(aid)}/no-show`), method: 'POST', data: {}, auth: 'staff', ...opts }),
+  schedules: (date, opts) => request({ url: admin('/schedules'), query: { date }, auth: 'staff', ...opts }),
+  stop: (sid, reason, opts) => request({ url: admin(`/schedules/${e(sid)}/stop`), method: 'POST', data: { reason }, auth: 'staff', ...opts }),
+  capacity: (slotId, delta, opts) => request({ url: admin(`/slots/${e(slotId)}/capacity`), method: 'POST', data: { delta }, auth: 'staff', ...opts }),
+  doctors: (opts) => request({ url: admin('/doctors'), auth: 'staff', ...opts }),
+  publish: (did, published, opts) => request({ url: admin(`/doctors/${e(did)}`), method: 'PATCH', data: { published }, auth: 'staff', ...opts }),
+};
+
+module.exports = { catalog, patients, appointments, subscriptions, staff };

@@ -1,0 +1,254 @@
+/**
+ * Display helpers. Dates and times are hospital-local (Asia/Shanghai, UTC+8) whatever the
+ * phone's time zone: "today" is computed in UTC+8 and ISO instants are shown in UTC+8.
+ */
+const SHANGHAI_OFFSET_MS = 8 * 3600 * 1000;
+const WEEKDAYS = ['周日', '周一', '周二', '周三', '周四', '周五', '周六'];
+
+const SESSION_LABELS = { am: '上午', pm: '下午', evening: '夜间' };
+const SESSION_ORDER = { am: 0, pm: 1, evening: 2 };
+
+const APPOINTMENT_STATUS = {
+  booked: { label: '待就诊', theme: 'primary' },
+  checked_in: { label: '已签到', theme: 'success' },
+  completed: { label: '已完成', theme: 'default' },
+  cancelled: { label: '已取消', theme: 'default' },
+  no_show: { label: '爽约', theme: 'danger' },
+};
+
+const CANCELLED_BY = { patient: '本人取消', hospital: '医院取消', system: '系统取消' };
+
+const RELATIONS = [
+  { value: 'self', label: '本人' },
+  { value: 'parent', label: '父母' },
+  { value: 'child', label: '子女' },
+  { value: 'spouse', label: '配偶' },
+  { value: 'other', label: '其他' },
+];
+
+function pad(n) {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+/** A Date whose UTC fields are the Shanghai wall clock of `ms`. */
+function shanghai(ms) {
+  return new Date(ms + SHANGHAI_OFFSET_MS);
+}
+
+function dateKey(d) {
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+}
+
+/** Today in Shanghai, "YYYY-MM-DD". */
+function today(now = Date.now()) {
+  return dateKey(shanghai(now));
+}
+
+function parseDate(dateStr) {
+  const [y, m, d] = String(dateStr).split('-').map(Number);
+  return new Date(Date.UTC(y, m - 1, d));
+}
+
+/** "2026-12-01" + 3 → "2026-12-04". */
+function addDays(dateStr, days) {
+  const d = parseDate(dateStr);
+  d.setUTCDate(d.getUTCDate() + days);
+  return dateKey(d);
+}
+
+function weekday(dateStr) {
+  return WEEKDAYS[parseDate(dateStr).getUTCDay()];
+}
+
+/** "2026-12-02" → "12月02日". */
+function monthDay(dateStr) {
+  const d = parseDate(dateStr);
+  return `${pad(d.getUTCMonth() + 1)}月${pad(d.getUTCDate())}日`;
+}
+
+/** "2026-12-02" → "12月02日 周三". */
+function dateLabel(dateStr) {
+  if (!dateStr) return '';
+  return `${monthDay(dateStr)} ${weekday(dateStr)}`;
+}
+
+/** "2026-12-02" → "今天" / "明天" / "周三". */
+function relativeDay(dateStr, now = Date.now()) {
+  const t = today(now);
+  if (dateStr === t) return '今天';
+  if (dateStr === addDays(t, 1)) return '明天';
+  return weekday(dateStr);
+}
+
+/** ISO instant → "12月02日 06:00" in Shanghai time (with the year when not this year). */
+function instant(iso, now = Date.now()) {
+  if (!iso) return '';
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return String(iso);
+  const d = shanghai(ms);
+  const year = d.getUTCFullYear() !== shanghai(now).getUTCFullYear() ? `${d.getUTCFullYear()}年` : '';
+  return `${year}${pad(d.getUTCMonth() + 1)}月${pad(d.getUTCDate())}日 ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+}
+
+function isPast(iso, now = Date.now()) {
+  const ms = Date.parse(iso);
+  return !Number.isNaN(ms) && ms <= now;
+}
+
+/** 1250 → "¥12.50". */
+function fee(cents) {
+  const n = Number(cents);
+  if (!Number.isFinite(n)) return '';
+  const sign = n < 0 ? '-' : '';
+  const abs = Math.abs(Math.round(n));
+  return `${sign}¥${Math.floor(abs / 100)}.${pad(abs % 100)}`;
+}
+
+function sessionLabel(session) {
+  return SESSION_LABELS[session] || session || '';
+}
+
+function appointmentStatus(status) {
+  return (APPOINTMENT_STATUS[status] || { label: status || '', theme: 'default' }).label;
+}
+
+function appointmentTheme(status) {
+  return (APPOINTMENT_STATUS[status] || { theme: 'default' }).theme;
+}
+
+function relationLabel(value) {
+  const r = RELATIONS.find((x) => x.value === value);
+  return r ? r.label : value || '';
+}
+
+function genderLabel(g) {
+  if (g === 'male') return '男';
+  if (g === 'female') return '女';
+  return '';
+}
+
+function remainingOf(schedule) {
+  return (schedule.slots || []).reduce((sum, s) => sum + Math.max(0, Number(s.remaining) || 0), 0);
+}
+
+/**
+ * What a patient sees for a clinic session: 余N / 约满 / 停诊 / 未放号 / 已截止.
+ * @returns {{text: string, sub: string, bookable: boolean, tone: string}}
+ */
+function scheduleState(schedule, now = Date.now()) {
+  switch (schedule.status) {
+    case 'open': {
+      const left = remainingOf(schedule);
+      if (left > 0) return { text: `余${left}`, sub: '', bookable: true, tone: 'open' };
+      return { text: '约满', sub: '', bookable: false, tone: 'full' };
+    }
+    case 'full':
+      return { text: '约满', sub: '', bookable: false, tone: 'full' };
+    case 'stopped':
+      return { text: '停诊', sub: '', bookable: false, tone: 'stopped' };
+    case 'not_released':
+      return { text: '未放号', sub: schedule.release_at ? `${instant(schedule.release_at, now)} 放号` : '', bookable: false, tone: 'pending' };
+    case 'closed':
+      return { text: '已截止', sub: '', bookable: false, tone: 'closed' };
+    default:
+      return { text: schedule.status || '', sub: '', bookable: false, tone: 'closed' };
+  }
+}
+
+/** Days for components/date-strip: `count` dates from `start`, with optional marks per date. */
+function dateStrip(start, count, marks = {}, now = Date.now()) {
+  const days = [];
+  for (let i = 0; i < count; i += 1) {
+    const date = addDays(start, i);
+    days.push({ date, week: relativeDay(date, now), day: date.slice(5), mark: marks[date] || '' });
+  }
+  return days;
+}
+
+/** A query parameter as text: WeChat may hand it over still URL-encoded. */
+function param(query, key) {
+  const raw = query && query[key];
+  if (raw === undefined || raw === null) return '';
+  try {
+    return decodeURIComponent(String(raw));
+  } catch (err) {
+    return String(raw);
+  }
+}
+
+/** Display fields of an appointment (api.md shape). */
+function appointmentView(a, now = Date.now()) {
+  return {
+    ...a,
+    statusText: appointmentStatus(a.status),
+    statusTheme: appointmentTheme(a.status),
+    dateText: dateLabel(a.date),
+    sessionText: sessionLabel(a.session),
+    timeText: a.start && a.end ? `${a.start}-${a.end}` : '',
+    feeText: fee(a.fee_cents),
+    deadlineText: instant(a.cancel_deadline, now),
+    cancelledByText: a.cancelled_by ? CANCELLED_BY[a.cancelled_by] || '' : '',
+  };
+}
+
+/** One-line summary of a hospital's booking rules (domain.md). */
+function rulesSummary(rules) {
+  if (!rules) return '';
+  const parts = [];
+  if (rules.window_days !== undefined) parts.push(`可预约今天起${rules.window_days}天内的号源`);
+  if (rules.release_time) parts.push(`每天${rules.release_time}放号`);
+  if (rules.cancel_before_hours !== undefined) parts.push(`就诊前${rules.cancel_before_hours}小时可取消`);
+  return parts.join('，');
+}
+
+/** The detailed rules as lines for the confirm page. */
+function rulesLines(rules) {
+  if (!rules) return [];
+  const lines = [];
+  if (rules.window_days !== undefined) lines.push(`可预约今天起${rules.window_days}天内的号源，每天${rules.release_time || '08:00'}放新一天的号`);
+  if (rules.same_day_stop_time) lines.push(`当日号源上午${rules.same_day_stop_time.am}、下午${rules.same_day_stop_time.pm}停止预约`);
+  if (rules.cancel_before_hours !== undefined) lines.push(`就诊前${rules.cancel_before_hours}小时之前可免费取消`);
+  if (rules.per_department_per_day !== undefined) lines.push(`同一就诊人同一科室每天限约${rules.per_department_per_day}个号`);
+  if (rules.max_active !== undefined) lines.push(`同一就诊人在本院最多同时有${rules.max_active}个待就诊预约`);
+  if (rules.no_show_limit !== undefined) lines.push(`${rules.no_show_window_days}天内爽约${rules.no_show_limit}次将暂停预约${rules.ban_days}天`);
+  return lines;
+}
+
+/** Age in whole years at `now` from "YYYY-MM-DD". */
+function age(birthDate, now = Date.now()) {
+  if (!birthDate) return '';
+  const [y, m, d] = birthDate.split('-').map(Number);
+  const t = today(now).split('-').map(Number);
+  let years = t[0] - y;
+  if (t[1] < m || (t[1] === m && t[2] < d)) years -= 1;
+  return years;
+}
+
+module.exports = {
+  SESSION_LABELS,
+  SESSION_ORDER,
+  RELATIONS,
+  CANCELLED_BY,
+  today,
+  addDays,
+  weekday,
+  monthDay,
+  dateLabel,
+  relativeDay,
+  instant,
+  isPast,
+  fee,
+  sessionLabel,
+  appointmentStatus,
+  appointmentTheme,
+  relationLabel,
+  genderLabel,
+  remainingOf,
+  scheduleState,
+  dateStrip,
+  appointmentView,
+  param,
+  rulesSummary,
+  rulesLines,
+  age,
+};

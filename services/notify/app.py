@@ -1,0 +1,85 @@
+"""Wiring of the notify service: templates, WeChat client, ledgers, consumers and jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import aiohttp
+
+from services.notify import handlers
+from services.notify.jobs import DeliveryWorker, webhook_session
+from services.notify.messages import (
+    AppointmentMessages,
+    AuthOpenids,
+    Clock,
+    MessageSender,
+    RetryPolicy,
+)
+from services.notify.metrics import NotifyMetrics
+from services.notify.reminders import VisitReminders
+from services.notify.repository import Deliveries, MessageLog, Quotas, Reminders, Webhooks
+from services.notify.subscriptions import SubscriptionService
+from services.notify.templates import TemplateConfigError, load_templates
+from services.notify.webhooks import SecretBox, UrlPolicy, WebhookService
+from shared.runtime import ServiceRuntime
+from shared.wechat import WechatClient
+
+log = logging.getLogger("guahao.notify")
+
+REMINDER_SWEEP_SECONDS = 2.0
+MESSAGE_BINDINGS = ["appointment.booked.*", "appointment.cancelled.*",
+                    "appointment.rescheduled.*", "waitlist.promoted.*"]
+
+
+def offset_clock(offset_seconds: float) -> Clock:
+    """Real UTC time shifted by `NOTIFY_CLOCK_OFFSET_SECONDS` (system tests only)."""
+    shift = dt.timedelta(seconds=offset_seconds)
+    return lambda: dt.datetime.now(dt.UTC) + shift
+
+
+async def wire(rt: ServiceRuntime) -> None:
+    """Build notify on the runtime's connections; refuses to start on bad templates."""
+    settings = rt.settings
+    try:
+        templates = load_templates(settings.wechat_templates)
+    except TemplateConfigError as exc:
+        log.critical("notify refuses to start: %s", exc)
+        raise
+    clock = offset_clock(settings.notify_clock_offset_seconds)
+    metrics = NotifyMetrics(rt.metrics)
+    quotas, message_log, reminder_docs = Quotas(rt.db), MessageLog(rt.db), Reminders(rt.db)
+    webhook_docs, deliveries = Webhooks(rt.db), Deliveries(rt.db)
+    for repo in (quotas, message_log, reminder_docs, webhook_docs, deliveries):
+        await repo.ensure_indexes()
+
+    wechat_http = aiohttp.ClientSession()
+    rt.on_close(wechat_http.close)
+    wechat = WechatClient(wechat_http, appid=settings.wechat_appid,
+                          secret=settings.wechat_secret, api_base=settings.wechat_api_base)
+    sender = MessageSender(
+        templates, quotas, message_log, wechat, AuthOpenids(rt.rpc_client), metrics, clock,
+        retry=RetryPolicy(settings.wechat_send_retries, settings.wechat_retry_base_seconds))
+    reminders = VisitReminders(reminder_docs, sender, clock, settings.reminder_hour)
+
+    policy = UrlPolicy(allow_http=settings.webhook_allow_http,
+                       allow_private=settings.webhook_allow_private)
+    box = SecretBox.from_settings(settings)
+    hooks_http = webhook_session(policy)
+    rt.on_close(hooks_http.close)
+    worker = DeliveryWorker(
+        deliveries, webhook_docs, box, policy, hooks_http, clock, metrics, owner=rt.instance_id,
+        timeout=settings.webhook_timeout_seconds,
+        retry_base=settings.webhook_retry_base_seconds,
+        max_attempts=settings.webhook_max_attempts)
+    webhooks = WebhookService(webhook_docs, deliveries, box, policy, clock,
+                              on_new_delivery=worker.wake)
+
+    handlers.register(rt.rpc_server, SubscriptionService(templates, quotas, clock), webhooks)
+    # every consumer: competing consumers, each event handled by one notify replica
+    rt.consume("messages", MESSAGE_BINDINGS, AppointmentMessages(sender).on_event)
+    rt.consume("reminders", ["appointment.*.*"], reminders.on_event)
+    rt.consume("webhooks", ["#"], webhooks.fan_out)
+    rt.add_leased_job("reminders", lambda term: reminders.run_once(rt.instance_id, term),
+                      interval=REMINDER_SWEEP_SECONDS, ttl=dt.timedelta(seconds=30))
+    rt.add_job("webhook-delivery", worker.run)
