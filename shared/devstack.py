@@ -120,11 +120,12 @@ class DevStack:
         self.wait_ready(timeout)
         self._read_admin_credentials()
 
-    def start_process(self, name: str) -> None:
-        """(Re)start one service or the gateway; `booking#2` is a second booking replica."""
+    def start_process(self, name: str, **env: str) -> None:
+        """(Re)start one service or the gateway; `booking#2` is a second booking replica,
+        `env` overrides variables for it (a second gateway needs its own GATEWAY_PORT)."""
         service = name.split("#")[0]
         module = "gateway" if service == "gateway" else f"services.{service}"
-        self._spawn(name, ["-m", module], self.env)
+        self._spawn(name, ["-m", module], {**self.env, **env})
 
     def restart_store(self, down_for: float = 0.0) -> None:
         """Kill the embedded store and start it again on the same port and data (fault tests)."""
