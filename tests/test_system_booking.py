@@ -222,3 +222,16 @@ async def test_waitlist_through_the_gateway(api: Api, hospital_events: Any) -> N
     assert appointment.status == 200 and appointment.body["slot_id"] == slot_id
     types = [m.type for m in await hospital_events.collect(until=6)]
     assert "waitlist.joined" in types and "waitlist.promoted" in types
+
+
+async def test_lottery_rules_are_editable_and_shown(api: Api) -> None:
+    h = await make_hospital(api)
+    patched = await api.request("PATCH", f"/admin/hospitals/{h.id}/rules", token=h.staff_token,
+                                json={"release_mode": "lottery", "lottery_window_seconds": 15})
+    assert patched.status == 200, patched.body
+    assert patched.body["rules"]["release_mode"] == "lottery"
+    bad = await api.request("PATCH", f"/admin/hospitals/{h.id}/rules", token=h.staff_token,
+                            json={"release_mode": "fastest"})
+    assert bad.status == 422 and "release_mode" in bad.body["error"]["details"]["fields"]
+    shown = await api.request("GET", f"/hospitals/{h.id}")
+    assert shown.body["rules"]["lottery_window_seconds"] == 15

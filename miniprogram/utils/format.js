@@ -9,6 +9,7 @@ const SESSION_LABELS = { am: '上午', pm: '下午', evening: '夜间' };
 const SESSION_ORDER = { am: 0, pm: 1, evening: 2 };
 
 const APPOINTMENT_STATUS = {
+  pending: { label: '抽签中', theme: 'warning' },
   booked: { label: '待就诊', theme: 'primary' },
   checked_in: { label: '已签到', theme: 'success' },
   completed: { label: '已完成', theme: 'default' },

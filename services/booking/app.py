@@ -88,5 +88,7 @@ async def wire(rt: ServiceRuntime) -> None:
     reconciler, sweep = Reconciler(booking), NoShowSweep(booking)
     rt.add_leased_job("reconciler", lambda term: reconciler.run_once(), interval=5.0,
                       ttl=dt.timedelta(seconds=30))
+    rt.add_leased_job("lottery_draws", lambda term: booking.lottery.draw_due(), interval=1.0,
+                      ttl=dt.timedelta(seconds=30))
     rt.add_leased_job("no_show_sweep", lambda term: sweep.run_once(), interval=60.0,
                       ttl=dt.timedelta(seconds=120))

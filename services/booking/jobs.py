@@ -28,7 +28,8 @@ class Reconciler:
         now = b.clock()
         fixed = 0
         for doc in await b.appointments.find(
-                {"status": "pending", "created_at": {"$lt": now - PENDING_STALE_AFTER}},
+                {"status": "pending", "lottery": {"$exists": False},
+                 "created_at": {"$lt": now - PENDING_STALE_AFTER}},
                 [("created_at", 1)], 200):
             await b._roll_back(doc)
             fixed += 1

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from services.booking.lottery import ReleaseLottery
 from services.booking.ports import CatalogPort, PatientPort, WaitlistPort
 from services.booking.repository import Appointments, Holds, Inventory, NoShows
 from shared.contracts.booking import (
@@ -101,6 +102,7 @@ class BookingService:
         self.outbox = outbox
         self.clock = clock
         self.waitlist: WaitlistPort | None = None
+        self.lottery = ReleaseLottery(self)
 
     # ---- inventory ---------------------------------------------------------------------
 
@@ -214,10 +216,15 @@ class BookingService:
             patient = await self.patients.resolve(user_id, params.patient_id)
             rules = await self.catalog.rules(slot["hospital_id"])
             reasons = await self._reasons(rules, slot, patient, with_counts=False)
-            if reasons:
+            lottery_open = self.lottery.is_collecting(rules, slot)
+            if reasons and not (lottery_open and all(r.code == "SLOT_FULL" for r in reasons)):
                 raise reasons[0]
             doc = self._pending_document(appointment_id, user_id, request_hash, slot, patient,
                                          rules)
+            if lottery_open:
+                return await self.lottery.enter(doc, rules), True
+            if rules.release_mode == "lottery":
+                await self.lottery.draw_before_first_come(slot["_id"])
             if not await self.appointments.insert_pending(doc):
                 continue  # a concurrent retry of the same key got there first
             try:
@@ -285,6 +292,8 @@ class BookingService:
             final = await self.appointments.get(aid)
             if final is None or final["status"] == "pending":
                 raise ServiceUnavailable("预约超时，请重试 / booking timed out, retry")
+            if final["status"] != "booked":
+                raise InvalidState(status=final["status"])
         log.info("appointment booked", extra={"appointment_id": aid, "slot_id": doc["slot_id"]})
         await self.outbox.flush_quietly(self.appointments.collection, aid)
         slot = await self.inventory.slot(doc["slot_id"])
@@ -347,6 +356,8 @@ class BookingService:
         so two runners of one appointment converge on one result."""
         if existing["user_id"] != user_id or existing.get("request_hash") != request_hash:
             raise IdempotencyKeyReused()
+        if existing.get("lottery") and existing["status"] == "pending":
+            return self._view(existing)  # waiting for the release draw
         deadline = self.clock() + dt.timedelta(seconds=1.5)
         while existing["status"] == "pending" and self.clock() < deadline:
             await asyncio.sleep(0.05)
@@ -554,8 +565,13 @@ class BookingService:
     async def list_for_user(self, user_id: str, status: str | None, cursor: str | None,
                             limit: int) -> AppointmentList:
         query: Document = {"user_id": user_id}
-        query["status"] = status or {"$in": ["booked", "checked_in", "completed", "cancelled",
-                                              "no_show"]}
+        visible = ["booked", "checked_in", "completed", "cancelled", "no_show"]
+        if status == "pending":
+            query.update(status="pending", lottery=True)
+        elif status:
+            query["status"] = status
+        else:
+            query["$or"] = [{"status": {"$in": visible}}, {"status": "pending", "lottery": True}]
         skip = _offset(cursor)
         docs = await self.appointments.find(query, [("created_at", -1), ("_id", -1)],
                                             limit + 1, skip)
@@ -575,7 +591,8 @@ class BookingService:
 
     async def _own(self, user_id: str, appointment_id: str) -> Document:
         doc = await self.appointments.get(appointment_id)
-        if doc is None or doc["user_id"] != user_id or doc["status"] == "pending":
+        hidden = doc is not None and doc["status"] == "pending" and not doc.get("lottery")
+        if doc is None or doc["user_id"] != user_id or hidden:
             raise NotFound("预约不存在 / appointment not found")
         return doc
 
@@ -608,6 +625,8 @@ class BookingService:
             **{k: v for k, v in doc.items() if k not in ("_id", "cancel_deadline", "created_at")},
             "id": doc["_id"], "seq_no": doc.get("seq_no", 0),
             "cancel_deadline": _iso(doc["cancel_deadline"]), "created_at": _iso(doc["created_at"]),
+            "lottery_draw_at": _iso(doc["draw_at"]) if doc.get("lottery")
+            and doc["status"] == "pending" else None,
         })
 
 

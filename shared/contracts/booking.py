@@ -11,6 +11,8 @@ from shared.contracts.base import Contract, Reply
 from shared.contracts.catalog import Id, PersonRef, Session
 
 AppointmentStatus = Literal["booked", "checked_in", "completed", "cancelled", "no_show"]
+# what a patient can see: also `pending` while a release lottery has not been drawn yet
+VisibleStatus = Literal["pending", "booked", "checked_in", "completed", "cancelled", "no_show"]
 IdempotencyKey = Annotated[
     str, StringConstraints(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
 ]
@@ -70,7 +72,7 @@ class AppointmentPatient(Reply):
 
 class Appointment(Reply):
     id: str
-    status: AppointmentStatus
+    status: VisibleStatus
     seq_no: int
     hospital_id: str
     slot_id: str
@@ -87,6 +89,7 @@ class Appointment(Reply):
     created_at: str
     cancelled_by: Literal["patient", "hospital", "system"] | None = None
     reason: str | None = None
+    lottery_draw_at: str | None = None  # set while the request waits for the release draw
 
 
 class AppointmentList(Reply):
@@ -95,7 +98,7 @@ class AppointmentList(Reply):
 
 
 class AppointmentQuery(Contract):
-    status: AppointmentStatus | None = None
+    status: VisibleStatus | None = None
     cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 

@@ -10,6 +10,9 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator, mode
 from shared.contracts.base import Contract, Reply
 
 Session = Literal["am", "pm", "evening"]
+# first_come: the fastest tap wins; lottery: requests in the first seconds after release are
+# drawn in random order (fair against bots), first come after that
+ReleaseMode = Literal["first_come", "lottery"]
 ScheduleStatus = Literal["not_released", "open", "full", "closed", "stopped"]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -37,6 +40,8 @@ class BookingRules(Contract):
     no_show_limit: Annotated[int, Field(ge=1, le=100)] = 3
     no_show_window_days: Annotated[int, Field(ge=1, le=365)] = 90
     ban_days: Annotated[int, Field(ge=0, le=365)] = 30
+    release_mode: ReleaseMode = "first_come"
+    lottery_window_seconds: Annotated[int, Field(ge=1, le=300)] = 10
 
 
 class RulesPatch(Contract):
@@ -51,6 +56,8 @@ class RulesPatch(Contract):
     no_show_limit: Annotated[int, Field(ge=1, le=100)] | None = None
     no_show_window_days: Annotated[int, Field(ge=1, le=365)] | None = None
     ban_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    release_mode: ReleaseMode | None = None
+    lottery_window_seconds: Annotated[int, Field(ge=1, le=300)] | None = None
 
 
 class RulesPatchParams(RulesPatch):
