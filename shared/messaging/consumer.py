@@ -18,7 +18,6 @@ import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
-    AbstractQueue,
     AbstractRobustConnection,
 )
 from pydantic import ValidationError
@@ -26,6 +25,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from shared.context import request_id_var
+from shared.messaging.draining import DrainingConsumer
 from shared.messaging.events import EventEnvelope, declare_events_exchange
 from shared.metrics import Registry
 from shared.storage.mongo import Document
@@ -55,7 +55,7 @@ class ProcessedEvents:
             pass
 
 
-class EventConsumer:
+class EventConsumer(DrainingConsumer):
     """Runs a handler for every event matching `bindings`, with dedupe, retry and DLQ."""
 
     def __init__(
@@ -89,9 +89,7 @@ class EventConsumer:
         self._dead = registry.counter(
             "guahao_dead_lettered_total", "Events moved to a dead-letter queue.", ("queue",))
         self._channel: AbstractChannel | None = None
-        self._queue: AbstractQueue | None = None
-        self._consumer_tag: str | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
+        super().__init__()
 
     async def start(self) -> None:
         """Declare the queues and bindings, then start consuming."""
@@ -119,19 +117,9 @@ class EventConsumer:
                 "x-dead-letter-routing-key": self.queue_name,
             },
         )
-        self._channel, self._queue = channel, queue
-        self._consumer_tag = await queue.consume(self._on_message)
+        self._channel = channel
+        await self._consume(queue, self._handle)
         log.info("consuming", extra={"queue": self.queue_name, "bindings": self.bindings})
-
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._in_flight.add(task)
-        try:
-            await self._handle(message)
-        finally:
-            if task is not None:
-                self._in_flight.discard(task)
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -191,18 +179,3 @@ class EventConsumer:
             routing_key=queue,
         )
         await message.ack()
-
-    async def stop_taking(self) -> None:
-        """Cancel the consumer: nothing new arrives; unstarted deliveries go back to the queue."""
-        if self._queue is not None and self._consumer_tag is not None:
-            try:
-                await self._queue.cancel(self._consumer_tag)
-            except Exception:  # broker already gone: nothing more will arrive anyway
-                log.debug("cancel consumer failed", exc_info=True)
-            self._consumer_tag = None
-
-    async def drain(self, timeout: float) -> None:
-        """Stop taking work and wait (bounded) for what is in progress."""
-        await self.stop_taking()
-        if self._in_flight:
-            await asyncio.wait(set(self._in_flight), timeout=timeout)

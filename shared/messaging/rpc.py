@@ -41,6 +41,7 @@ from shared.errors import (
     error_from_wire,
 )
 from shared.messaging.codec import decode, encode
+from shared.messaging.draining import DrainingConsumer
 from shared.metrics import Registry
 
 log = logging.getLogger("guahao.rpc")
@@ -144,7 +145,7 @@ class RpcClient:
         return reply.get("ok")
 
 
-class RpcServer:
+class RpcServer(DrainingConsumer):
     """Serves one service's methods from `rpc.<service>`; competing consumers across replicas."""
 
     def __init__(
@@ -166,9 +167,7 @@ class RpcServer:
         self.prefetch = prefetch
         self._methods: dict[str, tuple[Handler, type[BaseModel] | None]] = {}
         self._channel: AbstractChannel | None = None
-        self._queue: AbstractQueue | None = None
-        self._consumer_tag: str | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
+        super().__init__()
         self.add_method("ping", self._ping)
 
     async def _ping(self, params: None, ctx: CallContext) -> dict[str, Any]:
@@ -197,19 +196,9 @@ class RpcServer:
         """Declare the queue and start consuming."""
         self._channel = await self.connection.channel()
         await self._channel.set_qos(prefetch_count=self.prefetch)
-        self._queue = await self._channel.declare_queue(rpc_queue(self.service), durable=True)
-        self._consumer_tag = await self._queue.consume(self._on_request)
+        queue = await self._channel.declare_queue(rpc_queue(self.service), durable=True)
+        await self._consume(queue, self._serve)
         log.info("rpc serving", extra={"queue": rpc_queue(self.service)})
-
-    async def _on_request(self, message: AbstractIncomingMessage) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._in_flight.add(task)
-        try:
-            await self._serve(message)
-        finally:
-            if task is not None:
-                self._in_flight.discard(task)
 
     async def _serve(self, message: AbstractIncomingMessage) -> None:
         headers = message.headers or {}
@@ -280,18 +269,3 @@ class RpcServer:
         if isinstance(result, BaseModel):
             return {"ok": result.model_dump(mode="json")}
         return {"ok": result}
-
-    async def stop_taking(self) -> None:
-        """Cancel the consumer: nothing new arrives; unstarted deliveries go back to the queue."""
-        if self._queue is not None and self._consumer_tag is not None:
-            try:
-                await self._queue.cancel(self._consumer_tag)
-            except Exception:  # broker already gone: nothing more will arrive anyway
-                log.debug("cancel consumer failed", exc_info=True)
-            self._consumer_tag = None
-
-    async def drain(self, timeout: float) -> None:
-        """Stop taking work and wait (bounded) for what is in progress."""
-        await self.stop_taking()
-        if self._in_flight:
-            await asyncio.wait(set(self._in_flight), timeout=timeout)
