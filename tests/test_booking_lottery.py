@@ -62,6 +62,8 @@ async def test_requests_in_the_window_wait_for_a_random_draw(kit: Kit) -> None:
     assert sorted(a.seq_no for a in outcomes if a.status == "booked") == [1, 2, 3, 4, 5]
     doc = await kit.inventory.slot(slot)
     assert doc is not None and doc["booked"] == 5
+    assert kit.publisher.types().count("appointment.booked") == 5
+    assert kit.publisher.types().count("appointment.cancelled") == 15  # losers are told
 
 
 async def test_one_person_enters_once(kit: Kit) -> None:

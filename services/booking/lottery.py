@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from shared.contracts.booking import Appointment
 from shared.contracts.catalog import BookingRules
 from shared.errors import AlreadyBooked, DomainError, ServiceUnavailable
+from shared.messaging.outbox import with_outbox
 from shared.rules import BookingWindow
 from shared.storage.lease import Lease
 from shared.storage.mongo import Document
@@ -107,10 +108,14 @@ class ReleaseLottery:
         await b.inventory.release(doc["slot_id"], doc["_id"])
         await b.holds.drop_all(doc["_id"])
         now = b.clock()
-        await b.appointments.transition(doc["_id"], "pending", {"$set": {
-            "status": "cancelled", "cancelled_by": "system", "cancelled_at": now,
-            "updated_at": now, "released": True,
-            "reason": NOT_DRAWN if why.code == "SLOT_FULL" else why.message}})
+        fields = {"status": "cancelled", "cancelled_by": "system", "cancelled_at": now,
+                  "updated_at": now, "released": True,
+                  "reason": NOT_DRAWN if why.code == "SLOT_FULL" else why.message}
+        # announced like any cancellation: the patient's subscribe message says 未中签
+        lost = await b.appointments.transition(doc["_id"], "pending", with_outbox(
+            {"$set": fields}, b._event("appointment.cancelled", {**doc, **fields})))
+        if lost is not None:
+            await b.outbox.flush_quietly(b.appointments.collection, doc["_id"])
 
     async def draw_before_first_come(self, slot_id: str) -> None:
         """After the window, first come is served only once the draw is done."""
