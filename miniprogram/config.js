@@ -25,6 +25,8 @@ const config = {
   bookingTemplateKinds: ['booking_confirmed', 'visit_reminder', 'appointment_cancelled'],
   // most patient profiles per user (api.md: LIMIT_REACHED beyond)
   maxPatients: 5,
+  // how often the result page asks whether a release lottery (放号抽签) has been drawn
+  lotteryPollMs: 2000,
 };
 
 function envVersion() {

@@ -31,6 +31,34 @@ describe('pages/result', () => {
     expect(t).toContain('12月02日 06:00');
   });
 
+  test('a pending lottery entry waits for the draw and then shows the number', async () => {
+    const config = require('../../config');
+    const before = config.lotteryPollMs;
+    config.lotteryPollMs = 20;
+    try {
+      fake.routes['GET /appointments/a_1'] = { ...fx.appointment, status: 'pending', seq_no: 0,
+        lottery_draw_at: '2026-12-01T08:00:10+08:00' };
+      const comp = await h.mount(pageId, { id: 'a_1' });
+      expect(h.text(comp)).toContain('已参加放号抽签');
+      fake.routes['GET /appointments/a_1'] = fx.appointment;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await h.flush();
+      expect(h.text(comp)).toContain('预约成功');
+      expect(h.text(comp)).toContain('第 3 号');
+      comp.instance.onUnload();
+    } finally {
+      config.lotteryPollMs = before;
+    }
+  });
+
+  test('a lost lottery says so', async () => {
+    fake.routes['GET /appointments/a_1'] = { ...fx.appointment, status: 'cancelled',
+      cancelled_by: 'system', reason: '未中签 / not drawn in the release lottery' };
+    const comp = await h.mount(pageId, { id: 'a_1' });
+    expect(h.text(comp)).toContain('未能预约');
+    expect(h.text(comp)).toContain('未中签');
+  });
+
   test('the place falls back to the department when the hospital cannot load', async () => {
     fake.routes['GET /hospitals/h_1'] = 'network';
     const comp = await h.mount(pageId, { id: 'a_1' });
