@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway.auth import Rpc, SigningKeyCache, TokenVerifier
 from gateway.dispatch import add_api_routes
+from gateway.fhir import add_fhir_routes
 from gateway.limits import Limits, parse_networks
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import MAX_BODY_BYTES, MIDDLEWARES
@@ -65,6 +66,7 @@ def create_app(
     app.cleanup_ctx.append(_upstream_context(rpc))
     add_ops_routes(app)
     add_api_routes(app, routes)
+    add_fhir_routes(app)
     return app
 
 

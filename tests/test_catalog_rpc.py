@@ -45,6 +45,7 @@ METHODS = {
     "doctor_schedules", "create_hospital", "create_department", "create_doctor",
     "update_doctor", "update_rules", "create_schedule", "admin_doctors", "admin_schedules",
     "hospital_exists", "booking_rules", "schedule_for_slot", "schedule_definition",
+    "fhir_read", "fhir_search", "fhir_bulk",
 }
 
 
@@ -59,7 +60,7 @@ def ctx(caller: object = None) -> CallContext:
 
 async def test_rpc_surface_serves_every_method_with_contract_errors(kit: CatalogKit) -> None:
     server = RpcServer("catalog", connection=None)  # type: ignore[arg-type]  # never started
-    register(server, kit.service)
+    register(server, kit.service, appid="wx_test")
     assert set(server._methods) == METHODS
     world = await add_world(kit)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.booking.fhir import register_fhir
 from services.booking.service import BookingService
 from services.booking.waitlist import WaitlistService
 from shared.access import require_hospital, require_patient
@@ -35,6 +36,8 @@ from shared.messaging.rpc import RpcServer
 
 
 def register(server: RpcServer, booking: BookingService, waitlist: WaitlistService) -> None:
+    register_fhir(server, booking)
+
     @server.method("join_waitlist")
     async def join_waitlist(params: WaitlistJoin, ctx: CallContext) -> WaitlistEntry:
         return await waitlist.join(require_patient(ctx), params)

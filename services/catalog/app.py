@@ -54,7 +54,7 @@ async def wire(rt: ServiceRuntime) -> None:
     await repo.ensure_indexes()
     relay = await rt.outbox(repo.outbox_collections)
     catalog = CatalogService(repo, relay, BookingInventory(rt.rpc_client), utcnow)
-    register(rt.rpc_server, catalog)
+    register(rt.rpc_server, catalog, appid=rt.settings.wechat_appid)
 
     if rt.settings.demo:
         seeding = demo_lease(rt.db, rt.instance_id)

@@ -7,6 +7,7 @@ other services) accept any.
 
 from __future__ import annotations
 
+from services.catalog.fhir import register_fhir
 from services.catalog.service import CatalogService
 from shared.context import CallContext
 from shared.contracts.catalog import (
@@ -39,7 +40,7 @@ from shared.contracts.catalog import (
 from shared.messaging.rpc import RpcServer
 
 
-def register(server: RpcServer, catalog: CatalogService) -> None:
+def register(server: RpcServer, catalog: CatalogService, *, appid: str) -> None:
     """Serve the catalog methods from `server`."""
 
     async def list_hospitals(params: None, ctx: CallContext) -> HospitalList:
@@ -103,3 +104,4 @@ def register(server: RpcServer, catalog: CatalogService) -> None:
         booking_rules, schedule_for_slot, schedule_definition,
     ):
         server.add_method(handler.__name__, handler)
+    register_fhir(server, catalog, appid=appid)
