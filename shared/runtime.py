@@ -174,15 +174,15 @@ class ServiceRuntime:
             await consumer.drain(left())
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for close in reversed(self._closers):
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(left()):
-                    await close()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=left())
+        closers = [*reversed(self._closers), self.mongo.close, self.broker.close]
         if self._ops is not None:
-            await self._ops.cleanup()
-        await self.mongo.close()
-        await self.broker.close()
+            closers.insert(0, self._ops.cleanup)
+        for close in closers:  # each bounded: a stuck resource must not stop the exit
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(max(1.0, left())):
+                    await close()
 
 
 Wiring = Callable[[ServiceRuntime], Awaitable[None]]

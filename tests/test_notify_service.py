@@ -110,10 +110,11 @@ async def system(mongo_url: str, fake: Fake, tmp_path: Path) -> AsyncIterator[Sy
     try:
         yield system
     finally:
-        for rt in list(system.replicas):
-            await system.stop(rt)
-        await auth.drain(1)
-        await broker.close()
+        async with asyncio.timeout(30):
+            for rt in list(system.replicas):
+                await system.stop(rt)
+            await auth.drain(1)
+            await broker.close()
         client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url)
         await client.drop_database(f"{prefix}notify")
         await client.close()

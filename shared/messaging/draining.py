@@ -12,6 +12,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 log = logging.getLogger("guahao.messaging")
 
 Handle = Callable[[AbstractIncomingMessage], Awaitable[None]]
+CANCEL_TIMEOUT = 2.0
 
 
 class DrainingConsumer:
@@ -40,8 +41,10 @@ class DrainingConsumer:
         """Cancel the consumer: nothing new arrives; unstarted deliveries go back to the queue."""
         if self._queue is not None and self._consumer_tag is not None:
             try:
-                await self._queue.cancel(self._consumer_tag)
-            except Exception:  # broker already gone: nothing more will arrive anyway
+                # bounded: a channel that is reconnecting would otherwise wait for the broker
+                async with asyncio.timeout(CANCEL_TIMEOUT):
+                    await self._queue.cancel(self._consumer_tag)
+            except Exception:  # broker gone or slow: nothing more will be handled anyway
                 log.debug("cancel consumer failed", exc_info=True)
             self._consumer_tag = None
 
