@@ -192,3 +192,33 @@ async def test_consumer_skips_duplicates_retries_failures_and_dead_letters_poiso
     await channel.close()
     q = consumer.queue_name
     await delete_queues(broker, q, f"{q}.retry", f"{q}.dlq")
+
+
+async def test_a_call_made_while_serving_one_never_outlives_the_callers_deadline(
+    broker: AbstractRobustConnection, service_name: str
+) -> None:
+    outer, inner = RpcServer(f"{service_name}o", broker), RpcServer(f"{service_name}i", broker)
+    waited: list[float] = []
+    client = RpcClient(broker, default_timeout=5.0)
+
+    async def slow(params: None, ctx: CallContext) -> None:
+        await asyncio.sleep(3)
+
+    async def relay(params: None, ctx: CallContext) -> None:
+        started = time.monotonic()
+        try:
+            await client.call(f"{service_name}i", "slow")  # default 5 s, inherits ~1 s
+        finally:
+            waited.append(time.monotonic() - started)
+
+    inner.add_method("slow", slow)
+    outer.add_method("relay", relay)
+    await inner.start()
+    await outer.start()
+    with pytest.raises(ServiceUnavailable):
+        await client.call(f"{service_name}o", "relay", timeout=1.0)
+    await asyncio.sleep(0.5)
+    assert waited and waited[0] < 1.5
+    for server in (outer, inner):
+        await server.drain(4)
+    await delete_queues(broker, rpc_queue(f"{service_name}o"), rpc_queue(f"{service_name}i"))

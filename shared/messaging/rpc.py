@@ -31,7 +31,7 @@ from aio_pika.exceptions import AMQPError, PublishError
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import ConnectionFailure
 
-from shared.context import CallContext, Caller, request_id_var
+from shared.context import CallContext, Caller, deadline_var, request_id_var
 from shared.contracts.base import field_errors
 from shared.errors import (
     DomainError,
@@ -100,6 +100,9 @@ class RpcClient:
         time; never waits longer than the timeout.
         """
         timeout = self.default_timeout if timeout is None else timeout
+        inherited = deadline_var.get()
+        if inherited is not None:  # a call made while serving one: within its deadline
+            timeout = min(timeout, max(0.05, inherited - time.time()))
         if not self.connection.connected.is_set():
             raise ServiceUnavailable(service=service, reason="broker unavailable")
         deadline = time.time() + timeout
@@ -217,6 +220,7 @@ class RpcServer(DrainingConsumer):
                 raw = caller_raw.decode() if isinstance(caller_raw, bytes) else str(caller_raw)
                 caller = Caller.model_validate_json(raw)
             ctx = CallContext(request_id=request_id, caller=caller, deadline=deadline)
+            deadline_var.set(deadline)
             reply = await self._dispatch(message.type or "", message.body, ctx)
             if message.reply_to and self._channel is not None:
                 await self._channel.default_exchange.publish(
