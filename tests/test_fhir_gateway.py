@@ -6,48 +6,22 @@ absolute URLs and the streamed NDJSON files."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
 
-from gateway.app import create_app
-from gateway.testing import FakeRpc, TokenSigner, bearer, fake_auth
+from gateway.testing import bearer
 from shared.contracts.fhir import FhirAppointmentRef, FhirBulkPage, FhirRead, FhirSearch
 from shared.errors import BadRequest, NotFound, ServiceUnavailable
-from shared.settings import Settings
 from tests.test_fhir_schema import VALID_SLOT, assert_fhir_valid
 
-MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
+pytest_plugins = ["tests.gateway_fixtures"]
 APPOINTMENT = {
     "resourceType": "Appointment", "id": "apt.1", "status": "booked",
     "participant": [{"actor": {"type": "Patient", "display": "张*"}, "status": "accepted"}],
 }
-
-
-@pytest.fixture
-def signer() -> TokenSigner:
-    return TokenSigner()
-
-
-@pytest.fixture
-def rpc(signer: TokenSigner) -> FakeRpc:
-    return fake_auth(signer)
-
-
-@pytest.fixture
-def make_client(aiohttp_client: Any, rpc: FakeRpc) -> MakeClient:
-    async def make(**options: Any) -> TestClient[Any, Any]:
-        return await aiohttp_client(create_app(Settings(), rpc=rpc, **options))
-
-    return make
-
-
-@pytest.fixture
-async def client(make_client: MakeClient) -> TestClient[Any, Any]:
-    return await make_client()
 
 
 async def fhir_json(response: Any, status: int) -> dict[str, Any]:

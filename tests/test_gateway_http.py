@@ -7,48 +7,22 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
-from gateway.app import create_app
 from gateway.limits import Limits, Rate
 from gateway.routes import ROUTES
-from gateway.testing import FakeRpc, TokenSigner, bearer, fake_auth
+from gateway.testing import bearer
 from shared.errors import LimitReached, ServiceUnavailable, WechatError
-from shared.settings import Settings
 
-MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
+pytest_plugins = ["tests.gateway_fixtures"]
 PATIENT_BODY = {
     "name": "张三", "id_number": "11010519491231002X", "phone": "13800138000", "relation": "self",
 }
 TOKENS = {"access_token": "a", "refresh_token": "r" * 20, "expires_in": 900,
           "user": {"id": "u_1", "role": "patient"}}
-
-
-@pytest.fixture
-def signer() -> TokenSigner:
-    return TokenSigner()
-
-
-@pytest.fixture
-def rpc(signer: TokenSigner) -> FakeRpc:
-    return fake_auth(signer)
-
-
-@pytest.fixture
-def make_client(aiohttp_client: Any, rpc: FakeRpc) -> MakeClient:
-    async def make(**options: Any) -> TestClient[Any, Any]:
-        return await aiohttp_client(create_app(Settings(), rpc=rpc, **options))
-
-    return make
-
-
-@pytest.fixture
-async def client(make_client: MakeClient) -> AsyncIterator[TestClient[Any, Any]]:
-    yield await make_client()
 
 
 async def error_of(response: Any, status: int) -> dict[str, Any]:

@@ -4,7 +4,7 @@
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
-const { requireStaff, confirmModal } = require('../../utils/staff');
+const { loadDatedStaffPage, confirmModal } = require('../../utils/staff');
 
 const STATUS = {
   open: { text: '预约中', theme: 'primary' },
@@ -24,16 +24,8 @@ Component({
   },
   methods: {
     onLoad(query = {}) {
-      this.hid = requireStaff();
       this.doctors = {};
-      const today = format.today();
-      const date = query.date || today;
-      this.setData({ days: format.dateStrip(today, 8), date, dateText: format.dateLabel(date) });
-      if (!this.hid) {
-        this.setData({ state: 'error', errorText: '请先登录' });
-        return Promise.resolve();
-      }
-      return this.reload();
+      return loadDatedStaffPage(this, query);
     },
     onPullDownRefresh() {
       return this.pullRefresh();

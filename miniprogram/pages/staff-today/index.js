@@ -4,7 +4,7 @@
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
-const { requireStaff, confirmModal } = require('../../utils/staff');
+const { loadDatedStaffPage, confirmModal } = require('../../utils/staff');
 
 const MAX_PAGES = 20;
 
@@ -41,15 +41,7 @@ Component({
   },
   methods: {
     onLoad(query = {}) {
-      this.hid = requireStaff();
-      const today = format.today();
-      const date = query.date || today;
-      this.setData({ days: format.dateStrip(today, 8), date, dateText: format.dateLabel(date) });
-      if (!this.hid) {
-        this.setData({ state: 'error', errorText: '请先登录' });
-        return Promise.resolve();
-      }
-      return this.reload();
+      return loadDatedStaffPage(this, query);
     },
     onPullDownRefresh() {
       return this.pullRefresh();
