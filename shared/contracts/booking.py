@@ -107,14 +107,19 @@ class AppointmentRef(Contract):
     appointment_id: Id
 
 
-class HospitalAppointmentQuery(Contract):
-    hospital_id: Id
+class HospitalAppointmentFilter(Contract):
+    """Query of `GET /admin/hospitals/{hid}/appointments`."""
+
     date: dt.date | None = None
     doctor_id: Id | None = None
     schedule_id: Id | None = None
     status: AppointmentStatus | None = None
     cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class HospitalAppointmentQuery(HospitalAppointmentFilter):
+    hospital_id: Id
 
 
 class HospitalAppointmentRef(Contract):
@@ -171,17 +176,6 @@ class SlotState(Reply):
     end: str
     capacity: int
     remaining: int
-
-
-class HospitalAppointmentFilter(Contract):
-    """Query of `GET /admin/hospitals/{hid}/appointments`."""
-
-    date: dt.date | None = None
-    doctor_id: Id | None = None
-    schedule_id: Id | None = None
-    status: AppointmentStatus | None = None
-    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
-    limit: Annotated[int, Field(ge=1, le=200)] = 50
 
 
 class WaitlistJoin(Contract):

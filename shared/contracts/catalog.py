@@ -284,10 +284,15 @@ class HospitalExists(Reply):
     exists: bool
 
 
-class AdminScheduleQuery(Contract):
-    hospital_id: Id
+class AdminScheduleFilter(Contract):
+    """Query of `GET /admin/hospitals/{hid}/schedules`."""
+
     date: dt.date | None = None
     doctor_id: Id | None = None
+
+
+class AdminScheduleQuery(AdminScheduleFilter):
+    hospital_id: Id
 
 
 class AdminDoctorQuery(Contract):
@@ -302,9 +307,3 @@ class ScheduleRange(Contract):
     from_: dt.date | None = Field(default=None, alias="from")
     to: dt.date | None = None
 
-
-class AdminScheduleFilter(Contract):
-    """Query of `GET /admin/hospitals/{hid}/schedules`."""
-
-    date: dt.date | None = None
-    doctor_id: Id | None = None
