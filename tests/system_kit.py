@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 
 from shared.devstack import DevStack
 from shared.idcard import check_character
@@ -87,7 +88,7 @@ async def book(api: Api, token: str, slot_id: str, patient_id: str,
 
 async def hospital_events_queue(stack: DevStack) -> AsyncIterator[Any]:
     """A durable queue bound per hospital; outlives a broker restart."""
-    connection = await aio_pika.connect_robust(stack.env["AMQP_URL"])
+    connection = await aio_pika.connect_robust(stack.env["AMQP_URL"], reconnect_interval=1)
     channel = await connection.channel()
     exchange = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC,
                                               durable=True)
@@ -102,7 +103,13 @@ async def hospital_events_queue(stack: DevStack) -> AsyncIterator[Any]:
             got: list[Any] = []
             deadline = time.monotonic() + timeout
             while len(got) < until and time.monotonic() < deadline:
-                message = await queue.get(fail=False)
+                try:
+                    message = await queue.get(fail=False)
+                except (AMQPError, ChannelInvalidStateError, ConnectionError):
+                    # this reader is still reconnecting after a broker restart; the durable
+                    # queue keeps what arrives meanwhile
+                    await asyncio.sleep(0.2)
+                    continue
                 if message is None:
                     await asyncio.sleep(0.05)
                     continue
