@@ -1,4 +1,4 @@
-"""Builders for booking tests: a BookingService on a real store with stub neighbours."""
+"""Builders for booking tests: booking's collaborators on a real store, stub neighbours."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ from dataclasses import dataclass, field
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.booking.repository import Appointments, Holds, Inventory, NoShows, Waitlist
-from services.booking.service import BookingService
-from services.booking.waitlist import WaitlistService
+from services.booking.app import build
+from services.booking.domain import PatientRef
 from shared.contracts.catalog import (
     BookingRules,
     PersonRef,
     ScheduleDefinition,
     SlotDefinition,
 )
-from shared.contracts.patients import ResolvedPatient
 from shared.errors import NotFound
+from shared.faults import FaultPoints
 from shared.messaging.events import EventEnvelope
 from shared.messaging.outbox import OutboxRelay
 from shared.rules import HOSPITAL_TZ
@@ -78,13 +77,12 @@ class StubPatients:
         self.people[pid] = id_number or uuid.uuid4().hex
         return pid
 
-    async def resolve(self, user_id: str, patient_id: str) -> ResolvedPatient:
+    async def resolve(self, user_id: str, patient_id: str) -> PatientRef:
         if self.owners.get(patient_id) != user_id:
             raise NotFound()
-        return ResolvedPatient(
-            id=patient_id, name="张三", id_number_masked="1101**********002X",
-            id_hash=hashlib.sha256(self.people[patient_id].encode()).hexdigest(),
-            gender="male", birth_date=dt.date(1990, 1, 1), phone_masked="138****5678")
+        return PatientRef(
+            id=patient_id, user_id=user_id, name="张三", id_number_masked="1101**********002X",
+            id_hash=hashlib.sha256(self.people[patient_id].encode()).hexdigest())
 
 
 class Kit:
@@ -98,25 +96,41 @@ class Kit:
         self.catalog = StubCatalog({self.hospital_id: rules or BookingRules()})
         self.patients = StubPatients()
         self.publisher = RecordingPublisher()
-        self.inventory = Inventory(db)
-        self.appointments = Appointments(db)
-        self.holds = Holds(db)
-        self.no_shows = NoShows(db)
+        self.faults = FaultPoints()
         self.relay = OutboxRelay(self.publisher,  # type: ignore[arg-type]
-                                 [db.appointments, db.schedules, db.slots, db.waitlist],
+                                 [db.appointments, db.sessions, db.waitlist],
                                  Lease(db.leases, "outbox", "me", dt.timedelta(seconds=10)))
-        self.service = BookingService(self.inventory, self.appointments, self.holds,
-                                      self.no_shows, self.catalog, self.patients, self.relay,
-                                      clock=self.clock)
-        self.entries = Waitlist(db)
-        self.waitlist = WaitlistService(self.service, self.entries)
-        self.service.waitlist = self.waitlist
+        self.booking = build(db, catalog=self.catalog, auth=self.patients, outbox=self.relay,
+                             clock=self.clock, faults=self.faults)
+        self.booker = self.booking.booker
+        self.lifecycle = self.booking.lifecycle
+        self.admin = self.booking.admin
+        self.queries = self.booking.queries
+        self.waitlist = self.booking.waitlist
+        self.appointments = self.booking.appointments
+        self.sessions = self.booking.sessions
+        self.persons = self.booking.persons
+        self.entries = self.booking.entries
 
     async def setup(self) -> Kit:
-        for repo in (self.inventory, self.appointments, self.holds, self.no_shows, self.relay,
-                     self.entries):
-            await repo.ensure_indexes()
+        await self.booking.ensure_indexes()
+        await self.relay.ensure_indexes()
         return self
+
+    async def active_count(self, **query: str) -> int:
+        """Appointments holding a unit (pending, booked) that match `query`."""
+        return await self.appointments.collection.count_documents(
+            {**query, "status": {"$in": ["pending", "pending_payment", "booked"]}})
+
+    async def stock(self, slot_id: str) -> dict[str, object]:
+        """A slot's stock as stored: capacity, booked, holders, and its session's stop."""
+        schedule_id = await self.sessions.schedule_of(slot_id)
+        session = await self.sessions.get(schedule_id) if schedule_id else None
+        if session is None:
+            return {"capacity": 0, "booked": 0, "holders": [], "stopped": False}
+        stock = session.stock[slot_id]
+        return {"capacity": stock.capacity, "booked": stock.booked,
+                "holders": list(stock.holders), "stopped": session.stopped}
 
     def schedule(self, date: dt.date, session: str = "am", *, capacity: int = 5,
                  starts: tuple[str, ...] = ("08:00", "08:30"), department: str = "dep_1",

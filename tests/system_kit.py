@@ -71,6 +71,29 @@ async def make_schedule(api: Api, h: Hospital, *, capacity: int, session: str = 
     return dict(resp.body)
 
 
+async def todays_session(api: Api, h: Hospital, *, capacity: int) -> dict[str, Any]:
+    """A session today that can still be booked now (check-in is only allowed on the visit
+    day): an evening slice at 23:58 in a hospital whose same-day booking stops at 23:59.
+    In the last minutes of a day it waits for the next one rather than straddle midnight."""
+    now = dt.datetime.now(HOSPITAL_TZ)
+    if now.time() >= dt.time(23, 56):
+        tomorrow = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(0, 0, 5),
+                                       tzinfo=HOSPITAL_TZ)
+        await asyncio.sleep((tomorrow - now).total_seconds())
+    rules = await api.request("PATCH", f"/admin/hospitals/{h.id}/rules", token=h.staff_token,
+                              json={"same_day_stop_time": {"am": "11:30", "pm": "16:30",
+                                                           "evening": "23:59"}})
+    assert rules.status == 200, rules.body
+    today = dt.datetime.now(HOSPITAL_TZ).date()
+    resp = await api.request("POST", f"/admin/hospitals/{h.id}/doctors/{h.doctor_id}/schedules",
+                             token=h.staff_token, json={
+                                 "date": today.isoformat(), "session": "evening",
+                                 "slots": [{"start": "23:58", "end": "23:59",
+                                            "capacity": capacity}]})
+    assert resp.status == 201, resp.body
+    return dict(resp.body)
+
+
 async def patient(api: Api, n: int) -> tuple[str, str]:
     token = await api.patient_token()
     resp = await api.request("POST", "/patients", token=token, json={

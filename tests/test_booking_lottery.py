@@ -10,7 +10,7 @@ import uuid
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.booking.lottery import NOT_DRAWN, ReleaseLottery
+from services.booking.lottery import NOT_DRAWN
 from shared.contracts.booking import BookParams
 from shared.contracts.catalog import BookingRules
 from shared.errors import AlreadyBooked
@@ -25,7 +25,7 @@ DAY = dt.date(2026, 12, 8)
 @pytest.fixture
 async def kit(mongo_db: AsyncDatabase[Document]) -> Kit:
     kit = await Kit(mongo_db, RELEASE + dt.timedelta(seconds=1), RULES).setup()
-    kit.service.lottery = ReleaseLottery(kit.service, random.Random(7))
+    kit.booking.lottery.random = random.Random(7)
     return kit
 
 
@@ -33,7 +33,7 @@ async def request(kit: Kit, slot: str, user: str | None = None,
                   patient: str | None = None) -> tuple[str, str, str]:
     user = user or f"u_{uuid.uuid4().hex[:8]}"
     patient = patient or kit.patients.add(user)
-    appointment, created = await kit.service.book(user, BookParams(
+    appointment, created = await kit.booker.book(user, BookParams(
         slot_id=slot, patient_id=patient, idempotency_key=uuid.uuid4().hex))
     assert created
     return user, appointment.id, appointment.status
@@ -46,13 +46,13 @@ async def test_requests_in_the_window_wait_for_a_random_draw(kit: Kit) -> None:
         entries.append(await request(kit, slot))
         kit.clock.advance(seconds=0.4)
     assert {status for _, _, status in entries} == {"pending"}
-    doc = await kit.inventory.slot(slot)
+    doc = await kit.stock(slot)
     assert doc is not None and doc["booked"] == 0  # nothing served during the window
-    pending = await kit.service.get_for_user(entries[0][0], entries[0][1])
+    pending = await kit.queries.get_for_user(entries[0][0], entries[0][1])
     assert pending.status == "pending" and pending.lottery_draw_at == "2026-12-01T08:00:10+08:00"
     kit.clock.now = RELEASE + dt.timedelta(seconds=11)
-    assert await kit.service.lottery.draw_due() == 5
-    outcomes = [(await kit.service.get_for_user(user, aid)) for user, aid, _ in entries]
+    assert await kit.booking.lottery.draw_due(kit.booker.complete_pending) == 5
+    outcomes = [(await kit.queries.get_for_user(user, aid)) for user, aid, _ in entries]
     winners = [i for i, a in enumerate(outcomes) if a.status == "booked"]
     losers = [a for a in outcomes if a.status == "cancelled"]
     assert len(winners) == 5 and len(losers) == 15
@@ -60,7 +60,7 @@ async def test_requests_in_the_window_wait_for_a_random_draw(kit: Kit) -> None:
     assert {a.reason for a in losers} == {NOT_DRAWN} and {a.cancelled_by for a in losers} == {
         "system"}
     assert sorted(a.seq_no for a in outcomes if a.status == "booked") == [1, 2, 3, 4, 5]
-    doc = await kit.inventory.slot(slot)
+    doc = await kit.stock(slot)
     assert doc is not None and doc["booked"] == 5
     assert kit.publisher.types().count("appointment.booked") == 5
     assert kit.publisher.types().count("appointment.cancelled") == 15  # losers are told
@@ -81,8 +81,8 @@ async def test_first_come_after_the_window_is_served_after_the_draw(kit: Kit) ->
     late_user, late_aid, late_status = await request(kit, slot)
     assert late_status == "booked"
     for user, aid, _ in early:
-        assert (await kit.service.get_for_user(user, aid)).status == "booked"
-    assert (await kit.service.get_for_user(late_user, late_aid)).seq_no == 3
+        assert (await kit.queries.get_for_user(user, aid)).status == "booked"
+    assert (await kit.queries.get_for_user(late_user, late_aid)).seq_no == 3
 
 
 async def test_concurrent_drawers_never_oversell(kit: Kit) -> None:
@@ -90,12 +90,13 @@ async def test_concurrent_drawers_never_oversell(kit: Kit) -> None:
     for _ in range(12):
         await request(kit, slot)
     kit.clock.now = RELEASE + dt.timedelta(seconds=11)
-    await asyncio.gather(*(kit.service.lottery.draw_due() for _ in range(4)),
-                         *(kit.service.lottery.draw(slot) for _ in range(4)))
-    await kit.service.lottery.draw_due()
-    doc = await kit.inventory.slot(slot)
+    complete = kit.booker.complete_pending
+    await asyncio.gather(*(kit.booking.lottery.draw_due(complete) for _ in range(4)),
+                         *(kit.booking.lottery.draw(slot, complete) for _ in range(4)))
+    await kit.booking.lottery.draw_due(kit.booker.complete_pending)
+    doc = await kit.stock(slot)
     assert doc is not None and doc["booked"] == len(doc["holders"]) == 4
-    assert await kit.appointments.count_active({"slot_id": slot}) == 4
+    assert await kit.active_count(slot_id=slot) == 4
     assert await kit.appointments.collection.count_documents(
         {"slot_id": slot, "status": "cancelled"}) == 8
 

@@ -25,6 +25,7 @@ from shared.errors import (
     ScheduleStopped,
     SlotFull,
 )
+from shared.faults import Crash
 from shared.storage.mongo import Document
 from tests.booking_kit import Kit, local
 
@@ -46,7 +47,7 @@ async def book(kit: Kit, slot_id: str, user: str | None = None, patient: str | N
                idem: str | None = None) -> dict[str, object]:
     user = user or f"u_{uuid.uuid4().hex[:8]}"
     patient = patient or kit.patients.add(user)
-    appointment, _ = await kit.service.book(
+    appointment, _ = await kit.booker.book(
         user, BookParams(slot_id=slot_id, patient_id=patient, idempotency_key=idem or key()))
     return appointment.model_dump(mode="json")
 
@@ -58,7 +59,7 @@ async def test_booking_takes_a_unit_and_numbers_the_visit(kit: Kit) -> None:
     second = await book(kit, slot)
     assert (first["seq_no"], second["seq_no"]) == (1, 2)
     assert first["status"] == "booked" and first["cancel_deadline"].endswith("+08:00")
-    availability = await kit.service.availability([schedule.id])
+    availability = await kit.admin.availability([schedule.id])
     assert availability.items[0].slots[0].remaining == 0
     assert kit.publisher.types() == ["appointment.booked", "appointment.booked"]
     event = kit.publisher.events[0]
@@ -82,7 +83,7 @@ async def test_many_concurrent_bookings_never_oversell(kit: Kit) -> None:
     refused = [r for r in results if isinstance(r, SlotFull)]
     assert len(booked) == 7 and len(refused) == 33
     assert sorted(b["seq_no"] for b in booked) == list(range(1, 8))
-    doc = await kit.inventory.slot(slot)
+    doc = await kit.stock(slot)
     assert doc is not None and doc["booked"] == 7 and len(set(doc["holders"])) == 7
 
 
@@ -107,20 +108,20 @@ async def test_same_idempotency_key_concurrently_books_once(kit: Kit) -> None:
     slot = kit.schedule(TOMORROW, capacity=5).slots[0].id
     user, patient, idem = "u_idem", kit.patients.add("u_idem"), key()
     params = BookParams(slot_id=slot, patient_id=patient, idempotency_key=idem)
-    results = await asyncio.gather(*(kit.service.book(user, params) for _ in range(10)))
+    results = await asyncio.gather(*(kit.booker.book(user, params) for _ in range(10)))
     assert len({a.id for a, _ in results}) == 1
     assert sum(created for _, created in results) == 1
-    doc = await kit.inventory.slot(slot)
+    doc = await kit.stock(slot)
     assert doc is not None and doc["booked"] == 1
 
 
 async def test_same_key_with_another_body_is_refused(kit: Kit) -> None:
     schedule = kit.schedule(TOMORROW, capacity=5)
     user, patient, idem = "u_k", kit.patients.add("u_k"), key()
-    await kit.service.book(user, BookParams(slot_id=schedule.slots[0].id, patient_id=patient,
+    await kit.booker.book(user, BookParams(slot_id=schedule.slots[0].id, patient_id=patient,
                                             idempotency_key=idem))
     with pytest.raises(IdempotencyKeyReused):
-        await kit.service.book(user, BookParams(slot_id=schedule.slots[1].id,
+        await kit.booker.book(user, BookParams(slot_id=schedule.slots[1].id,
                                                 patient_id=patient, idempotency_key=idem))
 
 
@@ -130,11 +131,11 @@ async def test_cancel_returns_capacity_exactly_once(kit: Kit) -> None:
     user = "u_c"
     appointment = await book(kit, slot, user)
     results = await asyncio.gather(
-        *(kit.service.cancel_by_patient(user, str(appointment["id"])) for _ in range(5)),
+        *(kit.lifecycle.cancel_by_patient(user, str(appointment["id"])) for _ in range(5)),
         return_exceptions=True)
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, InvalidState) for r in results if isinstance(r, Exception))
-    doc = await kit.inventory.slot(slot)
+    doc = await kit.stock(slot)
     assert doc is not None and doc["booked"] == 0 and doc["holders"] == []
     await book(kit, slot)  # the unit is bookable again
     assert kit.publisher.types().count("appointment.cancelled") == 1
@@ -145,7 +146,7 @@ async def test_cancel_after_the_deadline_is_refused(kit: Kit) -> None:
     appointment = await book(kit, slot, "u_d")
     kit.clock.now = local(2026, 12, 2, 6, 1)  # 08:00 minus 2 h has passed
     with pytest.raises(CancelDeadlinePassed):
-        await kit.service.cancel_by_patient("u_d", str(appointment["id"]))
+        await kit.lifecycle.cancel_by_patient("u_d", str(appointment["id"]))
 
 
 async def test_release_time_and_window(kit: Kit) -> None:
@@ -175,7 +176,7 @@ async def test_max_active_appointments(mongo_db: AsyncDatabase[Document]) -> Non
         await book(kit, kit.schedule(TOMORROW, department=dep).slots[0].id, user, patient)
     with pytest.raises(LimitReached):
         await book(kit, kit.schedule(TOMORROW, department="d3").slots[0].id, user, patient)
-    eligibility = await kit.service.eligibility(
+    eligibility = await kit.queries.eligibility(
         user, kit.schedule(TOMORROW, department="d4").slots[0].id, patient)
     assert not eligibility.eligible and [r.code for r in eligibility.reasons] == ["LIMIT_REACHED"]
 
@@ -183,22 +184,26 @@ async def test_max_active_appointments(mongo_db: AsyncDatabase[Document]) -> Non
 async def test_no_shows_ban_the_person(mongo_db: AsyncDatabase[Document]) -> None:
     kit = await Kit(mongo_db, NOW, BookingRules(no_show_limit=2, ban_days=30)).setup()
     user, patient = "u_n", kit.patients.add("u_n", "banned-person")
-    for dep in ("d1", "d2"):
-        a = await book(kit, kit.schedule(TOMORROW, department=dep).slots[0].id, user, patient)
-        await kit.service.mark_no_show(kit.hospital_id, str(a["id"]))
-    slot = kit.schedule(TOMORROW, department="d3").slots[0].id
+    missed = [await book(kit, kit.schedule(TOMORROW, department=dep).slots[0].id, user, patient)
+              for dep in ("d1", "d2")]
+    with pytest.raises(InvalidState):  # not before the slot has ended
+        await kit.lifecycle.mark_no_show(kit.hospital_id, str(missed[0]["id"]))
+    kit.clock.now = local(2026, 12, 2, 12, 0)
+    for a in missed:
+        await kit.lifecycle.mark_no_show(kit.hospital_id, str(a["id"]))
+    slot = kit.schedule(TOMORROW + dt.timedelta(days=1), department="d3").slots[0].id
     with pytest.raises(PatientBanned) as exc:
         await book(kit, slot, user, patient)
     assert exc.value.details["until"] == "2027-01-02T00:00:00+08:00"
     other_account = kit.patients.add("u_other", "banned-person")
-    eligibility = await kit.service.eligibility("u_other", slot, other_account)
+    eligibility = await kit.queries.eligibility("u_other", slot, other_account)
     assert "PATIENT_BANNED" in [r.code for r in eligibility.reasons]
 
 
 async def test_eligibility_lists_every_blocking_rule(kit: Kit) -> None:
     schedule = kit.schedule(TODAY + dt.timedelta(days=8), capacity=0)
     user, patient = "u_e", kit.patients.add("u_e")
-    result = await kit.service.eligibility(user, schedule.slots[0].id, patient)
+    result = await kit.queries.eligibility(user, schedule.slots[0].id, patient)
     codes = {r.code: r.until for r in result.reasons}
     assert codes.keys() == {"BOOKING_NOT_OPEN", "SLOT_FULL"}
     assert codes["BOOKING_NOT_OPEN"] == "2026-12-02T08:00:00+08:00"
@@ -207,7 +212,7 @@ async def test_eligibility_lists_every_blocking_rule(kit: Kit) -> None:
 async def test_stop_cancels_everything_and_refuses_new_bookings(kit: Kit) -> None:
     schedule = kit.schedule(TOMORROW, capacity=10)
     booked = [await book(kit, schedule.slots[0].id) for _ in range(3)]
-    result = await kit.service.stop_schedule(kit.hospital_id, schedule.id, "医生出差")
+    result = await kit.admin.stop(kit.hospital_id, schedule.id, "医生出差")
     assert result.cancelled == 3
     for a in booked:
         doc = await kit.appointments.get(str(a["id"]))
@@ -222,10 +227,10 @@ async def test_stop_racing_bookings_leaves_nothing_booked(kit: Kit) -> None:
     schedule = kit.schedule(TOMORROW, capacity=30, starts=("08:00",))
     slot = schedule.slots[0].id
     bookings = [book(kit, slot) for _ in range(30)]
-    stop = kit.service.stop_schedule(kit.hospital_id, schedule.id, "停诊")
+    stop = kit.admin.stop(kit.hospital_id, schedule.id, "停诊")
     await asyncio.gather(*bookings[:10], stop, *bookings[10:], return_exceptions=True)
     await asyncio.sleep(0)
-    left = await kit.appointments.count_active({"schedule_id": schedule.id})
+    left = await kit.active_count(schedule_id=schedule.id)
     assert left == 0
 
 
@@ -235,9 +240,9 @@ async def test_capacity_change_never_below_booked(kit: Kit) -> None:
     await book(kit, slot)
     await book(kit, slot)
     with pytest.raises(DomainError) as exc:
-        await kit.service.change_capacity(kit.hospital_id, slot, -1)
+        await kit.admin.change_capacity(kit.hospital_id, slot, -1)
     assert exc.value.code == "INVALID_STATE"
-    state = await kit.service.change_capacity(kit.hospital_id, slot, 3)
+    state = await kit.admin.change_capacity(kit.hospital_id, slot, 3)
     assert (state.capacity, state.remaining) == (5, 3)
     await book(kit, slot)
 
@@ -248,12 +253,12 @@ async def test_move_takes_the_new_slot_before_releasing_the_old(kit: Kit) -> Non
     moving = await book(kit, old)
     blocker = await book(kit, new)
     with pytest.raises(SlotFull):
-        await kit.service.move(kit.hospital_id, str(moving["id"]), new)
+        await kit.lifecycle.move_by_hospital(kit.hospital_id, str(moving["id"]), new)
     assert (await kit.appointments.get(str(moving["id"])))["slot_id"] == old  # type: ignore[index]
-    await kit.service.cancel_by_hospital(kit.hospital_id, str(blocker["id"]), "换人")
-    moved = await kit.service.move(kit.hospital_id, str(moving["id"]), new)
+    await kit.lifecycle.cancel_by_hospital(kit.hospital_id, str(blocker["id"]), "换人")
+    moved = await kit.lifecycle.move_by_hospital(kit.hospital_id, str(moving["id"]), new)
     assert moved.slot_id == new and moved.start == "08:30" and moved.seq_no == 3
-    old_doc, new_doc = await kit.inventory.slot(old), await kit.inventory.slot(new)
+    old_doc, new_doc = await kit.stock(old), await kit.stock(new)
     assert old_doc["booked"] == 0 and new_doc["booked"] == 1  # type: ignore[index]
     assert "appointment.rescheduled" in kit.publisher.types()
 
@@ -261,38 +266,30 @@ async def test_move_takes_the_new_slot_before_releasing_the_old(kit: Kit) -> Non
 async def test_other_hospital_and_other_user_see_not_found(kit: Kit) -> None:
     a = await book(kit, kit.schedule(TOMORROW).slots[0].id, "u_owner")
     with pytest.raises(NotFound):
-        await kit.service.get_for_user("u_stranger", str(a["id"]))
+        await kit.queries.get_for_user("u_stranger", str(a["id"]))
     with pytest.raises(NotFound):
-        await kit.service.cancel_by_hospital("h_other", str(a["id"]), None)
+        await kit.lifecycle.cancel_by_hospital("h_other", str(a["id"]), None)
 
 
-async def test_a_crashed_pending_booking_is_rolled_back(kit: Kit) -> None:
-    from services.booking.jobs import Reconciler
-
-    schedule = kit.schedule(TOMORROW, capacity=1)
-    slot = schedule.slots[0].id
-    # simulate a process that died after reserving but before finalizing
-    user, patient = "u_crash", kit.patients.add("u_crash")
-    slot_doc = await kit.service.slot(slot)
-    rules = BookingRules()
-    resolved = await kit.patients.resolve(user, patient)
-    doc = kit.service._pending_document("apt_crashed", user, "h", slot_doc, resolved, rules)
-    await kit.appointments.insert_pending(doc)
-    assert await kit.inventory.reserve(slot, "apt_crashed")
+async def test_a_booking_that_died_after_its_reservation_is_returned_by_the_reconciler(
+        kit: Kit) -> None:
+    slot = kit.schedule(TOMORROW, capacity=1).slots[0].id
+    kit.faults.arm("book.after_reserve")  # the process dies holding the unit, nothing else
+    with pytest.raises(Crash):
+        await book(kit, slot)
+    kit.faults.disarm()
     with pytest.raises(SlotFull):
         await book(kit, slot)
-    kit.clock.advance(seconds=31)
-    assert await Reconciler(kit.service).run_once() >= 1
-    assert await kit.appointments.get("apt_crashed") is None
+    kit.clock.advance(seconds=61)
+    assert await kit.booking.reconciler.run_once() >= 1
+    kit.booking.sold_out.freed(slot)  # another process would not have seen it sold out
     await book(kit, slot)
 
 
 async def test_end_of_day_marks_past_booked_as_no_show(kit: Kit) -> None:
-    from services.booking.jobs import NoShowSweep
-
     a = await book(kit, kit.schedule(TOMORROW).slots[0].id)
     kit.clock.now = local(2026, 12, 3, 0, 5)
-    assert await NoShowSweep(kit.service).run_once() == 1
+    assert await kit.booking.end_of_day.run_once() == 1
     doc = await kit.appointments.get(str(a["id"]))
     assert doc is not None and doc["status"] == "no_show"
     assert "appointment.no_show" in kit.publisher.types()
@@ -301,12 +298,28 @@ async def test_end_of_day_marks_past_booked_as_no_show(kit: Kit) -> None:
 async def test_eligibility_explains_closed_stopped_and_already_booked(kit: Kit) -> None:
     user, patient = "u_x", kit.patients.add("u_x")
     today = kit.schedule(TODAY, "am", starts=("08:30",))
-    closed = await kit.service.eligibility(user, today.slots[0].id, patient)
+    closed = await kit.queries.eligibility(user, today.slots[0].id, patient)
     assert [r.code for r in closed.reasons] == ["BOOKING_CLOSED"]
     schedule = kit.schedule(TOMORROW, starts=("08:00", "08:30"))
     await book(kit, schedule.slots[0].id, user, patient)
-    again = await kit.service.eligibility(user, schedule.slots[1].id, patient)
+    again = await kit.queries.eligibility(user, schedule.slots[1].id, patient)
     assert [r.code for r in again.reasons] == ["ALREADY_BOOKED"]
-    await kit.service.stop_schedule(kit.hospital_id, schedule.id, "停诊")
-    stopped = await kit.service.eligibility(user, schedule.slots[1].id, patient)
+    await kit.admin.stop(kit.hospital_id, schedule.id, "停诊")
+    stopped = await kit.queries.eligibility(user, schedule.slots[1].id, patient)
     assert [r.code for r in stopped.reasons] == ["SCHEDULE_STOPPED"]
+
+
+async def test_a_deleted_profile_can_never_book_even_from_a_warm_memory(kit: Kit) -> None:
+    schedule = kit.schedule(TOMORROW, capacity=5, starts=("08:00", "08:30"))
+    user, patient = "u_del", kit.patients.add("u_del")
+    first = await book(kit, schedule.slots[0].id, user, patient)  # memory and projection warm
+    await kit.lifecycle.cancel_by_patient(user, str(first["id"]))
+    ref = await kit.patients.resolve(user, patient)
+    other_replica = kit.booking.patients  # keeps its memory: only the store knows
+    await kit.booking.patient_projection.delete(patient)
+    await kit.persons.forget_profile(ref.id_hash, patient)  # what forget_patient does
+    with pytest.raises(NotFound):
+        await kit.booker.book(user, BookParams(slot_id=schedule.slots[1].id, patient_id=patient,
+                                               idempotency_key=key()))
+    assert not other_replica.knows(patient)  # and it learnt
+    assert await kit.persons.add_profile(ref.id_hash, patient, user) is False  # for good

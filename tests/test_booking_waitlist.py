@@ -9,10 +9,10 @@ import uuid
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.booking.jobs import Reconciler
 from shared.contracts.booking import BookParams, WaitlistJoin
 from shared.contracts.catalog import BookingRules
 from shared.errors import LimitReached, SlotFull
+from shared.faults import Crash
 from shared.storage.mongo import Document
 from tests.booking_kit import Kit, local
 
@@ -26,7 +26,7 @@ async def kit(mongo_db: AsyncDatabase[Document]) -> Kit:
 
 
 async def book(kit: Kit, slot_id: str, user: str, patient: str) -> str:
-    appointment, _ = await kit.service.book(user, BookParams(
+    appointment, _ = await kit.booker.book(user, BookParams(
         slot_id=slot_id, patient_id=patient, idempotency_key=uuid.uuid4().hex))
     return appointment.id
 
@@ -54,10 +54,10 @@ async def test_three_cancellations_promote_the_first_three_waiting_in_order(kit:
     slot, holders = await full_slot(kit, 3)
     waiting = [await wait(kit) for _ in range(5)]
     for user, aid in holders:
-        await kit.service.cancel_by_patient(user, aid)
+        await kit.lifecycle.cancel_by_patient(user, aid)
     states = [await kit.entries.get(entry) for _, _, entry in waiting]
     assert [s["status"] for s in states] == ["promoted"] * 3 + ["waiting"] * 2  # type: ignore[index]
-    doc = await kit.inventory.slot(slot)
+    doc = await kit.stock(slot)
     assert doc is not None and doc["booked"] == 3 and doc["capacity"] == 3
     for state in states[:3]:
         appointment = await kit.appointments.get(state["appointment_id"])  # type: ignore[index]
@@ -69,7 +69,7 @@ async def test_three_cancellations_promote_the_first_three_waiting_in_order(kit:
 async def test_capacity_added_goes_to_the_waiting_first(kit: Kit) -> None:
     slot, _ = await full_slot(kit, 1)
     _, _, first = await wait(kit)
-    state = await kit.service.change_capacity(kit.hospital_id, slot, 2)
+    state = await kit.admin.change_capacity(kit.hospital_id, slot, 2)
     assert (state.capacity, state.remaining) == (3, 1)
     entry = await kit.entries.get(first)
     assert entry is not None and entry["status"] == "promoted"
@@ -82,7 +82,7 @@ async def test_an_ineligible_entry_is_skipped_not_lost(mongo_db: AsyncDatabase[D
     other = kit.schedule(TOMORROW, department="dep_2", doctor="doc_2").slots[0].id
     await book(kit, other, busy_user, busy_patient)  # now at max_active
     _, _, next_entry = await wait(kit)
-    await kit.service.cancel_by_patient(*holders[0])
+    await kit.lifecycle.cancel_by_patient(*holders[0])
     assert (await kit.entries.get(busy_entry))["status"] == "waiting"  # type: ignore[index]
     assert (await kit.entries.get(next_entry))["status"] == "promoted"  # type: ignore[index]
 
@@ -106,8 +106,8 @@ async def test_racing_cancellations_and_bookings_never_oversell_nor_skip_the_wai
     slot, holders = await full_slot(kit, 6)
     waiting = [await wait(kit) for _ in range(4)]
     outsiders = [(f"u_o{i}", kit.patients.add(f"u_o{i}")) for i in range(10)]
-    cancels = [kit.service.cancel_by_patient(user, aid) for user, aid in holders[:4]]
-    grabs = [kit.service.book(u, BookParams(slot_id=slot, patient_id=p,
+    cancels = [kit.lifecycle.cancel_by_patient(user, aid) for user, aid in holders[:4]]
+    grabs = [kit.booker.book(u, BookParams(slot_id=slot, patient_id=p,
                                             idempotency_key=uuid.uuid4().hex))
              for u, p in outsiders]
     results = await asyncio.gather(*cancels, *grabs, return_exceptions=True)
@@ -116,8 +116,8 @@ async def test_racing_cancellations_and_bookings_never_oversell_nor_skip_the_wai
     assert grabbed == []  # every freed unit went to a waiting patient
     states = [await kit.entries.get(e) for _, _, e in waiting]
     assert [s["status"] for s in states] == ["promoted"] * 4  # type: ignore[index]
-    doc = await kit.inventory.slot(slot)
-    active = await kit.appointments.count_active({"slot_id": slot})
+    doc = await kit.stock(slot)
+    active = await kit.active_count(slot_id=slot)
     assert doc is not None and doc["booked"] == len(doc["holders"]) == active == 6
 
 
@@ -128,21 +128,16 @@ async def test_a_crash_after_the_hand_over_leaves_the_slot_free_and_the_entry_wa
     _, _, entry = await wait(kit)
     user, aid = holders[0]
 
-    async def crash_before_finalize(*args: object, **kwargs: object) -> None:
-        raise KeyboardInterrupt  # the process dies right after the hand-over
-
-    original = kit.service.inventory.next_seq
-    kit.service.inventory.next_seq = crash_before_finalize  # type: ignore[method-assign]
-    with pytest.raises(KeyboardInterrupt):
-        await kit.service.cancel_by_patient(user, aid)
-    kit.service.inventory.next_seq = original  # type: ignore[method-assign]
-    kit.clock.advance(seconds=31)
-    await Reconciler(kit.service).run_once()
-    doc = await kit.inventory.slot(slot)
+    kit.faults.arm("book.after_hold")  # the process dies right after the hand-over
+    with pytest.raises(Crash):
+        await kit.lifecycle.cancel_by_patient(user, aid)
+    kit.faults.disarm()
+    kit.clock.advance(seconds=61)
+    await kit.booking.reconciler.run_once()
+    doc = await kit.stock(slot)
     state = await kit.entries.get(entry)
     assert doc is not None and state is not None
     promoted = state["status"] == "promoted" and doc["booked"] == 1
     free_and_waiting = state["status"] == "waiting" and doc["booked"] == 0
     assert promoted or free_and_waiting, (state["status"], doc["booked"], doc["holders"])
-    assert doc["booked"] == len(doc["holders"]) == await kit.appointments.count_active(
-        {"slot_id": slot})
+    assert doc["booked"] == len(doc["holders"]) == await kit.active_count(slot_id=slot)

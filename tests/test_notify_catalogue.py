@@ -49,11 +49,11 @@ async def test_hand_written_examples_match_what_booking_publishes(
 ) -> None:
     kit = await Kit(mongo_db, local(2026, 12, 1, 9)).setup()
     schedule = kit.schedule(dt.date(2026, 12, 2), capacity=3)
-    await kit.service.book("u_1", BookParams(slot_id=schedule.slots[0].id,
-                                             patient_id=kit.patients.add("u_1"),
-                                             idempotency_key=uuid.uuid4().hex))
-    await kit.service.change_capacity(kit.hospital_id, schedule.slots[0].id, 1)
-    await kit.service.stop_schedule(kit.hospital_id, schedule.id, "医生外出会诊")
+    await kit.booker.book("u_1", BookParams(slot_id=schedule.slots[0].id,
+                                            patient_id=kit.patients.add("u_1"),
+                                            idempotency_key=uuid.uuid4().hex))
+    await kit.admin.change_capacity(kit.hospital_id, schedule.slots[0].id, 1)
+    await kit.admin.stop(kit.hospital_id, schedule.id, "医生外出会诊")
     real = {e.type: e for e in kit.publisher.events}
     for example in catalogue.examples():
         if example.type in real:

@@ -15,7 +15,14 @@ from pymongo import AsyncMongoClient
 
 from shared.devstack import DevStack
 from tests.harness import Api
-from tests.system_kit import TOMORROW, book, make_hospital, make_schedule, patient
+from tests.system_kit import (
+    TOMORROW,
+    book,
+    make_hospital,
+    make_schedule,
+    patient,
+    todays_session,
+)
 
 
 async def test_full_journey_with_events(api: Api, hospital_events: Any) -> None:
@@ -64,7 +71,7 @@ async def test_full_journey_with_events(api: Api, hospital_events: Any) -> None:
 
 async def test_isolation_between_hospitals_and_users(api: Api) -> None:
     a, b = await make_hospital(api), await make_hospital(api)
-    schedule = await make_schedule(api, a, capacity=2)
+    schedule = await todays_session(api, a, capacity=2)
     token, pid = await patient(api, 2)
     booked = await book(api, token, schedule["slots"][0]["id"], pid)
     aid = booked.body["id"]

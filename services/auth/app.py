@@ -19,6 +19,7 @@ from services.auth.repository import (
 )
 from services.auth.service import AuthService
 from services.auth.tokens import TokenIssuer
+from shared.contracts.booking import ForgetPatient
 from shared.contracts.catalog import HospitalRef
 from shared.messaging.rpc import RpcClient
 from shared.runtime import ServiceRuntime
@@ -44,6 +45,17 @@ class CatalogHospitals:
         return bool(reply["exists"])
 
 
+class BookingPatients:
+    """Tells booking a profile is going, before it goes (it must never book again)."""
+
+    def __init__(self, rpc: RpcClient) -> None:
+        self.rpc = rpc
+
+    async def forget_patient(self, user_id: str, patient_id: str, id_hash: str) -> None:
+        await self.rpc.call("booking", "forget_patient", ForgetPatient(
+            user_id=user_id, patient_id=patient_id, id_hash=id_hash))
+
+
 async def wire(rt: ServiceRuntime) -> None:
     """Build the auth service on the runtime's connections and register its methods."""
     settings = rt.settings
@@ -63,7 +75,8 @@ async def wire(rt: ServiceRuntime) -> None:
         PasswordHasher(), utcnow, login_failures=login_failures,
         hospitals=CatalogHospitals(rt.rpc_client),
     )
-    profiles = PatientService(patients, users, PiiCipher(load_pii_keys(settings)), utcnow)
+    profiles = PatientService(patients, users, PiiCipher(load_pii_keys(settings)), utcnow,
+                              events=rt.events, booking=BookingPatients(rt.rpc_client))
     register(rt.rpc_server, auth, profiles)
 
     await auth.bootstrap_admin(

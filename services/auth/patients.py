@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Protocol
 
 from services.auth.pii import PiiCipher
 from services.auth.repository import PatientRepository, UserRepository, new_id
@@ -20,6 +21,7 @@ from shared.contracts.patients import (
 )
 from shared.errors import Conflict, Forbidden, Internal, LimitReached, NotFound, ValidationFailed
 from shared.idcard import mask_id_number, mask_phone, parse_resident_id
+from shared.messaging.events import PLATFORM, EventEnvelope, EventPublisher, new_event
 from shared.storage.mongo import Document
 
 log = logging.getLogger("guahao.auth.patients")
@@ -35,6 +37,10 @@ def default_profile_id(docs: list[Document], chosen: str | None) -> str | None:
     return docs[0]["_id"] if docs else None
 
 
+class BookingPort(Protocol):
+    async def forget_patient(self, user_id: str, patient_id: str, id_hash: str) -> None: ...
+
+
 class PatientService:
     """A patient's own profiles; any other user's profile does not exist for them.
 
@@ -43,12 +49,15 @@ class PatientService:
     """
 
     def __init__(
-        self, patients: PatientRepository, users: UserRepository, cipher: PiiCipher, clock: Clock
+        self, patients: PatientRepository, users: UserRepository, cipher: PiiCipher, clock: Clock,
+        *, events: EventPublisher | None = None, booking: BookingPort | None = None,
     ) -> None:
         self.patients = patients
         self.users = users
         self.cipher = cipher
         self.clock = clock
+        self.events = events
+        self.booking = booking
 
     async def create(self, caller: Caller | None, params: PatientCreate) -> Patient:
         user_id = self._patient_user(caller)
@@ -81,6 +90,7 @@ class PatientService:
             if await self.patients.insert({**doc, "slot": free[0]}):
                 log.info("patient profile created", extra={"user_id": user_id,
                                                            "patient_id": patient_id})
+                await self._publish(self._event("patient.registered", doc))
                 return await self._reply(user_id, patient_id)
         raise Internal("就诊人保存冲突，请重试 / concurrent change, retry")
 
@@ -102,8 +112,10 @@ class PatientService:
         if params.relation is not None:
             fields["relation"] = params.relation
         fields |= self._seal(patient_id, name=params.name, phone=params.phone)
-        if await self.patients.update(user_id, patient_id, fields) is None:
+        updated = await self.patients.update(user_id, patient_id, fields)
+        if updated is None:
             raise NotFound()
+        await self._publish(self._event("patient.updated", updated))
         if params.is_default:
             await self.users.set_default_patient(user_id, patient_id)
         log.info("patient profile updated", extra={"user_id": user_id, "patient_id": patient_id})
@@ -111,6 +123,12 @@ class PatientService:
 
     async def delete(self, caller: Caller | None, patient_id: str) -> None:
         user_id = self._patient_user(caller)
+        doc = await self.patients.get(user_id, patient_id)
+        if doc is None:
+            raise NotFound()
+        if self.booking is not None:
+            # before the profile goes: once this returns it can never book again
+            await self.booking.forget_patient(user_id, patient_id, doc["id_hash"])
         if not await self.patients.delete(user_id, patient_id):
             raise NotFound()
         await self.users.clear_default_patient(user_id, patient_id)
@@ -170,6 +188,28 @@ class PatientService:
             "gender": doc["gender"], "birth_date": dt.date.fromisoformat(doc["birth_date"]),
             "phone_masked": mask_phone(self._open(doc, "phone")),
         }
+
+    def _event(self, event_type: str, doc: Document) -> EventEnvelope:
+        """`patient.registered|updated`: what booking keeps of a profile (its projection).
+        Internal: routed as `<type>.platform`, which no hospital binding matches.
+
+        Published straight after the write, not through an outbox: an outbox would keep the
+        name in clear in the stored profile, and a lost event only costs booking one
+        read-through to auth at the profile's first booking (a deletion does not rely on
+        events: booking is told synchronously)."""
+        return new_event(event_type, PLATFORM, {"patient": {
+            "id": doc["_id"], "user_id": doc["user_id"], "id_hash": doc["id_hash"],
+            "name": self._open(doc, "name"),
+            "id_number_masked": mask_id_number(self._open(doc, "id_number"))}},
+            at=self.clock())
+
+    async def _publish(self, event: EventEnvelope) -> None:
+        if self.events is None:
+            return
+        try:
+            await self.events.publish(event)
+        except Exception as exc:
+            log.warning("patient event not published", extra={"error": repr(exc)})
 
     def _seal(self, patient_id: str, **values: str | None) -> Document:
         """`<field>_enc` for every given value, bound to its profile and field."""

@@ -1,40 +1,59 @@
-"""Wiring of the booking service."""
+"""Wiring of the booking service: every collaborator built once, here, with what it needs."""
 
 from __future__ import annotations
 
 import datetime as dt
-import time
+from dataclasses import dataclass
+from typing import Any
 
-from services.booking import handlers
-from services.booking.jobs import NoShowSweep, Reconciler
-from services.booking.repository import Appointments, Holds, Inventory, NoShows, Waitlist
-from services.booking.service import BookingService
+from services.booking.booker import Booker
+from services.booking.clinic import SessionAdmin
+from services.booking.domain import PatientRef
+from services.booking.handlers import BookingEvents, BookingHandlers
+from services.booking.jobs import EndOfDay, Reconciler
+from services.booking.lifecycle import AppointmentLifecycle
+from services.booking.lottery import ReleaseLottery
+from services.booking.projections import (
+    AuthPort,
+    CatalogPort,
+    PatientDirectory,
+    RulesBook,
+    SessionBook,
+    SoldOutBoard,
+)
+from services.booking.queries import AppointmentQueries
+from services.booking.repository import (
+    Appointments,
+    Holds,
+    Patients,
+    Persons,
+    Sessions,
+    Waitlist,
+)
 from services.booking.waitlist import WaitlistService
 from shared.contracts.catalog import BookingRules, HospitalRef, ScheduleDefinition, SlotRef
 from shared.contracts.patients import PatientResolveParams, ResolvedPatient
 from shared.errors import NotFound
-from shared.messaging.events import EventEnvelope
+from shared.faults import FaultPoints
+from shared.messaging.broadcast import BroadcastListener
+from shared.messaging.outbox import OutboxRelay
 from shared.messaging.rpc import RpcClient
+from shared.metrics import Registry
 from shared.runtime import ServiceRuntime
+
+Clock = Any
 
 
 class CatalogClient:
-    """Booking's view of the catalog over RPC; rules are cached for a few seconds."""
+    """Booking's read-through to the catalog (first sight of a slot, rules once per change)."""
 
-    def __init__(self, rpc: RpcClient, rules_ttl: float = 5.0) -> None:
+    def __init__(self, rpc: RpcClient) -> None:
         self.rpc = rpc
-        self.rules_ttl = rules_ttl
-        self._rules: dict[str, tuple[float, BookingRules]] = {}
 
     async def rules(self, hospital_id: str) -> BookingRules:
-        cached = self._rules.get(hospital_id)
-        if cached and time.monotonic() - cached[0] < self.rules_ttl:
-            return cached[1]
         reply = await self.rpc.call("catalog", "booking_rules",
                                     HospitalRef(hospital_id=hospital_id))
-        rules = BookingRules.model_validate(reply)
-        self._rules[hospital_id] = (time.monotonic(), rules)
-        return rules
+        return BookingRules.model_validate(reply)
 
     async def schedule_for_slot(self, slot_id: str) -> ScheduleDefinition | None:
         try:
@@ -52,43 +71,124 @@ class CatalogClient:
         return ScheduleDefinition.model_validate(reply)
 
 
-class PatientDirectory:
-    """Resolves a patient profile (and the person's keyed hash) through auth."""
+class AuthClient:
+    """Booking's read-through to auth: a profile booking has not heard of yet."""
 
     def __init__(self, rpc: RpcClient) -> None:
         self.rpc = rpc
 
-    async def resolve(self, user_id: str, patient_id: str) -> ResolvedPatient:
+    async def resolve(self, user_id: str, patient_id: str) -> PatientRef:
         reply = await self.rpc.call("auth", "resolve_patient",
                                     PatientResolveParams(user_id=user_id, patient_id=patient_id))
-        return ResolvedPatient.model_validate(reply)
+        patient = ResolvedPatient.model_validate(reply)
+        return PatientRef(id=patient.id, user_id=user_id, id_hash=patient.id_hash,
+                          name=patient.name, id_number_masked=patient.id_number_masked)
+
+
+@dataclass
+class Booking:
+    """The booking service's collaborators, as `build` wires them (tests build their own)."""
+
+    sessions: Sessions
+    appointments: Appointments
+    persons: Persons
+    patient_projection: Patients
+    holds: Holds
+    entries: Waitlist
+    session_book: SessionBook
+    rules: RulesBook
+    patients: PatientDirectory
+    sold_out: SoldOutBoard
+    lottery: ReleaseLottery
+    booker: Booker
+    waitlist: WaitlistService
+    lifecycle: AppointmentLifecycle
+    admin: SessionAdmin
+    queries: AppointmentQueries
+    reconciler: Reconciler
+    end_of_day: EndOfDay
+    events: BookingEvents
+    handlers: BookingHandlers
+
+    async def ensure_indexes(self) -> None:
+        for repo in (self.sessions, self.appointments, self.persons, self.holds, self.entries):
+            await repo.ensure_indexes()
+
+
+def build(db: Any, *, catalog: CatalogPort, auth: AuthPort, outbox: OutboxRelay,
+          clock: Clock, faults: FaultPoints, metrics: Registry | None = None) -> Booking:
+    sessions, appointments, persons = Sessions(db), Appointments(db), Persons(db)
+    projection, holds, entries = Patients(db), Holds(db), Waitlist(db)
+    session_book = SessionBook(sessions, catalog)
+    rules = RulesBook(catalog)
+    patients = PatientDirectory(projection, persons, auth)
+    sold_out = SoldOutBoard()
+    lottery = ReleaseLottery(appointments=appointments, holds=holds, rules=rules,
+                             outbox=outbox, clock=clock)
+    booker = Booker(sessions=sessions, appointments=appointments, persons=persons,
+                    session_book=session_book, rules=rules, patients=patients,
+                    sold_out=sold_out, lottery=lottery, outbox=outbox, faults=faults,
+                    clock=clock)
+    waitlist = WaitlistService(entries=entries, holds=holds, appointments=appointments,
+                               sessions=sessions, persons=persons, session_book=session_book,
+                               rules=rules, patients=patients, booker=booker, outbox=outbox,
+                               clock=clock)
+    lifecycle = AppointmentLifecycle(appointments=appointments, sessions=sessions,
+                                     persons=persons, session_book=session_book, rules=rules,
+                                     sold_out=sold_out, outbox=outbox, booker=booker,
+                                     waitlist=waitlist, faults=faults, clock=clock)
+    admin = SessionAdmin(sessions=sessions, appointments=appointments,
+                         session_book=session_book, lifecycle=lifecycle, waitlist=waitlist,
+                         sold_out=sold_out, outbox=outbox, faults=faults, clock=clock)
+    queries = AppointmentQueries(appointments=appointments, sessions=sessions,
+                                 persons=persons, session_book=session_book, rules=rules,
+                                 patients=patients, lifecycle=lifecycle, clock=clock)
+    return Booking(
+        sessions=sessions, appointments=appointments, persons=persons,
+        patient_projection=projection, holds=holds, entries=entries,
+        session_book=session_book, rules=rules, patients=patients, sold_out=sold_out,
+        lottery=lottery, booker=booker, waitlist=waitlist, lifecycle=lifecycle, admin=admin,
+        queries=queries,
+        reconciler=Reconciler(appointments=appointments, sessions=sessions, persons=persons,
+                              lifecycle=lifecycle, waitlist=waitlist, sold_out=sold_out,
+                              clock=clock),
+        end_of_day=EndOfDay(appointments=appointments, lifecycle=lifecycle, clock=clock),
+        events=BookingEvents(sessions=sessions, patients=patients, rules=rules,
+                             sold_out=sold_out),
+        handlers=BookingHandlers(booker=booker, lifecycle=lifecycle, admin=admin,
+                                 queries=queries, waitlist=waitlist, patients=patients,
+                                 metrics=metrics),
+    )
+
+
+def outbox_collections(db: Any) -> list[Any]:
+    return [db.appointments, db.sessions, db.waitlist]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 async def wire(rt: ServiceRuntime) -> None:
-    inventory = Inventory(rt.db)
-    appointments = Appointments(rt.db)
-    holds = Holds(rt.db)
-    no_shows = NoShows(rt.db)
-    entries = Waitlist(rt.db)
-    relay = await rt.outbox([appointments.collection, inventory.schedules, inventory.slots,
-                             entries.collection])
-    for repo in (inventory, appointments, holds, no_shows, entries):
-        await repo.ensure_indexes()
-    booking = BookingService(inventory, appointments, holds, no_shows,
-                             CatalogClient(rt.rpc_client), PatientDirectory(rt.rpc_client), relay)
-    waitlist = WaitlistService(booking, entries)
-    booking.waitlist = waitlist
-    handlers.register(rt.rpc_server, booking, waitlist)
-
-    async def on_schedule_published(event: EventEnvelope) -> None:
-        await inventory.register(ScheduleDefinition.model_validate(event.data["schedule"]))
-
-    # competing consumers: one replica registers each published schedule
-    rt.consume("inventory", ["schedule.published.*"], on_schedule_published)
-    reconciler, sweep = Reconciler(booking), NoShowSweep(booking)
-    rt.add_leased_job("reconciler", lambda term: reconciler.run_once(), interval=5.0,
+    relay = await rt.outbox(outbox_collections(rt.db))
+    booking = build(rt.db, catalog=CatalogClient(rt.rpc_client),
+                    auth=AuthClient(rt.rpc_client), outbox=relay, clock=_utcnow,
+                    faults=FaultPoints.from_env(), metrics=rt.metrics)
+    await booking.ensure_indexes()
+    booking.handlers.register(rt.rpc_server)
+    events = booking.events
+    # competing consumers: one replica handles each event for the service
+    rt.consume("inventory", ["schedule.published.*"], events.schedule_published)
+    rt.consume("patients", ["patient.*.*"], events.patient_changed)
+    # every replica: its own view of patients, rules and sold-out slots
+    rt.add_consumer(BroadcastListener(rt.broker, [
+        "patient.*.*", "hospital.rules_updated.*", "appointment.cancelled.*",
+        "appointment.rescheduled.*", "schedule.capacity_changed.*"], events.refresh_views))
+    rt.add_leased_job("reconciler", lambda term: booking.reconciler.run_once(), interval=5.0,
                       ttl=dt.timedelta(seconds=30))
-    rt.add_leased_job("lottery_draws", lambda term: booking.lottery.draw_due(), interval=1.0,
-                      ttl=dt.timedelta(seconds=30))
-    rt.add_leased_job("no_show_sweep", lambda term: sweep.run_once(), interval=60.0,
+    rt.add_leased_job("lottery_draws",
+                      lambda term: booking.lottery.draw_due(booking.booker.complete_pending),
+                      interval=1.0, ttl=dt.timedelta(seconds=30))
+    rt.add_leased_job("end_of_day", lambda term: booking.end_of_day.run_once(), interval=60.0,
                       ttl=dt.timedelta(seconds=120))
+

@@ -4,7 +4,7 @@ no ID number, no phone."""
 
 from __future__ import annotations
 
-from services.booking.service import BookingService
+from services.booking.queries import AppointmentQueries
 from shared.access import require_caller, require_hospital
 from shared.context import CallContext
 from shared.contracts.booking import Appointment
@@ -92,7 +92,7 @@ def appointment_resource(appointment: Appointment) -> FhirAppointment:
     )
 
 
-def register_fhir(server: RpcServer, booking: BookingService) -> None:
+def register_fhir(server: RpcServer, queries: AppointmentQueries) -> None:
     """Serve `fhir_appointment`: hospital staff read their own hospital's appointments;
     another hospital's are NotFound, as everywhere else."""
 
@@ -101,9 +101,9 @@ def register_fhir(server: RpcServer, booking: BookingService) -> None:
         if require_caller(ctx).role not in STAFF_ROLES:
             raise Forbidden()
         appointment_id = guahao_id(params.id)
-        doc = await booking.appointments.get(appointment_id)
+        doc = await queries.appointments.get(appointment_id)
         if doc is None:
             raise NotFound(NO_SUCH_APPOINTMENT)
         require_hospital(ctx, doc["hospital_id"])
         return appointment_resource(
-            await booking.get_for_hospital(doc["hospital_id"], appointment_id))
+            await queries.get_for_hospital(doc["hospital_id"], appointment_id))

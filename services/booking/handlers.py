@@ -1,11 +1,19 @@
-"""RPC entry points of `rpc.booking` (replicas compete on the one queue)."""
+"""RPC entry points of `rpc.booking` (replicas compete on the one queue) and the event
+entry points of booking. Each turns a contract into a call on a collaborator and back;
+no rule lives here."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from services.booking.booker import Booker
+from services.booking.clinic import SessionAdmin
+from services.booking.domain import PatientRef
 from services.booking.fhir import register_fhir
-from services.booking.service import BookingService
+from services.booking.lifecycle import AppointmentLifecycle
+from services.booking.projections import PatientDirectory, RulesBook, SoldOutBoard
+from services.booking.queries import AppointmentQueries
+from services.booking.repository import Sessions
 from services.booking.waitlist import WaitlistService
 from shared.access import require_hospital, require_patient
 from shared.context import CallContext
@@ -20,10 +28,12 @@ from shared.contracts.booking import (
     CapacityChangeParams,
     Eligibility,
     EligibilityQuery,
+    ForgetPatient,
     HospitalAppointmentQuery,
     HospitalAppointmentRef,
     HospitalCancelParams,
     MoveParams,
+    PatientMoveParams,
     SlotState,
     StopResult,
     StopScheduleParams,
@@ -32,99 +42,195 @@ from shared.contracts.booking import (
     WaitlistList,
     WaitlistRef,
 )
+from shared.contracts.catalog import BookingRules, ScheduleDefinition
+from shared.errors import DomainError, Forbidden
+from shared.messaging.events import EventEnvelope
 from shared.messaging.rpc import RpcServer
+from shared.metrics import Registry
+from shared.storage.opcount import counting
+
+INTERNAL_ROLES = frozenset({"service", "platform_admin"})
 
 
-def register(server: RpcServer, booking: BookingService, waitlist: WaitlistService) -> None:
-    register_fhir(server, booking)
+class BookingHandlers:
+    """`rpc.booking`: one method per entry point, registered by name."""
 
-    @server.method("join_waitlist")
-    async def join_waitlist(params: WaitlistJoin, ctx: CallContext) -> WaitlistEntry:
-        return await waitlist.join(require_patient(ctx), params)
+    def __init__(self, *, booker: Booker, lifecycle: AppointmentLifecycle,
+                 admin: SessionAdmin, queries: AppointmentQueries, waitlist: WaitlistService,
+                 patients: PatientDirectory, metrics: Registry | None = None) -> None:
+        self.decisions = (metrics or Registry()).counter(
+            "guahao_booking_decisions_total",
+            "Booking decisions by outcome and the store operations each cost.",
+            ("outcome", "store_ops"))
+        self.booker = booker
+        self.lifecycle = lifecycle
+        self.admin = admin
+        self.queries = queries
+        self.waitlist = waitlist
+        self.patients = patients
 
-    @server.method("list_waitlist")
-    async def list_waitlist(params: None, ctx: CallContext) -> WaitlistList:
-        return await waitlist.list_for_user(require_patient(ctx))
+    def register(self, server: RpcServer) -> None:
+        register_fhir(server, self.queries)
+        for name in ("book", "eligibility", "list_appointments", "get_appointment",
+                     "cancel_appointment", "move_appointment", "join_waitlist",
+                     "list_waitlist", "leave_waitlist", "availability",
+                     "hospital_appointments", "hospital_get_appointment", "hospital_cancel",
+                     "check_in", "no_show", "complete", "move", "stop_schedule",
+                     "change_capacity", "forget_patient"):
+            server.add_method(name, getattr(self, name))
 
-    @server.method("leave_waitlist")
-    async def leave_waitlist(params: WaitlistRef, ctx: CallContext) -> WaitlistEntry:
-        return await waitlist.cancel(require_patient(ctx), params.entry_id)
+    # ---- patients ----------------------------------------------------------------------
 
-    @server.method("availability")
-    async def availability(params: AvailabilityQuery, ctx: CallContext) -> Availability:
-        return await booking.availability(params.schedule_ids)
-
-    @server.method("book")
-    async def book(params: BookParams, ctx: CallContext) -> dict[str, Any]:
-        appointment, created = await booking.book(require_patient(ctx), params)
+    async def book(self, params: BookParams, ctx: CallContext) -> dict[str, Any]:
+        outcome = "error"
+        with counting() as ops:
+            try:
+                appointment, created = await self.booker.book(require_patient(ctx), params)
+                outcome = "created" if created else "replayed"
+            except DomainError as exc:
+                outcome = exc.code
+                raise
+            finally:
+                self.decisions.inc(outcome, str(len(ops)) if len(ops) < 9 else "9+")
         return {"created": created, "resource": appointment.model_dump(mode="json")}
 
-    @server.method("eligibility")
-    async def eligibility(params: EligibilityQuery, ctx: CallContext) -> Eligibility:
-        return await booking.eligibility(require_patient(ctx), params.slot_id, params.patient_id)
+    async def eligibility(self, params: EligibilityQuery, ctx: CallContext) -> Eligibility:
+        return await self.queries.eligibility(require_patient(ctx), params.slot_id,
+                                              params.patient_id)
 
-    @server.method("list_appointments")
-    async def list_appointments(params: AppointmentQuery, ctx: CallContext) -> AppointmentList:
-        return await booking.list_for_user(require_patient(ctx), params.status, params.cursor,
-                                           params.limit)
+    async def list_appointments(self, params: AppointmentQuery, ctx: CallContext
+                                ) -> AppointmentList:
+        return await self.queries.list_for_user(require_patient(ctx), params.status,
+                                                params.cursor, params.limit)
 
-    @server.method("get_appointment")
-    async def get_appointment(params: AppointmentRef, ctx: CallContext) -> Appointment:
-        return await booking.get_for_user(require_patient(ctx), params.appointment_id)
+    async def get_appointment(self, params: AppointmentRef, ctx: CallContext) -> Appointment:
+        return await self.queries.get_for_user(require_patient(ctx), params.appointment_id)
 
-    @server.method("cancel_appointment")
-    async def cancel_appointment(params: AppointmentRef, ctx: CallContext) -> Appointment:
-        return await booking.cancel_by_patient(require_patient(ctx), params.appointment_id)
+    async def cancel_appointment(self, params: AppointmentRef, ctx: CallContext
+                                 ) -> Appointment:
+        return await self.lifecycle.cancel_by_patient(require_patient(ctx),
+                                                      params.appointment_id)
 
-    @server.method("hospital_appointments")
-    async def hospital_appointments(params: HospitalAppointmentQuery, ctx: CallContext
+    async def move_appointment(self, params: PatientMoveParams, ctx: CallContext
+                               ) -> Appointment:
+        return await self.lifecycle.move_by_patient(require_patient(ctx),
+                                                    params.appointment_id, params.slot_id)
+
+    async def join_waitlist(self, params: WaitlistJoin, ctx: CallContext) -> WaitlistEntry:
+        return await self.waitlist.join(require_patient(ctx), params)
+
+    async def list_waitlist(self, params: None, ctx: CallContext) -> WaitlistList:
+        return await self.waitlist.list_for_user(require_patient(ctx))
+
+    async def leave_waitlist(self, params: WaitlistRef, ctx: CallContext) -> WaitlistEntry:
+        return await self.waitlist.cancel(require_patient(ctx), params.entry_id)
+
+    async def availability(self, params: AvailabilityQuery, ctx: CallContext) -> Availability:
+        return await self.admin.availability(params.schedule_ids)
+
+    # ---- hospital staff ----------------------------------------------------------------
+
+    async def hospital_appointments(self, params: HospitalAppointmentQuery, ctx: CallContext
                                     ) -> AppointmentList:
         require_hospital(ctx, params.hospital_id)
-        filters: dict[str, Any] = {}
-        if params.date:
-            filters["date"] = params.date.isoformat()
-        if params.doctor_id:
-            filters["doctor_id"] = params.doctor_id
-        if params.schedule_id:
-            filters["schedule_id"] = params.schedule_id
-        if params.status:
-            filters["status"] = params.status
-        return await booking.list_for_hospital(params.hospital_id, filters, params.cursor,
-                                               params.limit)
+        return await self.queries.list_for_hospital(params.hospital_id, params)
 
-    @server.method("hospital_get_appointment")
-    async def hospital_get_appointment(params: HospitalAppointmentRef, ctx: CallContext
-                                       ) -> Appointment:
+    async def hospital_get_appointment(self, params: HospitalAppointmentRef,
+                                       ctx: CallContext) -> Appointment:
         require_hospital(ctx, params.hospital_id)
-        return await booking.get_for_hospital(params.hospital_id, params.appointment_id)
+        return await self.queries.get_for_hospital(params.hospital_id, params.appointment_id)
 
-    @server.method("hospital_cancel")
-    async def hospital_cancel(params: HospitalCancelParams, ctx: CallContext) -> Appointment:
+    async def hospital_cancel(self, params: HospitalCancelParams, ctx: CallContext
+                              ) -> Appointment:
         require_hospital(ctx, params.hospital_id)
-        return await booking.cancel_by_hospital(params.hospital_id, params.appointment_id,
-                                                params.reason)
+        return await self.lifecycle.cancel_by_hospital(params.hospital_id,
+                                                       params.appointment_id, params.reason)
 
-    @server.method("check_in")
-    async def check_in(params: HospitalAppointmentRef, ctx: CallContext) -> Appointment:
+    async def check_in(self, params: HospitalAppointmentRef, ctx: CallContext) -> Appointment:
         require_hospital(ctx, params.hospital_id)
-        return await booking.check_in(params.hospital_id, params.appointment_id)
+        return await self.lifecycle.check_in(params.hospital_id, params.appointment_id)
 
-    @server.method("no_show")
-    async def no_show(params: HospitalAppointmentRef, ctx: CallContext) -> Appointment:
+    async def no_show(self, params: HospitalAppointmentRef, ctx: CallContext) -> Appointment:
         require_hospital(ctx, params.hospital_id)
-        return await booking.mark_no_show(params.hospital_id, params.appointment_id)
+        return await self.lifecycle.mark_no_show(params.hospital_id, params.appointment_id)
 
-    @server.method("move")
-    async def move(params: MoveParams, ctx: CallContext) -> Appointment:
+    async def complete(self, params: HospitalAppointmentRef, ctx: CallContext) -> Appointment:
         require_hospital(ctx, params.hospital_id)
-        return await booking.move(params.hospital_id, params.appointment_id, params.slot_id)
+        return await self.lifecycle.complete(params.hospital_id, params.appointment_id)
 
-    @server.method("stop_schedule")
-    async def stop_schedule(params: StopScheduleParams, ctx: CallContext) -> StopResult:
+    async def move(self, params: MoveParams, ctx: CallContext) -> Appointment:
         require_hospital(ctx, params.hospital_id)
-        return await booking.stop_schedule(params.hospital_id, params.schedule_id, params.reason)
+        return await self.lifecycle.move_by_hospital(params.hospital_id,
+                                                     params.appointment_id, params.slot_id)
 
-    @server.method("change_capacity")
-    async def change_capacity(params: CapacityChangeParams, ctx: CallContext) -> SlotState:
+    async def stop_schedule(self, params: StopScheduleParams, ctx: CallContext) -> StopResult:
         require_hospital(ctx, params.hospital_id)
-        return await booking.change_capacity(params.hospital_id, params.slot_id, params.delta)
+        return await self.admin.stop(params.hospital_id, params.schedule_id, params.reason)
+
+    async def change_capacity(self, params: CapacityChangeParams, ctx: CallContext
+                              ) -> SlotState:
+        require_hospital(ctx, params.hospital_id)
+        return await self.admin.change_capacity(params.hospital_id, params.slot_id,
+                                                params.delta)
+
+    # ---- services ----------------------------------------------------------------------
+
+    async def forget_patient(self, params: ForgetPatient, ctx: CallContext) -> dict[str, bool]:
+        """auth, before it deletes a profile: it can never book again after this returns."""
+        caller = ctx.caller
+        if caller is not None and caller.role not in INTERNAL_ROLES and not (
+                caller.role == "patient" and caller.user_id == params.user_id):
+            raise Forbidden()
+        await self.patients.forget(params.patient_id, params.id_hash)
+        return {"forgotten": True}
+
+
+class BookingEvents:
+    """What booking hears: schedules to hold (competing consumers), patient profiles for its
+    projection (competing), and the per-replica view refreshes (every replica)."""
+
+    def __init__(self, *, sessions: Sessions, patients: PatientDirectory, rules: RulesBook,
+                 sold_out: SoldOutBoard) -> None:
+        self.sessions = sessions
+        self.patients = patients
+        self.rules = rules
+        self.sold_out = sold_out
+
+    async def schedule_published(self, event: EventEnvelope) -> None:
+        await self.sessions.register(ScheduleDefinition.model_validate(event.data["schedule"]))
+
+    async def patient_changed(self, event: EventEnvelope) -> None:
+        """`patient.registered|updated|deleted`: the `patients` projection (one replica)."""
+        patient = patient_of(event)
+        if event.type == "patient.deleted":
+            await self.patients.forget(patient.id, patient.id_hash)
+        else:
+            await self.patients.learn(patient)
+
+    async def refresh_views(self, event: EventEnvelope) -> None:
+        """Every replica: its memory of patients, rules and sold-out slots."""
+        if event.type.startswith("patient."):
+            patient = patient_of(event)
+            if event.type == "patient.deleted":
+                self.patients.drop(patient.id)
+            else:
+                self.patients.remember(patient)
+        elif event.type == "hospital.rules_updated":
+            raw = event.data.get("rules")
+            self.rules.changed(event.hospital_id,
+                               BookingRules.model_validate(raw) if raw else None)
+        elif "appointment" in event.data:
+            self.sold_out.freed(event.data["appointment"]["slot_id"])
+            previous = event.data.get("previous") or {}
+            if "slot_id" in previous:
+                self.sold_out.freed(previous["slot_id"])
+        elif "slot" in event.data:
+            self.sold_out.freed(event.data["slot"]["id"])
+
+
+def patient_of(event: EventEnvelope) -> PatientRef:
+    data = event.data["patient"]
+    return PatientRef(id=data["id"], user_id=data["user_id"], id_hash=data["id_hash"],
+                      name=data.get("name", ""),
+                      id_number_masked=data.get("id_number_masked", ""))
+

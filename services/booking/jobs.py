@@ -1,83 +1,135 @@
-"""Background work of booking, each under a lease so one replica does it at a time.
+"""Background work of booking, each under a lease so one replica does it at a time. Every
+query is on an indexed field that only the documents with work carry, so an idle pass costs
+a few index look-ups however many appointments the store holds.
 
-- Reconciler: repairs what a crash between the single-document steps left behind (a stale
-  pending booking, a cancellation whose capacity was not yet returned, a half-done move, a
-  booked appointment on a stopped schedule).
-- End of day: booked appointments of past dates become no-shows.
+- Reconciler: pays what a crash left owed (a cancellation's unit and person hold, a move's
+  old unit), undoes a move that never committed, returns units and person holds held by an
+  appointment that never came, and finishes a 停诊 whose cancellations were cut short.
+- End of day: booked appointments of past dates become no-shows, checked-in ones completed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
-from services.booking.service import PENDING_STALE_AFTER, BookingService
+from services.booking.lifecycle import AppointmentLifecycle
+from services.booking.projections import SoldOutBoard
+from services.booking.repository import Appointments, Persons, Sessions
+from services.booking.waitlist import WaitlistService
 from shared.errors import DomainError
 from shared.rules import local_now
+from shared.storage.mongo import Document
 
 log = logging.getLogger("guahao.booking.jobs")
 
+OWED_GRACE = dt.timedelta(seconds=5)  # the writer itself usually settles within this
+MOVE_STALE_AFTER = dt.timedelta(seconds=30)
+CLAIM_STALE_AFTER = dt.timedelta(seconds=60)
+STOP_FOLLOW_UP = dt.timedelta(days=1)
+
 
 class Reconciler:
-    def __init__(self, booking: BookingService) -> None:
-        self.booking = booking
+    def __init__(self, *, appointments: Appointments, sessions: Sessions, persons: Persons,
+                 lifecycle: AppointmentLifecycle, waitlist: WaitlistService,
+                 sold_out: SoldOutBoard, clock: Callable[[], dt.datetime]) -> None:
+        self.appointments = appointments
+        self.waitlist = waitlist
+        self.sessions = sessions
+        self.persons = persons
+        self.lifecycle = lifecycle
+        self.sold_out = sold_out
+        self.clock = clock
 
     async def run_once(self) -> int:
-        """One repair pass; returns how many documents it fixed."""
-        b = self.booking
-        now = b.clock()
-        fixed = 0
-        for doc in await b.appointments.find(
-                {"status": "pending", "lottery": {"$exists": False},
-                 "created_at": {"$lt": now - PENDING_STALE_AFTER}},
-                [("created_at", 1)], 200):
-            await b._roll_back(doc)
-            fixed += 1
-        for doc in await b.appointments.find(
-                {"released": False, "status": {"$in": ["cancelled", "no_show"]},
-                 "updated_at": {"$lt": now - dt.timedelta(seconds=5)}},
-                [("updated_at", 1)], 200):
-            await b.release_capacity(doc)
-            fixed += 1
-        for doc in await b.appointments.find(
-                {"move.at": {"$lt": now - PENDING_STALE_AFTER}}, [("updated_at", 1)], 200):
-            move = doc["move"]
-            loser = move["from"] if doc["slot_id"] == move["to"] else move["to"]
-            await b.inventory.release(loser, doc["_id"])
-            await b.appointments.collection.update_one({"_id": doc["_id"]},
-                                                       {"$unset": {"move": ""}})
-            fixed += 1
-        for schedule in await b.inventory.schedules.find(
-                {"stopped": True, "stopped_at": {"$gt": now - dt.timedelta(days=1)}},
-                projection={"_id": 1, "stop_reason": 1}).to_list(200):
-            for doc in await b.appointments.find(
-                    {"schedule_id": schedule["_id"], "status": "booked"}, [("_id", 1)], 200):
-                try:
-                    await b._cancel(doc, "hospital", f"停诊：{schedule.get('stop_reason', '')}")
-                    fixed += 1
-                except DomainError:
-                    pass
+        """One repair pass; returns how many things it fixed."""
+        fixed = (await self.pay_debts() + await self.undo_stale_moves()
+                 + await self.return_orphan_units() + await self.return_orphan_person_holds()
+                 + await self.waitlist.release_stale_claims(self.clock() - CLAIM_STALE_AFTER)
+                 + await self.finish_stops())
         if fixed:
             log.info("reconciled", extra={"fixed": fixed})
         return fixed
 
+    async def pay_debts(self) -> int:
+        docs = await self.appointments.owing(self.clock() - OWED_GRACE)
+        for doc in docs:
+            await self.lifecycle.settle(doc)
+        return len(docs)
 
-class NoShowSweep:
-    def __init__(self, booking: BookingService) -> None:
-        self.booking = booking
+    async def undo_stale_moves(self) -> int:
+        docs = await self.appointments.stale_moves(self.clock() - MOVE_STALE_AFTER)
+        for doc in docs:
+            await self.lifecycle.undo_move(doc["_id"], doc["move"])
+        return len(docs)
+
+    async def return_orphan_units(self) -> int:
+        """Units held by an appointment that does not exist (a booking died between its
+        reservation and its insert, over a minute ago)."""
+        returned = 0
+        for doc in await self.sessions.due_for_check(self.clock()):
+            held = {aid: slot_id for slot_id, stock in doc.get("slots", {}).items()
+                    for aid in stock.get("holders", [])}
+            alive = await self.appointments.existing(list(held)) if held else set()
+            for aid, slot_id in held.items():
+                if aid not in alive and await self.sessions.release(doc["_id"], slot_id, aid):
+                    self.sold_out.freed(slot_id)
+                    log.info("orphan unit returned", extra={"slot_id": slot_id,
+                                                            "appointment_id": aid})
+                    returned += 1
+            await self.sessions.mark_checked(doc["_id"], doc["check_after"])
+        return returned
+
+    async def return_orphan_person_holds(self) -> int:
+        returned = 0
+        for doc in await self.persons.due_for_check(self.clock()):
+            holds: dict[str, Document] = doc.get("holds", {})
+            alive = await self.appointments.existing(list(holds)) if holds else set()
+            for aid, hold in holds.items():
+                if aid not in alive and await self.persons.release(
+                        doc["_id"], aid, hold["h"], hold["k"]):
+                    returned += 1
+            await self.persons.mark_checked(doc["_id"], doc["check_after"])
+        return returned
+
+    async def finish_stops(self) -> int:
+        """Booked appointments of a session stopped in the last day (a 停诊 cut short)."""
+        cancelled = 0
+        for session in await self.sessions.stopped_since(self.clock() - STOP_FOLLOW_UP):
+            for doc in await self.appointments.booked_of_schedule(session.id, limit=200):
+                try:
+                    await self.lifecycle.cancel(doc, "hospital",
+                                                f"停诊：{session.stop_reason or ''}")
+                    cancelled += 1
+                except DomainError:
+                    pass
+        return cancelled
+
+
+class EndOfDay:
+    def __init__(self, *, appointments: Appointments, lifecycle: AppointmentLifecycle,
+                 clock: Callable[[], dt.datetime]) -> None:
+        self.appointments = appointments
+        self.lifecycle = lifecycle
+        self.clock = clock
 
     async def run_once(self) -> int:
-        """Mark every still-booked appointment of a past date as a no-show."""
-        b = self.booking
-        today = local_now(b.clock()).date().isoformat()
-        marked = 0
-        for doc in await b.appointments.find({"status": "booked", "date": {"$lt": today}},
-                                             [("date", 1)], 500):
+        """Past dates: still booked → no-show; checked in → completed."""
+        today = local_now(self.clock()).date().isoformat()
+        done = 0
+        for doc in await self.appointments.past("booked", today):
             try:
-                await b.mark_no_show(None, doc["_id"])
-                marked += 1
+                await self.lifecycle.mark_no_show(None, doc["_id"])
+                done += 1
             except DomainError:
                 pass
-        if marked:
-            log.info("no-shows marked", extra={"count": marked})
-        return marked
+        for doc in await self.appointments.past("checked_in", today):
+            try:
+                await self.lifecycle.complete(None, doc["_id"])
+                done += 1
+            except DomainError:
+                pass
+        if done:
+            log.info("end of day", extra={"count": done})
+        return done

@@ -9,7 +9,8 @@ An entry is a pending appointment marked `lottery` with its `draw_at`; the patie
 `GET /appointments/{id}` (status `pending` → `booked`, or `cancelled` by the system with
 the reason 未中签). One replica draws a slot at a time (a lease per slot); the draw is
 repeatable (every step of a booking is idempotent), so a drawer that dies mid-way is
-finished by the next one.
+finished by the next one. The lottery does not book itself: the drawer is given the
+booking step (`Complete`), so this module knows nothing of how a booking is made.
 """
 
 from __future__ import annotations
@@ -19,83 +20,81 @@ import datetime as dt
 import logging
 import random
 import secrets
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
+from services.booking.domain import SlotInfo
+from services.booking.projections import RulesBook
+from services.booking.repository import Appointments, Holds
+from services.booking.views import appointment_event, appointment_view
 from shared.contracts.booking import Appointment
 from shared.contracts.catalog import BookingRules
 from shared.errors import AlreadyBooked, DomainError, ServiceUnavailable
-from shared.messaging.outbox import with_outbox
-from shared.rules import BookingWindow
+from shared.messaging.outbox import OutboxRelay, with_outbox
 from shared.storage.lease import Lease
 from shared.storage.mongo import Document
-
-if TYPE_CHECKING:
-    from services.booking.service import BookingService
 
 log = logging.getLogger("guahao.booking.lottery")
 
 NOT_DRAWN = "未中签 / not drawn in the release lottery"
+Complete = Callable[[Document, BookingRules], Awaitable[Appointment]]
 
 
 class ReleaseLottery:
-    def __init__(self, booking: BookingService, rng: random.Random | None = None) -> None:
-        self.booking = booking
+    def __init__(self, *, appointments: Appointments, holds: Holds, rules: RulesBook,
+                 outbox: OutboxRelay, clock: Callable[[], dt.datetime],
+                 rng: random.Random | None = None) -> None:
+        self.appointments = appointments
+        self.holds = holds
+        self.rules = rules
+        self.outbox = outbox
+        self.clock = clock
         self.random = rng or secrets.SystemRandom()
 
-    def window(self, rules: BookingRules, slot: Document) -> tuple[dt.datetime, dt.datetime]:
-        release_at = BookingWindow(rules, dt.date.fromisoformat(slot["date"]), slot["session"],
-                                   slot["start"]).release_at
+    def window(self, rules: BookingRules, slot: SlotInfo) -> tuple[dt.datetime, dt.datetime]:
+        release_at = slot.window(rules).release_at
         return release_at, release_at + dt.timedelta(seconds=rules.lottery_window_seconds)
 
-    def is_collecting(self, rules: BookingRules, slot: Document) -> bool:
+    def is_collecting(self, rules: BookingRules, slot: SlotInfo) -> bool:
         if rules.release_mode != "lottery":
             return False
         opens, closes = self.window(rules, slot)
-        return opens <= self.booking.clock() < closes
+        return opens <= self.clock() < closes
 
-    async def enter(self, doc: Document, rules: BookingRules) -> Appointment:
+    async def enter(self, doc: Document, rules: BookingRules, slot: SlotInfo) -> Appointment:
         """Collect one request; the answer says it is pending until the draw."""
-        b = self.booking
-        _, closes = self.window(rules, await b.slot(doc["slot_id"]))
+        _, closes = self.window(rules, slot)
         doc.update(lottery=True, draw_at=closes)
         key = f"lottery:{doc['schedule_id']}:{doc['id_hash']}"
-        await b._claim(key, 1, doc["_id"], AlreadyBooked(lottery=True), alive=self._entered)
-        if not await b.appointments.insert_pending(doc):
-            existing = await b.appointments.get(doc["_id"])
+        if not await self.holds.claim(key, doc["_id"], self.clock()):
+            holder = await self.holds.holder(key)
+            if holder != doc["_id"]:
+                raise AlreadyBooked(lottery=True)
+        if not await self.appointments.insert(doc):
+            existing = await self.appointments.get(doc["_id"])
             if existing is None:
                 raise ServiceUnavailable()
-            return b._view(existing)
+            return appointment_view(existing)
         log.info("lottery entry", extra={"appointment_id": doc["_id"], "slot_id": doc["slot_id"]})
-        return b._view(doc)
+        return appointment_view(doc)
 
-    async def _entered(self, appointment_id: str) -> bool:
-        doc = await self.booking.appointments.get(appointment_id)
-        return doc is None or doc["status"] in ("pending", "booked")
-
-    async def undrawn(self, slot_id: str) -> list[Document]:
-        return await self.booking.appointments.find(
-            {"slot_id": slot_id, "status": "pending", "lottery": True,
-             "draw_at": {"$lte": self.booking.clock()}}, [("_id", 1)], 10_000)
-
-    async def draw(self, slot_id: str) -> int:
+    async def draw(self, slot_id: str, complete: Complete) -> int:
         """Serve the collected requests of one slot in random order; returns how many won."""
-        b = self.booking
-        lease = Lease(b.appointments.collection.database.leases, f"draw:{slot_id}",
-                      f"{id(self)}:{secrets.token_hex(4)}", dt.timedelta(seconds=30), b.clock)
+        lease = Lease(self.appointments.collection.database.leases, f"draw:{slot_id}",
+                      f"{id(self)}:{secrets.token_hex(4)}", dt.timedelta(seconds=30), self.clock)
         if await lease.acquire() is None:
             return 0
         won = 0
         try:
-            entries = await self.undrawn(slot_id)
+            entries = await self.appointments.lottery_due(self.clock(), slot_id)
             self.random.shuffle(entries)
-            rules = await b.catalog.rules(entries[0]["hospital_id"]) if entries else None
             for doc in entries:
-                assert rules is not None
+                rules = await self.rules.rules(doc["hospital_id"])
                 try:
-                    await b._complete_booking(doc, rules)
+                    await complete(doc, rules)
                     won += 1
                 except DomainError as exc:
                     await self._lose(doc, exc)
+                await self.holds.drop_all(doc["_id"])
             if entries:
                 log.info("lottery drawn", extra={"slot_id": slot_id, "entries": len(entries),
                                                  "won": won})
@@ -104,30 +103,28 @@ class ReleaseLottery:
         return won
 
     async def _lose(self, doc: Document, why: DomainError) -> None:
-        b = self.booking
-        await b.inventory.release(doc["slot_id"], doc["_id"])
-        await b.holds.drop_all(doc["_id"])
-        now = b.clock()
+        """Announced like any cancellation: the patient's subscribe message says 未中签."""
+        now = self.clock()
         fields = {"status": "cancelled", "cancelled_by": "system", "cancelled_at": now,
-                  "updated_at": now, "released": True,
+                  "updated_at": now,
                   "reason": NOT_DRAWN if why.code == "SLOT_FULL" else why.message}
-        # announced like any cancellation: the patient's subscribe message says 未中签
-        lost = await b.appointments.transition(doc["_id"], "pending", with_outbox(
-            {"$set": fields}, b._event("appointment.cancelled", {**doc, **fields})))
+        event = appointment_event("appointment.cancelled", {**doc, **fields}, now)
+        lost = await self.appointments.transition(doc["_id"], "pending",
+                                                  with_outbox({"$set": fields}, event))
         if lost is not None:
-            await b.outbox.flush_quietly(b.appointments.collection, doc["_id"])
+            await self.outbox.publish_committed(self.appointments.collection, doc["_id"],
+                                                [event])
 
-    async def draw_before_first_come(self, slot_id: str) -> None:
+    async def draw_before_first_come(self, slot_id: str, complete: Complete) -> None:
         """After the window, first come is served only once the draw is done."""
-        deadline = self.booking.clock() + dt.timedelta(seconds=3)
-        while await self.undrawn(slot_id):
-            if await self.draw(slot_id) == 0 and self.booking.clock() > deadline:
+        deadline = self.clock() + dt.timedelta(seconds=3)
+        while await self.appointments.lottery_due(self.clock(), slot_id, limit=1):
+            if await self.draw(slot_id, complete) == 0 and self.clock() > deadline:
                 raise ServiceUnavailable("放号抽签中，请稍后重试 / release draw in progress")
             await asyncio.sleep(0.05)
 
-    async def draw_due(self) -> int:
+    async def draw_due(self, complete: Complete) -> int:
         """The job: draw every slot whose window has closed (nobody may have asked since)."""
-        slots = {d["slot_id"] for d in await self.booking.appointments.find(
-            {"status": "pending", "lottery": True, "draw_at": {"$lte": self.booking.clock()}},
-            [("draw_at", 1)], 5_000)}
-        return sum([await self.draw(slot_id) for slot_id in slots])
+        slots = {d["slot_id"] for d in await self.appointments.lottery_due(self.clock(),
+                                                                         limit=5_000)}
+        return sum([await self.draw(slot_id, complete) for slot_id in slots])

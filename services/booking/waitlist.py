@@ -3,70 +3,133 @@ that frees up (a cancellation, a move, 加号) goes to the first eligible waitin
 order they joined, in the same single write that frees it — no window in which another
 patient could take it.
 
-A promotion is an ordinary booking (pending appointment → holds → unit → seq → booked)
-whose "take a unit" step is the hand-over. An entry that cannot be served right now (banned,
-already booked that day, at its limit) is skipped and keeps waiting. A crash after the
-hand-over leaves a stale pending appointment holding the unit; the reconciler rolls it back,
-so the slot ends up free and the entry still waiting.
+A promotion is an ordinary booking whose "take a unit" step is the hand-over, with the
+person counted first: an entry the rules refuse right now (banned, already booked that day,
+at its limit) is skipped and keeps waiting, and the unit stays for the next one. A crash
+after the hand-over leaves the unit held by an appointment that never came; the reconciler
+returns it to the pool and the entry is still waiting.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
-from services.booking.repository import Waitlist
-from services.booking.service import BookingService, appointment_id_for
+from services.booking.booker import ORPHAN_CHECK_AFTER, Booker
+from services.booking.domain import PatientRef, SlotInfo, appointment_id_for, ban_until
+from services.booking.projections import PatientDirectory, RulesBook, SessionBook
+from services.booking.repository import (
+    Appointments,
+    Holds,
+    Persons,
+    Sessions,
+    Waitlist,
+    no_show_dates,
+)
+from services.booking.views import appointment_event
 from shared.contracts.booking import WaitlistEntry, WaitlistJoin, WaitlistList
-from shared.contracts.patients import ResolvedPatient
-from shared.errors import DomainError, LimitReached, NotFound, PatientBanned, ValidationFailed
+from shared.errors import (
+    AlreadyBooked,
+    DomainError,
+    LimitReached,
+    NotFound,
+    PatientBanned,
+    ValidationFailed,
+)
 from shared.ids import new_id
 from shared.messaging.events import EventEnvelope, new_event
-from shared.messaging.outbox import outbox_fields
-from shared.rules import BookingWindow, local_now
+from shared.messaging.outbox import OutboxRelay, outbox_fields
+from shared.rules import local_now
 from shared.storage.mongo import Document
 
 log = logging.getLogger("guahao.booking.waitlist")
 
 MAX_WAITING_PER_PERSON = 3
+# a patient the rules refuse right now keeps waiting; anything else ends the hand-over
+SKIP_ENTRY = {"ALREADY_BOOKED", "LIMIT_REACHED", "PATIENT_BANNED", "NOT_FOUND"}
 
 
 class WaitlistService:
-    def __init__(self, booking: BookingService, entries: Waitlist) -> None:
-        self.booking = booking
+    def __init__(
+        self,
+        *,
+        entries: Waitlist,
+        holds: Holds,
+        appointments: Appointments,
+        sessions: Sessions,
+        persons: Persons,
+        session_book: SessionBook,
+        rules: RulesBook,
+        patients: PatientDirectory,
+        booker: Booker,
+        outbox: OutboxRelay,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
         self.entries = entries
+        self.holds = holds
+        self.appointments = appointments
+        self.sessions = sessions
+        self.persons = persons
+        self.session_book = session_book
+        self.rules = rules
+        self.patients = patients
+        self.booker = booker
+        self.outbox = outbox
+        self.clock = clock
 
     async def join(self, user_id: str, params: WaitlistJoin) -> WaitlistEntry:
-        b = self.booking
-        patient = await b.patients.resolve(user_id, params.patient_id)
-        rules = await b.catalog.rules(params.hospital_id)
-        today = local_now(b.clock()).date()
+        patient = await self.patients.patient(user_id, params.patient_id)
+        rules = await self.rules.rules(params.hospital_id)
+        today = local_now(self.clock()).date()
         if params.date_from < today:
             raise ValidationFailed.field("date_from", "不能早于今天 / must not be in the past")
         if params.date_to > today + dt.timedelta(days=rules.window_days + 31):
             raise ValidationFailed.field("date_to", "超出可候补范围 / too far ahead")
-        ban_until = await b._ban_until(rules, patient.id_hash, params.hospital_id)
-        if ban_until is not None:
-            raise PatientBanned(until=ban_until.isoformat())
+        until = await self._ban_until(patient, params.hospital_id)
+        if until is not None:
+            raise PatientBanned(until=until.isoformat())
         entry_id = new_id("wl")
-        await b._claim(f"wait:{patient.id_hash}:{params.hospital_id}", MAX_WAITING_PER_PERSON,
-                       entry_id, LimitReached(limit=MAX_WAITING_PER_PERSON),
-                       alive=self._still_waiting)
-        now = b.clock()
+        await self._claim_place(f"wait:{patient.id_hash}:{params.hospital_id}", entry_id)
+        now = self.clock()
         doc: Document = {
             "_id": entry_id, "status": "waiting", "user_id": user_id,
             "hospital_id": params.hospital_id, "date_from": params.date_from.isoformat(),
-            "date_to": params.date_to.isoformat(), "patient": patient.model_dump(mode="json"),
+            "date_to": params.date_to.isoformat(),
+            "patient": {**patient.snapshot(), "id_hash": patient.id_hash},
             "created_at": now,
         }
         for key in ("doctor_id", "department_id", "sessions"):
             if getattr(params, key) is not None:
                 doc[key] = getattr(params, key)
-        doc.update(outbox_fields(new_event("waitlist.joined", params.hospital_id,
-                                           {"entry": _event_view(doc)}, at=now)))
-        await self.entries.insert(doc)
-        await b.outbox.flush_quietly(self.entries.collection, entry_id)
+        event = new_event("waitlist.joined", params.hospital_id, {"entry": _event_view(doc)},
+                          at=now)
+        await self.entries.insert({**doc, **outbox_fields(event)})
+        await self.outbox.publish_committed(self.entries.collection, entry_id, [event])
         return _view(doc)
+
+    async def _claim_place(self, prefix: str, entry_id: str) -> None:
+        """One of the person's `MAX_WAITING_PER_PERSON` places; a place whose entry is no
+        longer waiting is taken back."""
+        now = self.clock()
+        for k in range(MAX_WAITING_PER_PERSON):
+            key = f"{prefix}:{k}"
+            for _ in range(3):
+                if await self.holds.claim(key, entry_id, now):
+                    return
+                holder = await self.holds.holder(key)
+                if holder is None:
+                    continue
+                entry = await self.entries.get(holder)
+                if entry is None or entry["status"] == "waiting":
+                    break  # taken (an entry being inserted right now counts as waiting)
+                await self.holds.drop(key, holder)
+        raise LimitReached(limit=MAX_WAITING_PER_PERSON)
+
+    async def _ban_until(self, patient: PatientRef, hospital_id: str) -> dt.datetime | None:
+        rules = await self.rules.rules(hospital_id)
+        person = await self.persons.get(patient.id_hash)
+        return ban_until(no_show_dates(person, hospital_id), rules, self.clock())
 
     async def list_for_user(self, user_id: str) -> WaitlistList:
         return WaitlistList(items=[_view(d) for d in await self.entries.of_user(user_id)])
@@ -77,74 +140,95 @@ class WaitlistService:
             raise NotFound("候补不存在 / waitlist entry not found")
         if entry["status"] != "waiting":
             return _view(entry)
-        done = await self.entries.finish(entry_id, "cancelled",
-                                         {"cancelled_at": self.booking.clock()})
-        await self.booking.holds.drop_all(entry_id)
+        done = await self.entries.finish(entry_id, "cancelled", {"cancelled_at": self.clock()})
+        await self.holds.drop_all(entry_id)
         return _view(done or await self.entries.get(entry_id) or entry)
 
     async def hand_over(self, slot_id: str, from_appointment_id: str | None) -> bool:
         """Give the unit `from_appointment_id` releases (or, with None, one more unit of
         capacity) to the first eligible waiting entry; False when nobody takes it."""
-        b = self.booking
-        slot = await b.inventory.slot(slot_id)
-        if slot is None or slot.get("stopped"):
-            return False
-        rules = await b.catalog.rules(slot["hospital_id"])
-        window = BookingWindow(rules, dt.date.fromisoformat(slot["date"]), slot["session"],
-                               slot["start"])
-        now = b.clock()
+        slot = await self.session_book.slot(slot_id)
+        rules = await self.rules.rules(slot.hospital_id)
+        window = slot.window(rules)
+        now = self.clock()
         if window.is_closed(now) or not window.is_released(now):
             return False
-        for entry in await self.entries.waiting_for(slot):
-            patient = ResolvedPatient.model_validate(entry["patient"])
-            if await b._ban_until(rules, patient.id_hash, slot["hospital_id"]) is not None:
-                continue
+        for entry in await self.entries.waiting_for(slot.hospital_id, slot.doctor_id,
+                                                    slot.department_id, slot.date,
+                                                    slot.session):
+            patient = PatientRef(id=entry["patient"]["id"], user_id=entry["user_id"],
+                                 id_hash=entry["patient"]["id_hash"],
+                                 name=entry["patient"]["name"],
+                                 id_number_masked=entry["patient"]["id_number_masked"])
             aid = appointment_id_for(entry["user_id"], f"waitlist:{entry['_id']}")
-            existing = await b.appointments.get(aid)
-            if existing is not None:
-                if existing["status"] != "pending":
-                    await self._promoted(entry, aid)
-                # pending: another hand-over is promoting this entry right now (or died
-                # doing it, and the reconciler will undo it): serve the next one
+            if not await self.entries.claim(entry["_id"], now):
+                continue  # another hand-over is serving this entry right now
+            if await self.appointments.get(aid) is not None:
+                await self._promoted(entry, aid)  # promoted before; its entry not yet closed
                 continue
-            doc = b._pending_document(
-                aid, entry["user_id"], f"waitlist:{entry['_id']}", slot, patient, rules)
+            doc = self.booker.new_appointment(aid, entry["user_id"],
+                                              f"waitlist:{entry['_id']}", slot, patient, rules)
             doc["waitlist_entry_id"] = entry["_id"]
-            if not await b.appointments.insert_pending(doc):
-                continue
-
-            async def take_unit(aid: str = aid) -> bool:
-                if from_appointment_id is None:
-                    return await b.inventory.add_unit_for(slot_id, aid)
-                return await b.inventory.transfer(slot_id, from_appointment_id, aid)
-
-            def promoted(booked: Document, entry: Document = entry) -> list[EventEnvelope]:
-                announced = b._event("appointment.booked", booked).data["appointment"]
-                return [new_event("waitlist.promoted", slot["hospital_id"], {
-                    "entry": _event_view(entry), "appointment": announced}, at=now)]
-
             try:
-                await b._complete_booking(doc, rules, take_unit, promoted)
+                seq_no = await self.booker.take(
+                    doc, slot, patient, rules,
+                    lambda aid=aid: self._take_unit(slot, from_appointment_id, aid))
             except DomainError as exc:
-                await b._roll_back(doc)
-                if exc.code in ("ALREADY_BOOKED", "LIMIT_REACHED"):
+                await self.entries.unclaim(entry["_id"])
+                if exc.code in SKIP_ENTRY:
                     continue  # this patient cannot take it now: the next one may
                 return False  # the unit is gone (already handed over, or the slot stopped)
+
+            def promoted(booked: Document, entry: Document = entry) -> list[EventEnvelope]:
+                announced = appointment_event("appointment.booked", booked, now)
+                return [new_event("waitlist.promoted", slot.hospital_id, {
+                    "entry": _event_view(entry),
+                    "appointment": announced.data["appointment"]}, at=now)]
+
+            await self.booker.insert_booked(doc, seq_no, promoted)
             await self._promoted(entry, aid)
             log.info("waitlist promoted", extra={"entry_id": entry["_id"], "appointment_id": aid})
             return True
         return False
 
-    async def _still_waiting(self, entry_id: str) -> bool:
-        entry = await self.entries.get(entry_id)
-        if entry is None:  # claimed a moment ago, its insert not yet visible
-            return True
-        return bool(entry["status"] == "waiting")
+    async def _take_unit(self, slot: SlotInfo, from_id: str | None, to_id: str) -> int | None:
+        """The hand-over itself: one write that moves the unit from the appointment freeing
+        it (or from new capacity) to the promoted one, and numbers the visit."""
+        for _ in range(20):
+            session = await self.sessions.get(slot.schedule_id)
+            if session is None or session.stopped:
+                return None
+            holders = session.stock[slot.id].holders
+            if to_id in holders:
+                # a hand-over that died after giving this entry a unit: that unit is
+                # returned by the reconciler; this one goes to the next entry
+                raise AlreadyBooked()
+            if from_id is not None and from_id not in holders:
+                return None
+            new = [h for h in holders if h != from_id] + [to_id]
+            seq_no = await self.sessions.replace_holders(
+                session, slot.id, new, self.clock() + ORPHAN_CHECK_AFTER,
+                capacity_delta=1 if from_id is None else 0, take_seq=True)
+            if seq_no is not None:
+                return seq_no
+        raise RuntimeError("slot hand-over kept racing")
+
+    async def release_stale_claims(self, before: dt.datetime) -> int:
+        """Entries whose hand-over died: promoted if its appointment exists, else waiting
+        again (the unit it may have taken is returned as an orphan)."""
+        stale = await self.entries.stale_claims(before)
+        for entry in stale:
+            aid = appointment_id_for(entry["user_id"], f"waitlist:{entry['_id']}")
+            if await self.appointments.get(aid) is not None:
+                await self._promoted(entry, aid)
+            else:
+                await self.entries.unclaim(entry["_id"])
+        return len(stale)
 
     async def _promoted(self, entry: Document, appointment_id: str) -> None:
         await self.entries.finish(entry["_id"], "promoted", {
-            "appointment_id": appointment_id, "promoted_at": self.booking.clock()})
-        await self.booking.holds.drop_all(entry["_id"])
+            "appointment_id": appointment_id, "promoted_at": self.clock()})
+        await self.holds.drop_all(entry["_id"])
 
 
 def _event_view(doc: Document) -> Document:

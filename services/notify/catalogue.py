@@ -16,7 +16,7 @@ import json
 import textwrap
 from typing import Any
 
-from services.booking.service import BookingService
+from services.booking.views import appointment_event
 from shared.contracts.catalog import (
     BookingRules,
     Doctor,
@@ -79,6 +79,7 @@ WHEN = {
     "appointment.rescheduled": "the hospital moved it (改约); `data.previous` is the old slot",
     "appointment.checked_in": "the patient checked in",
     "appointment.no_show": "the visit day passed without a check-in",
+    "appointment.completed": "就诊完成: a checked-in visit is done",
     "schedule.published": "a clinic session was published with its slots",
     "schedule.stopped": "停诊: the session was stopped; its appointments are cancelled",
     "schedule.capacity_changed": "加号 / capacity reduced on one slot",
@@ -111,18 +112,17 @@ def _appointment(**changes: Any) -> dict[str, Any]:
 
 def appointment_examples() -> list[EventEnvelope]:
     # booking's own builder, so these bodies are exactly what booking publishes
-    booking = BookingService(None, None, None, None, None, None, None,  # type: ignore[arg-type]
-                             clock=lambda: AT)
     moved = _appointment(slot_id="slot_8a41c5", start="10:00", end="10:30", seq_no=12)
     examples = [
-        booking._event("appointment.booked", _appointment()),
-        booking._event("appointment.cancelled", _appointment(
-            status="cancelled", cancelled_by="hospital", reason="停诊：医生外出会诊")),
-        booking._event("appointment.rescheduled", moved, previous={
+        appointment_event("appointment.booked", _appointment(), AT),
+        appointment_event("appointment.cancelled", _appointment(
+            status="cancelled", cancelled_by="hospital", reason="停诊：医生外出会诊"), AT),
+        appointment_event("appointment.rescheduled", moved, AT, previous={
             "slot_id": "slot_8a41c2", "date": "2026-12-02", "start": "08:30", "end": "09:00",
             "seq_no": 7}),
-        booking._event("appointment.checked_in", _appointment(status="checked_in")),
-        booking._event("appointment.no_show", _appointment(status="no_show")),
+        appointment_event("appointment.checked_in", _appointment(status="checked_in"), AT),
+        appointment_event("appointment.no_show", _appointment(status="no_show"), AT),
+        appointment_event("appointment.completed", _appointment(status="completed"), AT),
     ]
     return [_envelope(e.type, e.data, minutes) for minutes, e in enumerate(examples)]
 

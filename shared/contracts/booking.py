@@ -145,6 +145,20 @@ class MoveParams(MoveRequest):
     appointment_id: Id
 
 
+class PatientMoveParams(MoveRequest):
+    """`POST /appointments/{aid}/move`: the patient's own 改约."""
+
+    appointment_id: Id
+
+
+class ForgetPatient(Contract):
+    """Internal (auth → booking, before a profile is deleted): it may never book again."""
+
+    user_id: Id
+    patient_id: Id
+    id_hash: Annotated[str, StringConstraints(min_length=16, max_length=128)]
+
+
 class StopSchedule(Contract):
     reason: Reason
 

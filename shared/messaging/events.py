@@ -18,6 +18,9 @@ from shared.metrics import Registry
 log = logging.getLogger("guahao.events")
 
 EVENTS_EXCHANGE = "guahao.events"
+# the "hospital" of events that belong to none (patient profiles): no hospital's binding
+# `*.*.<its id>` matches it, so they stay internal
+PLATFORM = "platform"
 HOSPITAL_TZ = ZoneInfo("Asia/Shanghai")
 
 

@@ -11,6 +11,7 @@ crash at any point loses nothing and at worst publishes twice (consumers dedupe 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -24,16 +25,26 @@ from shared.storage.mongo import Document
 log = logging.getLogger("guahao.outbox")
 
 
+# the relay leaves a document alone this long after its write: the writer publishes it
+# itself at once (the fast path), and a sweep in between would only publish it twice
+FAST_PATH_GRACE = dt.timedelta(seconds=5)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def outbox_fields(*events: EventEnvelope) -> dict[str, Any]:
     """Fields for a new document that announces `events`."""
-    return {"outbox": [e.model_dump() for e in events], "outbox_pending": True}
+    return {"outbox": [e.model_dump() for e in events], "outbox_pending": True,
+            "outbox_at": _now()}
 
 
 def outbox_push(*events: EventEnvelope) -> dict[str, Any]:
     """Update operators that append `events` to a document's outbox (merge into the update)."""
     return {
         "$push": {"outbox": {"$each": [e.model_dump() for e in events]}},
-        "$set": {"outbox_pending": True},
+        "$set": {"outbox_pending": True, "outbox_at": _now()},
     }
 
 
@@ -55,11 +66,15 @@ class OutboxRelay:
         lease: Lease,
         *,
         interval: float = 0.5,
+        idle_interval: float = 5.0,
     ) -> None:
         self.publisher = publisher
         self.collections = list(collections)
         self.lease = lease
         self.interval = interval
+        self.idle_interval = idle_interval
+        self._sent: dict[str, tuple[AsyncCollection[Document], dict[Any, list[str]]]] = {}
+        self._sent_signal = asyncio.Event()
 
     async def ensure_indexes(self) -> None:
         for collection in self.collections:
@@ -86,6 +101,51 @@ class OutboxRelay:
         )
         return len(published)
 
+    async def publish_committed(self, collection: AsyncCollection[Document], doc_id: Any,
+                                events: Sequence[EventEnvelope]) -> None:
+        """The fast path after a commit, without reading back what was just written: publish
+        the events this process wrote and have them marked sent in the background, in
+        batches. A failure is left for the relay, never raised."""
+        published: list[str] = []
+        try:
+            for event in events:
+                await self.publisher.publish(event)
+                published.append(event.id)
+        except Exception as exc:
+            log.warning("outbox publish deferred to the relay", extra={"error": repr(exc)})
+        if published:
+            _, docs = self._sent.setdefault(collection.full_name, (collection, {}))
+            docs.setdefault(doc_id, []).extend(published)
+            self._sent_signal.set()
+
+    async def mark_sent(self) -> int:
+        """Remove the events the fast path published from their documents' outboxes: two
+        writes per collection for a whole batch."""
+        batches, self._sent = self._sent, {}
+        marked = 0
+        for collection, docs in batches.values():
+            ids = list(docs)
+            event_ids = [e for events in docs.values() for e in events]
+            await collection.update_many(
+                {"_id": {"$in": ids}}, {"$pull": {"outbox": {"id": {"$in": event_ids}}}})
+            await collection.update_many(
+                {"_id": {"$in": ids}, "outbox": {"$size": 0}}, {"$set": {"outbox_pending": False}})
+            marked += len(event_ids)
+        return marked
+
+    async def run_marker(self) -> None:
+        """Marks what the fast path published, a batch at a time; idle costs nothing."""
+        while True:
+            await self._sent_signal.wait()
+            self._sent_signal.clear()
+            await asyncio.sleep(0.05)  # let a burst gather into one batch
+            try:
+                await self.mark_sent()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the relay publishes them again; consumers dedupe
+                log.warning("outbox marking failed", extra={"error": repr(exc)})
+
     async def flush_quietly(self, collection: AsyncCollection[Document], doc_id: Any) -> None:
         """The fast path after a commit: a failure is left for the relay, never raised."""
         try:
@@ -96,8 +156,12 @@ class OutboxRelay:
     async def sweep(self) -> int:
         """Publish everything still pending (oldest first); return how many events."""
         total = 0
+        settled_before = _now() - FAST_PATH_GRACE
         for collection in self.collections:
-            cursor = collection.find({"outbox_pending": True}, projection={"_id": 1}).limit(500)
+            cursor = collection.find(
+                {"outbox_pending": True, "$or": [{"outbox_at": {"$lt": settled_before}},
+                                                 {"outbox_at": {"$exists": False}}]},
+                projection={"_id": 1}).limit(500)
             async for doc in cursor:
                 total += await self.flush(collection, doc["_id"])
         return total
@@ -107,13 +171,26 @@ class OutboxRelay:
         return sum([await c.count_documents({"outbox_pending": True}) for c in self.collections])
 
     async def run(self) -> None:
-        """The relay loop: only the lease holder sweeps, so replicas do not race."""
-        while True:
+        """The relay loop: only the lease holder sweeps, so replicas do not race. With
+        nothing to publish it slows down to `idle_interval` (the fast path publishes the
+        normal traffic; the sweep is for what a crash or an outage left behind)."""
+        marker = asyncio.create_task(self.run_marker())
+        pause = self.interval
+        try:
+            while True:
+                found = 0
+                try:
+                    if await self.lease.acquire() is not None:
+                        found = await self.sweep()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("outbox sweep failed", extra={"error": repr(exc)})
+                pause = self.interval if found else min(pause * 2, self.idle_interval)
+                await asyncio.sleep(pause)
+        finally:
+            marker.cancel()
             try:
-                if await self.lease.acquire() is not None:
-                    await self.sweep()
-            except asyncio.CancelledError:
-                raise
+                await self.mark_sent()
             except Exception as exc:
-                log.warning("outbox sweep failed", extra={"error": repr(exc)})
-            await asyncio.sleep(self.interval)
+                log.warning("outbox marking at stop failed", extra={"error": repr(exc)})

@@ -8,6 +8,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.settings import Settings
+from shared.storage.opcount import STORE_OPS
 
 Document = dict[str, Any]
 
@@ -21,6 +22,7 @@ def connect_mongo(settings: Settings, *, app_name: str) -> AsyncMongoClient[Docu
         serverSelectionTimeoutMS=2000,
         connectTimeoutMS=3000,
         socketTimeoutMS=10000,
+        event_listeners=[STORE_OPS],
     )
 
 
