@@ -77,11 +77,13 @@ class ServiceRuntime:
         self._consumers.append(consumer)
 
     def consume(self, purpose: str, bindings: list[str], handler: EventHandler,
-                **options: Any) -> EventConsumer:
+                *, dedupe: bool = True, **options: Any) -> EventConsumer:
         """Consume events on `evt.<service>.<purpose>`: replicas compete, each event is
-        handled once per service (deduped by id in this service's database)."""
+        handled once per service (deduped by id in this service's database, unless the
+        handler is idempotent by its own natural keys: `dedupe=False`)."""
+        processed = ProcessedEvents(self.db.processed_events) if dedupe else None
         consumer = EventConsumer(
-            self.broker, ProcessedEvents(self.db.processed_events), service=self.name,
+            self.broker, processed, service=self.name,
             purpose=purpose, bindings=bindings, handler=handler, metrics=self.metrics,
             **options)
         self.add_consumer(consumer)

@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.devstack import DevStack
 from shared.storage.mongo import Document
+from shared.storage.opcount import STORE_OPS
 from shared.storage.testing import start_embedded_mongo
 from tests.harness import Api, delete_vhost, start_stack
 from tests.system_kit import hospital_events_queue
@@ -37,6 +38,17 @@ def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 async def mongo_db(mongo_url: str) -> AsyncIterator[AsyncDatabase[Document]]:
     """A database of its own for one test, dropped afterwards."""
     client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=True)
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield client[name]
+    await client.drop_database(name)
+    await client.close()
+
+
+@pytest.fixture
+async def counted_db(mongo_url: str) -> AsyncIterator[AsyncDatabase[Document]]:
+    """Like `mongo_db`, with the driver's commands counted (`shared.storage.opcount`)."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(
+        mongo_url, tz_aware=True, event_listeners=[STORE_OPS])
     name = f"test_{uuid.uuid4().hex[:12]}"
     yield client[name]
     await client.drop_database(name)

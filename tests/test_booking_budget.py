@@ -13,31 +13,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.contracts.booking import BookParams
 from shared.errors import DomainError, SlotFull
 from shared.messaging.events import PLATFORM, new_event
 from shared.storage.mongo import Document
-from shared.storage.opcount import STORE_OPS, counting
+from shared.storage.opcount import counting
 from tests.booking_kit import Kit, local
 
 NOW = local(2026, 12, 1, 9, 0)
 TOMORROW = dt.date(2026, 12, 2)
-
-
-@pytest.fixture
-async def counted_db(mongo_url: str) -> AsyncIterator[AsyncDatabase[Document]]:
-    client: AsyncMongoClient[Document] = AsyncMongoClient(
-        mongo_url, tz_aware=True, event_listeners=[STORE_OPS])
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    yield client[name]
-    await client.drop_database(name)
-    await client.close()
 
 
 @pytest.fixture

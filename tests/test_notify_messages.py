@@ -274,10 +274,10 @@ async def test_stop_clinic_tells_each_booked_patient_the_clinic_was_stopped(
     patients = [await new_patient(fake, openids) for _ in range(3)]
     for p in patients:
         await grant(notify, fake, p, "appointment_cancelled", 1)
-        await kit.service.book(p.user_id, BookParams(
+        await kit.booker.book(p.user_id, BookParams(
             slot_id=schedule.slots[0].id, patient_id=kit.patients.add(p.user_id),
             idempotency_key=uuid.uuid4().hex))
-    await kit.service.stop_schedule(kit.hospital_id, schedule.id, "医生外出会诊")
+    await kit.admin.stop(kit.hospital_id, schedule.id, "医生外出会诊")
     for published in kit.publisher.events:
         await notify.messages.on_event(published)
     for p in patients:

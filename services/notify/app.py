@@ -8,6 +8,7 @@ import logging
 import aiohttp
 
 from services.notify import handlers
+from services.notify.handlers import NotifyEvents
 from services.notify.jobs import DeliveryWorker, webhook_session
 from services.notify.messages import (
     AppointmentMessages,
@@ -22,14 +23,14 @@ from services.notify.repository import Deliveries, MessageLog, Quotas, Reminders
 from services.notify.subscriptions import SubscriptionService
 from services.notify.templates import TemplateConfigError, load_templates
 from services.notify.webhooks import SecretBox, UrlPolicy, WebhookService
+from shared.messaging.broadcast import BroadcastListener
+from shared.messaging.events import PLATFORM, new_event
 from shared.runtime import ServiceRuntime
 from shared.wechat import WechatClient
 
 log = logging.getLogger("guahao.notify")
 
 REMINDER_SWEEP_SECONDS = 2.0
-MESSAGE_BINDINGS = ["appointment.booked.*", "appointment.cancelled.*",
-                    "appointment.rescheduled.*", "waitlist.promoted.*"]
 
 
 def offset_clock(offset_seconds: float) -> Clock:
@@ -72,14 +73,21 @@ async def wire(rt: ServiceRuntime) -> None:
         timeout=settings.webhook_timeout_seconds,
         retry_base=settings.webhook_retry_base_seconds,
         max_attempts=settings.webhook_max_attempts)
+    async def announce_webhooks_changed(hospital_id: str) -> None:
+        await rt.events.publish(new_event("webhook.changed", PLATFORM,
+                                          {"hospital_id": hospital_id}))
+
     webhooks = WebhookService(webhook_docs, deliveries, box, policy, clock,
-                              on_new_delivery=worker.wake)
+                              on_new_delivery=worker.wake, announce=announce_webhooks_changed)
 
     handlers.register(rt.rpc_server, SubscriptionService(templates, quotas, clock), webhooks)
-    # every consumer: competing consumers, each event handled by one notify replica
-    rt.consume("messages", MESSAGE_BINDINGS, AppointmentMessages(sender).on_event)
-    rt.consume("reminders", ["appointment.*.*"], reminders.on_event)
-    rt.consume("webhooks", ["#"], webhooks.fan_out)
+    events = NotifyEvents(webhooks, reminders, AppointmentMessages(sender))
+    # competing consumers: each event is delivered to one notify replica, once; every
+    # handler is idempotent by its own natural key (delivery id, appointment, message key)
+    rt.consume("events", ["#"], events.on_event, dedupe=False)
+    # every replica: which hospitals' webhooks changed (its memory of them)
+    rt.add_consumer(BroadcastListener(rt.broker, ["webhook.changed.*"],
+                                      events.webhooks_changed))
     rt.add_leased_job("reminders", lambda term: reminders.run_once(rt.instance_id, term),
                       interval=REMINDER_SWEEP_SECONDS, ttl=dt.timedelta(seconds=30))
     rt.add_job("webhook-delivery", worker.run)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.notify.messages import AppointmentMessages
+from services.notify.reminders import VisitReminders
 from services.notify.subscriptions import SubscriptionService
 from services.notify.webhooks import WebhookService
 from shared.access import require_hospital, require_patient
@@ -23,6 +25,7 @@ from shared.contracts.notify import (
     WebhookRef,
     WebhookSecret,
 )
+from shared.messaging.events import PLATFORM, EventEnvelope
 from shared.messaging.rpc import RpcServer
 
 
@@ -72,3 +75,27 @@ def register(server: RpcServer, subscriptions: SubscriptionService,
         require_hospital(ctx, params.hospital_id)
         return await webhooks.redeliver(params.hospital_id, params.webhook_id,
                                         params.delivery_id)
+
+
+class NotifyEvents:
+    """`evt.notify.events`: every event once per notify service. A hospital's webhooks get
+    their deliveries, an appointment its reminder, a patient their message: at most three
+    store operations for an appointment event of a hospital without webhooks (the reminder,
+    the quota spent, the message recorded), one more per matching webhook."""
+
+    def __init__(self, webhooks: WebhookService, reminders: VisitReminders,
+                 messages: AppointmentMessages) -> None:
+        self.webhooks = webhooks
+        self.reminders = reminders
+        self.messages = messages
+
+    async def on_event(self, event: EventEnvelope) -> None:
+        if event.hospital_id == PLATFORM:
+            return  # internal events (patient profiles, webhook changes) are nobody's
+        await self.webhooks.fan_out(event)
+        if event.type.startswith("appointment."):
+            await self.reminders.on_event(event)
+        await self.messages.on_event(event)
+
+    async def webhooks_changed(self, event: EventEnvelope) -> None:
+        self.webhooks.forget(str(event.data.get("hospital_id", "")))

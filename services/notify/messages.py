@@ -121,26 +121,25 @@ class MessageSender:
             return "not_configured"
         key = f"{event_id}:{kind}"
         user_id = str(appointment["user_id"])
-        claimed = await self.message_log.claim(key, {
-            "kind": kind, "template_id": template.template_id, "user_id": user_id,
-            "appointment_id": str(appointment["id"]), "event_id": event_id, "at": self.clock(),
-        })
-        if not claimed:
-            log.debug("message already decided", extra={"key": key})
-            return "duplicate"
-        status = await self._deliver(key, template, user_id, appointment, previous)
+        record = {"kind": kind, "template_id": template.template_id, "user_id": user_id,
+                  "appointment_id": str(appointment["id"]), "event_id": event_id}
+        status = await self._deliver(key, template, user_id, appointment, previous, record)
         self.metrics.messages.inc(kind, status)
         return status
 
     async def _deliver(self, key: str, template: Template, user_id: str,
-                       appointment: dict[str, Any], previous: dict[str, Any] | None) -> str:
+                       appointment: dict[str, Any], previous: dict[str, Any] | None,
+                       record: dict[str, Any]) -> str:
+        """Two store operations for a message: spend a unit of quota (the write that also
+        makes a redelivery a no-op), then record what became of it."""
         try:
             data, page = template.render(appointment_fields(template.kind, appointment, previous))
         except (KeywordFault, KeyError, ValueError) as exc:
-            return await self._config_fault(key, template, attempts=0, error=str(exc))
-        if not await self.quotas.reserve(user_id, template.template_id):
-            log.debug("no quota, not sent", extra={"key": key, "user_id": user_id})
-            return await self._finish(key, "skipped_no_quota", attempts=0)
+            return await self._config_fault(key, template, record, attempts=0, error=str(exc))
+        if not await self.quotas.spend(user_id, template.template_id, key):
+            log.debug("no quota (or already sent), not sent", extra={"key": key})
+            return await self._finish(key, "skipped_no_quota", record, decided=False,
+                                      attempts=0)
         attempt = 0
         while True:
             attempt += 1
@@ -148,7 +147,8 @@ class MessageSender:
                 openid = await self.openids.openid(user_id)
                 if openid is None:
                     await self.quotas.refund(user_id, template.template_id)
-                    return await self._finish(key, "failed", attempts=attempt, error="no openid")
+                    return await self._finish(key, "failed", record, attempts=attempt,
+                                              error="no openid")
                 msgid = await self.wechat.send_subscribe_message(
                     touser=openid, template_id=template.template_id, data=data, page=page,
                     miniprogram_state=self.miniprogram_state)
@@ -157,45 +157,52 @@ class MessageSender:
                     await self.quotas.zero(user_id, template.template_id)
                     log.info("wechat refused: no quota, ledger zeroed",
                              extra={"key": key, "template_id": template.template_id})
-                    return await self._finish(key, "failed", attempts=attempt, errcode=exc.errcode)
+                    return await self._finish(key, "failed", record, attempts=attempt,
+                                              errcode=exc.errcode)
                 if exc.errcode in CONFIG_FAULTS:
                     await self.quotas.refund(user_id, template.template_id)
-                    return await self._config_fault(key, template, attempts=attempt,
+                    return await self._config_fault(key, template, record, attempts=attempt,
                                                     errcode=exc.errcode, error=exc.errmsg)
                 if exc.errcode not in RETRYABLE or attempt > self.retry.retries:
                     await self.quotas.refund(user_id, template.template_id)
-                    return await self._finish(key, "failed", attempts=attempt,
+                    return await self._finish(key, "failed", record, attempts=attempt,
                                               errcode=exc.errcode)
                 problem = f"errcode {exc.errcode}"
             except (WechatUnavailable, ServiceUnavailable) as exc:
                 if attempt > self.retry.retries:
                     await self.quotas.refund(user_id, template.template_id)
-                    return await self._finish(key, "failed", attempts=attempt, error=str(exc))
+                    return await self._finish(key, "failed", record, attempts=attempt,
+                                              error=str(exc))
                 problem = type(exc).__name__
             else:
                 log.info("subscribe message sent", extra={"key": key, "msgid": msgid})
-                return await self._finish(key, "sent", attempts=attempt, msgid=msgid)
+                return await self._finish(key, "sent", record, attempts=attempt, msgid=msgid)
             delay = self.retry.delay(attempt)
             log.info("subscribe message not sent yet, retrying",
                      extra={"key": key, "attempt": attempt, "problem": problem, "delay_s": delay})
             await self.sleep(delay)
 
-    async def _config_fault(self, key: str, template: Template, *, attempts: int,
-                            errcode: int | None = None, error: str | None = None) -> str:
+    async def _config_fault(self, key: str, template: Template, record: dict[str, Any], *,
+                            attempts: int, errcode: int | None = None,
+                            error: str | None = None) -> str:
         log.error("subscribe message configuration fault: check WECHAT_TEMPLATES",
                   extra={"key": key, "kind": template.kind, "template_id": template.template_id,
                          "errcode": errcode, "detail": error})
         self.metrics.config_faults.inc(template.kind)
-        return await self._finish(key, "config_fault", attempts=attempts, errcode=errcode,
-                                  error=error)
+        return await self._finish(key, "config_fault", record, attempts=attempts,
+                                  errcode=errcode, error=error)
 
-    async def _finish(self, key: str, status: str, **fields: Any) -> str:
-        await self.message_log.finish(key, status, self.clock(), **fields)
+    async def _finish(self, key: str, status: str, record: dict[str, Any], *,
+                      decided: bool = True, **fields: Any) -> str:
+        """Record the outcome; `decided` for the delivery that spent quota on the message."""
+        if not await self.message_log.record(key, status, self.clock(), record,
+                                             decided=decided, **fields):
+            return "duplicate"  # decided elsewhere (a redelivered event)
         return status
 
 
 class AppointmentMessages:
-    """Consumer of appointment events (`evt.notify.messages`) → the patient's message."""
+    """Consumer of appointment events (from `evt.notify.events`) → the patient's message."""
 
     def __init__(self, sender: MessageSender) -> None:
         self.sender = sender

@@ -42,7 +42,7 @@ class VisitReminders:
         return at_local(day_before, f"{self.hour:02d}:00").astimezone(dt.UTC)
 
     async def on_event(self, event: EventEnvelope) -> None:
-        """Consumer of appointment events (`evt.notify.reminders`)."""
+        """Consumer of appointment events (from `evt.notify.events`)."""
         appointment = event.data.get("appointment")
         if not isinstance(appointment, dict):
             return

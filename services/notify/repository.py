@@ -1,8 +1,9 @@
 """MongoDB access for notify. Every step is one single-document atomic write:
 
-- quota: `{user}:{template}` counters, spent with a guarded `$inc: -1` (never below 0);
-- message log: `{event_id}:{kind}` is claimed by an insert before sending (unique `_id`),
-  so a redelivered event never sends twice;
+- quota: `{user}:{template}` counters, spent with a guarded `$inc: -1` (never below 0)
+  that also remembers which message (`{event_id}:{kind}`) spent it, so a redelivered event
+  never sends twice;
+- message log: what became of each message, one insert under its key;
 - reminders: one per appointment, claimed `scheduled → sending` by one sweeper;
 - webhook deliveries: `_id` derived from (webhook, event) so a redelivered event adds
   nothing; claimed `pending → in_flight` with a claim token and an expiry.
@@ -47,10 +48,15 @@ class Quotas:
         docs = await self.collection.find({"user_id": user_id}).to_list(100)
         return {d["template_id"]: int(d.get("count", 0)) for d in docs}
 
-    async def reserve(self, user_id: str, template_id: str) -> bool:
-        """Take one unit before a send; False when none is left."""
+    async def spend(self, user_id: str, template_id: str, key: str) -> bool:
+        """Take one unit for the message `key` before sending it, in one write that also
+        remembers the key: False when none is left or `key` already took one (a redelivered
+        event never sends twice)."""
         doc = await self.collection.find_one_and_update(
-            {"_id": f"{user_id}:{template_id}", "count": {"$gte": 1}}, {"$inc": {"count": -1}})
+            {"_id": f"{user_id}:{template_id}", "count": {"$gte": 1},
+             "spent_for": {"$nin": [key]}},
+            {"$inc": {"count": -1}, "$push": {"spent_for": {"$each": [key], "$slice": -200}}},
+            projection={"_id": 1})
         return doc is not None
 
     async def refund(self, user_id: str, template_id: str) -> None:
@@ -72,18 +78,19 @@ class MessageLog:
         await self.collection.create_index([("user_id", ASCENDING), ("at", DESCENDING)])
         await self.collection.create_index("appointment_id")
 
-    async def claim(self, key: str, doc: Document) -> bool:
-        """Record the decision to send `key` (`{event_id}:{kind}`); False if already made."""
-        try:
-            await self.collection.insert_one({"_id": key, "status": "sending", "attempts": 0,
-                                              **doc})
-        except DuplicateKeyError:
-            return False
-        return True
-
-    async def finish(self, key: str, status: str, now: dt.datetime, **fields: Any) -> None:
-        await self.collection.update_one(
-            {"_id": key}, {"$set": {"status": status, "at": now, **_some(**fields)}})
+    async def record(self, key: str, status: str, now: dt.datetime, doc: Document, *,
+                     decided: bool, **fields: Any) -> bool:
+        """What became of the message `key` (`{event_id}:{kind}`), one upsert. The outcome
+        of the one delivery that spent quota for it (`decided`) always stands; a delivery
+        that could not spend only notes `skipped_no_quota` where nothing is recorded yet
+        (False when something was: a redelivered event, or the sender still at work)."""
+        values = {"status": status, "at": now, **doc, **_some(**fields)}
+        if decided:
+            await self.collection.update_one({"_id": key}, {"$set": values}, upsert=True)
+            return True
+        result = await self.collection.update_one({"_id": key}, {"$setOnInsert": values},
+                                                  upsert=True)
+        return result.upserted_id is not None
 
     async def get(self, key: str) -> Document | None:
         return await self.collection.find_one({"_id": key})

@@ -17,7 +17,8 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -156,14 +157,19 @@ class WebhookService:
     """Registration API of api.md and the fan-out of events into deliveries."""
 
     def __init__(self, webhooks: Webhooks, deliveries: Deliveries, box: SecretBox,
-                 policy: UrlPolicy, clock: Clock, on_new_delivery: Callable[[], None] = lambda: None
-                 ) -> None:
+                 policy: UrlPolicy, clock: Clock,
+                 on_new_delivery: Callable[[], None] = lambda: None,
+                 announce: Callable[[str], Awaitable[None]] | None = None,
+                 hooks_ttl: float = 60.0) -> None:
         self.webhooks = webhooks
         self.deliveries = deliveries
         self.box = box
         self.policy = policy
         self.clock = clock
         self.on_new_delivery = on_new_delivery
+        self.announce = announce
+        self.hooks_ttl = hooks_ttl
+        self._hooks: dict[str, tuple[float, list[Document]]] = {}
 
     async def create(self, hospital_id: str, params: WebhookCreate) -> WebhookCreated:
         problem = await self.policy.check_destination(params.url)
@@ -179,6 +185,7 @@ class WebhookService:
         })
         log.info("webhook registered", extra={"hospital_id": hospital_id,
                                               "webhook_id": webhook_id, "events": events})
+        await self.changed(hospital_id)
         return WebhookCreated(id=webhook_id, url=params.url, events=events, secret=secret,
                               created_at=_local(now))
 
@@ -193,6 +200,7 @@ class WebhookService:
                                           {"active": False, "deleted_at": self.clock()}):
             raise NotFound("webhook不存在 / webhook not found")
         log.info("webhook deleted", extra={"hospital_id": hospital_id, "webhook_id": webhook_id})
+        await self.changed(hospital_id)
 
     async def rotate_secret(self, hospital_id: str, webhook_id: str) -> WebhookSecret:
         secret = new_secret()
@@ -221,9 +229,9 @@ class WebhookService:
         return delivery_view(doc)
 
     async def fan_out(self, event: EventEnvelope) -> None:
-        """Consumer of every event (`evt.notify.webhooks`): one delivery per matching
+        """For every event (`evt.notify.events`): one delivery per matching
         webhook of the event's hospital (none again when the event is redelivered)."""
-        hooks = [w for w in await self.webhooks.of_hospital(event.hospital_id)
+        hooks = [w for w in await self.hooks_of(event.hospital_id)
                  if w.get("active") and matches(w["events"], event.type)]
         if not hooks:
             return
@@ -244,6 +252,26 @@ class WebhookService:
         if created:
             log.debug("webhook deliveries created", extra={"event_id": event.id, "n": created})
             self.on_new_delivery()
+
+    async def hooks_of(self, hospital_id: str) -> list[Document]:
+        """A hospital's webhooks, from this replica's memory: read once, dropped when any
+        replica changes them (`webhook.changed`, heard by every replica) or after
+        `hooks_ttl`. Most events belong to hospitals without webhooks: no read for them."""
+        cached = self._hooks.get(hospital_id)
+        if cached is not None and time.monotonic() - cached[0] < self.hooks_ttl:
+            return cached[1]
+        hooks = await self.webhooks.of_hospital(hospital_id)
+        self._hooks[hospital_id] = (time.monotonic(), hooks)
+        return hooks
+
+    async def changed(self, hospital_id: str) -> None:
+        """This replica changed a hospital's webhooks: forget them here, tell the others."""
+        self.forget(hospital_id)
+        if self.announce is not None:
+            await self.announce(hospital_id)
+
+    def forget(self, hospital_id: str) -> None:
+        self._hooks.pop(hospital_id, None)
 
     async def _webhook(self, hospital_id: str, webhook_id: str) -> Document:
         doc = await self.webhooks.get(hospital_id, webhook_id)

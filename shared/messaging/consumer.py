@@ -61,7 +61,7 @@ class EventConsumer(DrainingConsumer):
     def __init__(
         self,
         connection: AbstractRobustConnection,
-        processed: ProcessedEvents,
+        processed: ProcessedEvents | None,
         *,
         service: str,
         purpose: str,
@@ -93,7 +93,8 @@ class EventConsumer(DrainingConsumer):
 
     async def start(self) -> None:
         """Declare the queues and bindings, then start consuming."""
-        await self.processed.ensure_indexes()
+        if self.processed is not None:
+            await self.processed.ensure_indexes()
         channel = await self.connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=self.prefetch)
         exchange = await declare_events_exchange(channel)
@@ -132,13 +133,14 @@ class EventConsumer(DrainingConsumer):
         token = request_id_var.set(event.id)
         key = f"{self.queue_name}:{event.id}"
         try:
-            if await self.processed.seen(key):
+            if self.processed is not None and await self.processed.seen(key):
                 log.debug("duplicate event skipped", extra={"event_id": event.id})
                 self._consumed.inc(self.queue_name, "duplicate")
                 await message.ack()
                 return
             await self.handler(event)
-            await self.processed.mark(key)
+            if self.processed is not None:
+                await self.processed.mark(key)
             await message.ack()
             self._consumed.inc(self.queue_name, "handled")
         except asyncio.CancelledError:
