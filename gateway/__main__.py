@@ -9,12 +9,14 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.limits import Limits, parse_rates
 from shared.logs import configure_logging
+from shared.loop import use_fast_loop
 from shared.settings import Settings
 
 log = logging.getLogger("guahao.gateway")
 
 
 def main() -> None:
+    use_fast_loop()
     settings = Settings.from_env()
     configure_logging("gateway", settings.log_level)
     proxies = [p for p in settings.trusted_proxies.split(",") if p.strip()]

@@ -118,13 +118,31 @@ class SigningKeyCache:
 class TokenVerifier:
     """Turns an Authorization header into the verified Caller, or raises 401/503."""
 
-    def __init__(self, keys: SigningKeyCache, *, issuer: str = ISSUER, audience: str = AUDIENCE):
+    def __init__(self, keys: SigningKeyCache, *, issuer: str = ISSUER, audience: str = AUDIENCE,
+                 cache_size: int = 50_000):
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+        self._cache_size = cache_size
+        self._verified: dict[str, tuple[float, Caller]] = {}
 
     async def verify(self, authorization: str | None) -> Caller:
+        """The caller a valid token names. A token verified once is remembered until it
+        expires (a signature check per request is most of what the gateway spends on it)."""
         token = bearer_token(authorization)
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            if time.time() < remembered[0]:
+                return remembered[1]
+            del self._verified[token]
+            raise TokenExpired()
+        caller, expires = await self._verify(token)
+        if len(self._verified) >= self._cache_size:
+            self._verified.clear()
+        self._verified[token] = (expires, caller)
+        return caller
+
+    async def _verify(self, token: str) -> tuple[Caller, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -148,7 +166,7 @@ class TokenVerifier:
             raise TokenExpired() from None
         except jwt.InvalidTokenError:
             raise Unauthenticated() from None
-        return _caller(claims)
+        return _caller(claims), float(claims["exp"])
 
 
 def _caller(claims: dict[str, Any]) -> Caller:

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from shared.errors import DomainError, RateLimited
 
+# values JSON has no type for are written as their str(), as json.dumps(default=str) did
+_AS_BEFORE = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return orjson.dumps(value, default=str, option=_AS_BEFORE).decode()
 
 
 def json_response(
     data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
-    return web.json_response(data, status=status, headers=headers, dumps=dumps)
+    return web.Response(body=orjson.dumps(data, default=str, option=_AS_BEFORE),
+                        status=status, headers=headers, content_type="application/json")
 
 
 def error_response(exc: DomainError, headers: Mapping[str, str] | None = None) -> web.Response:

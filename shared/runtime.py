@@ -21,6 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.logs import configure_logging
+from shared.loop import use_fast_loop
 from shared.messaging.connection import connect_broker
 from shared.messaging.consumer import EventConsumer, EventHandler, ProcessedEvents
 from shared.messaging.events import EventPublisher
@@ -93,10 +94,12 @@ class ServiceRuntime:
         """The service's outbox relay: swept by one replica at a time (lease
         `<service>.outbox`), flushed once more at shutdown, its backlog a metric."""
         relay = OutboxRelay(self.events, collections,
-                            self.lease(f"{self.name}.outbox", dt.timedelta(seconds=10)))
+                            self.lease(f"{self.name}.outbox", dt.timedelta(seconds=10)),
+                            background=True)
         await relay.ensure_indexes()
         self.add_job(f"{self.name}.outbox", relay.run)
         self.on_close(relay.sweep)
+        self.on_close(relay.settle)  # closers run last-added first: settle, then sweep
         self.metrics.gauge("guahao_outbox_backlog", "Documents with unpublished events.",
                            relay.backlog)
         return relay
@@ -231,4 +234,5 @@ async def serve(name: str, wire: Wiring, settings: Settings | None = None) -> No
 
 def main(name: str, wire: Wiring) -> None:
     """`python -m services.<name>` entry point."""
+    use_fast_loop()
     asyncio.run(serve(name, wire))

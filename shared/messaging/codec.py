@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
+
+# values JSON has no type for are written as their str(), as json.dumps(default=str) did
+_AS_BEFORE = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def encode(value: Any) -> bytes:
     """Serialise a contract model or plain JSON data to UTF-8 JSON bytes."""
     if isinstance(value, BaseModel):
         return value.model_dump_json(exclude_none=False).encode()
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return orjson.dumps(value, default=str, option=_AS_BEFORE)
 
 
 def decode(body: bytes) -> Any:
     """Parse a JSON body."""
-    return json.loads(body or b"null")
+    return orjson.loads(body or b"null")

@@ -67,6 +67,7 @@ class OutboxRelay:
         *,
         interval: float = 0.5,
         idle_interval: float = 5.0,
+        background: bool = False,
     ) -> None:
         self.publisher = publisher
         self.collections = list(collections)
@@ -75,6 +76,8 @@ class OutboxRelay:
         self.idle_interval = idle_interval
         self._sent: dict[str, tuple[AsyncCollection[Document], dict[Any, list[str]]]] = {}
         self._sent_signal = asyncio.Event()
+        self.background = background
+        self._publishing: set[asyncio.Task[None]] = set()
 
     async def ensure_indexes(self) -> None:
         for collection in self.collections:
@@ -105,7 +108,23 @@ class OutboxRelay:
                                 events: Sequence[EventEnvelope]) -> None:
         """The fast path after a commit, without reading back what was just written: publish
         the events this process wrote and have them marked sent in the background, in
-        batches. A failure is left for the relay, never raised."""
+        batches. A failure is left for the relay, never raised. With `background`, the
+        publishing itself happens after the caller has its answer (the events are safe in
+        the document already)."""
+        if not self.background:
+            await self._publish_committed(collection, doc_id, events)
+            return
+        task = asyncio.create_task(self._publish_committed(collection, doc_id, events))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    async def settle(self) -> None:
+        """Wait for the publishing started in the background (at shutdown)."""
+        if self._publishing:
+            await asyncio.gather(*self._publishing, return_exceptions=True)
+
+    async def _publish_committed(self, collection: AsyncCollection[Document], doc_id: Any,
+                                 events: Sequence[EventEnvelope]) -> None:
         published: list[str] = []
         try:
             for event in events:
@@ -191,6 +210,7 @@ class OutboxRelay:
         finally:
             marker.cancel()
             try:
+                await self.settle()
                 await self.mark_sent()
             except Exception as exc:
                 log.warning("outbox marking at stop failed", extra={"error": repr(exc)})
