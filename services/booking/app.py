@@ -24,6 +24,7 @@ from services.booking.projections import (
 from services.booking.queries import AppointmentQueries
 from services.booking.repository import (
     Appointments,
+    DaySweeps,
     Holds,
     Patients,
     Persons,
@@ -152,7 +153,8 @@ def build(db: Any, *, catalog: CatalogPort, auth: AuthPort, outbox: OutboxRelay,
         reconciler=Reconciler(appointments=appointments, sessions=sessions, persons=persons,
                               lifecycle=lifecycle, waitlist=waitlist, sold_out=sold_out,
                               clock=clock),
-        end_of_day=EndOfDay(appointments=appointments, lifecycle=lifecycle, clock=clock),
+        end_of_day=EndOfDay(appointments=appointments, sweeps=DaySweeps(db), lifecycle=lifecycle,
+                            clock=clock),
         events=BookingEvents(sessions=sessions, patients=patients, rules=rules,
                              sold_out=sold_out),
         handlers=BookingHandlers(booker=booker, lifecycle=lifecycle, admin=admin,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from services.booking.lifecycle import AppointmentLifecycle
 from services.booking.projections import SoldOutBoard
-from services.booking.repository import Appointments, Persons, Sessions
+from services.booking.repository import Appointments, DaySweeps, Persons, Sessions
 from services.booking.waitlist import WaitlistService
 from shared.errors import DomainError
 from shared.rules import local_now
@@ -27,7 +27,9 @@ log = logging.getLogger("guahao.booking.jobs")
 OWED_GRACE = dt.timedelta(seconds=5)  # the writer itself usually settles within this
 MOVE_STALE_AFTER = dt.timedelta(seconds=30)
 CLAIM_STALE_AFTER = dt.timedelta(seconds=60)
-STOP_FOLLOW_UP = dt.timedelta(days=1)
+# after this no booking that reserved before a stop can still be inserted (RPC deadlines)
+STOP_FOLLOW_UP = dt.timedelta(minutes=2)
+SWEPT_DAYS = 7  # the end-of-day sweep looks this many visit dates back
 
 
 class Reconciler:
@@ -94,42 +96,50 @@ class Reconciler:
         return returned
 
     async def finish_stops(self) -> int:
-        """Booked appointments of a session stopped in the last day (a 停诊 cut short)."""
+        """Booked appointments of a stopped session (a 停诊 cut short, or a booking that
+        was being inserted while it stopped); once none can appear any more, done."""
         cancelled = 0
-        for session in await self.sessions.stopped_since(self.clock() - STOP_FOLLOW_UP):
-            for doc in await self.appointments.booked_of_schedule(session.id, limit=200):
+        for session, stopped_at in await self.sessions.stopping():
+            left = await self.appointments.booked_of_schedule(session.id, limit=200)
+            for doc in left:
                 try:
                     await self.lifecycle.cancel(doc, "hospital",
                                                 f"停诊：{session.stop_reason or ''}")
                     cancelled += 1
                 except DomainError:
                     pass
+            if not left and stopped_at < self.clock() - STOP_FOLLOW_UP:
+                await self.sessions.stop_followed_up(session.id)
         return cancelled
 
 
 class EndOfDay:
-    def __init__(self, *, appointments: Appointments, lifecycle: AppointmentLifecycle,
-                 clock: Callable[[], dt.datetime]) -> None:
+    def __init__(self, *, appointments: Appointments, sweeps: DaySweeps,
+                 lifecycle: AppointmentLifecycle, clock: Callable[[], dt.datetime]) -> None:
         self.appointments = appointments
+        self.sweeps = sweeps
         self.lifecycle = lifecycle
         self.clock = clock
 
     async def run_once(self) -> int:
-        """Past dates: still booked → no-show; checked in → completed."""
-        today = local_now(self.clock()).date().isoformat()
-        done = 0
-        for doc in await self.appointments.past("booked", today):
-            try:
-                await self.lifecycle.mark_no_show(None, doc["_id"])
-                done += 1
-            except DomainError:
-                pass
-        for doc in await self.appointments.past("checked_in", today):
-            try:
-                await self.lifecycle.complete(None, doc["_id"])
-                done += 1
-            except DomainError:
-                pass
-        if done:
-            log.info("end of day", extra={"count": done})
-        return done
+        """Each past visit date once: still booked → no-show; checked in → completed."""
+        today = local_now(self.clock()).date()
+        dates = [(today - dt.timedelta(days=n)).isoformat() for n in range(1, SWEPT_DAYS + 1)]
+        finished = await self.sweeps.done(dates)
+        handled = 0
+        for date in (d for d in dates if d not in finished):
+            failed = False
+            for doc in await self.appointments.on_date(date, ("booked", "checked_in")):
+                try:
+                    if doc["status"] == "booked":
+                        await self.lifecycle.mark_no_show(None, doc["_id"])
+                    else:
+                        await self.lifecycle.complete(None, doc["_id"])
+                    handled += 1
+                except DomainError:
+                    failed = True  # changed meanwhile: the next pass looks again
+            if not failed:
+                await self.sweeps.finish(date, self.clock())
+        if handled:
+            log.info("end of day", extra={"count": handled})
+        return handled

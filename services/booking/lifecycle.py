@@ -104,7 +104,8 @@ class AppointmentLifecycle:
         fields = {"status": target, "updated_at": now, **fields}
         frees = frees_unit or frees_person
         if frees:
-            fields |= {"owed": {"unit": frees_unit, "person": frees_person}, "owed_at": now}
+            fields |= {"owed": {"unit": frees_unit, "person": frees_person}, "owed_at": now,
+                       "owing": True}
         after = {**doc, **fields}
         event = appointment_event(event_type, after, now)
         updated = await self.appointments.transition(
@@ -265,7 +266,7 @@ class AppointmentLifecycle:
             "seq_no": seq_no, "cancel_deadline": target.window(rules).cancel_deadline,
             "person_key": new_key, "updated_at": now,
             "owed": {"from": {"schedule_id": doc["schedule_id"], "slot_id": doc["slot_id"]}},
-            "owed_at": now,
+            "owed_at": now, "owing": True,
         }
         if new_key != doc["person_key"] and not await self.persons.move_hold(
                 doc["id_hash"], aid, doc["person_key"], new_key, rules.per_department_per_day):
@@ -276,7 +277,7 @@ class AppointmentLifecycle:
         after = {**doc, **new_fields}
         event = appointment_event("appointment.rescheduled", after, now, previous=previous)
         update = with_outbox({"$set": new_fields}, event)
-        update["$unset"] = {"move": ""}
+        update["$unset"] = {"move": "", "moving": ""}
         moved = await self.appointments.transition(aid, "booked", update, slot_id=doc["slot_id"])
         if moved is None:
             await self.undo_move(aid, marked["move"])

@@ -40,9 +40,11 @@ class Sessions:
         self.index = db.slot_index
 
     async def ensure_indexes(self) -> None:
+        # the background jobs find their work by equality on a flag only the documents with
+        # work carry (a range query would scan the collection on nx-27017)
         await self.collection.create_index([("hospital_id", ASCENDING), ("date", ASCENDING)])
-        await self.collection.create_index("check_after")
-        await self.collection.create_index("stopped_at")
+        await self.collection.create_index("checking")
+        await self.collection.create_index("stopping")
         await self.index.create_index("schedule_id")
 
     async def register(self, definition: ScheduleDefinition) -> None:
@@ -63,9 +65,13 @@ class Sessions:
         cursor = self.collection.find({"_id": {"$in": schedule_ids}}, projection=NO_OUTBOX)
         return [Session.from_doc(doc) async for doc in cursor]
 
-    async def stopped_since(self, since: dt.datetime) -> list[Session]:
-        cursor = self.collection.find({"stopped_at": {"$gt": since}}, projection=NO_OUTBOX)
-        return [Session.from_doc(doc) async for doc in cursor.limit(200)]
+    async def stopping(self) -> list[tuple[Session, dt.datetime]]:
+        """Stopped sessions whose follow-up is not finished yet, with when they stopped."""
+        cursor = self.collection.find({"stopping": True}, projection=NO_OUTBOX)
+        return [(Session.from_doc(doc), doc["stopped_at"]) async for doc in cursor.limit(200)]
+
+    async def stop_followed_up(self, schedule_id: str) -> None:
+        await self.collection.update_one({"_id": schedule_id}, {"$unset": {"stopping": ""}})
 
     async def reserve(self, schedule_id: str, slot_id: str, appointment_id: str,
                       now: dt.datetime, check_after: dt.datetime) -> int | None:
@@ -77,7 +83,7 @@ class Sessions:
              "$expr": {"$lt": [f"${stock}.booked", f"${stock}.capacity"]}},
             {"$push": {f"{stock}.holders": appointment_id},
              "$inc": {f"{stock}.booked": 1, "seq": 1, "v": 1},
-             "$set": {"touched_at": now, "check_after": check_after}},
+             "$set": {"touched_at": now, "checking": True, "check_after": check_after}},
             projection={"seq": 1}, return_document=ReturnDocument.AFTER,
         )
         return None if doc is None else int(doc["seq"])
@@ -110,7 +116,7 @@ class Sessions:
         stock = _stock(slot_id)
         update: Document = {"$set": {f"{stock}.holders": holders,
                                      f"{stock}.booked": len(holders),
-                                     "check_after": check_after},
+                                     "checking": True, "check_after": check_after},
                             "$inc": {"v": 1}}
         if capacity_delta:
             update["$inc"][f"{stock}.capacity"] = capacity_delta
@@ -129,7 +135,8 @@ class Sessions:
         time (the caller's event rides in `outbox`)."""
         result = await self.collection.update_one(
             {"_id": schedule_id, "stopped": False},
-            _merge({"$set": {"stopped": True, "stop_reason": reason, "stopped_at": now},
+            _merge({"$set": {"stopped": True, "stop_reason": reason, "stopped_at": now,
+                             "stopping": True},
                     "$inc": {"v": 1}}, outbox))
         return result.modified_count == 1
 
@@ -146,15 +153,15 @@ class Sessions:
             projection=NO_OUTBOX, return_document=ReturnDocument.AFTER)
         return None if doc is None else Session.from_doc(doc)
 
-    async def due_for_check(self, now: dt.datetime, limit: int = 100) -> list[Document]:
+    async def due_for_check(self, now: dt.datetime, limit: int = 500) -> list[Document]:
         """Sessions written a while ago whose holders the reconciler has not checked since."""
-        cursor = self.collection.find({"check_after": {"$lte": now}},
+        cursor = self.collection.find({"checking": True},
                                       projection={"slots": 1, "check_after": 1})
-        return [doc async for doc in cursor.limit(limit)]
+        return [doc async for doc in cursor.limit(limit) if doc["check_after"] <= now]
 
     async def mark_checked(self, schedule_id: str, check_after: dt.datetime) -> None:
         await self.collection.update_one({"_id": schedule_id, "check_after": check_after},
-                                         {"$unset": {"check_after": ""}})
+                                         {"$unset": {"checking": "", "check_after": ""}})
 
 
 class Appointments:
@@ -166,11 +173,10 @@ class Appointments:
         await c.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
         await c.create_index([("hospital_id", ASCENDING), ("date", ASCENDING)])
         await c.create_index("schedule_id")
-        await c.create_index([("status", ASCENDING), ("date", ASCENDING)])
-        await c.create_index("owed_at")
-        await c.create_index("move.at")
-        await c.create_index([("lottery", ASCENDING), ("status", ASCENDING),
-                              ("draw_at", ASCENDING)])
+        await c.create_index("date")
+        await c.create_index("status")  # the jobs look for `pending` only (few)
+        await c.create_index("owing")
+        await c.create_index("moving")
 
     async def get(self, appointment_id: str) -> Document | None:
         return await self.collection.find_one({"_id": appointment_id}, projection=NO_OUTBOX)
@@ -196,16 +202,18 @@ class Appointments:
 
     async def mark_move(self, appointment_id: str, from_slot: str, move: Document
                         ) -> Document | None:
-        return await self.transition(appointment_id, "booked", {"$set": {"move": move}},
+        return await self.transition(appointment_id, "booked",
+                                     {"$set": {"move": move, "moving": True}},
                                      slot_id=from_slot)
 
     async def clear_move(self, appointment_id: str) -> None:
-        await self.collection.update_one({"_id": appointment_id}, {"$unset": {"move": ""}})
+        await self.collection.update_one({"_id": appointment_id},
+                                         {"$unset": {"move": "", "moving": ""}})
 
     async def settled(self, appointment_id: str, owed_at: dt.datetime) -> None:
         """What the change owed is paid (guarded: a newer debt stays)."""
         await self.collection.update_one({"_id": appointment_id, "owed_at": owed_at},
-                                         {"$unset": {"owed": "", "owed_at": ""}})
+                                         {"$unset": {"owed": "", "owed_at": "", "owing": ""}})
 
     async def delete_pending(self, appointment_id: str) -> None:
         await self.collection.delete_one({"_id": appointment_id, "status": "pending"})
@@ -214,31 +222,33 @@ class Appointments:
         cursor = self.collection.find({"_id": {"$in": appointment_ids}}, projection={"_id": 1})
         return {doc["_id"] async for doc in cursor}
 
-    async def owing(self, before: dt.datetime, limit: int = 200) -> list[Document]:
-        cursor = self.collection.find({"owed_at": {"$lt": before}}, projection=NO_OUTBOX)
-        return [doc async for doc in cursor.limit(limit)]
+    async def owing(self, before: dt.datetime, limit: int = 500) -> list[Document]:
+        """Appointments whose change still owes something, written before `before`."""
+        cursor = self.collection.find({"owing": True}, projection=NO_OUTBOX)
+        return [doc async for doc in cursor.limit(limit) if doc["owed_at"] < before]
 
-    async def stale_moves(self, before: dt.datetime, limit: int = 200) -> list[Document]:
-        cursor = self.collection.find({"move.at": {"$lt": before}}, projection=NO_OUTBOX)
-        return [doc async for doc in cursor.limit(limit)]
+    async def stale_moves(self, before: dt.datetime, limit: int = 500) -> list[Document]:
+        cursor = self.collection.find({"moving": True}, projection=NO_OUTBOX)
+        return [doc async for doc in cursor.limit(limit) if doc["move"]["at"] < before]
 
     async def booked_of_schedule(self, schedule_id: str, limit: int = 100_000) -> list[Document]:
         cursor = self.collection.find({"schedule_id": schedule_id, "status": "booked"},
                                       projection=NO_OUTBOX).sort("_id", ASCENDING)
         return [doc async for doc in cursor.limit(limit)]
 
-    async def past(self, status: str, before_date: str, limit: int = 500) -> list[Document]:
-        cursor = self.collection.find({"status": status, "date": {"$lt": before_date}},
-                                      projection=NO_OUTBOX).sort("date", ASCENDING)
-        return [doc async for doc in cursor.limit(limit)]
+    async def on_date(self, date: str, statuses: tuple[str, ...]) -> list[Document]:
+        """The appointments of one visit date in `statuses` (the end-of-day sweep)."""
+        cursor = self.collection.find({"date": date}, projection=NO_OUTBOX)
+        return [doc async for doc in cursor if doc["status"] in statuses]
 
     async def lottery_due(self, now: dt.datetime, slot_id: str | None = None,
                           limit: int = 10_000) -> list[Document]:
-        query: Document = {"lottery": True, "status": "pending", "draw_at": {"$lte": now}}
-        if slot_id is not None:
-            query["slot_id"] = slot_id
-        cursor = self.collection.find(query, projection=NO_OUTBOX).sort("_id", ASCENDING)
-        return [doc async for doc in cursor.limit(limit)]
+        """Lottery entries whose draw is due (pending appointments are few)."""
+        cursor = self.collection.find({"status": "pending"}, projection=NO_OUTBOX)
+        due = [doc async for doc in cursor.limit(limit)
+               if doc.get("lottery") and doc["draw_at"] <= now
+               and (slot_id is None or doc["slot_id"] == slot_id)]
+        return sorted(due, key=lambda doc: doc["_id"])
 
     async def count_holding(self, id_hash: str, hospital_id: str, **fields: Any) -> int:
         return await self.collection.count_documents({
@@ -280,7 +290,7 @@ class Persons:
         self.collection = db.persons
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index("check_after")
+        await self.collection.create_index("checking")
 
     async def add_profile(self, id_hash: str, patient_id: str, user_id: str) -> bool:
         """A profile of this person may book; False if it was deleted (never comes back)."""
@@ -315,7 +325,7 @@ class Persons:
                          {f"active.{h}": {"$lt": limits.max_active}}]},
             ]},
             {"$set": {f"holds.{appointment_id}": {"h": h, "k": limits.day_key},
-                      "check_after": check_after},
+                      "checking": True, "check_after": check_after},
              "$inc": {day: 1, f"active.{h}": 1}},
             projection={"_id": 1})
         return doc is not None
@@ -355,19 +365,33 @@ class Persons:
             update["$set"] = {f"ban.{hospital_id}": ban_until}
         await self.collection.update_one({"_id": id_hash}, update, upsert=True)
 
-    async def due_for_check(self, now: dt.datetime, limit: int = 100) -> list[Document]:
-        cursor = self.collection.find({"check_after": {"$lte": now}},
+    async def due_for_check(self, now: dt.datetime, limit: int = 500) -> list[Document]:
+        cursor = self.collection.find({"checking": True},
                                       projection={"holds": 1, "check_after": 1})
-        return [doc async for doc in cursor.limit(limit)]
+        return [doc async for doc in cursor.limit(limit) if doc["check_after"] <= now]
 
     async def mark_checked(self, id_hash: str, check_after: dt.datetime) -> None:
         await self.collection.update_one({"_id": id_hash, "check_after": check_after},
-                                         {"$unset": {"check_after": ""}})
+                                         {"$unset": {"checking": "", "check_after": ""}})
 
 
 def no_show_dates(person: Document | None, hospital_id: str) -> list[str]:
     return sorted(str(n["d"]) for n in (person or {}).get("no_shows", [])
                   if n.get("h") == hospital_id)
+
+
+class DaySweeps:
+    """Visit dates the end-of-day sweep has finished (so an idle sweep reads a few ids)."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db.day_sweeps
+
+    async def done(self, dates: list[str]) -> set[str]:
+        cursor = self.collection.find({"_id": {"$in": dates}})
+        return {doc["_id"] async for doc in cursor}
+
+    async def finish(self, date: str, now: dt.datetime) -> None:
+        await _insert_if_absent(self.collection, {"_id": date, "at": now})
 
 
 class Patients:
@@ -436,7 +460,7 @@ class Waitlist:
         await self.collection.create_index([("hospital_id", ASCENDING), ("status", ASCENDING),
                                             ("created_at", ASCENDING)])
         await self.collection.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
-        await self.collection.create_index("promoting_at")
+        await self.collection.create_index("status")
 
     async def insert(self, doc: Document) -> None:
         await self.collection.insert_one(doc)
@@ -473,9 +497,8 @@ class Waitlist:
                                           "$unset": {"promoting_at": ""}})
 
     async def stale_claims(self, before: dt.datetime, limit: int = 200) -> list[Document]:
-        cursor = self.collection.find({"status": "promoting", "promoting_at": {"$lt": before}},
-                                      projection=NO_OUTBOX)
-        return [d async for d in cursor.limit(limit)]
+        cursor = self.collection.find({"status": "promoting"}, projection=NO_OUTBOX)
+        return [d async for d in cursor.limit(limit) if d["promoting_at"] < before]
 
     async def finish(self, entry_id: str, status: str, fields: Document) -> Document | None:
         return await self.collection.find_one_and_update(

@@ -177,12 +177,12 @@ class OutboxRelay:
         total = 0
         settled_before = _now() - FAST_PATH_GRACE
         for collection in self.collections:
-            cursor = collection.find(
-                {"outbox_pending": True, "$or": [{"outbox_at": {"$lt": settled_before}},
-                                                 {"outbox_at": {"$exists": False}}]},
-                projection={"_id": 1}).limit(500)
+            # equality on the flag only: an index look-up whatever the collection's size
+            cursor = collection.find({"outbox_pending": True},
+                                     projection={"_id": 1, "outbox_at": 1}).limit(500)
             async for doc in cursor:
-                total += await self.flush(collection, doc["_id"])
+                if doc.get("outbox_at", settled_before) <= settled_before:
+                    total += await self.flush(collection, doc["_id"])
         return total
 
     async def backlog(self) -> int:
