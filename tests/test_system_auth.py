@@ -127,7 +127,7 @@ async def test_patient_profile_crud_masks_everything(api: Api, stack: DevStack) 
         "name": "张三", "id_number": VALID_ID, "phone": "13812345678", "relation": "self"})
     assert created.status == 201, created.body
     body = created.body
-    assert body["id_number_masked"] == "1101**********002X"
+    assert body["id_number_masked"] == "11****************"
     assert body["phone_masked"] == "138****5678"
     assert body["gender"] == "female" and body["birth_date"] == "1949-12-31"
     assert body["is_default"] is True

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from shared.errors import BadRequest, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
+
+
+# Cc controls, Cf format characters (bidi overrides and isolates, zero-width space and
+# joiners, BOM), Co private use, Cs surrogates, Zl/Zp line and paragraph separators.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
+
+
+def refuse_invisible(value: str) -> str:
+    """Refuse text that shows differently from what it is: a name with a right-to-left
+    override or a zero-width space looks like another name to staff and compares unequal."""
+    if any(unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in value):
+        raise ValueError("含有不可见或控制字符 / contains invisible or control characters")
+    return value
+
+
+VisibleText = AfterValidator(refuse_invisible)
 
 
 class Contract(BaseModel):

@@ -7,16 +7,17 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from shared.contracts.base import Contract, Reply
+from shared.contracts.base import Contract, Reply, VisibleText
 
 Session = Literal["am", "pm", "evening"]
 # first_come: the fastest tap wins; lottery: requests in the first seconds after release are
 # drawn in random order (fair against bots), first come after that
 ReleaseMode = Literal["first_come", "lottery"]
 ScheduleStatus = Literal["not_released", "open", "full", "closed", "stopped"]
-ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60),
+                 VisibleText]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 
 
@@ -112,7 +113,8 @@ class DepartmentTree(Reply):
     items: list[Department]
 
 
-DoctorTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+DoctorTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30),
+                        VisibleText]
 Fee = Annotated[int, Field(ge=0, le=10_000_000)]
 
 
