@@ -85,8 +85,8 @@ async def test_400_bookings_on_5_slots_over_2_gateways_and_3_booking_processes(
         while time.monotonic() < deadline:
             keys = [f"evt.notify.{q}:{e}" for q in ("messages", "reminders", "webhooks")
                     for e in booked]
-            seen = Counter([doc["_id"].rsplit(":", 1)[0]
-                            async for doc in processed.find({"_id": {"$in": keys}})])
+            done = {"_id": {"$in": keys}, "state": "done"}
+            seen = Counter([doc["_id"].rsplit(":", 1)[0] async for doc in processed.find(done)])
             if seen == {"evt.notify.messages": 50, "evt.notify.reminders": 50,
                         "evt.notify.webhooks": 50}:
                 break
