@@ -391,3 +391,12 @@ def test_runbook_names_every_metric() -> None:
     text = RUNBOOK.read_text(encoding="utf-8")
     missing = sorted(n for n in names if f"`{n}`" not in text)
     assert not missing, f"docs/operations.md does not explain these metrics: {missing}"
+
+
+def test_env_with_its_secrets_is_never_committed() -> None:
+    """`deploy/make-env.py` writes every secret into `.env`: git must ignore it."""
+    for name in (".env", ".env.production"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", name], cwd=ROOT, check=False)
+        assert ignored.returncode == 0, f"{name} is not git-ignored"
+    kept = subprocess.run(["git", "check-ignore", "-q", ".env.example"], cwd=ROOT, check=False)
+    assert kept.returncode == 1, ".env.example must stay tracked"

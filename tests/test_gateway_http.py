@@ -317,6 +317,21 @@ async def test_default_limits_admit_a_crowd_of_wechat_logins_from_one_address(ma
             assert r.status == 200, (second, await r.text())
 
 
+@pytest.mark.parametrize(("path", "query", "field"), [
+    ("/api/v1/appointments", {"cursor": "²"}, "cursor"),
+    ("/api/v1/appointments", {"cursor": "٣"}, "cursor"),
+    ("/api/v1/doctors", {"cursor": "²"}, "cursor"),
+    ("/api/v1/doctors/d_1/schedules", {"from": "9999-12-31"}, "from"),
+    ("/api/v1/doctors/d_1/schedules", {"to": "１９９９-01-01"}, "to"),
+])
+async def test_crafted_query_values_are_422_with_a_field_message(
+        client, rpc, signer, path, query, field):
+    r = await client.get(path, params=query, headers=bearer(signer.token()))
+    error = await error_of(r, 422)
+    assert field in error["details"]["fields"]
+    assert [c for c in rpc.calls if c.method != "signing_keys"] == []
+
+
 # --- observability ------------------------------------------------------------------------
 
 async def test_metrics_count_requests_by_route_template(client, rpc, signer):

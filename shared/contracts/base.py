@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from shared.errors import BadRequest, ValidationFailed
 
@@ -26,6 +27,28 @@ def refuse_invisible(value: str) -> str:
 
 
 VisibleText = AfterValidator(refuse_invisible)
+
+
+EARLIEST_DATE, LATEST_DATE = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+
+
+def plausible_date(value: dt.date) -> dt.date:
+    """A date a booking system can mean: `9999-12-31` passes ISO parsing and then
+    overflows every `date + timedelta` behind it."""
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError("日期应在 2000-01-01 至 2099-12-31 之间 / date must be within "
+                         "2000-01-01 … 2099-12-31")
+    return value
+
+
+# Every date a request carries (replies keep plain `dt.date`).
+PlausibleDate = Annotated[dt.date, AfterValidator(plausible_date)]
+
+
+# An opaque page cursor: printable ASCII only, so a service decoding it never meets "²"
+# (which `str.isdigit` accepts and `int` refuses) or other look-alike digits.
+Cursor = Annotated[str, StringConstraints(min_length=1, max_length=200,
+                                          pattern=r"^[A-Za-z0-9_.:|=-]+$")]
 
 
 class Contract(BaseModel):

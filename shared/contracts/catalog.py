@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from shared.contracts.base import Contract, Reply, VisibleText
+from shared.contracts.base import Contract, Cursor, PlausibleDate, Reply, VisibleText
 
 Session = Literal["am", "pm", "evening"]
 # first_come: the fastest tap wins; lottery: requests in the first seconds after release are
@@ -162,12 +162,18 @@ class Doctor(Reply):
 
 class DoctorList(Reply):
     items: list[Doctor]
+    next: str | None = None
 
 
 class DoctorQuery(Contract):
+    """`GET /doctors`: a page of `limit` doctors; `next` of a reply is the following
+    page's `cursor`."""
+
     hospital_id: Id | None = None
     department_id: Id | None = None
     q: Annotated[str, StringConstraints(max_length=50)] | None = None
+    cursor: Cursor | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 50
 
 
 class DoctorRef(Contract):
@@ -180,8 +186,8 @@ class ScheduleQuery(Contract):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     doctor_id: Id
-    from_: dt.date | None = Field(default=None, alias="from")
-    to: dt.date | None = None
+    from_: PlausibleDate | None = Field(default=None, alias="from")
+    to: PlausibleDate | None = None
 
     @model_validator(mode="after")
     def _range(self) -> ScheduleQuery:
@@ -203,7 +209,7 @@ class SlotSpec(Contract):
 
 
 class ScheduleCreate(Contract):
-    date: dt.date
+    date: PlausibleDate
     session: Session
     fee_cents: Fee | None = None
     slots: Annotated[list[SlotSpec], Field(min_length=1, max_length=48)]
@@ -289,7 +295,7 @@ class HospitalExists(Reply):
 class AdminScheduleFilter(Contract):
     """Query of `GET /admin/hospitals/{hid}/schedules`."""
 
-    date: dt.date | None = None
+    date: PlausibleDate | None = None
     doctor_id: Id | None = None
 
 
@@ -306,6 +312,6 @@ class ScheduleRange(Contract):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: dt.date | None = Field(default=None, alias="from")
-    to: dt.date | None = None
+    from_: PlausibleDate | None = Field(default=None, alias="from")
+    to: PlausibleDate | None = None
 
