@@ -404,3 +404,29 @@ async def test_concurrent_requests_keep_their_own_request_ids(client, rpc):
     assert {r.headers["X-Request-ID"] for r in responses} == {f"rid-{i}" for i in range(10)}
     forwarded = {c.params["code"]: c.request_id for c in rpc.calls_to("wechat_login")}
     assert forwarded == {f"c{i}": f"rid-{i}" for i in range(10)}
+
+
+# --- readiness ----------------------------------------------------------------------------
+
+async def test_readyz_probes_are_shared_and_a_ready_answer_is_reused(make_client, rpc):
+    services = ("auth", "catalog")
+
+    async def slow_pong(params: Any, caller: Any) -> dict[str, Any]:
+        await asyncio.sleep(0.2)
+        return {}
+
+    for service in services:
+        rpc.on(service, "ping", slow_pong)
+    client = await make_client(required_services=services)
+    answers = await asyncio.gather(*(client.get("/readyz") for _ in range(20)))
+    assert {r.status for r in answers} == {200}
+    assert len(rpc.calls_to("ping")) == len(services)  # one probe for 20 requests
+    assert (await client.get("/readyz")).status == 200
+    assert len(rpc.calls_to("ping")) == len(services)  # reused within READY_TTL
+
+
+async def test_a_not_ready_answer_is_not_reused(make_client, rpc):
+    client = await make_client(required_services=("auth",))  # nobody answers ping
+    assert (await client.get("/readyz")).status == 503
+    rpc.on("auth", "ping", {})
+    assert (await client.get("/readyz")).status == 200
