@@ -205,7 +205,7 @@ def test_dependencies_wait_with_conditions(services: dict[str, Any]) -> None:
             assert deps.get("mongo", {}).get("condition") == "service_healthy", name
             assert deps.get("mongo-init", {}).get("condition") == \
                 "service_completed_successfully", name
-            assert env["MONGO_URL"] == "mongodb://mongo:27017/?replicaSet=rs0", name
+            assert "@mongo:27017/?replicaSet=rs0" in env["MONGO_URL"], name
     for name in SERVICES:
         assert "AMQP_URL" in service_env(services[name]) and \
             "MONGO_URL" in service_env(services[name]), name
@@ -308,6 +308,9 @@ def test_make_env_generates_secrets_the_services_accept(tmp_path: Path) -> None:
     assert len(base64.b64decode(values["GUAHAO_WEBHOOK_KEY"], validate=True)) == 32
     assert len(values["GUAHAO_ADMIN_PASSWORD"]) >= 16
     assert re.fullmatch(r"[A-Za-z0-9_-]{24,}", values["RABBITMQ_PASSWORD"])  # URL-safe
+    for var in ("MONGO_ROOT_PASSWORD", "MONGO_APP_PASSWORD"):
+        assert re.fullmatch(r"[A-Za-z0-9_-]{24,}", values[var]), var
+    assert 6 <= len(values["MONGO_REPLICA_KEY"]) <= 1024
     assert values["WECHAT_APPID"] == "wx_test"
     again = subprocess.run([sys.executable, str(ROOT / "deploy" / "make-env.py"),
                             "--output", str(out)], capture_output=True, text=True, timeout=60)
@@ -400,3 +403,32 @@ def test_env_with_its_secrets_is_never_committed() -> None:
         assert ignored.returncode == 0, f"{name} is not git-ignored"
     kept = subprocess.run(["git", "check-ignore", "-q", ".env.example"], cwd=ROOT, check=False)
     assert kept.returncode == 1, ".env.example must stay tracked"
+
+
+def test_mongo_requires_auth_and_services_log_in_with_credentials(
+        services: dict[str, Any]) -> None:
+    text = COMPOSE.read_text(encoding="utf-8")
+    for var in ("MONGO_ROOT_PASSWORD", "MONGO_APP_PASSWORD", "MONGO_REPLICA_KEY"):
+        assert re.search(r"\$\{" + var + r":\?", text), f"{var} must be required"
+    mongo = services["mongo"]
+    assert "--keyFile" in mongo["command"]
+    assert "MONGO_INITDB_ROOT_PASSWORD" in service_env(mongo)
+    for name in SERVICES:
+        url = str(service_env(services[name])["MONGO_URL"])
+        assert re.match(r"^mongodb://[^:@/]+:[^@/]+@mongo:27017/", url), (name, url)
+        assert "authSource=admin" in url
+    script = (ROOT / "deploy" / "mongo" / "init-replica-set.js").read_text(encoding="utf-8")
+    assert "createUser" in script and "readWriteAnyDatabase" in script
+    assert (ROOT / "deploy" / "mongo" / "mongo-entrypoint.sh").exists()
+
+
+def test_the_gateway_shares_no_network_with_the_store(services: dict[str, Any]) -> None:
+    def networks(service: dict[str, Any]) -> set[str]:
+        return set(service.get("networks") or ["default"])
+
+    store_nets = networks(services["mongo"])
+    assert not networks(services["gateway"]) & store_nets
+    assert not networks(services["proxy"]) & store_nets
+    for name in SERVICES:
+        assert networks(services[name]) & store_nets, f"{name} cannot reach mongo"
+        assert networks(services[name]) & networks(services["rabbitmq"])
