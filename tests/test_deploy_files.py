@@ -432,3 +432,59 @@ def test_the_gateway_shares_no_network_with_the_store(services: dict[str, Any]) 
     for name in SERVICES:
         assert networks(services[name]) & store_nets, f"{name} cannot reach mongo"
         assert networks(services[name]) & networks(services["rabbitmq"])
+
+
+# --- supply chain ----------------------------------------------------------------------------
+
+
+def lock_check_in(tmp_path: Path, pyproject: str | None = None,
+                  dev_lock: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run deploy/check-lock.py on a copy of the repo's pyproject and locks (edited)."""
+    (tmp_path / "deploy").mkdir(exist_ok=True)
+    (tmp_path / "deploy" / "check-lock.py").write_text(
+        (ROOT / "deploy" / "check-lock.py").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(
+        pyproject or (ROOT / "pyproject.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "requirements.lock").write_text(
+        (ROOT / "requirements.lock").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "requirements-dev.lock").write_text(
+        dev_lock or (ROOT / "requirements-dev.lock").read_text(encoding="utf-8"),
+        encoding="utf-8")
+    return subprocess.run([sys.executable, str(tmp_path / "deploy" / "check-lock.py")],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_locks_match_pyproject(tmp_path: Path) -> None:
+    result = lock_check_in(tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("edit", "complaint"), [
+    (lambda t: t.replace('"tzdata>=2024.1",', '"tzdata>=2024.1",\n  "orjson>=3.10",'),
+     "orjson"),  # added without `make lock`
+    (lambda t: t.replace('"tzdata>=2024.1",', ""), "no longer declares it"),  # removed
+    (lambda t: t.replace('"pydantic>=2.10,<3"', '"pydantic>=3"'), "does not satisfy"),
+])
+def test_a_pyproject_change_without_relocking_is_caught(
+        tmp_path: Path, edit: Any, complaint: str) -> None:
+    changed = edit((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    result = lock_check_in(tmp_path, pyproject=changed)
+    assert result.returncode == 1 and complaint in result.stderr, result.stderr
+
+
+def test_a_pin_without_hashes_is_caught(tmp_path: Path) -> None:
+    text = (ROOT / "requirements-dev.lock").read_text(encoding="utf-8")
+    stripped = re.sub(r"(?m)^(pytest-timeout==[^\s]+) \\\n(\s+--hash=\S+( \\)?\n)+", r"\1\n",
+                      text)
+    assert stripped != text
+    result = lock_check_in(tmp_path, dev_lock=stripped)
+    assert result.returncode == 1 and "pytest-timeout" in result.stderr, result.stderr
+
+
+def test_image_and_venv_install_only_hash_checked_locked_packages() -> None:
+    runs = " ".join(arg for kw, arg in dockerfile_instructions() if kw == "RUN")
+    assert "--require-hashes" in runs and "requirements.lock" in runs
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "--require-hashes -r requirements-dev.lock" in makefile
+    assert "--no-deps --no-build-isolation -e ." in makefile
+    assert re.search(r"^test: .*check-lock", makefile, re.M)
