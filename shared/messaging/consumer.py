@@ -91,7 +91,8 @@ class ProcessedEvents:
         current = await self.collection.find_one({"_id": key}, projection={"state": 1})
         if current is None:  # released in between: try once more from the start
             return await self.claim(key, holder, lease)
-        return "done" if current.get("state") == "done" else "busy"
+        # documents written before claims existed have no state: they mark handled events
+        return "busy" if current.get("state") == "claimed" else "done"
 
     async def complete(self, key: str, holder: str) -> None:
         """Mark the event handled (only while `holder` still holds the claim)."""
