@@ -240,3 +240,15 @@ async def test_an_arabic_indic_digit_in_the_id_is_refused(service: PatientServic
     from pydantic import ValidationError
     with pytest.raises(ValidationError):
         profile("110105194912310٠2X")
+
+
+def test_the_person_hash_takes_only_normalised_ascii() -> None:
+    import secrets
+
+    from services.auth.keys import PiiKeys
+    from services.auth.pii import PiiCipher
+
+    cipher = PiiCipher(PiiKeys.from_bytes(secrets.token_bytes(64)))
+    assert len(cipher.lookup_hash("11010519491231002X")) == 64
+    with pytest.raises(ValueError):
+        cipher.lookup_hash("110105194912310０2X")
