@@ -12,12 +12,11 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 
-# 1. Third-party dependencies only, from [project].dependencies of pyproject.toml. This layer
-#    is rebuilt only when pyproject.toml changes, not on every source edit.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print(*deps, sep=chr(10))" > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt \
- && rm /tmp/requirements.txt
+# 1. Third-party dependencies only, exactly as locked (versions and sha256 of every file:
+#    `make lock` writes requirements.lock from pyproject.toml, `make test` checks they
+#    match). This layer is rebuilt only when the lock changes, not on every source edit.
+COPY pyproject.toml requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 
 # 2. An unprivileged user, and the data dir it may write (dev keys are generated there only
 #    when GUAHAO_JWT_PRIVATE_KEY / GUAHAO_PII_KEY / GUAHAO_WEBHOOK_KEY are unset).

@@ -2,17 +2,32 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.lock | cksum | cut -d' ' -f1)
+UV     ?= uv
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
 
-.PHONY: run test test-fast lint bench venv clean miniprogram
+.PHONY: run test test-fast lint bench venv clean miniprogram lock check-lock
 
-$(STAMP): pyproject.toml
+# Every third-party package comes from the lock, checked against its sha256 (the build
+# backend included: the project itself is installed without build isolation).
+$(STAMP): pyproject.toml requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -U pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 venv: $(STAMP)
+
+## Re-resolve the locks after changing dependencies in pyproject.toml (needs uv and PyPI:
+## `pip install uv`). The dev lock is constrained by the runtime one: same versions.
+lock:
+	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev -c requirements.lock $(LOCK_FLAGS) \
+	  -o requirements-dev.lock
+
+## The locks still match pyproject.toml (offline; part of `make test`).
+check-lock: venv
+	$(PY) deploy/check-lock.py
 
 ## Start the whole system locally (embedded store, WeChat fake, services, gateway).
 run: venv
@@ -20,7 +35,7 @@ run: venv
 
 ## Everything CI runs: lint, the mini-program's unit tests, then pytest (which also runs
 ## the mini-program's end-to-end suite against a started system).
-test: venv lint miniprogram
+test: venv check-lock lint miniprogram
 	$(PY) -m pytest -q -p no:cacheprovider
 
 ## The mini-program: dependencies, npm build (TDesign into miniprogram_npm), jest unit tests.

@@ -125,8 +125,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                "GUAHAO_ADMIN_PASSWORD": ADMIN[1], "GUAHAO_DEMO": "0",
                "GUAHAO_RATE_LIMITS": "ip=1000000/s:1000000,login=1000000/min:1000000,"
                                      "refresh=1000000/min:1000000,"
-                                     "user=1000000/s:1000000,book=1000000/s:1000000",
-               "GUAHAO_LOG_LEVEL": "WARNING"}
+                                     "wechat_login=1000000/s:1000000"}
         stack = DevStack(Path(tempfile.mkdtemp(prefix="guahao-bench-")), env=env,
                          gateway_port=free_port(), log_dir=Path(tempfile.mkdtemp()))
         for extra in range(1, args.booking_processes):

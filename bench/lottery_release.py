@@ -97,7 +97,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     env = {**os.environ, "GUAHAO_ADMIN_USERNAME": ADMIN[0], "GUAHAO_ADMIN_PASSWORD": ADMIN[1],
            "GUAHAO_DEMO": "0",
            "GUAHAO_RATE_LIMITS": "ip=1000000/s:1000000,login=1000000/min:1000000,"
-                                 "user=1000000/s:1000000,book=1000000/s:1000000"}
+                                 "user=1000000/s:1000000,book=1000000/s:1000000,"
+                                 "wechat_login=1000000/s:1000000"}
     stack = DevStack(Path(tempfile.mkdtemp(prefix="guahao-bench-")), env=env,
                      gateway_port=free_port(), log_dir=Path(tempfile.mkdtemp()))
     stack.start()

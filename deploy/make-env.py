@@ -48,6 +48,9 @@ GENERATED: dict[str, Callable[[], str]] = {
     "GUAHAO_WEBHOOK_KEY": random_b64(32),
     "GUAHAO_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(18),
     "RABBITMQ_PASSWORD": lambda: secrets.token_urlsafe(24),
+    "MONGO_ROOT_PASSWORD": lambda: secrets.token_urlsafe(24),
+    "MONGO_APP_PASSWORD": lambda: secrets.token_urlsafe(24),
+    "MONGO_REPLICA_KEY": random_b64(96),
 }
 
 _ASSIGNMENT = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")

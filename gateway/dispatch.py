@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.limits import USER
+from gateway.limits import USER, refresh_family_key, username_ip_key
 from gateway.responses import json_response
 from gateway.routes import HOSPITAL_PARAM, ROUTES, Route
 from gateway.state import CALLER, CLIENT_IP, GATEWAY, Gateway
@@ -28,9 +28,9 @@ def route_handler(route: Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         gw = request.app[GATEWAY]
         caller = await authorise(route, request, gw)
-        if route.rate is not None:
-            gw.limits.hit(route.rate, caller.user_id if caller else request[CLIENT_IP])
         params = await rpc_params(route, request)
+        if route.rate is not None:
+            gw.limits.hit(route.rate, rate_key(route, request, caller, params))
         result = await gw.upstream.call(route.service, route.rpc, params, caller=caller)
         status = route.status
         if route.created_flag:
@@ -60,6 +60,19 @@ async def authorise(route: Route, request: web.Request, gw: Gateway) -> Caller |
     return caller
 
 
+def rate_key(route: Route, request: web.Request, caller: Caller | None,
+             params: dict[str, Any]) -> str:
+    """Whose bucket a request of `route` takes its token from (see `Route.rate_key`)."""
+    ip: str = request[CLIENT_IP]
+    if route.rate_key == "username_ip":
+        return username_ip_key(str(params.get("username", "")), ip)
+    if route.rate_key == "refresh_family":
+        return refresh_family_key(str(params.get("refresh_token", "")))
+    if route.rate_key == "caller" and caller is not None:
+        return caller.user_id
+    return ip
+
+
 async def rpc_params(route: Route, request: web.Request) -> dict[str, Any]:
     """Query fields, body fields, mapped headers, then path parameters (the path wins: it
     is what was authorised), validated by the route's params contract when it has one."""
@@ -75,6 +88,8 @@ async def rpc_params(route: Route, request: web.Request) -> dict[str, Any]:
         if value is not None:
             params[name] = value
     params.update(request.match_info)
+    if route.client_ip_param is not None:
+        params[route.client_ip_param] = request[CLIENT_IP]
     if route.params is not None:
         model = parse_object(route.params, params)
         params = model.model_dump(mode="json", by_alias=True,

@@ -72,7 +72,7 @@ FHIR_PREFIX = "/fhir"
 CATALOG_TYPES: tuple[str, ...] = get_args(CatalogResourceType)
 JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json"})
 IGNORED_PARAMETERS = frozenset({"_format", "_pretty"})
-_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

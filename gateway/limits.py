@@ -20,6 +20,8 @@ from shared.errors import RateLimited
 IP = "ip"
 USER = "user"
 LOGIN = "login"
+REFRESH = "refresh"
+WECHAT_LOGIN = "wechat_login"
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,17 @@ class Rate:
         return cls(count / 60.0, burst)
 
 
+# One client address may be a whole carrier NAT, an office or (with proxies not yet
+# trusted) the load balancer: limits keyed by address alone are generous, and the tight
+# ones are keyed by what identifies one actor (user, username + address, token family).
 DEFAULT_RATES: Mapping[str, Rate] = MappingProxyType({
-    IP: Rate(20, 40),
-    USER: Rate(10, 20),
-    LOGIN: Rate.per_minute(10, 10),
+    IP: Rate(100, 200),  # every request, per client address
+    USER: Rate(10, 20),  # every authenticated request, per user
+    LOGIN: Rate.per_minute(10, 10),  # staff password login, per username + client address
+    REFRESH: Rate.per_minute(10, 10),  # per refresh-token family (one app install)
+    # per client address: each login spends a one-time wx.login code that only WeChat
+    # mints, so a crowd behind one address (an 08:00 release rush) must get through
+    WECHAT_LOGIN: Rate(50, 100),
     "book": Rate(5, 20),  # per patient: a flash crowd of one patient's retries stays bounded
 })
 
@@ -156,8 +165,11 @@ def _in(address: str, networks: tuple[Network, ...]) -> bool:
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: tuple[Network, ...]) -> str:
-    """The client address: the peer, unless the peer is a trusted proxy, in which case the
-    right-most X-Forwarded-For entry that is not itself a trusted proxy."""
+    """The client address: the peer, unless the peer is a trusted proxy, in which case
+    X-Forwarded-For is walked from the right (each proxy appends the address it saw),
+    skipping trusted proxies, and the first untrusted entry is the client. Entries left of
+    it were written by the client and are never believed. Behind several hops (a cloud
+    load balancer, then nginx) every hop's address or network must be trusted."""
     address = peer or "unknown"
     if not forwarded_for or not _in(address, trusted):
         return address
@@ -172,3 +184,16 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: tuple[Networ
         if not _in(hop, trusted):
             break
     return address
+
+
+def refresh_family_key(refresh_token: str) -> str:
+    """The rate-limit key of a refresh token: its family (`<family>.<secret>`); a token
+    without one (issued before families were spelled out) is its own key."""
+    family, dot, _ = refresh_token.partition(".")
+    return f"family:{family}" if dot and family else f"token:{refresh_token}"
+
+
+def username_ip_key(username: str, ip: str) -> str:
+    """Staff login: one bucket per username per address, so nobody elsewhere can use up an
+    account's logins (usernames match case-insensitively)."""
+    return f"{username.strip().lower()}|{ip}"

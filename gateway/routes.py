@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -20,6 +21,7 @@ from shared.contracts.auth import (
     RefreshRequest,
     StaffAccount,
     StaffLogin,
+    StaffLoginParams,
     TokenPair,
     WechatLogin,
 )
@@ -117,6 +119,8 @@ ANY_ROLE = frozenset({"patient", "hospital_admin", "platform_admin"})
 HOSPITAL_SCOPE_PREFIX = "/admin/hospitals/{hospital_id}"
 HOSPITAL_PARAM = "hospital_id"
 
+RateKey = Literal["caller", "ip", "username_ip", "refresh_family"]
+
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -127,8 +131,11 @@ class Route:
     path + query + body fields).
 
     - `roles`: None = public; otherwise the token's role must be in the set.
-    - `rate`: a rate-limit class of `gateway.limits.Limits`, keyed by user when
-      authenticated, else by client IP.
+    - `rate`: a rate-limit class of `gateway.limits.Limits`, keyed by `rate_key`:
+      `caller` (the user when authenticated, else the client address), `ip` (the client
+      address), `username_ip` (the body's `username` + client address) or
+      `refresh_family` (the family of the body's `refresh_token`).
+    - `client_ip_param`: the RPC param that receives the client address (never the body).
     - `headers`: HTTP header → RPC param name (e.g. `Idempotency-Key` → `idempotency_key`).
     """
 
@@ -144,6 +151,8 @@ class Route:
     summary: str = ""
     tag: str = ""
     rate: str | None = None
+    rate_key: RateKey = "caller"
+    client_ip_param: str | None = None
     headers: dict[str, str] = field(default_factory=dict, hash=False)
     params: type[Contract] | None = None
     created_flag: bool = False  # reply is {"created", "resource"}: `status` if created, else 200
@@ -176,11 +185,14 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/auth/wechat/login", "auth", "wechat_login", body=WechatLogin,
-          reply=TokenPair, rate="login", tag="auth", summary="WeChat mini-program login"),
+          reply=TokenPair, rate="wechat_login", rate_key="ip", tag="auth",
+          summary="WeChat mini-program login"),
     Route("POST", "/auth/staff/login", "auth", "staff_login", body=StaffLogin,
-          reply=TokenPair, rate="login", tag="auth", summary="Staff / platform admin login"),
+          params=StaffLoginParams, reply=TokenPair, rate="login", rate_key="username_ip",
+          client_ip_param="client_ip", tag="auth", summary="Staff / platform admin login"),
     Route("POST", "/auth/refresh", "auth", "refresh", body=RefreshRequest,
-          reply=TokenPair, rate="login", tag="auth", summary="Rotate the refresh token"),
+          reply=TokenPair, rate="refresh", rate_key="refresh_family", tag="auth",
+          summary="Rotate the refresh token"),
     Route("POST", "/auth/logout", "auth", "logout", body=LogoutRequest, reply=Empty,
           roles=ANY_ROLE, tag="auth", summary="Revoke the refresh token family"),
     Route("GET", "/me", "auth", "me", reply=Me, roles=ANY_ROLE, tag="auth",

@@ -122,7 +122,8 @@ def start_stack(base: Path) -> tuple[DevStack, str]:
         "WEBHOOK_ALLOW_PRIVATE": "1",
         "WEBHOOK_RETRY_BASE_SECONDS": "1",
         "GUAHAO_RATE_LIMITS": "ip=100000/s:100000,login=100000/min:100000,"
-                              "user=100000/s:100000,book=100000/s:100000",
+                              "user=100000/s:100000,book=100000/s:100000,"
+                              "refresh=100000/min:100000,wechat_login=100000/s:100000",
     }
     for var in ("WECHAT_APPID", "WECHAT_SECRET", "WECHAT_API_BASE", "GATEWAY_PORT"):
         env.pop(var, None)

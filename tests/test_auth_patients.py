@@ -54,7 +54,7 @@ async def test_create_derives_gender_and_birth_date_and_masks_numbers(
     created = await service.create(await new_patient(service), profile("11010519491231002X"))
     assert created.name == "张三"
     assert created.gender == "female" and created.birth_date == dt.date(1949, 12, 31)
-    assert created.id_number_masked == "1101**********002X"
+    assert created.id_number_masked == "11****************"
     assert created.phone_masked == "138****5678"
     assert created.relation == "self" and created.is_default is True
 
@@ -201,7 +201,7 @@ async def test_resolve_gives_booking_the_person_hash_for_the_owner_only(
     params = PatientResolveParams(user_id=owner.user_id, patient_id=created.id)
     for caller in (None, PLATFORM_ADMIN, owner):
         resolved = await service.resolve(caller, params)
-        assert resolved.id_number_masked == "1101**********002X" and resolved.name == "张三"
+        assert resolved.id_number_masked == "11****************" and resolved.name == "张三"
         assert len(resolved.id_hash) == 64
     # the same person under another account has the same hash: a ban follows the person
     second_owner = await new_patient(service)
@@ -215,3 +215,40 @@ async def test_resolve_gives_booking_the_person_hash_for_the_owner_only(
                                                          patient_id=created.id))
     with pytest.raises(Forbidden):
         await service.resolve(await new_patient(service), params)
+
+
+async def test_a_full_width_digit_does_not_make_a_banned_person_someone_else(
+    service: PatientService,
+) -> None:
+    """Bans, per-person limits and no-shows follow `id_hash`: one full-width digit in the ID
+    must give the same person hash (and be a duplicate for the same user)."""
+    owner = await new_patient(service)
+    created = await service.create(owner, profile("11010519491231002X"))
+    dodge = "110105194912310０2X"
+    with pytest.raises(Conflict):
+        await service.create(owner, profile(dodge))
+    other_owner = await new_patient(service)
+    twin = await service.create(other_owner, profile(dodge))
+    hashes = {
+        (await service.resolve(None, PatientResolveParams(user_id=u.user_id, patient_id=p))).id_hash
+        for u, p in ((owner, created.id), (other_owner, twin.id))
+    }
+    assert len(hashes) == 1
+
+
+async def test_an_arabic_indic_digit_in_the_id_is_refused(service: PatientService) -> None:
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError):
+        profile("110105194912310٠2X")
+
+
+def test_the_person_hash_takes_only_normalised_ascii() -> None:
+    import secrets
+
+    from services.auth.keys import PiiKeys
+    from services.auth.pii import PiiCipher
+
+    cipher = PiiCipher(PiiKeys.from_bytes(secrets.token_bytes(64)))
+    assert len(cipher.lookup_hash("11010519491231002X")) == 64
+    with pytest.raises(ValueError):
+        cipher.lookup_hash("110105194912310０2X")

@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.auth.handlers import register
-from services.auth.service import MAX_LOGIN_FAILURES
+from services.auth.service import MAX_CONCURRENT_PASSWORD_CHECKS, MAX_LOGIN_FAILURES
 from shared.context import CallContext, Caller
 from shared.contracts.auth import CreateStaffParams
 from shared.errors import (
@@ -182,6 +182,59 @@ async def test_successful_login_resets_the_failure_count(kit: AuthKit) -> None:
         with pytest.raises(Unauthenticated):
             await kit.service.staff_login("staff1", "wrong-pass")
     await kit.service.staff_login("staff1", "right-pass")
+
+
+async def test_a_lockout_from_one_address_does_not_lock_the_account_elsewhere(
+    kit: AuthKit
+) -> None:
+    await add_staff(kit)
+    for _ in range(MAX_LOGIN_FAILURES):
+        with pytest.raises(Unauthenticated):
+            await kit.service.staff_login("staff1", "wrong-pass", "203.0.113.66")
+    with pytest.raises(RateLimited):
+        await kit.service.staff_login("staff1", "right-pass", "203.0.113.66")
+    pair = await kit.service.staff_login("staff1", "right-pass", "198.51.100.10")
+    assert pair.user.role == "hospital_admin"
+
+
+async def test_concurrent_guesses_cannot_slip_past_the_failure_count(
+    kit: AuthKit, mongo_db: AsyncDatabase[Document]
+) -> None:
+    """Check and count are one atomic increment: of 20 guesses sent at once, exactly the
+    allowed number reach the password check."""
+    await add_staff(kit)
+    outcomes = await asyncio.gather(
+        *(kit.service.staff_login("staff1", "wrong-pass", "203.0.113.7") for _ in range(20)),
+        return_exceptions=True)
+    kinds = [type(o).__name__ for o in outcomes]
+    assert kinds.count("Unauthenticated") == MAX_LOGIN_FAILURES
+    assert kinds.count("RateLimited") == 20 - MAX_LOGIN_FAILURES
+
+
+async def test_password_checks_run_a_bounded_number_at_once(
+    kit: AuthKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_staff(kit)
+    running, peak = 0, 0
+    hasher = kit.service.passwords
+
+    class CountingHasher:
+        def __getattr__(self, name: str) -> object:
+            return getattr(hasher, name)
+
+        def verify(self, stored: str, password: str) -> bool:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            try:
+                return hasher.verify(stored, password)
+            finally:
+                running -= 1
+
+    monkeypatch.setattr(kit.service, "passwords", CountingHasher())
+    logins = [kit.service.staff_login("staff1", "right-pass", f"10.0.0.{i}") for i in range(12)]
+    pairs = await asyncio.gather(*logins)
+    assert len(pairs) == 12 and 1 <= peak <= MAX_CONCURRENT_PASSWORD_CHECKS
 
 
 async def test_admin_bootstrap_is_idempotent_under_concurrent_starts(

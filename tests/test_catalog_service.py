@@ -617,3 +617,48 @@ async def test_hospital_exists_and_booking_rules_of_an_unknown_hospital(
     assert (await kit.service.hospital_exists("h_nope")).exists is False
     with pytest.raises(NotFound):
         await kit.service.booking_rules("h_nope")
+
+
+async def test_doctors_come_in_pages_and_availability_is_asked_for_one_page_only(
+    kit: CatalogKit, world: World
+) -> None:
+    for n in range(6):
+        doctor = await kit.service.create_doctor(world.admin, DoctorCreateParams(
+            hospital_id=world.hospital_id, name=f"医生{n}", title="主治医师",
+            department_id=world.department_id, fee_cents=100, published=True))
+        await kit.service.create_schedule(world.admin, am_session(
+            world, day(1), doctor_id=doctor.id))
+    seen: list[str] = []
+    cursor: str | None = None
+    kit.booking.calls.clear()
+    for _ in range(10):
+        page = await kit.service.list_doctors(DoctorQuery.model_validate(
+            {"hospital_id": world.hospital_id, "limit": 3,
+             **({"cursor": cursor} if cursor else {})}))
+        assert len(page.items) <= 3
+        seen += [d.id for d in page.items]
+        cursor = page.next
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 7  # the world's doctor and six more
+    assert kit.booking.calls and all(len(c) <= 3 for c in kit.booking.calls)
+    searched = await kit.service.list_doctors(DoctorQuery.model_validate(
+        {"hospital_id": world.hospital_id, "q": "医生", "limit": 4}))
+    assert len(searched.items) == 4 and searched.next == "4"
+
+
+@pytest.mark.parametrize("cursor", ["²", "٣", "-1", "9999999", "x"])
+async def test_a_crafted_doctor_cursor_is_a_field_error(
+    kit: CatalogKit, world: World, cursor: str
+) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        query = parse_object(DoctorQuery, {"hospital_id": world.hospital_id, "cursor": cursor})
+        await kit.service.list_doctors(query)
+    assert "cursor" in refused.value.details["fields"]
+
+
+@pytest.mark.parametrize("value", ["9999-12-31", "0001-01-01", "１９９９-01-01"])
+def test_far_dates_in_queries_are_field_errors(value: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        parse_object(ScheduleQuery, {"doctor_id": "d_1", "from": value})
+    assert "from" in refused.value.details["fields"]

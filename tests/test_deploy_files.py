@@ -205,7 +205,7 @@ def test_dependencies_wait_with_conditions(services: dict[str, Any]) -> None:
             assert deps.get("mongo", {}).get("condition") == "service_healthy", name
             assert deps.get("mongo-init", {}).get("condition") == \
                 "service_completed_successfully", name
-            assert env["MONGO_URL"] == "mongodb://mongo:27017/?replicaSet=rs0", name
+            assert "@mongo:27017/?replicaSet=rs0" in env["MONGO_URL"], name
     for name in SERVICES:
         assert "AMQP_URL" in service_env(services[name]) and \
             "MONGO_URL" in service_env(services[name]), name
@@ -308,6 +308,9 @@ def test_make_env_generates_secrets_the_services_accept(tmp_path: Path) -> None:
     assert len(base64.b64decode(values["GUAHAO_WEBHOOK_KEY"], validate=True)) == 32
     assert len(values["GUAHAO_ADMIN_PASSWORD"]) >= 16
     assert re.fullmatch(r"[A-Za-z0-9_-]{24,}", values["RABBITMQ_PASSWORD"])  # URL-safe
+    for var in ("MONGO_ROOT_PASSWORD", "MONGO_APP_PASSWORD"):
+        assert re.fullmatch(r"[A-Za-z0-9_-]{24,}", values[var]), var
+    assert 6 <= len(values["MONGO_REPLICA_KEY"]) <= 1024
     assert values["WECHAT_APPID"] == "wx_test"
     again = subprocess.run([sys.executable, str(ROOT / "deploy" / "make-env.py"),
                             "--output", str(out)], capture_output=True, text=True, timeout=60)
@@ -391,3 +394,97 @@ def test_runbook_names_every_metric() -> None:
     text = RUNBOOK.read_text(encoding="utf-8")
     missing = sorted(n for n in names if f"`{n}`" not in text)
     assert not missing, f"docs/operations.md does not explain these metrics: {missing}"
+
+
+def test_env_with_its_secrets_is_never_committed() -> None:
+    """`deploy/make-env.py` writes every secret into `.env`: git must ignore it."""
+    for name in (".env", ".env.production"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", name], cwd=ROOT, check=False)
+        assert ignored.returncode == 0, f"{name} is not git-ignored"
+    kept = subprocess.run(["git", "check-ignore", "-q", ".env.example"], cwd=ROOT, check=False)
+    assert kept.returncode == 1, ".env.example must stay tracked"
+
+
+def test_mongo_requires_auth_and_services_log_in_with_credentials(
+        services: dict[str, Any]) -> None:
+    text = COMPOSE.read_text(encoding="utf-8")
+    for var in ("MONGO_ROOT_PASSWORD", "MONGO_APP_PASSWORD", "MONGO_REPLICA_KEY"):
+        assert re.search(r"\$\{" + var + r":\?", text), f"{var} must be required"
+    mongo = services["mongo"]
+    assert "--keyFile" in mongo["command"]
+    assert "MONGO_INITDB_ROOT_PASSWORD" in service_env(mongo)
+    for name in SERVICES:
+        url = str(service_env(services[name])["MONGO_URL"])
+        assert re.match(r"^mongodb://[^:@/]+:[^@/]+@mongo:27017/", url), (name, url)
+        assert "authSource=admin" in url
+    script = (ROOT / "deploy" / "mongo" / "init-replica-set.js").read_text(encoding="utf-8")
+    assert "createUser" in script and "readWriteAnyDatabase" in script
+    assert (ROOT / "deploy" / "mongo" / "mongo-entrypoint.sh").exists()
+
+
+def test_the_gateway_shares_no_network_with_the_store(services: dict[str, Any]) -> None:
+    def networks(service: dict[str, Any]) -> set[str]:
+        return set(service.get("networks") or ["default"])
+
+    store_nets = networks(services["mongo"])
+    assert not networks(services["gateway"]) & store_nets
+    assert not networks(services["proxy"]) & store_nets
+    for name in SERVICES:
+        assert networks(services[name]) & store_nets, f"{name} cannot reach mongo"
+        assert networks(services[name]) & networks(services["rabbitmq"])
+
+
+# --- supply chain ----------------------------------------------------------------------------
+
+
+def lock_check_in(tmp_path: Path, pyproject: str | None = None,
+                  dev_lock: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run deploy/check-lock.py on a copy of the repo's pyproject and locks (edited)."""
+    (tmp_path / "deploy").mkdir(exist_ok=True)
+    (tmp_path / "deploy" / "check-lock.py").write_text(
+        (ROOT / "deploy" / "check-lock.py").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(
+        pyproject or (ROOT / "pyproject.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "requirements.lock").write_text(
+        (ROOT / "requirements.lock").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "requirements-dev.lock").write_text(
+        dev_lock or (ROOT / "requirements-dev.lock").read_text(encoding="utf-8"),
+        encoding="utf-8")
+    return subprocess.run([sys.executable, str(tmp_path / "deploy" / "check-lock.py")],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_locks_match_pyproject(tmp_path: Path) -> None:
+    result = lock_check_in(tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("edit", "complaint"), [
+    (lambda t: t.replace('"tzdata>=2024.1",', '"tzdata>=2024.1",\n  "orjson>=3.10",'),
+     "orjson"),  # added without `make lock`
+    (lambda t: t.replace('"tzdata>=2024.1",', ""), "no longer declares it"),  # removed
+    (lambda t: t.replace('"pydantic>=2.10,<3"', '"pydantic>=3"'), "does not satisfy"),
+])
+def test_a_pyproject_change_without_relocking_is_caught(
+        tmp_path: Path, edit: Any, complaint: str) -> None:
+    changed = edit((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    result = lock_check_in(tmp_path, pyproject=changed)
+    assert result.returncode == 1 and complaint in result.stderr, result.stderr
+
+
+def test_a_pin_without_hashes_is_caught(tmp_path: Path) -> None:
+    text = (ROOT / "requirements-dev.lock").read_text(encoding="utf-8")
+    stripped = re.sub(r"(?m)^(pytest-timeout==[^\s]+) \\\n(\s+--hash=\S+( \\)?\n)+", r"\1\n",
+                      text)
+    assert stripped != text
+    result = lock_check_in(tmp_path, dev_lock=stripped)
+    assert result.returncode == 1 and "pytest-timeout" in result.stderr, result.stderr
+
+
+def test_image_and_venv_install_only_hash_checked_locked_packages() -> None:
+    runs = " ".join(arg for kw, arg in dockerfile_instructions() if kw == "RUN")
+    assert "--require-hashes" in runs and "requirements.lock" in runs
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "--require-hashes -r requirements-dev.lock" in makefile
+    assert "--no-deps --no-build-isolation -e ." in makefile
+    assert re.search(r"^test: .*check-lock", makefile, re.M)

@@ -353,3 +353,27 @@ def test_references_take_typed_bare_and_absolute_forms():
     with pytest.raises(BadRequest):
         parse_search("Slot", [("schedule.actor", "Patient/p.1")]).references(
             "schedule.actor", ("Practitioner", "Location"))
+
+
+@pytest.mark.parametrize("value", [
+    "2026-12-01T08:00:00+99:00",   # an offset no zone has (datetime refuses it: was a 500)
+    "2026-12-01T08:00:00+13:75",
+    "0001-01-01T00:00+14:00",      # overflows when moved to UTC
+    "9999-12-31T23:59:59-14:00",
+    "ge9999",
+    "２０２６-12-01",               # full-width digits
+    "2026-1٢-01",                   # an Arabic-Indic digit
+])
+def test_crafted_dates_are_bad_requests_naming_the_parameter(value: str) -> None:
+    with pytest.raises(BadRequest) as refused:
+        parse_date_criterion("date", value)
+    assert refused.value.details == {"issue": "invalid", "parameter": "date"}
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("_count", "²"), ("_count", "٣"), ("_offset", "²"), ("_count", "1" * 40), ("_offset", "-1"),
+])
+def test_crafted_counts_are_bad_requests(name: str, value: str) -> None:
+    with pytest.raises(BadRequest) as refused:
+        parse_search("Slot", [(name, value)])
+    assert refused.value.details["parameter"] == name

@@ -212,7 +212,7 @@ async def test_logout_accepts_an_empty_body(client, rpc, signer):
 
 async def test_login_rate_limit_answers_429_with_retry_after(make_client, rpc):
     rpc.on("auth", "wechat_login", TOKENS)
-    client = await make_client(limits=Limits({"login": Rate.per_minute(2, 2)}))
+    client = await make_client(limits=Limits({"wechat_login": Rate.per_minute(2, 2)}))
     for _ in range(2):
         assert (await client.post("/api/v1/auth/wechat/login", json={"code": "c"})).status == 200
     r = await client.post("/api/v1/auth/wechat/login", json={"code": "c"})
@@ -248,6 +248,88 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(make_client):
     first = await distrusting.get("/api/v1/nope", headers={"X-Forwarded-For": "203.0.113.1"})
     second = await distrusting.get("/api/v1/nope", headers={"X-Forwarded-For": "203.0.113.2"})
     assert (first.status, second.status) == (404, 429)
+
+
+async def test_forwarded_for_through_two_trusted_hops_finds_the_client(make_client, rpc):
+    """Cloud load balancer (198.18.0.0/15) → nginx (127.0.0.1) → gateway: each hop appends
+    the address it saw; a spoofed left-most entry is never believed."""
+    rpc.on("auth", "wechat_login", TOKENS)
+    client = await make_client(limits=Limits({"wechat_login": Rate(0.01, 1)}),
+                               trusted_proxies=["127.0.0.1", "198.18.0.0/15"])
+    statuses = []
+    for client_address in ("203.0.113.1", "203.0.113.2", "203.0.113.1"):
+        forwarded = f"6.6.6.{len(statuses)}, {client_address}, 198.18.0.7"
+        r = await client.post("/api/v1/auth/wechat/login", json={"code": "c1"},
+                              headers={"X-Forwarded-For": forwarded})
+        statuses.append(r.status)
+    assert statuses == [200, 200, 429]
+
+
+async def test_staff_login_is_limited_per_username_and_address(make_client, rpc):
+    rpc.on("auth", "staff_login", TOKENS)
+    client = await make_client(limits=Limits({"login": Rate(0.01, 2)}),
+                               trusted_proxies=["127.0.0.1"])
+
+    async def login(username: str, address: str) -> int:
+        r = await client.post("/api/v1/auth/staff/login",
+                              json={"username": username, "password": "wrong-pass"},
+                              headers={"X-Forwarded-For": address})
+        return r.status
+
+    assert [await login("admin", "203.0.113.9") for _ in range(3)] == [200, 200, 429]
+    assert await login("ADMIN", "203.0.113.9") == 429  # usernames are case-insensitive
+    assert await login("admin", "198.51.100.1") == 200  # the attacker cannot lock it out
+    assert await login("desk1", "203.0.113.9") == 200
+    sent = rpc.calls_to("staff_login")[-1].params
+    assert sent == {"username": "desk1", "password": "wrong-pass", "client_ip": "203.0.113.9"}
+
+
+async def test_the_client_address_cannot_be_sent_in_the_body(client, rpc):
+    r = await client.post("/api/v1/auth/staff/login", json={
+        "username": "admin", "password": "x", "client_ip": "10.0.0.1"})
+    assert "client_ip" in (await error_of(r, 422))["details"]["fields"]
+    assert rpc.calls_to("staff_login") == []
+
+
+async def test_refresh_is_limited_per_token_family_not_per_address(make_client, rpc):
+    rpc.on("auth", "refresh", TOKENS)
+    client = await make_client(limits=Limits({"refresh": Rate(0.01, 2), "ip": Rate(1000, 1000)}))
+
+    async def refresh(token: str) -> int:
+        return (await client.post("/api/v1/auth/refresh", json={"refresh_token": token})).status
+
+    family_a, family_b = "a" * 32, "b" * 32
+    assert [await refresh(f"{family_a}.secret-{i:04d}xxxxxxxx") for i in range(3)] == [
+        200, 200, 429]
+    # another install behind the same address is not affected
+    assert await refresh(f"{family_b}.secret-0000xxxxxxxx") == 200
+
+
+async def test_default_limits_admit_a_crowd_of_wechat_logins_from_one_address(make_client, rpc):
+    """api.md: at least 20 WeChat logins a second from one client address, sustained."""
+    rpc.on("auth", "wechat_login", TOKENS)
+    clock = [0.0]
+    client = await make_client(limits=Limits(clock=lambda: clock[0]))
+    for second in range(10):
+        clock[0] = float(second)
+        for _ in range(25):
+            r = await client.post("/api/v1/auth/wechat/login", json={"code": "c1"})
+            assert r.status == 200, (second, await r.text())
+
+
+@pytest.mark.parametrize(("path", "query", "field"), [
+    ("/api/v1/appointments", {"cursor": "²"}, "cursor"),
+    ("/api/v1/appointments", {"cursor": "٣"}, "cursor"),
+    ("/api/v1/doctors", {"cursor": "²"}, "cursor"),
+    ("/api/v1/doctors/d_1/schedules", {"from": "9999-12-31"}, "from"),
+    ("/api/v1/doctors/d_1/schedules", {"to": "１９９９-01-01"}, "to"),
+])
+async def test_crafted_query_values_are_422_with_a_field_message(
+        client, rpc, signer, path, query, field):
+    r = await client.get(path, params=query, headers=bearer(signer.token()))
+    error = await error_of(r, 422)
+    assert field in error["details"]["fields"]
+    assert [c for c in rpc.calls if c.method != "signing_keys"] == []
 
 
 # --- observability ------------------------------------------------------------------------
@@ -322,3 +404,29 @@ async def test_concurrent_requests_keep_their_own_request_ids(client, rpc):
     assert {r.headers["X-Request-ID"] for r in responses} == {f"rid-{i}" for i in range(10)}
     forwarded = {c.params["code"]: c.request_id for c in rpc.calls_to("wechat_login")}
     assert forwarded == {f"c{i}": f"rid-{i}" for i in range(10)}
+
+
+# --- readiness ----------------------------------------------------------------------------
+
+async def test_readyz_probes_are_shared_and_a_ready_answer_is_reused(make_client, rpc):
+    services = ("auth", "catalog")
+
+    async def slow_pong(params: Any, caller: Any) -> dict[str, Any]:
+        await asyncio.sleep(0.2)
+        return {}
+
+    for service in services:
+        rpc.on(service, "ping", slow_pong)
+    client = await make_client(required_services=services)
+    answers = await asyncio.gather(*(client.get("/readyz") for _ in range(20)))
+    assert {r.status for r in answers} == {200}
+    assert len(rpc.calls_to("ping")) == len(services)  # one probe for 20 requests
+    assert (await client.get("/readyz")).status == 200
+    assert len(rpc.calls_to("ping")) == len(services)  # reused within READY_TTL
+
+
+async def test_a_not_ready_answer_is_not_reused(make_client, rpc):
+    client = await make_client(required_services=("auth",))  # nobody answers ping
+    assert (await client.get("/readyz")).status == 503
+    rpc.on("auth", "ping", {})
+    assert (await client.get("/readyz")).status == 200

@@ -6,12 +6,15 @@ import pytest
 
 from gateway.app import create_app
 from gateway.limits import (
+    DEFAULT_RATES,
     Limits,
     Rate,
     TokenBuckets,
     client_ip,
     parse_networks,
     parse_rates,
+    refresh_family_key,
+    username_ip_key,
 )
 from gateway.metrics import GatewayMetrics
 from gateway.routes import Route
@@ -96,6 +99,9 @@ TRUSTED = parse_networks(["10.0.0.0/8", "127.0.0.1"])
         ("127.0.0.1", "garbage", "127.0.0.1"),
         ("127.0.0.1", "2001:db8::1", "2001:db8::1"),
         (None, "203.0.113.9", "unknown"),
+        # client → load balancer (192.168.0.0/16 not trusted here) → nginx: the LB is the
+        # client unless its network is trusted too (see the two-hop case below)
+        ("127.0.0.1", "203.0.113.9, 192.168.1.1", "192.168.1.1"),
     ],
 )
 def test_client_ip(peer, forwarded, expected):
@@ -122,3 +128,35 @@ def test_metrics_exposition_is_well_formed():
     assert rpc_bucket + 'le="0.025"} 1' in text
     for line in text.splitlines():
         assert line.startswith("#") or line.rsplit(" ", 1)[1].replace(".", "").isdigit()
+
+
+TWO_HOPS = parse_networks(["10.251.80.0/24", "192.168.0.0/16"])
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "expected"),
+    [
+        ("203.0.113.9, 192.168.1.1", "203.0.113.9"),  # client, LB (nginx is the peer)
+        ("1.1.1.1, 203.0.113.9, 192.168.1.1", "203.0.113.9"),  # spoofed entry ignored
+        ("203.0.113.9,192.168.1.1", "203.0.113.9"),
+        (" , 203.0.113.9 , 192.168.1.1", "203.0.113.9"),
+        ("not-an-ip, 192.168.1.1", "192.168.1.1"),  # garbage beyond the LB: the LB
+    ],
+)
+def test_client_ip_through_two_trusted_hops(forwarded, expected):
+    assert client_ip("10.251.80.2", forwarded, TWO_HOPS) == expected
+
+
+def test_rate_keys_of_refresh_and_staff_login():
+    assert refresh_family_key("fam1.secret") == refresh_family_key("fam1.other")
+    assert refresh_family_key("fam1.secret") != refresh_family_key("fam2.secret")
+    assert refresh_family_key("legacy-token") == "token:legacy-token"
+    assert refresh_family_key(".x") == "token:.x"
+    assert username_ip_key(" Admin ", "1.2.3.4") == username_ip_key("admin", "1.2.3.4")
+    assert username_ip_key("admin", "1.2.3.4") != username_ip_key("admin", "1.2.3.5")
+
+
+def test_default_rates_keep_the_class_names_and_a_generous_wechat_login():
+    assert {"ip", "user", "login", "refresh", "book", "wechat_login"} <= set(DEFAULT_RATES)
+    assert DEFAULT_RATES["wechat_login"].per_second >= 20
+    assert DEFAULT_RATES["ip"].per_second >= DEFAULT_RATES["wechat_login"].per_second

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+)
 
 from shared.context import CallContext, Caller, request_id_var
 from shared.contracts.base import Contract
@@ -192,6 +200,150 @@ async def test_consumer_skips_duplicates_retries_failures_and_dead_letters_poiso
     await channel.close()
     q = consumer.queue_name
     await delete_queues(broker, q, f"{q}.retry", f"{q}.dlq")
+
+
+def make_consumer(
+    broker: AbstractRobustConnection, mongo_db: AsyncDatabase[Document], hospital: str,
+    handler: Callable[[EventEnvelope], Awaitable[None]], **options: Any,
+) -> EventConsumer:
+    return EventConsumer(
+        broker, ProcessedEvents(mongo_db.processed_events), service="tests",
+        purpose=f"t{uuid.uuid4().hex[:8]}", bindings=[f"*.*.{hospital}"], handler=handler,
+        **options)
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not condition():
+        await asyncio.sleep(0.05)
+
+
+async def stop_and_delete(broker: AbstractRobustConnection, consumer: EventConsumer) -> None:
+    await consumer.drain(1)
+    q = consumer.queue_name
+    await delete_queues(broker, q, f"{q}.retry", f"{q}.dlq")
+
+
+async def dead_letters(broker: AbstractRobustConnection, consumer: EventConsumer) -> int:
+    channel = await broker.channel()
+    dlq = await channel.declare_queue(f"{consumer.queue_name}.dlq", passive=True)
+    count = dlq.declaration_result.message_count or 0
+    await channel.close()
+    return count
+
+
+async def test_concurrent_deliveries_of_one_event_run_the_handler_once(
+    broker: AbstractRobustConnection, mongo_db: AsyncDatabase[Document]
+) -> None:
+    """The race of check-then-act: copies arriving within the prefetch window used to all
+    see "not processed" and all run. The claim lets exactly one through."""
+    hospital = f"h_{uuid.uuid4().hex[:8]}"
+    runs: list[str] = []
+
+    async def slow_handler(event: EventEnvelope) -> None:
+        runs.append(event.id)
+        await asyncio.sleep(0.3)
+
+    consumer = make_consumer(broker, mongo_db, hospital, slow_handler, retry_delay=0.2)
+    await consumer.start()
+    publisher = EventPublisher(broker)
+    event = new_event("appointment.booked", hospital, {})
+    await asyncio.gather(*(publisher.publish(event) for _ in range(8)))
+    await wait_until(lambda: bool(runs))
+    await asyncio.sleep(1.5)  # the held copies went round the retry queue and were skipped
+    assert runs == [event.id]
+    assert await dead_letters(broker, consumer) == 0
+    claim = await mongo_db.processed_events.find_one(
+        {"_id": f"{consumer.queue_name}:{event.id}"})
+    assert claim is not None and claim["state"] == "done"
+    await stop_and_delete(broker, consumer)
+
+
+@pytest.mark.parametrize("error", [
+    AutoReconnect("store down"), ServerSelectionTimeoutError("no primary"),
+    NetworkTimeout("timed out"), ConnectionFailure("refused"),
+])
+async def test_store_outage_is_retried_with_backoff_and_never_dead_lettered(
+    broker: AbstractRobustConnection, mongo_db: AsyncDatabase[Document], error: Exception
+) -> None:
+    hospital = f"h_{uuid.uuid4().hex[:8]}"
+    calls: list[float] = []
+    handled: list[str] = []
+
+    async def handler(event: EventEnvelope) -> None:
+        calls.append(time.monotonic())
+        if len(calls) <= 5:  # more outages than max_attempts
+            raise error
+        handled.append(event.id)
+
+    consumer = make_consumer(broker, mongo_db, hospital, handler, max_attempts=2,
+                             retry_delay=0.05, infra_backoff=0.05, infra_backoff_max=0.4)
+    await consumer.start()
+    event = new_event("appointment.booked", hospital, {})
+    await EventPublisher(broker).publish(event)
+    await wait_until(lambda: bool(handled), timeout=15)
+    assert handled == [event.id]
+    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    assert gaps[3] > gaps[0] and gaps[3] >= 0.4  # backoff grew: 0.05, 0.1, 0.2, 0.4 (+ TTL)
+    assert await dead_letters(broker, consumer) == 0
+    await stop_and_delete(broker, consumer)
+
+
+async def test_handler_errors_still_dead_letter_after_the_limit_and_release_the_claim(
+    broker: AbstractRobustConnection, mongo_db: AsyncDatabase[Document]
+) -> None:
+    hospital = f"h_{uuid.uuid4().hex[:8]}"
+    calls: list[str] = []
+
+    async def handler(event: EventEnvelope) -> None:
+        calls.append(event.id)
+        raise ValueError("a bug, not an outage")
+
+    consumer = make_consumer(broker, mongo_db, hospital, handler, max_attempts=2,
+                             retry_delay=0.05)
+    await consumer.start()
+    event = new_event("appointment.booked", hospital, {})
+    await EventPublisher(broker).publish(event)
+    await wait_until(lambda: len(calls) >= 2)
+    await asyncio.sleep(0.3)
+    assert len(calls) == 2 and await dead_letters(broker, consumer) == 1
+    assert await mongo_db.processed_events.find_one(
+        {"_id": f"{consumer.queue_name}:{event.id}"}) is None
+    await stop_and_delete(broker, consumer)
+
+
+async def test_a_stale_claim_is_taken_over_and_a_live_one_waited_for(
+    broker: AbstractRobustConnection, mongo_db: AsyncDatabase[Document]
+) -> None:
+    """A holder that died leaves a claim: after its lease another delivery takes it. A
+    mark written before claims existed counts as handled."""
+    hospital = f"h_{uuid.uuid4().hex[:8]}"
+    handled: list[str] = []
+
+    async def handler(event: EventEnvelope) -> None:
+        handled.append(event.id)
+
+    consumer = make_consumer(broker, mongo_db, hospital, handler, retry_delay=0.1)
+    stale, live, legacy = (new_event("appointment.booked", hospital, {}) for _ in range(3))
+    now = dt.datetime.now(dt.UTC)
+    # handled before claims existed: `{_id, at}` only
+    await mongo_db.processed_events.insert_one(
+        {"_id": f"{consumer.queue_name}:{legacy.id}", "at": now})
+    for event, until in ((stale, now - dt.timedelta(seconds=1)),
+                         (live, now + dt.timedelta(seconds=1.5))):
+        await mongo_db.processed_events.insert_one({
+            "_id": f"{consumer.queue_name}:{event.id}", "state": "claimed",
+            "holder": "dead-replica", "until": until, "at": now})
+    await consumer.start()
+    publisher = EventPublisher(broker)
+    await publisher.publish(legacy)
+    await publisher.publish(stale)
+    await publisher.publish(live)
+    await wait_until(lambda: stale.id in handled)
+    assert handled == [stale.id]  # the live claim is respected...
+    await wait_until(lambda: live.id in handled)
+    assert handled == [stale.id, live.id]  # ...until its lease runs out
+    await stop_and_delete(broker, consumer)
 
 
 async def test_a_call_made_while_serving_one_never_outlives_the_callers_deadline(

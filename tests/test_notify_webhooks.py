@@ -389,3 +389,38 @@ def test_the_dev_secret_key_is_generated_once_and_reused(tmp_path: Any) -> None:
     explicit = Settings(webhook_secret_key=base64.b64encode(b"k" * 32).decode())
     box = SecretBox.from_settings(explicit)
     assert box.open("wh_2", box.seal("wh_2", "s")) == "s"
+
+
+async def test_an_endless_answer_body_is_not_read_to_the_end(
+    hooks: Hooks, aiohttp_server: Any
+) -> None:
+    """Only the status matters: a receiver streaming a body without end (or a huge one)
+    gets its delivery recorded at once, not held until the timeout or read into memory."""
+    from aiohttp import web
+
+    sent = 0
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        nonlocal sent
+        await request.read()
+        response = web.StreamResponse(status=200)
+        await response.prepare(request)
+        chunk = b"x" * 65536
+        with contextlib.suppress(ConnectionError, OSError):
+            while sent < 512 * 1024 * 1024:
+                await response.write(chunk)
+                sent += len(chunk)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/hook", endless)
+    server = await aiohttp_server(app)
+    webhook_id, _ = await hooks.register(H1, str(server.make_url("/hook")))
+    booked = event("appointment.booked", appointment("u1"), hospital_id=H1)
+    await hooks.service.fan_out(booked)
+    started = asyncio.get_running_loop().time()
+    await hooks.deliver_due()
+    assert asyncio.get_running_loop().time() - started < 3  # the timeout is 5 s
+    done = await hooks.delivery(webhook_id, booked.id)
+    assert (done["status"], done["last_status_code"]) == ("delivered", 200)
+    assert sent < 64 * 1024 * 1024

@@ -127,7 +127,7 @@ async def test_patient_profile_crud_masks_everything(api: Api, stack: DevStack) 
         "name": "张三", "id_number": VALID_ID, "phone": "13812345678", "relation": "self"})
     assert created.status == 201, created.body
     body = created.body
-    assert body["id_number_masked"] == "1101**********002X"
+    assert body["id_number_masked"] == "11****************"
     assert body["phone_masked"] == "138****5678"
     assert body["gender"] == "female" and body["birth_date"] == "1949-12-31"
     assert body["is_default"] is True
@@ -250,3 +250,55 @@ async def test_broker_restart_needs_no_process_restart(api: Api, stack: DevStack
     assert status == 200
     pids = {name: proc.pid for name, proc in stack.procs.items()}
     assert all(proc.poll() is None for proc in stack.procs.values()), pids
+
+
+@pytest.mark.slow
+async def test_500_patients_behind_one_address_all_log_in_under_the_default_limits(
+    api: Api, stack: DevStack
+) -> None:
+    """A carrier NAT or an 08:00 release rush: every login comes from 127.0.0.1, through a
+    gateway started with the built-in rate limits (the shared stack's are lifted)."""
+    from shared.storage.testing import free_port
+
+    port = free_port()
+    stack.start_process("gateway#defaults", GATEWAY_PORT=str(port), GUAHAO_RATE_LIMITS="")
+    url = f"http://127.0.0.1:{port}/api/v1/auth/wechat/login"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                async with api.session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            await asyncio.sleep(0.2)
+        gate = asyncio.Semaphore(25)
+        throttled = 0
+
+        async def log_in(n: int) -> str:
+            nonlocal throttled
+            openid = f"o_crowd_{uuid.uuid4().hex[:8]}_{n}"
+            code = await api.login_code(openid)
+            async with gate:
+                for _ in range(20):
+                    async with api.session.post(url, json={"code": code}) as resp:
+                        body = await resp.json()
+                        if resp.status == 429:
+                            throttled += 1
+                            await asyncio.sleep(float(resp.headers["Retry-After"]))
+                            continue
+                        if resp.status == 503:  # an overloaded machine, not a limit:
+                            code = await api.login_code(openid)  # the code may be spent
+                            continue
+                        assert resp.status == 200, body
+                        return str(body["user"]["id"])
+            raise AssertionError("no login after 20 tries")
+
+        started = time.monotonic()
+        users = await asyncio.gather(*(log_in(n) for n in range(500)))
+        assert len(set(users)) == 500
+        assert time.monotonic() - started < 180
+        assert throttled < 500, "the limit may pace a crowd, not turn it away"
+    finally:
+        stack.stop_process("gateway#defaults")

@@ -30,9 +30,28 @@ if (initiated()) {
   }
 }
 
+// The services' login (MONGO_APP_USER / MONGO_APP_PASSWORD): data of any database, no
+// administration of users, roles or the replica set. Created once, its password kept in
+// step with .env on every run.
+function ensureAppUser() {
+  const env = typeof process !== "undefined" ? process.env : {};
+  const user = env.MONGO_APP_USER || "guahao";
+  const pwd = env.MONGO_APP_PASSWORD;
+  if (!pwd) throw new Error("MONGO_APP_PASSWORD is not set");
+  const admin = db.getSiblingDB("admin");
+  const roles = [{ role: "readWriteAnyDatabase", db: "admin" }];
+  if (admin.getUser(user) === null) {
+    admin.createUser({ user, pwd, roles });
+    print(`application user ${user} created`);
+  } else {
+    admin.updateUser(user, { pwd, roles });
+  }
+}
+
 for (let i = 0; i < 60; i++) {
   if (db.hello().isWritablePrimary) {
     print("rs0: this node is PRIMARY");
+    ensureAppUser();
     quit(0);
   }
   sleep(1000);

@@ -17,7 +17,7 @@ from shared.contracts.auth import (
     RefreshRequest,
     SigningKeys,
     StaffAccount,
-    StaffLogin,
+    StaffLoginParams,
     TokenPair,
     WechatLogin,
 )
@@ -40,8 +40,8 @@ def register(server: RpcServer, auth: AuthService, patients: PatientService) -> 
     async def wechat_login(params: WechatLogin, ctx: CallContext) -> TokenPair:
         return await auth.wechat_login(params.code)
 
-    async def staff_login(params: StaffLogin, ctx: CallContext) -> TokenPair:
-        return await auth.staff_login(params.username, params.password)
+    async def staff_login(params: StaffLoginParams, ctx: CallContext) -> TokenPair:
+        return await auth.staff_login(params.username, params.password, params.client_ip)
 
     async def refresh(params: RefreshRequest, ctx: CallContext) -> TokenPair:
         return await auth.refresh(params.refresh_token)

@@ -38,5 +38,10 @@ class PiiCipher:
 
     def lookup_hash(self, value: str) -> str:
         """HMAC-SHA256 (hex): equal values hash equal, and nobody without the key can
-        confirm a guess (ID numbers are far too few to resist a plain hash)."""
+        confirm a guess (ID numbers are far too few to resist a plain hash).
+
+        Only normalised ASCII is hashed (`shared.idcard`): a full-width or other-script
+        spelling of the same number would otherwise be another person."""
+        if not value.isascii():
+            raise ValueError("lookup hashes take normalised ASCII values only")
         return hmac.new(self._hmac_key, value.encode(), hashlib.sha256).hexdigest()

@@ -151,7 +151,8 @@ class RefreshTokenRepository:
 
 
 class LoginFailureRepository:
-    """`login_failures`: failed staff logins per username in a fixed window."""
+    """`login_failures`: staff login attempts in a fixed window, per key (the service uses
+    username + client address)."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db["login_failures"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import math
 import uuid
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 from argon2 import PasswordHasher
@@ -45,9 +47,18 @@ log = logging.getLogger("guahao.auth")
 LOGIN_CODE_REJECTED = frozenset({40029, 40163})
 WECHAT_RATE_LIMITED = 45011
 MAX_LOGIN_FAILURES = 5
+# argon2 takes ~50 ms of a core and 64 MiB per check: bound how many run at once and how
+# many may wait, so a flood of logins cannot starve the process or exhaust its memory
+MAX_CONCURRENT_PASSWORD_CHECKS = 2
+MAX_WAITING_PASSWORD_CHECKS = 32
 LOGIN_FAILURE_WINDOW = dt.timedelta(minutes=15)
 WRONG_CREDENTIALS = "用户名或密码错误 / wrong username or password"
 SESSION_ENDED = "登录已失效，请重新登录 / session expired, log in again"
+
+
+def login_throttle_key(username: str, client_ip: str | None) -> str:
+    """Failed staff logins are counted per username (case-insensitive) and address."""
+    return f"{username}|{client_ip or '-'}"
 
 
 class SessionExchanger(Protocol):
@@ -89,6 +100,8 @@ class AuthService:
         self.hospitals = hospitals
         # verified against when the username is unknown, so that costs the same as a miss
         self._dummy_hash = passwords.hash(uuid.uuid4().hex)
+        self._password_checks = asyncio.Semaphore(MAX_CONCURRENT_PASSWORD_CHECKS)
+        self._password_waiting = 0
 
     async def wechat_login(self, code: str) -> TokenPair:
         """Exchange a `wx.login` code; the first login creates the patient user."""
@@ -111,23 +124,29 @@ class AuthService:
         log.info("patient logged in", extra={"user_id": user["_id"]})
         return await self._issue(user, family=uuid.uuid4().hex)
 
-    async def staff_login(self, username: str, password: str) -> TokenPair:
-        """Password login of staff; unknown user and wrong password look the same."""
+    async def staff_login(
+        self, username: str, password: str, client_ip: str | None = None
+    ) -> TokenPair:
+        """Password login of staff; unknown user and wrong password look the same.
+
+        Attempts are counted per username and client address, and counted before the
+        password is checked (one atomic increment), so concurrent guesses cannot all slip
+        past the check, and nobody at another address can lock an account out. A success
+        clears that address's count.
+        """
         now = self.clock()
-        failures = await self.login_failures.get(username)
-        if failures and failures["failures"] >= MAX_LOGIN_FAILURES:
-            window_left = (failures["window_ends_at"] - now).total_seconds()
-            if window_left > 0:
-                raise RateLimited(retry_after=max(1, math.ceil(window_left)))
+        throttle = login_throttle_key(username, client_ip)
+        attempts = await self.login_failures.record(throttle, now, LOGIN_FAILURE_WINDOW)
+        if attempts["failures"] > MAX_LOGIN_FAILURES:
+            window_left = (attempts["window_ends_at"] - now).total_seconds()
+            raise RateLimited(retry_after=max(1, math.ceil(window_left)))
         user = await self.users.by_username(username)
         stored: str | None = user.get("password_hash") if user else None
         matches = await self._verify(stored or self._dummy_hash, password)
         if user is None or stored is None or not matches:
-            await self.login_failures.record(username, now, LOGIN_FAILURE_WINDOW)
             log.info("staff login failed", extra={"user_id": user["_id"] if user else None})
             raise Unauthenticated(WRONG_CREDENTIALS)
-        if failures:
-            await self.login_failures.clear(username)
+        await self.login_failures.clear(throttle)
         if self.passwords.check_needs_rehash(stored):
             await self.users.set_password_hash(user["_id"], await self._hash(password))
         log.info("staff logged in", extra={"user_id": user["_id"], "role": user["role"]})
@@ -218,7 +237,7 @@ class AuthService:
 
     async def _issue(self, user: Document, *, family: str) -> TokenPair:
         role, hospital_id = user["role"], user.get("hospital_id")
-        refresh, refresh_hash, expires_at = self.tokens.new_refresh_token()
+        refresh, refresh_hash, expires_at = self.tokens.new_refresh_token(family)
         await self.refresh_tokens.insert(
             refresh_hash, user["_id"], family, expires_at, self.clock()
         )
@@ -230,10 +249,27 @@ class AuthService:
         )
 
     async def _hash(self, password: str) -> str:
-        return await asyncio.to_thread(self.passwords.hash, password)
+        async with self._password_slot():
+            return await asyncio.to_thread(self.passwords.hash, password)
 
     async def _verify(self, password_hash: str, password: str) -> bool:
+        async with self._password_slot():
+            try:
+                return await asyncio.to_thread(self.passwords.verify, password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+    @contextlib.asynccontextmanager
+    async def _password_slot(self) -> AsyncIterator[None]:
+        """One of MAX_CONCURRENT_PASSWORD_CHECKS argon2 slots; 429 when too many wait."""
+        if self._password_waiting >= MAX_WAITING_PASSWORD_CHECKS:
+            raise RateLimited(retry_after=1)
+        self._password_waiting += 1
         try:
-            return await asyncio.to_thread(self.passwords.verify, password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
+            await self._password_checks.acquire()
+        finally:
+            self._password_waiting -= 1
+        try:
+            yield
+        finally:
+            self._password_checks.release()

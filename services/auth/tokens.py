@@ -55,9 +55,14 @@ class TokenIssuer:
     def access_ttl_seconds(self) -> int:
         return int(ACCESS_TTL.total_seconds())
 
-    def new_refresh_token(self) -> tuple[str, str, dt.datetime]:
-        """A fresh refresh token: (token for the client, hash to store, expiry)."""
-        token = secrets.token_urlsafe(32)
+    def new_refresh_token(self, family: str | None = None) -> tuple[str, str, dt.datetime]:
+        """A fresh refresh token: (token for the client, hash to store, expiry).
+
+        With a family the token reads `<family>.<secret>`: the gateway rate-limits refreshes
+        per family (one app install) without a lookup. The family id is no secret; the 256
+        random bits after the dot are what a thief would need."""
+        secret = secrets.token_urlsafe(32)
+        token = f"{family}.{secret}" if family else secret
         return token, hash_refresh_token(token), self.clock() + REFRESH_TTL
 
     def signing_keys(self) -> SigningKeys:

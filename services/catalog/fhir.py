@@ -57,6 +57,7 @@ from shared.contracts.fhir import (
     reference_to,
 )
 from shared.errors import BadRequest, NotFound
+from shared.idcard import is_ascii_digits
 from shared.messaging.rpc import RpcServer
 from shared.rules import HOSPITAL_TZ, local_now
 from shared.settings import Settings
@@ -254,7 +255,11 @@ DATE_PREFIXES = frozenset({"eq", "ne", "gt", "lt", "ge", "le", "sa", "eb"})
 _DATE_VALUE = re.compile(
     r"^(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
     r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d+)?)?"
-    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$")
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$", re.ASCII)
+# Searchable years and zone offsets: anything wider only overflows datetime arithmetic
+# (year 9999 at -14:00 is past datetime.max in UTC); real zones lie within ±14:00.
+DATE_YEARS = range(1900, 3000)
+MAX_ZONE_OFFSET = dt.timedelta(hours=14)
 
 
 @dataclass(frozen=True)
@@ -314,8 +319,14 @@ def parse_date_criterion(parameter: str, raw: str) -> DateCriterion:
     elif match["tz"]:
         sign = 1 if match["tz"][0] == "+" else -1
         hours, minutes = int(match["tz"][1:3]), int(match["tz"][4:6])
-        zone = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+        offset = dt.timedelta(hours=hours, minutes=minutes)
+        if minutes > 59 or offset > MAX_ZONE_OFFSET:
+            raise invalid(f"时区偏移应在 ±14:00 以内 / zone offset beyond ±14:00: {raw}",
+                          parameter)
+        zone = dt.timezone(sign * offset)
     year = int(match["year"])
+    if year not in DATE_YEARS:
+        raise invalid(f"年份应在 1900–2999 / year must be 1900–2999: {raw}", parameter)
     try:
         if match["hour"] is not None:
             low = dt.datetime(year, int(match["month"]), int(match["day"]), int(match["hour"]),
@@ -369,7 +380,8 @@ class SearchQuery:
 
 
 def _integer(name: str, raw: str, maximum: int) -> int:
-    if not raw.isdigit() or int(raw) > maximum:
+    # ASCII only: isdigit() also accepts "²" (which int() refuses) and "٣" (which it reads)
+    if not is_ascii_digits(raw) or len(raw) > 9 or int(raw) > maximum:
         raise invalid(f"{name} 应为 0–{maximum} 的整数 / must be an integer 0–{maximum}", name)
     return int(raw)
 

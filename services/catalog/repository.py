@@ -119,7 +119,10 @@ class CatalogRepository:
         hospital_id: str | None = None,
         department_ids: list[str] | None = None,
         published: bool | None = None,
+        skip: int = 0,
+        limit: int = 0,
     ) -> list[Document]:
+        """By name; `skip`/`limit` select a page (`limit` 0: all)."""
         query: dict[str, Any] = {}
         if hospital_id is not None:
             query["hospital_id"] = hospital_id
@@ -129,6 +132,10 @@ class CatalogRepository:
             query["published"] = published
         cursor = self.doctors.find(query, projection={"outbox": 0}).sort(
             [("name", ASCENDING), ("_id", ASCENDING)])
+        if skip:
+            cursor = cursor.skip(skip)
+        if limit:
+            cursor = cursor.limit(limit)
         return [doc async for doc in cursor]
 
     async def doctors_by_id(self, ids: Iterable[str]) -> dict[str, Document]:

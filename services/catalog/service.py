@@ -60,6 +60,7 @@ from shared.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from shared.idcard import is_ascii_digits
 from shared.ids import new_id
 from shared.messaging.events import EventEnvelope, new_event
 from shared.messaging.outbox import outbox_fields, with_outbox
@@ -210,6 +211,18 @@ def patched_rules(current: BookingRules, patch: RulesPatch) -> BookingRules:
     return BookingRules.model_validate(data)
 
 
+MAX_PAGE_OFFSET = 100_000
+
+
+def page_offset(cursor: str | None) -> int:
+    """The offset an opaque page cursor stands for (ASCII digits; 422 otherwise)."""
+    if cursor is None:
+        return 0
+    if not is_ascii_digits(cursor) or len(cursor) > 6 or int(cursor) > MAX_PAGE_OFFSET:
+        raise ValidationFailed.field("cursor", "无效的分页游标 / invalid cursor")
+    return int(cursor)
+
+
 class CatalogService:
     """Hospitals, departments, doctors and clinic sessions."""
 
@@ -263,14 +276,25 @@ class CatalogService:
                 doc["_id"] for doc in await self.repo.departments_of(department["hospital_id"])
                 if doc.get("parent_id") == department["_id"]
             ]
-        docs = await self.repo.find_doctors(
-            hospital_id=query.hospital_id, department_ids=department_ids, published=True)
+        offset = page_offset(query.cursor)
         needle = (query.q or "").strip().casefold()
         if needle:
-            docs = [doc for doc in docs
+            docs = [doc for doc in await self.repo.find_doctors(
+                        hospital_id=query.hospital_id, department_ids=department_ids,
+                        published=True)
                     if needle in doc["name"].casefold()
                     or needle in doc.get("specialty", "").casefold()]
-        return await self._doctor_list(docs)
+            docs = docs[offset:offset + query.limit + 1]
+        else:
+            docs = await self.repo.find_doctors(
+                hospital_id=query.hospital_id, department_ids=department_ids, published=True,
+                skip=offset, limit=query.limit + 1)
+        # one more than the page tells whether there is a next one; availability (an RPC to
+        # booking per page) is asked for the page only, never for the whole catalog
+        more = len(docs) > query.limit
+        listed = await self._doctor_list(docs[:query.limit])
+        return DoctorList(items=listed.items,
+                          next=str(offset + query.limit) if more else None)
 
     async def get_doctor(self, doctor_id: str) -> Doctor:
         doc = await self.repo.doctor(doctor_id)

@@ -104,7 +104,7 @@ def _appointment(**changes: Any) -> dict[str, Any]:
         "slot_id": "slot_8a41c2", "schedule_id": "sch_3d92f0", "doctor_id": DOCTOR.id,
         "department_id": DEPARTMENT.id, "date": "2026-12-02", "session": "am",
         "start": "08:30", "end": "09:00", "seq_no": 7, "user_id": "u_94c1a7e2",
-        "patient": {"id": "pat_62b0d9", "name": "张三", "id_number_masked": "1101**********002X"},
+        "patient": {"id": "pat_62b0d9", "name": "张三", "id_number_masked": "11****************"},
         "doctor": DOCTOR.model_dump(), "department": DEPARTMENT.model_dump(exclude_none=True),
         "fee_cents": 5000, **changes,
     }

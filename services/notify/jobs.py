@@ -29,6 +29,9 @@ from services.notify.webhooks import SecretBox, UrlPolicy, sign
 from shared.storage.mongo import Document
 
 log = logging.getLogger("guahao.notify.jobs")
+# what is read of a receiver's answer body (the rest is dropped with the connection)
+MAX_RESPONSE_BYTES = 16 * 1024
+READ_CHUNK = 4096
 
 CLAIM_MARGIN = dt.timedelta(seconds=30)
 RELEASE_EXPIRED_EVERY = 5.0
@@ -48,6 +51,21 @@ class GuardedResolver(ThreadedResolver):
         if any(self.policy.forbidden(r["host"]) for r in results):
             raise OSError(f"{host} resolves to an address webhooks may not call")
         return results
+
+
+async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> int:
+    """Read at most `limit` bytes of a receiver's answer (only its status matters) and
+    drop the connection if more is coming: a receiver cannot make a delivery hold memory
+    or a worker slot by answering with an endless body."""
+    read = 0
+    while read < limit:
+        chunk = await resp.content.read(min(READ_CHUNK, limit - read))
+        if not chunk:
+            return read
+        read += len(chunk)
+    if not resp.content.at_eof():
+        resp.close()
+    return read
 
 
 def webhook_session(policy: UrlPolicy) -> aiohttp.ClientSession:
@@ -196,7 +214,7 @@ class DeliveryWorker:
             async with self.http.post(
                     webhook["url"], data=body.encode(), headers=headers, allow_redirects=False,
                     timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
-                await resp.read()
+                await read_capped(resp, MAX_RESPONSE_BYTES)
                 return resp.status, None
         except TimeoutError:
             return None, "timeout"

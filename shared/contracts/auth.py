@@ -24,6 +24,13 @@ class StaffLogin(Contract):
     password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
+class StaffLoginParams(StaffLogin):
+    """What auth receives: the gateway adds the client address (never from the body) that
+    failed logins are counted against together with the username."""
+
+    client_ip: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
 class RefreshRequest(Contract):
     refresh_token: Annotated[str, StringConstraints(min_length=16, max_length=256)]
 

@@ -2,13 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import datetime as dt
+import unicodedata
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from shared.errors import BadRequest, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
+
+
+# Cc controls, Cf format characters (bidi overrides and isolates, zero-width space and
+# joiners, BOM), Co private use, Cs surrogates, Zl/Zp line and paragraph separators.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
+
+
+def refuse_invisible(value: str) -> str:
+    """Refuse text that shows differently from what it is: a name with a right-to-left
+    override or a zero-width space looks like another name to staff and compares unequal."""
+    if any(unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in value):
+        raise ValueError("含有不可见或控制字符 / contains invisible or control characters")
+    return value
+
+
+VisibleText = AfterValidator(refuse_invisible)
+
+
+EARLIEST_DATE, LATEST_DATE = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+
+
+def plausible_date(value: dt.date) -> dt.date:
+    """A date a booking system can mean: `9999-12-31` passes ISO parsing and then
+    overflows every `date + timedelta` behind it."""
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError("日期应在 2000-01-01 至 2099-12-31 之间 / date must be within "
+                         "2000-01-01 … 2099-12-31")
+    return value
+
+
+# Every date a request carries (replies keep plain `dt.date`).
+PlausibleDate = Annotated[dt.date, AfterValidator(plausible_date)]
+
+
+# An opaque page cursor: printable ASCII only, so a service decoding it never meets "²"
+# (which `str.isdigit` accepts and `int` refuses) or other look-alike digits.
+Cursor = Annotated[str, StringConstraints(min_length=1, max_length=200,
+                                          pattern=r"^[A-Za-z0-9_.:|=-]+$")]
 
 
 class Contract(BaseModel):

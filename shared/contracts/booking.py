@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from shared.contracts.base import Contract, Reply
+from shared.contracts.base import Contract, Cursor, PlausibleDate, Reply
 from shared.contracts.catalog import Id, PersonRef, Session
 
 AppointmentStatus = Literal["booked", "checked_in", "completed", "cancelled", "no_show"]
@@ -99,7 +99,7 @@ class AppointmentList(Reply):
 
 class AppointmentQuery(Contract):
     status: VisibleStatus | None = None
-    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    cursor: Cursor | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 
 
@@ -110,11 +110,11 @@ class AppointmentRef(Contract):
 class HospitalAppointmentFilter(Contract):
     """Query of `GET /admin/hospitals/{hid}/appointments`."""
 
-    date: dt.date | None = None
+    date: PlausibleDate | None = None
     doctor_id: Id | None = None
     schedule_id: Id | None = None
     status: AppointmentStatus | None = None
-    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    cursor: Cursor | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
 
 
@@ -198,8 +198,8 @@ class WaitlistJoin(Contract):
     hospital_id: Id
     doctor_id: Id | None = None
     department_id: Id | None = None
-    date_from: dt.date
-    date_to: dt.date
+    date_from: PlausibleDate
+    date_to: PlausibleDate
     sessions: Annotated[list[Session], Field(max_length=3)] | None = None
     patient_id: Id
 

@@ -7,16 +7,17 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from shared.contracts.base import Contract, Reply
+from shared.contracts.base import Contract, Cursor, PlausibleDate, Reply, VisibleText
 
 Session = Literal["am", "pm", "evening"]
 # first_come: the fastest tap wins; lottery: requests in the first seconds after release are
 # drawn in random order (fair against bots), first come after that
 ReleaseMode = Literal["first_come", "lottery"]
 ScheduleStatus = Literal["not_released", "open", "full", "closed", "stopped"]
-ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60),
+                 VisibleText]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 
 
@@ -112,7 +113,8 @@ class DepartmentTree(Reply):
     items: list[Department]
 
 
-DoctorTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+DoctorTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30),
+                        VisibleText]
 Fee = Annotated[int, Field(ge=0, le=10_000_000)]
 
 
@@ -160,12 +162,18 @@ class Doctor(Reply):
 
 class DoctorList(Reply):
     items: list[Doctor]
+    next: str | None = None
 
 
 class DoctorQuery(Contract):
+    """`GET /doctors`: a page of `limit` doctors; `next` of a reply is the following
+    page's `cursor`."""
+
     hospital_id: Id | None = None
     department_id: Id | None = None
     q: Annotated[str, StringConstraints(max_length=50)] | None = None
+    cursor: Cursor | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 50
 
 
 class DoctorRef(Contract):
@@ -178,8 +186,8 @@ class ScheduleQuery(Contract):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     doctor_id: Id
-    from_: dt.date | None = Field(default=None, alias="from")
-    to: dt.date | None = None
+    from_: PlausibleDate | None = Field(default=None, alias="from")
+    to: PlausibleDate | None = None
 
     @model_validator(mode="after")
     def _range(self) -> ScheduleQuery:
@@ -201,7 +209,7 @@ class SlotSpec(Contract):
 
 
 class ScheduleCreate(Contract):
-    date: dt.date
+    date: PlausibleDate
     session: Session
     fee_cents: Fee | None = None
     slots: Annotated[list[SlotSpec], Field(min_length=1, max_length=48)]
@@ -287,7 +295,7 @@ class HospitalExists(Reply):
 class AdminScheduleFilter(Contract):
     """Query of `GET /admin/hospitals/{hid}/schedules`."""
 
-    date: dt.date | None = None
+    date: PlausibleDate | None = None
     doctor_id: Id | None = None
 
 
@@ -304,6 +312,6 @@ class ScheduleRange(Contract):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: dt.date | None = Field(default=None, alias="from")
-    to: dt.date | None = None
+    from_: PlausibleDate | None = Field(default=None, alias="from")
+    to: PlausibleDate | None = None
 

@@ -25,7 +25,7 @@ from pydantic import (
     model_serializer,
 )
 
-from shared.contracts.base import Contract, Reply
+from shared.contracts.base import Contract, Cursor, Reply
 from shared.rules import at_local
 
 FHIR_VERSION = "4.0.1"
@@ -412,7 +412,7 @@ class FhirBulkPage(Contract):
     """`catalog.fhir_bulk`: the next page of a bulk NDJSON file (`cursor` from the last)."""
 
     resource_type: BulkResourceType
-    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    cursor: Cursor | None = None
 
 
 class FhirBulkChunk(Reply):

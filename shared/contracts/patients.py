@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
-from shared.contracts.base import Contract, Reply
-from shared.idcard import parse_resident_id
+from shared.contracts.base import Contract, Reply, VisibleText
+from shared.idcard import parse_mobile_phone, parse_resident_id
 
 Relation = Literal["self", "parent", "child", "spouse", "other"]
 
@@ -17,15 +18,28 @@ def _valid_id_number(value: str) -> str:
     return parse_resident_id(value).number
 
 
+def _nfkc(value: object) -> object:
+    return unicodedata.normalize("NFKC", value) if isinstance(value, str) else value
+
+
+def _valid_mobile_phone(value: str) -> str:
+    return parse_mobile_phone(value)
+
+
 IdNumber = Annotated[str, AfterValidator(_valid_id_number)]
+# NFKC first (full-width Latin letters become ASCII), then only visible letters: bidi
+# controls and zero-width characters are refused by the pattern and by VisibleText.
 PersonName = Annotated[
     str,
+    BeforeValidator(_nfkc),
     StringConstraints(
         strip_whitespace=True, min_length=2, max_length=30,
         pattern=r"^[\u4e00-\u9fffA-Za-z·•. ]+$",
     ),
+    VisibleText,
 ]
-MobilePhone = Annotated[str, StringConstraints(pattern=r"^1[3-9]\d{9}$")]
+MobilePhone = Annotated[str, StringConstraints(min_length=11, max_length=11),
+                        AfterValidator(_valid_mobile_phone)]
 
 
 class PatientCreate(Contract):

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal
 
 import aio_pika
 from aio_pika.abc import (
@@ -20,11 +22,13 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustConnection,
 )
+from aio_pika.exceptions import AMQPError
 from pydantic import ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, WaitQueueTimeoutError
 
 from shared.context import request_id_var
+from shared.errors import ServiceUnavailable
 from shared.messaging.draining import DrainingConsumer
 from shared.messaging.events import EventEnvelope, declare_events_exchange
 from shared.metrics import Registry
@@ -36,8 +40,30 @@ EventHandler = Callable[[EventEnvelope], Awaitable[None]]
 QUORUM = {"x-queue-type": "quorum"}
 
 
+# ConnectionFailure covers AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionFailure, WaitQueueTimeoutError, AMQPError, ConnectionError, ServiceUnavailable,
+)
+
+Claim = Literal["claimed", "done", "busy"]
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) says a dependency is down, not that the event
+    or the handler is wrong."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, INFRASTRUCTURE_ERRORS):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class ProcessedEvents:
-    """Which events a consumer already handled (dedupe by event id, kept for 14 days)."""
+    """Claims on events, by key: `claimed` while one delivery handles it (until `until`),
+    `done` after (kept 14 days for dedupe, then removed by a TTL index on `at`)."""
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
@@ -45,14 +71,39 @@ class ProcessedEvents:
     async def ensure_indexes(self) -> None:
         await self.collection.create_index("at", expireAfterSeconds=14 * 24 * 3600)
 
-    async def seen(self, key: str) -> bool:
-        return await self.collection.find_one({"_id": key}, projection={"_id": 1}) is not None
-
-    async def mark(self, key: str) -> None:
+    async def claim(self, key: str, holder: str, lease: float) -> Claim:
+        """Take the event for `holder`: `claimed` (go ahead), `done` (handled before: skip)
+        or `busy` (another holder's claim is still within its lease)."""
+        now = dt.datetime.now(dt.UTC)
+        until = now + dt.timedelta(seconds=lease)
         try:
-            await self.collection.insert_one({"_id": key, "at": dt.datetime.now(dt.UTC)})
+            await self.collection.insert_one(
+                {"_id": key, "state": "claimed", "holder": holder, "until": until, "at": now})
+            return "claimed"
         except DuplicateKeyError:
             pass
+        taken = await self.collection.find_one_and_update(
+            {"$and": [{"_id": key}, {"state": "claimed"}, {"until": {"$lt": now}}]},
+            {"$set": {"holder": holder, "until": until, "at": now}})
+        if taken is not None:
+            log.info("stale claim taken over", extra={"key": key, "from": taken.get("holder")})
+            return "claimed"
+        current = await self.collection.find_one({"_id": key}, projection={"state": 1})
+        if current is None:  # released in between: try once more from the start
+            return await self.claim(key, holder, lease)
+        # documents written before claims existed have no state: they mark handled events
+        return "busy" if current.get("state") == "claimed" else "done"
+
+    async def complete(self, key: str, holder: str) -> None:
+        """Mark the event handled (only while `holder` still holds the claim)."""
+        await self.collection.update_one(
+            {"$and": [{"_id": key}, {"holder": holder}]},
+            {"$set": {"state": "done", "at": dt.datetime.now(dt.UTC)}, "$unset": {"until": ""}})
+
+    async def release(self, key: str, holder: str) -> None:
+        """Give the claim up after a failed handler, so the retry can take it at once."""
+        await self.collection.delete_one(
+            {"$and": [{"_id": key}, {"holder": holder}, {"state": "claimed"}]})
 
 
 class EventConsumer(DrainingConsumer):
@@ -71,6 +122,9 @@ class EventConsumer(DrainingConsumer):
         max_attempts: int = 5,
         retry_delay: float = 2.0,
         delivery_limit: int = 20,
+        claim_lease: float = 120.0,
+        infra_backoff: float = 0.5,
+        infra_backoff_max: float = 30.0,
         metrics: Registry | None = None,
     ) -> None:
         self.connection = connection
@@ -82,6 +136,9 @@ class EventConsumer(DrainingConsumer):
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.delivery_limit = delivery_limit
+        self.claim_lease = claim_lease
+        self.infra_backoff = infra_backoff
+        self.infra_backoff_max = infra_backoff_max
         registry = metrics or Registry()
         self._consumed = registry.counter(
             "guahao_events_consumed_total", "Events taken from a queue, by outcome.",
@@ -132,42 +189,91 @@ class EventConsumer(DrainingConsumer):
             return
         token = request_id_var.set(event.id)
         key = f"{self.queue_name}:{event.id}"
+        holder = uuid.uuid4().hex
+        claimed = False
         try:
-            if self.processed is not None and await self.processed.seen(key):
+            claim = ("free" if self.processed is None
+                     else await self.processed.claim(key, holder, self.claim_lease))
+            if claim == "done":
                 log.debug("duplicate event skipped", extra={"event_id": event.id})
                 self._consumed.inc(self.queue_name, "duplicate")
                 await message.ack()
                 return
+            if claim == "busy":
+                log.debug("event held by another delivery, retried later",
+                          extra={"event_id": event.id})
+                self._consumed.inc(self.queue_name, "busy")
+                await self._forward(message, f"{self.queue_name}.retry", self._attempts(message))
+                return
+            claimed = self.processed is not None
             await self.handler(event)
             if self.processed is not None:
-                await self.processed.mark(key)
+                await self.processed.complete(key, holder)
+            claimed = False
             await message.ack()
             self._consumed.inc(self.queue_name, "handled")
         except asyncio.CancelledError:
             raise
-        except Exception:
-            previous = (message.headers or {}).get("x-attempts", 0)
-            attempts = (previous if isinstance(previous, int) else 0) + 1
-            if attempts >= self.max_attempts:
-                log.exception("event dead-lettered",
-                              extra={"event_id": event.id, "type": event.type,
-                                     "attempts": attempts})
-                self._dead.inc(self.queue_name)
-                self._consumed.inc(self.queue_name, "dead_lettered")
-                await self._forward(message, f"{self.queue_name}.dlq", attempts)
+        except Exception as exc:
+            if claimed:
+                await self._release(key, holder)
+            if is_infrastructure_error(exc):
+                await self._retry_infrastructure(message, event)
             else:
-                self._consumed.inc(self.queue_name, "retried")
-                log.warning("event handler failed, will retry", exc_info=True,
-                            extra={"event_id": event.id, "attempts": attempts})
-                await self._forward(message, f"{self.queue_name}.retry", attempts)
+                await self._retry_or_dead_letter(message, event)
         finally:
             request_id_var.reset(token)
 
-    async def _forward(self, message: AbstractIncomingMessage, queue: str, attempts: int) -> None:
+    @staticmethod
+    def _attempts(message: AbstractIncomingMessage, header: str = "x-attempts") -> int:
+        previous = (message.headers or {}).get(header, 0)
+        return previous if isinstance(previous, int) else 0
+
+    async def _release(self, key: str, holder: str) -> None:
+        if self.processed is None:
+            return
+        try:
+            await self.processed.release(key, holder)
+        except Exception:  # the store is down: the lease runs out instead
+            log.warning("claim not released", exc_info=True, extra={"key": key})
+
+    async def _retry_infrastructure(
+        self, message: AbstractIncomingMessage, event: EventEnvelope
+    ) -> None:
+        """Back off (held in this process), then go round the retry queue uncounted."""
+        outages = self._attempts(message, "x-infra-retries")
+        delay = min(self.infra_backoff * 2 ** min(outages, 16), self.infra_backoff_max)
+        self._consumed.inc(self.queue_name, "infra_retried")
+        log.warning("infrastructure error, event retried without counting", exc_info=True,
+                    extra={"event_id": event.id, "outages": outages + 1, "delay": delay})
+        await asyncio.sleep(delay)
+        await self._forward(message, f"{self.queue_name}.retry", self._attempts(message),
+                            infra_retries=outages + 1)
+
+    async def _retry_or_dead_letter(
+        self, message: AbstractIncomingMessage, event: EventEnvelope
+    ) -> None:
+        attempts = self._attempts(message) + 1
+        if attempts >= self.max_attempts:
+            log.exception("event dead-lettered",
+                          extra={"event_id": event.id, "type": event.type, "attempts": attempts})
+            self._dead.inc(self.queue_name)
+            self._consumed.inc(self.queue_name, "dead_lettered")
+            await self._forward(message, f"{self.queue_name}.dlq", attempts)
+        else:
+            self._consumed.inc(self.queue_name, "retried")
+            log.warning("event handler failed, will retry", exc_info=True,
+                        extra={"event_id": event.id, "attempts": attempts})
+            await self._forward(message, f"{self.queue_name}.retry", attempts)
+
+    async def _forward(self, message: AbstractIncomingMessage, queue: str, attempts: int, *,
+                       infra_retries: int | None = None) -> None:
         """Republish (confirmed) to the retry or dead-letter queue, then ack the original."""
         assert self._channel is not None
         headers = dict(message.headers or {})
         headers["x-attempts"] = attempts
+        if infra_retries is not None:
+            headers["x-infra-retries"] = infra_retries
         headers["x-original-routing-key"] = message.routing_key or ""
         await self._channel.default_exchange.publish(
             aio_pika.Message(
