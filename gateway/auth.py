@@ -20,14 +20,25 @@ from pydantic import ValidationError
 
 from shared.context import Caller
 from shared.contracts.auth import SigningKeys
-from shared.errors import ServiceUnavailable, TokenExpired, Unauthenticated
+from shared.errors import (
+    PasswordChangeRequired,
+    ServiceUnavailable,
+    TokenExpired,
+    Unauthenticated,
+)
 
 log = logging.getLogger("guahao.gateway.auth")
 
 ISSUER = "guahao-auth"
 AUDIENCE = "guahao"
 ALGORITHMS = ["EdDSA"]
-ROLES = frozenset({"patient", "hospital_admin", "platform_admin"})
+SESSION_REVOKED = "登录已失效，请重新登录 / session revoked, log in again"
+ROLES = frozenset({"patient", "hospital_admin", "desk", "platform_admin"})
+HOSPITAL_ROLES = frozenset({"hospital_admin", "desk"})
+
+
+class RevokedSessions(Protocol):
+    def is_revoked(self, user_id: str, token_version: int) -> bool: ...
 
 
 class Rpc(Protocol):
@@ -118,12 +129,17 @@ class SigningKeyCache:
 class TokenVerifier:
     """Turns an Authorization header into the verified Caller, or raises 401/503."""
 
-    def __init__(self, keys: SigningKeyCache, *, issuer: str = ISSUER, audience: str = AUDIENCE):
+    def __init__(self, keys: SigningKeyCache, *, issuer: str = ISSUER, audience: str = AUDIENCE,
+                 revocations: RevokedSessions | None = None):
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+        self.revocations = revocations
 
-    async def verify(self, authorization: str | None) -> Caller:
+    async def verify(self, authorization: str | None, *,
+                     password_change_pending_ok: bool = False) -> Caller:
+        """The caller of a valid, unrevoked token. A token issued after a password reset
+        (`pwc`) opens only the routes that allow it (`password_change_pending_ok`)."""
         token = bearer_token(authorization)
         try:
             header = jwt.get_unverified_header(token)
@@ -148,13 +164,21 @@ class TokenVerifier:
             raise TokenExpired() from None
         except jwt.InvalidTokenError:
             raise Unauthenticated() from None
-        return _caller(claims)
+        caller = _caller(claims)
+        if caller.role != "patient" and self.revocations is not None:
+            version = claims.get("tv", 0)
+            if not isinstance(version, int) or self.revocations.is_revoked(caller.user_id,
+                                                                            version):
+                raise Unauthenticated(SESSION_REVOKED)
+        if claims.get("pwc") and not password_change_pending_ok:
+            raise PasswordChangeRequired()
+        return caller
 
 
 def _caller(claims: dict[str, Any]) -> Caller:
     sub, role, hid = claims.get("sub"), claims.get("role"), claims.get("hid")
     if not isinstance(sub, str) or role not in ROLES or not (hid is None or isinstance(hid, str)):
         raise Unauthenticated()
-    if role == "hospital_admin" and not hid:
+    if role in HOSPITAL_ROLES and not hid:
         raise Unauthenticated()
     return Caller(user_id=sub, role=role, hospital_id=hid)

@@ -20,17 +20,12 @@ from services.auth.repository import (
 from services.auth.tokens import Clock, TokenIssuer, hash_refresh_token
 from shared.context import Caller
 from shared.contracts.auth import (
-    CreateStaffParams,
     Me,
     SigningKeys,
-    StaffAccount,
     TokenPair,
     UserRef,
 )
 from shared.errors import (
-    Conflict,
-    Forbidden,
-    NotFound,
     RateLimited,
     ServiceUnavailable,
     Unauthenticated,
@@ -48,14 +43,11 @@ MAX_LOGIN_FAILURES = 5
 LOGIN_FAILURE_WINDOW = dt.timedelta(minutes=15)
 WRONG_CREDENTIALS = "用户名或密码错误 / wrong username or password"
 SESSION_ENDED = "登录已失效，请重新登录 / session expired, log in again"
+ACCOUNT_DISABLED = "账号已停用 / account disabled"
 
 
 class SessionExchanger(Protocol):
     async def code2session(self, js_code: str) -> Code2Session: ...
-
-
-class HospitalDirectory(Protocol):
-    async def exists(self, hospital_id: str) -> bool: ...
 
 
 def require_caller(caller: Caller | None) -> Caller:
@@ -65,7 +57,10 @@ def require_caller(caller: Caller | None) -> Caller:
 
 
 class AuthService:
-    """Logins, token rotation and staff accounts; storage and WeChat come in as collaborators."""
+    """Logins, token rotation and staff accounts; storage and WeChat come in as collaborators.
+
+Managing staff accounts (create, disable, reset, roles) lives in `services.auth.staff`.
+"""
 
     def __init__(
         self,
@@ -77,7 +72,6 @@ class AuthService:
         clock: Clock,
         *,
         login_failures: LoginFailureRepository,
-        hospitals: HospitalDirectory | None = None,
     ) -> None:
         self.users = users
         self.tokens = tokens
@@ -86,7 +80,6 @@ class AuthService:
         self.passwords = passwords
         self.clock = clock
         self.login_failures = login_failures
-        self.hospitals = hospitals
         # verified against when the username is unknown, so that costs the same as a miss
         self._dummy_hash = passwords.hash(uuid.uuid4().hex)
 
@@ -183,25 +176,6 @@ class AuthService:
     def signing_keys(self) -> SigningKeys:
         return self.tokens.signing_keys()
 
-    async def create_staff(self, caller: Caller | None, params: CreateStaffParams) -> StaffAccount:
-        """A hospital admin account; only the platform admin creates them."""
-        if not require_caller(caller).is_platform_admin:
-            raise Forbidden()
-        if self.hospitals is not None and not await self.hospitals.exists(params.hospital_id):
-            raise NotFound("医院不存在 / hospital not found", hospital_id=params.hospital_id)
-        if await self.users.by_username(params.username) is not None:
-            raise Conflict("用户名已存在 / username taken", fields={"username": "已存在 / taken"})
-        user = await self.users.insert_staff(
-            params.username, await self._hash(params.password), "hospital_admin", self.clock(),
-            hospital_id=params.hospital_id,
-        )
-        if user is None:
-            raise Conflict("用户名已存在 / username taken", fields={"username": "已存在 / taken"})
-        log.info("staff account created", extra={"user_id": user["_id"],
-                                                 "hospital_id": params.hospital_id})
-        return StaffAccount(id=user["_id"], username=user["username"],
-                            hospital_id=params.hospital_id)
-
     async def bootstrap_admin(self, username: str, password: str) -> bool:
         """Create the platform admin unless it exists; True when this call created it.
 
@@ -216,17 +190,31 @@ class AuthService:
             log.warning("platform admin created", extra={"user_id": user["_id"]})
         return user is not None
 
+    async def new_session(self, user: Document) -> TokenPair:
+        """A fresh session (new refresh family) of `user`, e.g. after a password change."""
+        return await self._issue(user, family=uuid.uuid4().hex)
+
     async def _issue(self, user: Document, *, family: str) -> TokenPair:
+        if user.get("disabled"):
+            # after the password check, so this tells nothing to someone without it
+            log.info("disabled account refused", extra={"user_id": user["_id"]})
+            raise Unauthenticated(ACCOUNT_DISABLED)
         role, hospital_id = user["role"], user.get("hospital_id")
+        must_change = bool(user.get("must_change_password"))
         refresh, refresh_hash, expires_at = self.tokens.new_refresh_token()
         await self.refresh_tokens.insert(
             refresh_hash, user["_id"], family, expires_at, self.clock()
         )
+        staff = role != "patient"
         return TokenPair(
-            access_token=self.tokens.access_token(user["_id"], role, hospital_id),
+            access_token=self.tokens.access_token(
+                user["_id"], role, hospital_id,
+                token_version=int(user.get("token_version", 0)) if staff else None,
+                must_change_password=must_change),
             refresh_token=refresh,
             expires_in=self.tokens.access_ttl_seconds,
             user=UserRef(id=user["_id"], role=role, hospital_id=hospital_id),
+            must_change_password=must_change,
         )
 
     async def _hash(self, password: str) -> str:
