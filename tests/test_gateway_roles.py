@@ -119,3 +119,22 @@ async def test_token_after_a_reset_opens_only_the_password_change(client, rpc, s
                                 json={"old": "one-time-pass", "new": "a-new-password"})
     assert changed.status == 200
     assert rpc.calls_to("change_password")[0].caller.user_id == "s_1"
+
+
+@pytest.mark.parametrize("query", ["from=2026-11-30&to=2026-11-01", "from=9999-12-31",
+                                   "to=1999-01-01", "from=%C2%B2"])
+async def test_bad_audit_dates_are_422_not_500(client, rpc, signer, query) -> None:
+    token = bearer(signer.token("s_1", "hospital_admin", "h_1"))
+    r = await client.get(f"/api/v1/admin/hospitals/h_1/audit?{query}", headers=token)
+    assert r.status == 422, await r.text()
+    assert rpc.calls_to("audit_log") == []
+
+
+async def test_audit_dates_reach_auth_by_their_public_names(client, rpc, signer) -> None:
+    rpc.on("auth", "audit_log", {"items": []})
+    token = bearer(signer.token("s_1", "hospital_admin", "h_1"))
+    r = await client.get("/api/v1/admin/hospitals/h_1/audit?from=2026-11-01&to=2026-11-30",
+                         headers=token)
+    assert r.status == 200
+    assert rpc.calls_to("audit_log")[0].params == {
+        "hospital_id": "h_1", "from": "2026-11-01", "to": "2026-11-30"}
