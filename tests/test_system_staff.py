@@ -8,6 +8,10 @@ import time
 import uuid
 from typing import Any
 
+import pytest
+
+from shared.devstack import DevStack
+from shared.storage.testing import free_port
 from tests.harness import Api, Response
 from tests.system_kit import Hospital, book, make_hospital, make_schedule, patient
 
@@ -86,6 +90,40 @@ async def test_disabling_an_account_ends_its_sessions_at_once(api: Api) -> None:
     assert login.status == 401
     # the admin's own session is untouched
     assert (await api.request("GET", path, token=h.staff_token)).status == 200
+
+
+@pytest.mark.slow
+async def test_another_gateway_replica_refuses_a_disabled_account_within_the_poll_bound(
+        api: Api, stack: DevStack) -> None:
+    port = free_port()
+    stack.start_process("gateway#2", GATEWAY_PORT=str(port))
+    try:
+        h = await make_hospital(api)
+        desk = await add_staff(api, h, "desk")
+        second = f"http://127.0.0.1:{port}/api/v1/admin/hospitals/{h.id}/appointments"
+        headers = {"Authorization": f"Bearer {desk['token']}"}
+        deadline = time.monotonic() + 30
+        while True:  # the second gateway is up once it answers
+            try:
+                async with api.session.get(second, headers=headers) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "second gateway did not come up"
+            await asyncio.sleep(0.3)
+        disabled = await api.request("PATCH", f"/admin/hospitals/{h.id}/staff/{desk['id']}",
+                                     token=h.staff_token, json={"disabled": True})
+        assert disabled.status == 200
+        started, status = time.monotonic(), 200
+        # README: poll every 2 s + one RPC (5 s: generous for a loaded 2-core machine)
+        while status == 200 and time.monotonic() - started < 5:
+            await asyncio.sleep(0.1)
+            async with api.session.get(second, headers=headers) as resp:
+                status = resp.status
+        assert status == 401, status
+    finally:
+        stack.stop_process("gateway#2")
 
 
 async def test_reset_refuses_the_old_password_and_forces_a_change(api: Api) -> None:
