@@ -9,6 +9,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.auth.audit import audit_entry
+from services.auth.tokens import hash_refresh_token
 from shared.context import Caller
 from shared.contracts.auth import (
     AuditQuery,
@@ -193,3 +194,15 @@ async def test_an_event_is_recorded_once_and_only_with_a_staff_actor(kit: AuthKi
         ("appointment.checked_in", "s_desk", "appointment/apt_1")]
     assert items[0].details == {"appointment.id": "apt_1", "appointment.status": "checked_in"}
     assert audit_entry(event) is not None and "张三" not in str(audit_entry(event))
+
+
+async def test_a_refresh_token_issued_before_a_revocation_is_refused(kit: AuthKit) -> None:
+    admin, desk_id = await admin_and_desk(kit)
+    pair = await kit.service.staff_login("desk1", "desk-pass1")
+    # a refresh racing the revocation: its token was inserted after the revoke swept them
+    record = await kit.refresh_tokens.get(hash_refresh_token(pair.refresh_token))
+    assert record is not None
+    await kit.users.update_user(desk_id, {"$inc": {"token_version": 1}})
+    with pytest.raises(Unauthenticated):
+        await kit.service.refresh(pair.refresh_token)
+    assert admin.user_id != desk_id

@@ -147,12 +147,16 @@ class RefreshTokenRepository:
 
     async def insert(
         self, token_hash: str, user_id: str, family: str, expires_at: dt.datetime,
-        now: dt.datetime,
+        now: dt.datetime, *, token_version: int = 0,
     ) -> None:
-        await self.collection.insert_one({
+        """`token_version`: the account's when issued; a refresh under a newer one fails."""
+        doc: Document = {
             "_id": token_hash, "user_id": user_id, "family": family,
             "expires_at": expires_at, "created_at": now,
-        })
+        }
+        if token_version:
+            doc["token_version"] = token_version
+        await self.collection.insert_one(doc)
 
     async def consume(self, token_hash: str, now: dt.datetime) -> Document | None:
         """Mark a live token used, atomically: of concurrent presenters only one wins."""

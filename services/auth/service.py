@@ -59,8 +59,8 @@ def require_caller(caller: Caller | None) -> Caller:
 class AuthService:
     """Logins, token rotation and staff accounts; storage and WeChat come in as collaborators.
 
-Managing staff accounts (create, disable, reset, roles) lives in `services.auth.staff`.
-"""
+    Managing staff accounts (create, disable, reset, roles) lives in `services.auth.staff`.
+    """
 
     def __init__(
         self,
@@ -146,6 +146,11 @@ Managing staff accounts (create, disable, reset, roles) lives in `services.auth.
         if user is None:
             await self.refresh_tokens.revoke_family(record["family"], now)
             raise Unauthenticated()
+        if record.get("token_version", 0) != user.get("token_version", 0):
+            # issued before the account's sessions were revoked (a refresh racing the
+            # revocation can insert a token after the revoke swept the others)
+            await self.refresh_tokens.revoke_family(record["family"], now)
+            raise Unauthenticated(SESSION_ENDED)
         pair = await self._issue(user, family=record["family"])
         # a reuse detected between our consume and our insert revoked the family before
         # the new token existed; catch that here rather than hand out a live token
@@ -201,15 +206,15 @@ Managing staff accounts (create, disable, reset, roles) lives in `services.auth.
             raise Unauthenticated(ACCOUNT_DISABLED)
         role, hospital_id = user["role"], user.get("hospital_id")
         must_change = bool(user.get("must_change_password"))
+        version = int(user.get("token_version", 0))
         refresh, refresh_hash, expires_at = self.tokens.new_refresh_token()
         await self.refresh_tokens.insert(
-            refresh_hash, user["_id"], family, expires_at, self.clock()
+            refresh_hash, user["_id"], family, expires_at, self.clock(), token_version=version,
         )
-        staff = role != "patient"
         return TokenPair(
             access_token=self.tokens.access_token(
                 user["_id"], role, hospital_id,
-                token_version=int(user.get("token_version", 0)) if staff else None,
+                token_version=version if role != "patient" else None,
                 must_change_password=must_change),
             refresh_token=refresh,
             expires_in=self.tokens.access_ttl_seconds,
