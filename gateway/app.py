@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 
@@ -15,6 +17,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.middleware import MAX_BODY_BYTES, MIDDLEWARES
 from gateway.openapi import build_openapi
 from gateway.ops import add_ops_routes
+from gateway.revocations import Revocations
 from gateway.routes import ROUTES, Route
 from gateway.state import GATEWAY, Gateway
 from gateway.upstream import Upstream
@@ -50,10 +53,13 @@ def create_app(
         raise ValueError(f"routes name rate classes Limits does not define: {sorted(unknown)}")
     metrics = GatewayMetrics()
     upstream = Upstream(metrics)
+    revocations = Revocations(upstream, service=auth_service)
     gateway = Gateway(
         settings=settings,
         upstream=upstream,
-        verifier=TokenVerifier(SigningKeyCache(upstream, service=auth_service)),
+        verifier=TokenVerifier(SigningKeyCache(upstream, service=auth_service),
+                               revocations=revocations),
+        revocations=revocations,
         limits=limits,
         metrics=metrics,
         trusted_proxies=parse_networks(trusted_proxies),
@@ -82,9 +88,16 @@ def _upstream_context(injected: Rpc | None) -> CleanupContext:
         client = RpcClient(broker, default_timeout=settings.rpc_timeout)
         gateway.upstream.attach(client, broker)
         log.info("gateway connected to broker")
+        poller = None
+        if gateway.revocations is not None:
+            poller = asyncio.create_task(gateway.revocations.run(), name="revocations")
         try:
             yield
         finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
             await broker.close()
 
     return upstream_context

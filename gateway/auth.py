@@ -20,14 +20,25 @@ from pydantic import ValidationError
 
 from shared.context import Caller
 from shared.contracts.auth import SigningKeys
-from shared.errors import ServiceUnavailable, TokenExpired, Unauthenticated
+from shared.errors import (
+    PasswordChangeRequired,
+    ServiceUnavailable,
+    TokenExpired,
+    Unauthenticated,
+)
 
 log = logging.getLogger("guahao.gateway.auth")
 
 ISSUER = "guahao-auth"
 AUDIENCE = "guahao"
 ALGORITHMS = ["EdDSA"]
-ROLES = frozenset({"patient", "hospital_admin", "platform_admin"})
+SESSION_REVOKED = "登录已失效，请重新登录 / session revoked, log in again"
+ROLES = frozenset({"patient", "hospital_admin", "desk", "platform_admin"})
+HOSPITAL_ROLES = frozenset({"hospital_admin", "desk"})
+
+
+class RevokedSessions(Protocol):
+    def is_revoked(self, user_id: str, token_version: int) -> bool: ...
 
 
 class Rpc(Protocol):
@@ -119,30 +130,44 @@ class TokenVerifier:
     """Turns an Authorization header into the verified Caller, or raises 401/503."""
 
     def __init__(self, keys: SigningKeyCache, *, issuer: str = ISSUER, audience: str = AUDIENCE,
-                 cache_size: int = 50_000):
+                 revocations: RevokedSessions | None = None, cache_size: int = 50_000):
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+        self.revocations = revocations
         self._cache_size = cache_size
-        self._verified: dict[str, tuple[float, Caller]] = {}
+        self._verified: dict[str, tuple[float, Caller, dict[str, Any]]] = {}
 
-    async def verify(self, authorization: str | None) -> Caller:
-        """The caller a valid token names. A token verified once is remembered until it
-        expires (a signature check per request is most of what the gateway spends on it)."""
+    async def verify(self, authorization: str | None, *,
+                     password_change_pending_ok: bool = False) -> Caller:
+        """The caller of a valid, unrevoked token. A token issued after a password reset
+        (`pwc`) opens only the routes that allow it (`password_change_pending_ok`).
+
+        A token whose signature was checked once is remembered until it expires (the
+        signature check is most of what the gateway spends on a request); revocation and
+        `pwc` are checked on every request, remembered or not."""
         token = bearer_token(authorization)
         remembered = self._verified.get(token)
-        if remembered is not None:
-            if time.time() < remembered[0]:
-                return remembered[1]
+        if remembered is not None and time.time() >= remembered[0]:
             del self._verified[token]
             raise TokenExpired()
-        caller, expires = await self._verify(token)
-        if len(self._verified) >= self._cache_size:
-            self._verified.clear()
-        self._verified[token] = (expires, caller)
+        if remembered is None:
+            caller, claims = await self._verify(token)
+            if len(self._verified) >= self._cache_size:
+                self._verified.clear()
+            self._verified[token] = (float(claims["exp"]), caller, claims)
+        else:
+            _, caller, claims = remembered
+        if caller.role != "patient" and self.revocations is not None:
+            version = claims.get("tv", 0)
+            if not isinstance(version, int) or self.revocations.is_revoked(caller.user_id,
+                                                                            version):
+                raise Unauthenticated(SESSION_REVOKED)
+        if claims.get("pwc") and not password_change_pending_ok:
+            raise PasswordChangeRequired()
         return caller
 
-    async def _verify(self, token: str) -> tuple[Caller, float]:
+    async def _verify(self, token: str) -> tuple[Caller, dict[str, Any]]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -166,13 +191,13 @@ class TokenVerifier:
             raise TokenExpired() from None
         except jwt.InvalidTokenError:
             raise Unauthenticated() from None
-        return _caller(claims), float(claims["exp"])
+        return _caller(claims), claims
 
 
 def _caller(claims: dict[str, Any]) -> Caller:
     sub, role, hid = claims.get("sub"), claims.get("role"), claims.get("hid")
     if not isinstance(sub, str) or role not in ROLES or not (hid is None or isinstance(hid, str)):
         raise Unauthenticated()
-    if role == "hospital_admin" and not hid:
+    if role in HOSPITAL_ROLES and not hid:
         raise Unauthenticated()
     return Caller(user_id=sub, role=role, hospital_id=hid)

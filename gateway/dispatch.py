@@ -3,6 +3,7 @@ call the service, answer JSON. No business rule lives here."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,11 +11,13 @@ from aiohttp import web
 
 from gateway.limits import USER, refresh_family_key, username_ip_key
 from gateway.responses import json_response
-from gateway.routes import HOSPITAL_PARAM, ROUTES, Route
+from gateway.routes import HOSPITAL_PARAM, HOSPITAL_ROLES, ROUTES, Route
 from gateway.state import CALLER, CLIENT_IP, GATEWAY, Gateway
 from shared.context import Caller
 from shared.contracts.base import parse_body, parse_object
 from shared.errors import Forbidden, NotFound
+
+log = logging.getLogger("guahao.gateway")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -32,6 +35,8 @@ def route_handler(route: Route) -> Handler:
         if route.rate is not None:
             gw.limits.hit(route.rate, rate_key(route, request, caller, params))
         result = await gw.upstream.call(route.service, route.rpc, params, caller=caller)
+        if route.revokes_sessions:
+            await refresh_revocations(gw)
         status = route.status
         if route.created_flag:
             status = route.status if result["created"] else 200
@@ -46,14 +51,16 @@ async def authorise(route: Route, request: web.Request, gw: Gateway) -> Caller |
     """The verified caller of a protected route (None for a public one)."""
     if route.roles is None:
         return None
-    caller = await gw.verifier.verify(request.headers.get("Authorization"))
+    caller = await gw.verifier.verify(
+        request.headers.get("Authorization"),
+        password_change_pending_ok=route.password_change_pending_ok)
     request[CALLER] = caller
     gw.limits.hit(USER, caller.user_id)
     if caller.role not in route.roles:
         raise Forbidden()
     if (
         route.hospital_scoped
-        and caller.role == "hospital_admin"
+        and caller.role in HOSPITAL_ROLES
         and caller.hospital_id != request.match_info[HOSPITAL_PARAM]
     ):
         raise NotFound()
@@ -71,6 +78,17 @@ def rate_key(route: Route, request: web.Request, caller: Caller | None,
     if route.rate_key == "caller" and caller is not None:
         return caller.user_id
     return ip
+
+
+async def refresh_revocations(gw: Gateway) -> None:
+    """After a request that ended sessions: learn it before answering, so that on this
+    replica the old tokens are refused by the time the client has the reply."""
+    if gw.revocations is None:
+        return
+    try:
+        await gw.revocations.refresh()
+    except Exception:  # the poll catches up; the action itself succeeded
+        log.warning("revocations not refreshed after a revoking request", exc_info=True)
 
 
 async def rpc_params(route: Route, request: web.Request) -> dict[str, Any]:

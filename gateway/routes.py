@@ -13,15 +13,26 @@ from typing import Literal
 from pydantic import BaseModel
 
 from shared.contracts.auth import (
+    AuditFilter,
+    AuditLog,
+    AuditQuery,
     CreateStaff,
     CreateStaffParams,
     Empty,
     LogoutRequest,
     Me,
+    PasswordChange,
+    PasswordReset,
+    PasswordResetParams,
+    PasswordResetResult,
     RefreshRequest,
     StaffAccount,
+    StaffList,
+    StaffListParams,
     StaffLogin,
     StaffLoginParams,
+    StaffPatch,
+    StaffPatchParams,
     TokenPair,
     WechatLogin,
 )
@@ -112,10 +123,17 @@ API_PREFIX = "/api/v1"
 
 PATIENT = frozenset({"patient"})
 PLATFORM_ADMIN = frozenset({"platform_admin"})
+# a hospital's admins (and the platform admin): rules, doctors, schedules, webhooks, staff,
+# audit, stop-clinic, capacity
 HOSPITAL_STAFF = frozenset({"hospital_admin", "platform_admin"})
-ANY_ROLE = frozenset({"patient", "hospital_admin", "platform_admin"})
+# the front desk: appointments (list, get, cancel, check-in, no-show, move) and the queue
+FRONT_DESK = frozenset({"desk"}) | HOSPITAL_STAFF
+STAFF = FRONT_DESK
+ANY_ROLE = frozenset({"patient"}) | STAFF
+# roles bound to one hospital (the token's `hid`)
+HOSPITAL_ROLES = frozenset({"hospital_admin", "desk"})
 
-# A hospital_admin may only touch paths under its own hospital (api.md: another → 404).
+# Hospital staff may only touch paths under their own hospital (api.md: another → 404).
 HOSPITAL_SCOPE_PREFIX = "/admin/hospitals/{hospital_id}"
 HOSPITAL_PARAM = "hospital_id"
 
@@ -156,6 +174,10 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict, hash=False)
     params: type[Contract] | None = None
     created_flag: bool = False  # reply is {"created", "resource"}: `status` if created, else 200
+    # ends sessions of some account: the gateway refreshes its revocation list before replying
+    revokes_sessions: bool = False
+    # open to a token that must change its password first (after a reset)
+    password_change_pending_ok: bool = False
 
     @property
     def full_path(self) -> str:
@@ -194,9 +216,14 @@ ROUTES: tuple[Route, ...] = (
           reply=TokenPair, rate="refresh", rate_key="refresh_family", tag="auth",
           summary="Rotate the refresh token"),
     Route("POST", "/auth/logout", "auth", "logout", body=LogoutRequest, reply=Empty,
-          roles=ANY_ROLE, tag="auth", summary="Revoke the refresh token family"),
-    Route("GET", "/me", "auth", "me", reply=Me, roles=ANY_ROLE, tag="auth",
-          summary="The authenticated user"),
+          roles=ANY_ROLE, password_change_pending_ok=True, tag="auth",
+          summary="Revoke the refresh token family"),
+    Route("GET", "/me", "auth", "me", reply=Me, roles=ANY_ROLE, password_change_pending_ok=True,
+          tag="auth", summary="The authenticated user"),
+    Route("POST", "/auth/password", "auth", "change_password", body=PasswordChange,
+          reply=TokenPair, roles=STAFF, rate="login", revokes_sessions=True,
+          password_change_pending_ok=True, tag="auth",
+          summary="Change one's own password (other sessions end; the reply is a new one)"),
     Route("POST", "/patients", "auth", "create_patient", body=PatientCreate, reply=Patient,
           roles=PATIENT, status=201, tag="patients", summary="Add a patient profile"),
     Route("GET", "/patients", "auth", "list_patients", reply=PatientList, roles=PATIENT,
@@ -210,8 +237,22 @@ ROUTES: tuple[Route, ...] = (
           reply=Empty, roles=PATIENT, tag="patients", summary="Remove a patient profile"),
     Route("POST", "/admin/hospitals/{hospital_id}/staff", "auth", "create_staff",
           body=CreateStaff, params=CreateStaffParams, reply=StaffAccount,
-          roles=PLATFORM_ADMIN, status=201, tag="admin",
-          summary="Create a hospital admin account"),
+          roles=HOSPITAL_STAFF, status=201, tag="staff",
+          summary="Create a staff account (hospital_admin or desk)"),
+    Route("GET", "/admin/hospitals/{hospital_id}/staff", "auth", "list_staff",
+          params=StaffListParams, reply=StaffList, roles=HOSPITAL_STAFF, tag="staff",
+          summary="The hospital's staff accounts"),
+    Route("PATCH", "/admin/hospitals/{hospital_id}/staff/{staff_id}", "auth", "update_staff",
+          body=StaffPatch, params=StaffPatchParams, reply=StaffAccount, roles=HOSPITAL_STAFF,
+          revokes_sessions=True, tag="staff",
+          summary="Disable/enable or change the role (ends the account's sessions)"),
+    Route("POST", "/admin/hospitals/{hospital_id}/staff/{staff_id}/reset-password", "auth",
+          "reset_staff_password", body=PasswordReset, params=PasswordResetParams,
+          reply=PasswordResetResult, roles=HOSPITAL_STAFF, revokes_sessions=True, tag="staff",
+          summary="Set or generate a one-time password (ends the account's sessions)"),
+    Route("GET", "/admin/hospitals/{hospital_id}/audit", "auth", "audit_log",
+          query=AuditFilter, params=AuditQuery, reply=AuditLog, roles=HOSPITAL_STAFF,
+          tag="staff", summary="What staff changed (appointments, schedules, rules, staff)"),
     # catalog (public)
     Route("GET", "/hospitals", "catalog", "list_hospitals", reply=HospitalList,
           tag="catalog", summary="Hospitals"),
@@ -300,27 +341,27 @@ ROUTES: tuple[Route, ...] = (
           summary="加号 / reduce capacity (never below what is booked)"),
     Route("GET", "/admin/hospitals/{hospital_id}/appointments", "booking",
           "hospital_appointments", query=HospitalAppointmentFilter,
-          params=HospitalAppointmentQuery, reply=AppointmentList, roles=HOSPITAL_STAFF,
+          params=HospitalAppointmentQuery, reply=AppointmentList, roles=FRONT_DESK,
           tag="admin", summary="Appointments of the hospital"),
     Route("GET", "/admin/hospitals/{hospital_id}/appointments/{appointment_id}", "booking",
           "hospital_get_appointment", params=HospitalAppointmentRef, reply=Appointment,
-          roles=HOSPITAL_STAFF, tag="admin", summary="One appointment"),
+          roles=FRONT_DESK, tag="admin", summary="One appointment"),
     Route("PATCH", "/admin/hospitals/{hospital_id}/appointments/{appointment_id}", "booking",
           "move", body=MoveRequest, params=MoveParams, reply=Appointment,
-          roles=HOSPITAL_STAFF, tag="admin", summary="改约: move to another slot"),
+          roles=FRONT_DESK, tag="admin", summary="改约: move to another slot"),
     Route("POST", "/admin/hospitals/{hospital_id}/appointments/{appointment_id}/cancel",
           "booking", "hospital_cancel", body=HospitalCancel, params=HospitalCancelParams,
-          reply=Appointment, roles=HOSPITAL_STAFF, tag="admin",
+          reply=Appointment, roles=FRONT_DESK, tag="admin",
           summary="Cancel on the hospital's side"),
     Route("POST", "/admin/hospitals/{hospital_id}/appointments/{appointment_id}/check-in",
           "booking", "check_in", params=HospitalAppointmentRef, reply=Appointment,
-          roles=HOSPITAL_STAFF, tag="admin", summary="Check a patient in"),
+          roles=FRONT_DESK, tag="admin", summary="Check a patient in"),
     Route("POST", "/admin/hospitals/{hospital_id}/appointments/{appointment_id}/complete",
           "booking", "complete", params=HospitalAppointmentRef, reply=Appointment,
-          roles=HOSPITAL_STAFF, tag="admin", summary="就诊完成: a checked-in visit is done"),
+          roles=FRONT_DESK, tag="admin", summary="就诊完成: a checked-in visit is done"),
     Route("POST", "/admin/hospitals/{hospital_id}/appointments/{appointment_id}/no-show",
           "booking", "no_show", params=HospitalAppointmentRef, reply=Appointment,
-          roles=HOSPITAL_STAFF, tag="admin", summary="Record a no-show"),
+          roles=FRONT_DESK, tag="admin", summary="Record a no-show"),
     # hospital webhooks (notify)
     Route("POST", "/admin/hospitals/{hospital_id}/webhooks", "notify", "create_webhook",
           body=WebhookCreate, params=WebhookCreateParams, reply=WebhookCreated,

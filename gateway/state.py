@@ -10,6 +10,7 @@ from aiohttp import web
 from gateway.auth import TokenVerifier
 from gateway.limits import Limits, Network
 from gateway.metrics import GatewayMetrics
+from gateway.revocations import Revocations
 from gateway.upstream import Upstream
 from shared.context import Caller
 from shared.settings import Settings
@@ -27,6 +28,7 @@ class Gateway:
     trusted_proxies: tuple[Network, ...]
     required_services: tuple[str, ...]
     openapi: dict[str, Any]
+    revocations: Revocations | None = None
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

@@ -8,6 +8,11 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
+# Roles of staff accounts: `desk` works the front desk of one hospital (appointments,
+# check-in, queue), `hospital_admin` runs one hospital, `platform_admin` runs the platform.
+HOSPITAL_ROLES = frozenset({"hospital_admin", "desk"})
+STAFF_ROLES = HOSPITAL_ROLES | {"platform_admin"}
+
 
 class Caller(BaseModel):
     """Who is calling: the verified claims of the access token."""
@@ -21,6 +26,11 @@ class Caller(BaseModel):
     @property
     def is_platform_admin(self) -> bool:
         return self.role == "platform_admin"
+
+    @property
+    def is_staff(self) -> bool:
+        """Hospital or platform staff (not a patient): their actions are audited."""
+        return self.role in STAFF_ROLES
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,11 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 # the deadline of the RPC being served (epoch seconds): calls it makes may not outlive it
 deadline_var: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "deadline", default=None)
+
+
+# the caller whose request is being served, once an access check has named it: events
+# created while serving it carry it as their `actor` (the audit log reads it from there)
+actor_var: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("actor", default=None)
 
 
 def new_request_id() -> str:

@@ -44,6 +44,11 @@ class Forbidden(DomainError):
     code, status, default_message = "FORBIDDEN", 403, "无权操作 / forbidden"
 
 
+class PasswordChangeRequired(DomainError):
+    code, status, default_message = (
+        "PASSWORD_CHANGE_REQUIRED", 403, "请先修改密码 / change your password first")
+
+
 class PatientBanned(DomainError):
     code, status, default_message = "PATIENT_BANNED", 403, "爽约次数过多，暂停预约 / banned"
 
@@ -132,7 +137,8 @@ class Internal(DomainError):
 ERRORS_BY_CODE: dict[str, type[DomainError]] = {
     cls.code: cls
     for cls in (
-        BadRequest, Unauthenticated, TokenExpired, Forbidden, PatientBanned, NotFound,
+        BadRequest, Unauthenticated, TokenExpired, Forbidden, PasswordChangeRequired,
+        PatientBanned, NotFound,
         SlotFull, AlreadyBooked, BookingNotOpen, BookingClosed, ScheduleStopped,
         CancelDeadlinePassed, LimitReached, InvalidState, IdempotencyKeyReused, Conflict,
         PayloadTooLarge, ValidationFailed, RateLimited, WechatError, ServiceUnavailable, Internal,

@@ -11,19 +11,23 @@ from argon2 import PasswordHasher
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.auth.audit import AuditTrail
 from services.auth.keys import PiiKeys, SigningKeyMaterial
 from services.auth.patients import PatientService
 from services.auth.pii import PiiCipher
 from services.auth.repository import (
+    AuditRepository,
     LoginFailureRepository,
     PatientRepository,
     RefreshTokenRepository,
     UserRepository,
 )
 from services.auth.service import AuthService
+from services.auth.staff import StaffService
 from services.auth.tokens import TokenIssuer
 from shared.context import Caller
 from shared.idcard import check_character
+from shared.messaging.outbox import OutboxRelay
 from shared.storage.mongo import Document
 from shared.wechat import Code2Session
 
@@ -66,19 +70,25 @@ class AuthKit:
     users: UserRepository
     refresh_tokens: RefreshTokenRepository
     signing_key: SigningKeyMaterial
+    staff: StaffService
+    audit: AuditTrail
 
 
 async def build_auth(db: AsyncDatabase[Document], clock: FakeClock, wechat: StubWechat) -> AuthKit:
     users, refresh_tokens = UserRepository(db), RefreshTokenRepository(db)
-    failures = LoginFailureRepository(db)
-    for repo in (users, refresh_tokens, failures):
+    failures, audit_entries = LoginFailureRepository(db), AuditRepository(db)
+    for repo in (users, refresh_tokens, failures, audit_entries):
         await repo.ensure_indexes()
     key = SigningKeyMaterial.from_private_key(Ed25519PrivateKey.generate())
     service = AuthService(
         users, TokenIssuer(key, clock), refresh_tokens, wechat, FAST_PASSWORDS, clock,
         login_failures=failures,
     )
-    return AuthKit(service, users, refresh_tokens, key)
+    audit = AuditTrail(audit_entries, clock)
+    relay = OutboxRelay(audit, [users.collection], lease=None)  # type: ignore[arg-type]
+    staff = StaffService(users, refresh_tokens, service, FAST_PASSWORDS, clock,
+                         audit_outbox=relay)
+    return AuthKit(service, users, refresh_tokens, key, staff, audit)
 
 
 async def build_patients(db: AsyncDatabase[Document], clock: FakeClock) -> PatientService:

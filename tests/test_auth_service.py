@@ -17,6 +17,7 @@ from shared.contracts.auth import CreateStaffParams
 from shared.errors import (
     Conflict,
     Forbidden,
+    NotFound,
     RateLimited,
     ServiceUnavailable,
     Unauthenticated,
@@ -51,7 +52,7 @@ async def kit(mongo_db: AsyncDatabase[Document], clock: FakeClock, wechat: StubW
 
 
 async def add_staff(kit: AuthKit, username: str = "staff1", password: str = "right-pass") -> None:
-    await kit.service.create_staff(
+    await kit.staff.create_staff(
         PLATFORM_ADMIN, CreateStaffParams(username=username, password=password, hospital_id="h_1")
     )
 
@@ -250,15 +251,24 @@ async def test_admin_bootstrap_is_idempotent_under_concurrent_starts(
     assert pair.user.role == "platform_admin" and pair.user.hospital_id is None
 
 
-async def test_only_the_platform_admin_creates_staff(kit: AuthKit) -> None:
+async def test_platform_admin_and_that_hospitals_admins_create_staff(kit: AuthKit) -> None:
     params = CreateStaffParams(username="staff1", password="right-pass", hospital_id="h_1")
     with pytest.raises(Unauthenticated):
-        await kit.service.create_staff(None, params)
-    for role, hid in (("patient", None), ("hospital_admin", "h_1")):
+        await kit.staff.create_staff(None, params)
+    for role, hid in (("patient", None), ("desk", "h_1")):
         with pytest.raises(Forbidden):
-            await kit.service.create_staff(Caller(user_id="x", role=role, hospital_id=hid), params)
-    account = await kit.service.create_staff(PLATFORM_ADMIN, params)
+            await kit.staff.create_staff(Caller(user_id="x", role=role, hospital_id=hid), params)
+    with pytest.raises(NotFound):
+        await kit.staff.create_staff(
+            Caller(user_id="x", role="hospital_admin", hospital_id="h_2"), params)
+    account = await kit.staff.create_staff(PLATFORM_ADMIN, params)
     assert account.username == "staff1" and account.hospital_id == "h_1"
+    assert account.role == "hospital_admin"
+    desk = await kit.staff.create_staff(
+        Caller(user_id=account.id, role="hospital_admin", hospital_id="h_1"),
+        CreateStaffParams(username="desk1", password="right-pass", hospital_id="h_1",
+                          role="desk"))
+    assert desk.role == "desk"
 
 
 async def test_duplicate_staff_username_is_a_conflict(
@@ -288,10 +298,12 @@ async def test_rpc_surface_serves_every_contract_method(
     kit: AuthKit, mongo_db: AsyncDatabase[Document], clock: FakeClock
 ) -> None:
     server = RpcServer("auth", connection=None)  # type: ignore[arg-type]  # never started
-    register(server, kit.service, await build_patients(mongo_db, clock))
+    register(server, kit.service, await build_patients(mongo_db, clock), kit.staff, kit.audit)
     assert set(server._methods) == {
         "ping", "wechat_login", "staff_login", "refresh", "logout", "me", "signing_keys",
-        "create_staff", "create_patient", "list_patients", "get_patient", "update_patient",
+        "create_staff", "list_staff", "update_staff", "reset_staff_password",
+        "change_password", "revocations", "audit_log",
+        "create_patient", "list_patients", "get_patient", "update_patient",
         "delete_patient", "resolve_patient", "user_openid",
     }
     login = await server._dispatch("wechat_login", b'{"code": "code-a"}', CallContext("r1"))
@@ -311,7 +323,7 @@ async def test_user_openid_answers_internal_callers_for_patients_only(
     kit: AuthKit, mongo_db: AsyncDatabase[Document], clock: FakeClock
 ) -> None:
     server = RpcServer("auth", connection=None)  # type: ignore[arg-type]  # never started
-    register(server, kit.service, await build_patients(mongo_db, clock))
+    register(server, kit.service, await build_patients(mongo_db, clock), kit.staff, kit.audit)
     login = await server._dispatch("wechat_login", b'{"code": "code-b"}', CallContext("r1"))
     user_id = login["ok"]["user"]["id"]
     body = json.dumps({"user_id": user_id}).encode()

@@ -65,7 +65,7 @@ async def test_access_token_verifies_with_the_published_public_key(kit: AuthKit)
 
 async def test_hospital_admin_token_carries_its_hospital(kit: AuthKit) -> None:
     params = CreateStaffParams(username="h1admin", password="pw-123456", hospital_id="h_1")
-    await kit.service.create_staff(PLATFORM_ADMIN, params)
+    await kit.staff.create_staff(PLATFORM_ADMIN, params)
     pair = await kit.service.staff_login("h1admin", "pw-123456")
     claims = decode(kit, pair.access_token)
     assert claims["role"] == "hospital_admin" and claims["hid"] == "h_1"

@@ -153,11 +153,12 @@ async def test_wrong_role_is_forbidden(client, signer):
     assert (r.status, (await r.json())["error"]["code"]) == (403, "FORBIDDEN")
 
 
-async def test_hospital_admin_cannot_create_staff(client, signer):
+async def test_desk_cannot_create_staff(client, rpc, signer):
     r = await client.post("/api/v1/admin/hospitals/h_1/staff",
                           json={"username": "bob", "password": "long enough"},
-                          headers=bearer(signer.token("s_1", "hospital_admin", "h_1")))
+                          headers=bearer(signer.token("s_1", "desk", "h_1")))
     assert r.status == 403
+    assert rpc.calls_to("create_staff") == []
 
 
 async def test_hospital_admin_of_another_hospital_gets_not_found(client, rpc, signer):

@@ -198,7 +198,8 @@ async def test_create_staff_merges_path_hospital_into_params(client, rpc, signer
     )
     assert r.status == 201
     assert rpc.calls_to("create_staff")[0].params == {
-        "username": "alice", "password": "correct horse", "hospital_id": "h_1"}
+        "username": "alice", "password": "correct horse", "hospital_id": "h_1",
+        "role": "hospital_admin"}
 
 
 async def test_logout_accepts_an_empty_body(client, rpc, signer):

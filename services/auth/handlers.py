@@ -7,17 +7,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.auth.audit import AuditTrail
 from services.auth.patients import PatientService
 from services.auth.service import AuthService
+from services.auth.staff import StaffService
 from shared.context import CallContext
 from shared.contracts.auth import (
+    AuditLog,
+    AuditQuery,
     CreateStaffParams,
     LogoutRequest,
     Me,
+    PasswordChange,
+    PasswordResetParams,
+    PasswordResetResult,
     RefreshRequest,
+    RevocationList,
+    RevocationQuery,
     SigningKeys,
     StaffAccount,
+    StaffList,
+    StaffListParams,
     StaffLoginParams,
+    StaffPatchParams,
     TokenPair,
     WechatLogin,
 )
@@ -34,7 +46,8 @@ from shared.contracts.patients import (
 from shared.messaging.rpc import RpcServer
 
 
-def register(server: RpcServer, auth: AuthService, patients: PatientService) -> None:
+def register(server: RpcServer, auth: AuthService, patients: PatientService,
+             staff: StaffService, audit: AuditTrail) -> None:
     """Serve the auth methods from `server`."""
 
     async def wechat_login(params: WechatLogin, ctx: CallContext) -> TokenPair:
@@ -57,7 +70,26 @@ def register(server: RpcServer, auth: AuthService, patients: PatientService) -> 
         return auth.signing_keys()
 
     async def create_staff(params: CreateStaffParams, ctx: CallContext) -> StaffAccount:
-        return await auth.create_staff(ctx.caller, params)
+        return await staff.create_staff(ctx.caller, params)
+
+    async def list_staff(params: StaffListParams, ctx: CallContext) -> StaffList:
+        return await staff.list_staff(ctx.caller, params.hospital_id)
+
+    async def update_staff(params: StaffPatchParams, ctx: CallContext) -> StaffAccount:
+        return await staff.update_staff(ctx.caller, params)
+
+    async def reset_staff_password(params: PasswordResetParams, ctx: CallContext
+                                   ) -> PasswordResetResult:
+        return await staff.reset_password(ctx.caller, params)
+
+    async def change_password(params: PasswordChange, ctx: CallContext) -> TokenPair:
+        return await staff.change_password(ctx.caller, params)
+
+    async def revocations(params: RevocationQuery, ctx: CallContext) -> RevocationList:
+        return await staff.revocations(ctx.caller, params.since)
+
+    async def audit_log(params: AuditQuery, ctx: CallContext) -> AuditLog:
+        return await audit.log(ctx.caller, params)
 
     async def create_patient(params: PatientCreate, ctx: CallContext) -> Patient:
         return await patients.create(ctx.caller, params)
@@ -83,7 +115,8 @@ def register(server: RpcServer, auth: AuthService, patients: PatientService) -> 
 
     for handler in (
         wechat_login, staff_login, refresh, logout, me, signing_keys, create_staff,
-        create_patient, list_patients, get_patient, update_patient, delete_patient,
+        list_staff, update_staff, reset_staff_password, change_password, revocations,
+        audit_log, create_patient, list_patients, get_patient, update_patient, delete_patient,
         resolve_patient, user_openid,
     ):
         server.add_method(handler.__name__, handler)

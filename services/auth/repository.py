@@ -37,6 +37,8 @@ class UserRepository:
                        partialFilterExpression={"openid": {"$exists": True}}),
             IndexModel("username_key", name="username_unique", unique=True,
                        partialFilterExpression={"username_key": {"$exists": True}}),
+            IndexModel("hospital_id", name="hospital_id"),
+            IndexModel("sessions_revoked_at", name="sessions_revoked_at"),
         ])
 
     async def upsert_patient(self, openid: str, unionid: str | None, now: dt.datetime) -> Document:
@@ -61,13 +63,16 @@ class UserRepository:
 
     async def insert_staff(
         self, username: str, password_hash: str, role: str, now: dt.datetime,
-        hospital_id: str | None = None,
+        hospital_id: str | None = None, *, extra: Document | None = None,
     ) -> Document | None:
-        """Create a staff account; None when the username is taken."""
+        """Create a staff account; None when the username is taken.
+
+        `extra`: more fields written with it (e.g. the outbox of its audit entry).
+        """
         doc: Document = {
             "_id": new_id("s"), "role": role, "username": username,
             "username_key": username_key(username), "password_hash": password_hash,
-            "created_at": now,
+            "created_at": now, **(extra or {}),
         }
         if hospital_id is not None:
             doc["hospital_id"] = hospital_id
@@ -81,6 +86,34 @@ class UserRepository:
         await self.collection.update_one(
             {"_id": user_id}, {"$set": {"password_hash": password_hash}}
         )
+
+    async def staff_of(self, hospital_id: str) -> list[Document]:
+        """A hospital's staff accounts, oldest first."""
+        cursor = self.collection.find({"hospital_id": hospital_id}).sort(
+            [("created_at", ASCENDING), ("_id", ASCENDING)])
+        return await cursor.to_list()
+
+    async def update_staff(self, user_id: str, hospital_id: str,
+                           update: dict[str, Any]) -> Document | None:
+        """Apply `update` to a staff account of `hospital_id`; the account after it."""
+        return await self.collection.find_one_and_update(
+            {"_id": user_id, "hospital_id": hospital_id}, update,
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def update_user(self, user_id: str, update: dict[str, Any],
+                          guard: Document | None = None) -> Document | None:
+        """Apply `update` to a user (only if it still matches `guard`); the user after it."""
+        return await self.collection.find_one_and_update(
+            {"_id": user_id, **(guard or {})}, update, return_document=ReturnDocument.AFTER,
+        )
+
+    async def revoked_since(self, since: dt.datetime) -> list[Document]:
+        """Accounts whose sessions were revoked at or after `since`."""
+        cursor = self.collection.find(
+            {"sessions_revoked_at": {"$gte": since}},
+            projection={"_id": 1, "token_version": 1, "sessions_revoked_at": 1})
+        return await cursor.to_list()
 
     async def set_default_patient(self, user_id: str, patient_id: str) -> None:
         await self.collection.update_one(
@@ -114,12 +147,16 @@ class RefreshTokenRepository:
 
     async def insert(
         self, token_hash: str, user_id: str, family: str, expires_at: dt.datetime,
-        now: dt.datetime,
+        now: dt.datetime, *, token_version: int = 0,
     ) -> None:
-        await self.collection.insert_one({
+        """`token_version`: the account's when issued; a refresh under a newer one fails."""
+        doc: Document = {
             "_id": token_hash, "user_id": user_id, "family": family,
             "expires_at": expires_at, "created_at": now,
-        })
+        }
+        if token_version:
+            doc["token_version"] = token_version
+        await self.collection.insert_one(doc)
 
     async def consume(self, token_hash: str, now: dt.datetime) -> Document | None:
         """Mark a live token used, atomically: of concurrent presenters only one wins."""
@@ -148,6 +185,35 @@ class RefreshTokenRepository:
             {"user_id": user_id, "revoked_at": {"$exists": False}}, {"$set": {"revoked_at": now}}
         )
         return result.modified_count
+
+
+class AuditRepository:
+    """`audit`: what staff did, one entry per event that caused it (keyed by event id, so
+    a redelivered event or a replayed outbox records nothing twice)."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db["audit"]
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_indexes([
+            IndexModel([("hospital_id", ASCENDING), ("at", ASCENDING)], name="hospital_at"),
+        ])
+
+    async def record(self, entry: Document) -> bool:
+        """Insert once; False when this entry (event id) is already recorded."""
+        try:
+            await self.collection.insert_one(entry)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def between(self, hospital_id: str, start: dt.datetime, end: dt.datetime,
+                      limit: int) -> list[Document]:
+        """Entries of `hospital_id` with start <= at < end, oldest first."""
+        cursor = self.collection.find(
+            {"hospital_id": hospital_id, "at": {"$gte": start, "$lt": end}},
+        ).sort([("at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return await cursor.to_list()
 
 
 class LoginFailureRepository:

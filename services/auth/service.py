@@ -22,17 +22,12 @@ from services.auth.repository import (
 from services.auth.tokens import Clock, TokenIssuer, hash_refresh_token
 from shared.context import Caller
 from shared.contracts.auth import (
-    CreateStaffParams,
     Me,
     SigningKeys,
-    StaffAccount,
     TokenPair,
     UserRef,
 )
 from shared.errors import (
-    Conflict,
-    Forbidden,
-    NotFound,
     RateLimited,
     ServiceUnavailable,
     Unauthenticated,
@@ -54,6 +49,7 @@ MAX_WAITING_PASSWORD_CHECKS = 32
 LOGIN_FAILURE_WINDOW = dt.timedelta(minutes=15)
 WRONG_CREDENTIALS = "用户名或密码错误 / wrong username or password"
 SESSION_ENDED = "登录已失效，请重新登录 / session expired, log in again"
+ACCOUNT_DISABLED = "账号已停用 / account disabled"
 
 
 def login_throttle_key(username: str, client_ip: str | None) -> str:
@@ -65,10 +61,6 @@ class SessionExchanger(Protocol):
     async def code2session(self, js_code: str) -> Code2Session: ...
 
 
-class HospitalDirectory(Protocol):
-    async def exists(self, hospital_id: str) -> bool: ...
-
-
 def require_caller(caller: Caller | None) -> Caller:
     if caller is None:
         raise Unauthenticated()
@@ -76,7 +68,10 @@ def require_caller(caller: Caller | None) -> Caller:
 
 
 class AuthService:
-    """Logins, token rotation and staff accounts; storage and WeChat come in as collaborators."""
+    """Logins, token rotation and staff accounts; storage and WeChat come in as collaborators.
+
+    Managing staff accounts (create, disable, reset, roles) lives in `services.auth.staff`.
+    """
 
     def __init__(
         self,
@@ -88,7 +83,6 @@ class AuthService:
         clock: Clock,
         *,
         login_failures: LoginFailureRepository,
-        hospitals: HospitalDirectory | None = None,
     ) -> None:
         self.users = users
         self.tokens = tokens
@@ -97,7 +91,6 @@ class AuthService:
         self.passwords = passwords
         self.clock = clock
         self.login_failures = login_failures
-        self.hospitals = hospitals
         # verified against when the username is unknown, so that costs the same as a miss
         self._dummy_hash = passwords.hash(uuid.uuid4().hex)
         self._password_checks = asyncio.Semaphore(MAX_CONCURRENT_PASSWORD_CHECKS)
@@ -172,6 +165,11 @@ class AuthService:
         if user is None:
             await self.refresh_tokens.revoke_family(record["family"], now)
             raise Unauthenticated()
+        if record.get("token_version", 0) != user.get("token_version", 0):
+            # issued before the account's sessions were revoked (a refresh racing the
+            # revocation can insert a token after the revoke swept the others)
+            await self.refresh_tokens.revoke_family(record["family"], now)
+            raise Unauthenticated(SESSION_ENDED)
         pair = await self._issue(user, family=record["family"])
         # a reuse detected between our consume and our insert revoked the family before
         # the new token existed; catch that here rather than hand out a live token
@@ -202,25 +200,6 @@ class AuthService:
     def signing_keys(self) -> SigningKeys:
         return self.tokens.signing_keys()
 
-    async def create_staff(self, caller: Caller | None, params: CreateStaffParams) -> StaffAccount:
-        """A hospital admin account; only the platform admin creates them."""
-        if not require_caller(caller).is_platform_admin:
-            raise Forbidden()
-        if self.hospitals is not None and not await self.hospitals.exists(params.hospital_id):
-            raise NotFound("医院不存在 / hospital not found", hospital_id=params.hospital_id)
-        if await self.users.by_username(params.username) is not None:
-            raise Conflict("用户名已存在 / username taken", fields={"username": "已存在 / taken"})
-        user = await self.users.insert_staff(
-            params.username, await self._hash(params.password), "hospital_admin", self.clock(),
-            hospital_id=params.hospital_id,
-        )
-        if user is None:
-            raise Conflict("用户名已存在 / username taken", fields={"username": "已存在 / taken"})
-        log.info("staff account created", extra={"user_id": user["_id"],
-                                                 "hospital_id": params.hospital_id})
-        return StaffAccount(id=user["_id"], username=user["username"],
-                            hospital_id=params.hospital_id)
-
     async def bootstrap_admin(self, username: str, password: str) -> bool:
         """Create the platform admin unless it exists; True when this call created it.
 
@@ -235,17 +214,31 @@ class AuthService:
             log.warning("platform admin created", extra={"user_id": user["_id"]})
         return user is not None
 
+    async def new_session(self, user: Document) -> TokenPair:
+        """A fresh session (new refresh family) of `user`, e.g. after a password change."""
+        return await self._issue(user, family=uuid.uuid4().hex)
+
     async def _issue(self, user: Document, *, family: str) -> TokenPair:
+        if user.get("disabled"):
+            # after the password check, so this tells nothing to someone without it
+            log.info("disabled account refused", extra={"user_id": user["_id"]})
+            raise Unauthenticated(ACCOUNT_DISABLED)
         role, hospital_id = user["role"], user.get("hospital_id")
+        must_change = bool(user.get("must_change_password"))
+        version = int(user.get("token_version", 0))
         refresh, refresh_hash, expires_at = self.tokens.new_refresh_token(family)
         await self.refresh_tokens.insert(
-            refresh_hash, user["_id"], family, expires_at, self.clock()
+            refresh_hash, user["_id"], family, expires_at, self.clock(), token_version=version,
         )
         return TokenPair(
-            access_token=self.tokens.access_token(user["_id"], role, hospital_id),
+            access_token=self.tokens.access_token(
+                user["_id"], role, hospital_id,
+                token_version=version if role != "patient" else None,
+                must_change_password=must_change),
             refresh_token=refresh,
             expires_in=self.tokens.access_ttl_seconds,
             user=UserRef(id=user["_id"], role=role, hospital_id=hospital_id),
+            must_change_password=must_change,
         )
 
     async def _hash(self, password: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import jwt
 
 from services.auth.keys import SigningKeyMaterial
+from shared.context import HOSPITAL_ROLES
 from shared.contracts.auth import SigningKey, SigningKeys
 
 ISSUER = "guahao-auth"
@@ -34,7 +35,12 @@ class TokenIssuer:
         self.key = key
         self.clock = clock
 
-    def access_token(self, user_id: str, role: str, hospital_id: str | None = None) -> str:
+    def access_token(
+        self, user_id: str, role: str, hospital_id: str | None = None, *,
+        token_version: int | None = None, must_change_password: bool = False,
+    ) -> str:
+        """`tv` (staff): the account's token version when issued; a revocation raises it and
+        the gateway refuses lower ones. `pwc`: only a password change is allowed."""
         now = self.clock()
         claims: dict[str, object] = {
             "iss": ISSUER,
@@ -45,8 +51,12 @@ class TokenIssuer:
             "exp": int((now + ACCESS_TTL).timestamp()),
             "jti": uuid.uuid4().hex,
         }
-        if hospital_id is not None and role == "hospital_admin":
+        if hospital_id is not None and role in HOSPITAL_ROLES:
             claims["hid"] = hospital_id
+        if token_version is not None:
+            claims["tv"] = token_version
+        if must_change_password:
+            claims["pwc"] = True
         return jwt.encode(
             claims, self.key.private_key, algorithm=ALGORITHM, headers={"kid": self.key.kid}
         )

@@ -15,7 +15,7 @@ from services.booking.projections import PatientDirectory, RulesBook, SoldOutBoa
 from services.booking.queries import AppointmentQueries
 from services.booking.repository import Sessions
 from services.booking.waitlist import WaitlistService
-from shared.access import require_hospital, require_patient
+from shared.access import require_hospital_admin, require_hospital_desk, require_patient
 from shared.context import CallContext
 from shared.contracts.booking import (
     Appointment,
@@ -132,44 +132,44 @@ class BookingHandlers:
 
     async def hospital_appointments(self, params: HospitalAppointmentQuery, ctx: CallContext
                                     ) -> AppointmentList:
-        require_hospital(ctx, params.hospital_id)
+        require_hospital_desk(ctx, params.hospital_id)
         return await self.queries.list_for_hospital(params.hospital_id, params)
 
     async def hospital_get_appointment(self, params: HospitalAppointmentRef,
                                        ctx: CallContext) -> Appointment:
-        require_hospital(ctx, params.hospital_id)
+        require_hospital_desk(ctx, params.hospital_id)
         return await self.queries.get_for_hospital(params.hospital_id, params.appointment_id)
 
     async def hospital_cancel(self, params: HospitalCancelParams, ctx: CallContext
                               ) -> Appointment:
-        require_hospital(ctx, params.hospital_id)
+        require_hospital_desk(ctx, params.hospital_id)
         return await self.lifecycle.cancel_by_hospital(params.hospital_id,
                                                        params.appointment_id, params.reason)
 
     async def check_in(self, params: HospitalAppointmentRef, ctx: CallContext) -> Appointment:
-        require_hospital(ctx, params.hospital_id)
+        require_hospital_desk(ctx, params.hospital_id)
         return await self.lifecycle.check_in(params.hospital_id, params.appointment_id)
 
     async def no_show(self, params: HospitalAppointmentRef, ctx: CallContext) -> Appointment:
-        require_hospital(ctx, params.hospital_id)
+        require_hospital_desk(ctx, params.hospital_id)
         return await self.lifecycle.mark_no_show(params.hospital_id, params.appointment_id)
 
     async def complete(self, params: HospitalAppointmentRef, ctx: CallContext) -> Appointment:
-        require_hospital(ctx, params.hospital_id)
+        require_hospital_desk(ctx, params.hospital_id)
         return await self.lifecycle.complete(params.hospital_id, params.appointment_id)
 
     async def move(self, params: MoveParams, ctx: CallContext) -> Appointment:
-        require_hospital(ctx, params.hospital_id)
+        require_hospital_desk(ctx, params.hospital_id)
         return await self.lifecycle.move_by_hospital(params.hospital_id,
                                                      params.appointment_id, params.slot_id)
 
     async def stop_schedule(self, params: StopScheduleParams, ctx: CallContext) -> StopResult:
-        require_hospital(ctx, params.hospital_id)
+        require_hospital_admin(ctx, params.hospital_id)
         return await self.admin.stop(params.hospital_id, params.schedule_id, params.reason)
 
     async def change_capacity(self, params: CapacityChangeParams, ctx: CallContext
                               ) -> SlotState:
-        require_hospital(ctx, params.hospital_id)
+        require_hospital_admin(ctx, params.hospital_id)
         return await self.admin.change_capacity(params.hospital_id, params.slot_id,
                                                 params.delta)
 

@@ -16,6 +16,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from services.catalog.repository import CatalogRepository, department_key
+from shared.access import act_as
 from shared.context import Caller
 from shared.contracts.booking import Availability, ScheduleAvailability
 from shared.contracts.catalog import (
@@ -98,15 +99,21 @@ class Outbox(Protocol):
 def require_platform_admin(caller: Caller | None) -> Caller:
     if caller is None:
         raise Unauthenticated()
+    act_as(caller)
     if not caller.is_platform_admin:
         raise Forbidden()
     return caller
 
 
 def require_hospital_staff(caller: Caller | None, hospital_id: str) -> Caller:
-    """Platform admin, or the admin of this very hospital; another hospital looks absent."""
+    """Platform admin, or the admin of this very hospital; another hospital looks absent.
+
+    (`desk` staff are refused: rules, doctors and schedules are the admins'.) The caller
+    becomes the actor of the events this call creates (the audit log).
+    """
     if caller is None:
         raise Unauthenticated()
+    act_as(caller)
     if caller.is_platform_admin:
         return caller
     if caller.role == "hospital_admin":

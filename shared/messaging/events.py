@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
+from shared.context import Caller, actor_var
 from shared.messaging.codec import encode
 from shared.metrics import Registry
 
@@ -24,8 +25,20 @@ PLATFORM = "platform"
 HOSPITAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
+class Actor(BaseModel):
+    """The staff member whose request caused an event."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    role: str
+
+
 class EventEnvelope(BaseModel):
-    """The body of every event on `guahao.events` and of every webhook delivery."""
+    """The body of every event on `guahao.events` and of every webhook delivery.
+
+    `actor` is present only on events caused by a staff request (absent, never null).
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -35,6 +48,14 @@ class EventEnvelope(BaseModel):
     occurred_at: str
     hospital_id: str
     data: dict[str, Any]
+    actor: Actor | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_actor(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("actor") is None:
+            dumped.pop("actor", None)
+        return dumped
 
     @property
     def routing_key(self) -> str:
@@ -43,16 +64,25 @@ class EventEnvelope(BaseModel):
 
 
 def new_event(
-    type: str, hospital_id: str, data: dict[str, Any], *, at: dt.datetime | None = None
+    type: str, hospital_id: str, data: dict[str, Any], *, at: dt.datetime | None = None,
+    actor: Caller | None = None,
 ) -> EventEnvelope:
-    """A new event with a fresh id, stamped in hospital-local time."""
+    """A new event with a fresh id, stamped in hospital-local time.
+
+    When it is created while serving a staff member's request (an access check named the
+    caller, `shared.access`), it carries that staff member as its `actor`; `actor` names
+    one explicitly.
+    """
     occurred = (at or dt.datetime.now(dt.UTC)).astimezone(HOSPITAL_TZ)
+    caller = actor or actor_var.get()
     return EventEnvelope(
         id=f"evt_{uuid.uuid4().hex}",
         type=type,
         occurred_at=occurred.isoformat(timespec="milliseconds"),
         hospital_id=hospital_id,
         data=data,
+        actor=Actor(id=caller.user_id, role=caller.role)
+        if caller is not None and caller.is_staff else None,
     )
 
 

@@ -14,7 +14,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -56,12 +56,19 @@ def with_outbox(update: dict[str, Any], *events: EventEnvelope) -> dict[str, Any
     return merged
 
 
+class EventSink(Protocol):
+    """Where a relay sends events: the broker (`EventPublisher`) or a local projection
+    (auth's audit log); `publish` returns only once the event is safely recorded."""
+
+    async def publish(self, event: EventEnvelope) -> None: ...
+
+
 class OutboxRelay:
     """Publishes what documents carry in their outbox, then removes it."""
 
     def __init__(
         self,
-        publisher: EventPublisher,
+        publisher: EventPublisher | EventSink,
         collections: Sequence[AsyncCollection[Document]],
         lease: Lease,
         *,
