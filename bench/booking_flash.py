@@ -33,8 +33,10 @@ from pymongo import AsyncMongoClient
 from shared.devstack import DevStack
 from shared.idcard import check_character
 from shared.messaging.connection import connect_broker
+from shared.messaging.identity import RpcIdentity
 from shared.messaging.rpc import RpcClient
 from shared.rules import HOSPITAL_TZ
+from shared.settings import Settings
 from shared.storage.testing import free_port
 
 ADMIN = ("bench_admin", "bench-admin-password")
@@ -100,9 +102,9 @@ async def prepare(client: Client, capacity: int) -> str:
     return str(schedule["slots"][0]["id"])
 
 
-async def rpc_floor(amqp_url: str, rounds: int) -> list[float]:
-    connection = await connect_broker(amqp_url, name="bench")
-    rpc = RpcClient(connection)
+async def rpc_floor(settings: Settings, rounds: int) -> list[float]:
+    connection = await connect_broker(settings.amqp_url, name="bench")
+    rpc = RpcClient(connection, identity=RpcIdentity.from_settings("bench", settings))
     await rpc.call("booking", "ping")
     samples = []
     for _ in range(rounds):
@@ -135,7 +137,6 @@ async def store_floor(mongo_url: str, rounds: int) -> list[float]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     stack: DevStack | None = None
     base, fake = args.gateway, args.wechat_fake
-    amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     mongo_url = os.environ.get("MONGO_URL", "")
     if base is None:
         env = {**os.environ, "GUAHAO_ADMIN_USERNAME": ADMIN[0],
@@ -177,7 +178,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             started = time.perf_counter()
             await asyncio.gather(*(attempt(t, p) for t, p in patients))
             elapsed = time.perf_counter() - started
-        rpc = await rpc_floor(stack.env["AMQP_URL"] if stack else amqp_url, args.floor_rounds)
+        rpc = await rpc_floor(Settings.from_env(stack.env if stack else None),
+                              args.floor_rounds)
         store = await store_floor(mongo_url, args.floor_rounds) if mongo_url else []
     finally:
         if stack is not None:

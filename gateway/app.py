@@ -18,6 +18,7 @@ from gateway.ops import add_ops_routes
 from gateway.routes import ROUTES, Route
 from gateway.state import GATEWAY, Gateway
 from gateway.upstream import Upstream
+from shared.messaging.identity import RpcIdentity
 from shared.messaging.rpc import RpcClient
 from shared.runtime import connect_broker_with_retry
 from shared.settings import Settings
@@ -79,7 +80,8 @@ def _upstream_context(injected: Rpc | None) -> CleanupContext:
             return
         settings = gateway.settings
         broker = await connect_broker_with_retry(settings.amqp_url, name="gateway")
-        client = RpcClient(broker, default_timeout=settings.rpc_timeout)
+        client = RpcClient(broker, default_timeout=settings.rpc_timeout,
+                           identity=RpcIdentity.from_settings("gateway", settings))
         gateway.upstream.attach(client, broker)
         log.info("gateway connected to broker")
         try:
