@@ -241,7 +241,8 @@ def test_shared_secrets_are_required_and_given_only_where_used(
         services: dict[str, Any]) -> None:
     text = COMPOSE.read_text(encoding="utf-8")
     for var in ("GUAHAO_JWT_PRIVATE_KEY", "GUAHAO_PII_KEY", "GUAHAO_WEBHOOK_KEY",
-                "GUAHAO_ADMIN_PASSWORD", "WECHAT_APPID", "WECHAT_SECRET"):
+                "GUAHAO_ADMIN_PASSWORD", "WECHAT_APPID", "WECHAT_SECRET", "GUAHAO_RPC_KEY",
+                "GUAHAO_JWT_PUBLIC_KEYS"):
         assert re.search(r"\$\{" + var + r":\?", text), f"{var} must be required (${{{var}:?…}})"
     holders = {n for n in SCALABLE if "GUAHAO_JWT_PRIVATE_KEY" in service_env(services[n])}
     assert holders == {"auth"}
@@ -286,6 +287,8 @@ def test_env_example_secrets_are_placeholders_with_instructions() -> None:
 
 def test_make_env_generates_secrets_the_services_accept(tmp_path: Path) -> None:
     from services.auth.keys import PiiKeys, SigningKeyMaterial
+    from shared.jwt_keys import parse_public_keys
+    from shared.messaging.identity import RpcKeys
 
     out = tmp_path / ".env"
     result = subprocess.run(
@@ -303,7 +306,9 @@ def test_make_env_generates_secrets_the_services_accept(tmp_path: Path) -> None:
             if value.startswith('"') and value.endswith('"'):  # compose's dotenv rule
                 value = value[1:-1].replace("\\n", "\n")
             values[match.group(1)] = value
-    SigningKeyMaterial.from_pem(values["GUAHAO_JWT_PRIVATE_KEY"].encode())
+    signing = SigningKeyMaterial.from_pem(values["GUAHAO_JWT_PRIVATE_KEY"].encode())
+    assert list(parse_public_keys(values["GUAHAO_JWT_PUBLIC_KEYS"])) == [signing.kid]
+    RpcKeys.parse(values["GUAHAO_RPC_KEY"])
     PiiKeys.from_bytes(base64.b64decode(values["GUAHAO_PII_KEY"], validate=True))
     assert len(base64.b64decode(values["GUAHAO_WEBHOOK_KEY"], validate=True)) == 32
     assert len(values["GUAHAO_ADMIN_PASSWORD"]) >= 16

@@ -144,7 +144,8 @@ async def test_readyz_is_503_when_a_required_service_does_not_answer(
 
 
 async def test_gateway_connects_to_the_broker_itself(aiohttp_client, auth_service):
-    app = isolated_app(auth_service.name, required_services=(auth_service.name,))
+    app = isolated_app(auth_service.name, required_services=(auth_service.name,),
+                       signing_keys=auth_service.signer.configured_keys())
     client = await aiohttp_client(app)
     r = await client.get("/readyz")
     assert r.status == 200, await r.text()
@@ -197,7 +198,8 @@ async def test_broker_outage_gives_fast_503_and_recovers_without_restart(
     await proxy.start()
     url = AMQP_URL.replace("127.0.0.1:5672", f"127.0.0.1:{proxy.port}")
     assert url != AMQP_URL, "outage test needs RabbitMQ on 127.0.0.1:5672"
-    app = isolated_app(auth_service.name, amqp_url=url, required_services=(auth_service.name,))
+    app = isolated_app(auth_service.name, amqp_url=url, required_services=(auth_service.name,),
+                       signing_keys=auth_service.signer.configured_keys())
     client = await aiohttp_client(app)
     token = bearer(auth_service.signer.token())
     first = await client.post("/api/v1/patients", json=PATIENT_BODY, headers=token)
