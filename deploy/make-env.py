@@ -59,7 +59,8 @@ GENERATED: dict[str, Callable[[], str]] = {
     "GUAHAO_WEBHOOK_KEY": random_b64(32),
     "GUAHAO_RPC_KEY": random_b64(32),
     "GUAHAO_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(18),
-    "RABBITMQ_PASSWORD": lambda: secrets.token_urlsafe(24),
+    **{f"RABBITMQ_{kind}_PASSWORD": lambda: secrets.token_urlsafe(24)
+       for kind in ("OPERATOR", "GATEWAY", "AUTH", "CATALOG", "BOOKING", "NOTIFY")},
 }
 
 # derived from values written before them in the same file

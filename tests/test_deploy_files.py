@@ -115,7 +115,7 @@ def test_compose_has_every_component(services: dict[str, Any], compose: dict[str
 
 def test_every_service_has_a_health_check(services: dict[str, Any]) -> None:
     one_shots = one_shot_services(services)
-    assert one_shots == {"mongo-init"}
+    assert one_shots == {"mongo-init", "broker-users"}
     for name, service in services.items():
         check = service.get("healthcheck")
         assert check, f"{name} has no healthcheck"
@@ -279,7 +279,7 @@ def test_env_example_secrets_are_placeholders_with_instructions() -> None:
     listed = env_example_vars()
     text = ENV_EXAMPLE.read_text(encoding="utf-8")
     for var in ("GUAHAO_JWT_PRIVATE_KEY", "GUAHAO_PII_KEY", "GUAHAO_WEBHOOK_KEY",
-                "GUAHAO_ADMIN_PASSWORD", "RABBITMQ_PASSWORD", "WECHAT_SECRET"):
+                "GUAHAO_ADMIN_PASSWORD", "RABBITMQ_GATEWAY_PASSWORD", "WECHAT_SECRET"):
         assert listed.get(var) == "active", var
         assert re.search(rf"^{var}=$", text, re.M), f"{var}: no real secret in the example"
     assert "Ed25519PrivateKey" in text and "token_bytes(64)" in text
@@ -312,7 +312,8 @@ def test_make_env_generates_secrets_the_services_accept(tmp_path: Path) -> None:
     PiiKeys.from_bytes(base64.b64decode(values["GUAHAO_PII_KEY"], validate=True))
     assert len(base64.b64decode(values["GUAHAO_WEBHOOK_KEY"], validate=True)) == 32
     assert len(values["GUAHAO_ADMIN_PASSWORD"]) >= 16
-    assert re.fullmatch(r"[A-Za-z0-9_-]{24,}", values["RABBITMQ_PASSWORD"])  # URL-safe
+    for kind in ("OPERATOR", *(k.upper() for k in SCALABLE)):
+        assert re.fullmatch(r"[A-Za-z0-9_-]{24,}", values[f"RABBITMQ_{kind}_PASSWORD"])
     assert values["WECHAT_APPID"] == "wx_test"
     again = subprocess.run([sys.executable, str(ROOT / "deploy" / "make-env.py"),
                             "--output", str(out)], capture_output=True, text=True, timeout=60)
