@@ -9,6 +9,7 @@ from typing import Any
 
 from services.auth.patients import PatientService
 from services.auth.service import AuthService
+from shared.access import require_internal_or_caller
 from shared.context import CallContext
 from shared.contracts.auth import (
     CreateStaffParams,
@@ -76,9 +77,11 @@ def register(server: RpcServer, auth: AuthService, patients: PatientService) -> 
         return {}
 
     async def resolve_patient(params: PatientResolveParams, ctx: CallContext) -> ResolvedPatient:
+        require_internal_or_caller(ctx)
         return await patients.resolve(ctx.caller, params)
 
     async def user_openid(params: UserOpenidQuery, ctx: CallContext) -> UserOpenid:
+        require_internal_or_caller(ctx)
         return UserOpenid(openid=await patients.openid_of(ctx.caller, params.user_id))
 
     for handler in (
