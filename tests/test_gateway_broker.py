@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,8 +78,11 @@ def isolated_app(
 ) -> Any:
     """The gateway with every route (and the signing keys) pointed at `service`."""
     routes = tuple(replace(route, service=service) for route in ROUTES)
+    # a gateway that connects itself generates its dev RPC key there: not in the repo's .data
+    data_dir = Path(tempfile.gettempdir()) / "guahao-test-gateway"
     return create_app(
-        Settings(amqp_url=amqp_url), rpc=rpc, routes=routes, auth_service=service, **options
+        Settings(amqp_url=amqp_url, data_dir=data_dir), rpc=rpc, routes=routes,
+        auth_service=service, **options
     )
 
 
