@@ -2,8 +2,8 @@
 
     python3 deploy/make-env.py [--output .env] [--wechat-appid ID --wechat-secret SECRET]
 
-Fills the empty secret lines (JWT signing key, PII key, webhook key, admin password,
-RabbitMQ password) and keeps everything else as in the example. Refuses to overwrite an
+Fills the empty secret lines (JWT signing key and its public half, PII key, webhook key,
+RPC key, admin password, RabbitMQ passwords) and keeps everything else as in the example. Refuses to overwrite an
 existing file (`--force` does): regenerating the PII key of a running deployment makes its
 stored ID numbers and phones unreadable. Needs the `cryptography` package for the Ed25519
 key (`.venv/bin/python deploy/make-env.py` has it). The file is created with mode 0600.
@@ -38,6 +38,17 @@ def jwt_private_key() -> str:
     return '"' + pem.strip().replace("\n", "\\n") + '"'
 
 
+def jwt_public_keys(values: dict[str, str]) -> str:
+    """The public half of the JWT private key already in `values`, in the same form."""
+    from cryptography.hazmat.primitives import serialization
+
+    private = values["GUAHAO_JWT_PRIVATE_KEY"].strip('"').replace("\\n", "\n").encode()
+    key = serialization.load_pem_private_key(private, password=None)
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return '"' + pem.strip().replace("\n", "\\n") + '"'
+
+
 def random_b64(size: int) -> Callable[[], str]:
     return lambda: base64.b64encode(secrets.token_bytes(size)).decode()
 
@@ -46,11 +57,18 @@ GENERATED: dict[str, Callable[[], str]] = {
     "GUAHAO_JWT_PRIVATE_KEY": jwt_private_key,
     "GUAHAO_PII_KEY": random_b64(64),
     "GUAHAO_WEBHOOK_KEY": random_b64(32),
+    "GUAHAO_RPC_KEY": random_b64(32),
     "GUAHAO_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(18),
-    "RABBITMQ_PASSWORD": lambda: secrets.token_urlsafe(24),
     "MONGO_ROOT_PASSWORD": lambda: secrets.token_urlsafe(24),
     "MONGO_APP_PASSWORD": lambda: secrets.token_urlsafe(24),
     "MONGO_REPLICA_KEY": random_b64(96),
+    **{f"RABBITMQ_{kind}_PASSWORD": lambda: secrets.token_urlsafe(24)
+       for kind in ("OPERATOR", "GATEWAY", "AUTH", "CATALOG", "BOOKING", "NOTIFY")},
+}
+
+# derived from values written before them in the same file
+DERIVED: dict[str, Callable[[dict[str, str]], str]] = {
+    "GUAHAO_JWT_PUBLIC_KEYS": jwt_public_keys,
 }
 
 _ASSIGNMENT = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
@@ -59,6 +77,7 @@ _ASSIGNMENT = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
 def render(example: str, given: dict[str, str]) -> str:
     """The example with empty secrets generated and `given` values filled in."""
     lines = []
+    values: dict[str, str] = {}
     for line in example.splitlines():
         match = _ASSIGNMENT.match(line)
         if match and match.group(2) == "":
@@ -67,6 +86,11 @@ def render(example: str, given: dict[str, str]) -> str:
                 line = f"{name}={given[name]}"
             elif name in GENERATED:
                 line = f"{name}={GENERATED[name]()}"
+            elif name in DERIVED:
+                line = f"{name}={DERIVED[name](values)}"
+        match = _ASSIGNMENT.match(line)
+        if match:
+            values[match.group(1)] = match.group(2)
         lines.append(line)
     return "\n".join(lines) + "\n"
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 from aiohttp import web
 
-from gateway.auth import Rpc, SigningKeyCache, TokenVerifier
+from gateway.auth import ConfiguredSigningKeys, KeySource, Rpc, SigningKeyCache, TokenVerifier
 from gateway.dispatch import add_api_routes
 from gateway.fhir import add_fhir_routes
 from gateway.limits import Limits, parse_networks
@@ -21,6 +21,7 @@ from gateway.revocations import Revocations
 from gateway.routes import ROUTES, Route
 from gateway.state import GATEWAY, Gateway
 from gateway.upstream import Upstream
+from shared.messaging.identity import RpcIdentity
 from shared.messaging.rpc import RpcClient
 from shared.runtime import connect_broker_with_retry
 from shared.settings import Settings
@@ -39,6 +40,7 @@ def create_app(
     required_services: Iterable[str] | None = None,
     routes: tuple[Route, ...] = ROUTES,
     auth_service: str = "auth",
+    signing_keys: KeySource | None = None,
 ) -> web.Application:
     """Build the gateway. Without `rpc`, startup connects to RabbitMQ (retrying ~30 s) and
     opens an RpcClient; an injected `rpc` (tests) is used as is and not closed.
@@ -46,7 +48,15 @@ def create_app(
     `trusted_proxies`: addresses/networks whose X-Forwarded-For is believed. `routes` and
     `auth_service` (who publishes the signing keys) exist so tests can isolate themselves
     on a shared broker. `required_services` (what /readyz pings) defaults to every service
-    a route leads to."""
+    a route leads to.
+
+    The JWT public keys: `signing_keys`, else `GUAHAO_JWT_PUBLIC_KEYS`; only a test that
+    injects `rpc` and configures neither gets them from `auth.signing_keys`."""
+    if signing_keys is None and settings.jwt_public_keys:
+        signing_keys = ConfiguredSigningKeys.from_setting(settings.jwt_public_keys)
+    if signing_keys is None and rpc is None:
+        raise ValueError("GUAHAO_JWT_PUBLIC_KEYS is not set: the gateway needs the public "
+                         "key(s) of auth's token signing key (`make run` sets it)")
     limits = limits or Limits()
     unknown = {r.rate for r in routes if r.rate is not None} - limits.classes
     if unknown:
@@ -57,7 +67,7 @@ def create_app(
     gateway = Gateway(
         settings=settings,
         upstream=upstream,
-        verifier=TokenVerifier(SigningKeyCache(upstream, service=auth_service),
+        verifier=TokenVerifier(signing_keys or SigningKeyCache(upstream, service=auth_service),
                                revocations=revocations),
         revocations=revocations,
         limits=limits,
@@ -85,7 +95,8 @@ def _upstream_context(injected: Rpc | None) -> CleanupContext:
             return
         settings = gateway.settings
         broker = await connect_broker_with_retry(settings.amqp_url, name="gateway")
-        client = RpcClient(broker, default_timeout=settings.rpc_timeout)
+        client = RpcClient(broker, default_timeout=settings.rpc_timeout,
+                           identity=RpcIdentity.from_settings("gateway", settings))
         gateway.upstream.attach(client, broker)
         log.info("gateway connected to broker")
         poller = None

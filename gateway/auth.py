@@ -1,8 +1,10 @@
-"""Access-token verification: EdDSA JWTs checked against the public keys auth publishes.
+"""Access-token verification: EdDSA JWTs checked against configured public keys.
 
-The gateway never holds a private key. Public keys come from the `auth.signing_keys` RPC
-and are cached by `kid`; a token signed with a key not yet cached (auth rotated its key)
-triggers a refetch, at most once per `refetch_interval` so forged `kid`s cannot flood auth.
+The gateway never holds a private key. The keys it trusts come from configuration
+(`GUAHAO_JWT_PUBLIC_KEYS`, several for rotation; `make run` derives them from the dev key),
+never from whoever answers on the broker. `SigningKeyCache` (keys fetched from the
+`auth.signing_keys` RPC, cached by `kid`, refetched at most once per `refetch_interval`)
+remains for tests that inject a fake RPC client.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from shared.errors import (
     TokenExpired,
     Unauthenticated,
 )
+from shared.jwt_keys import parse_public_keys
 
 log = logging.getLogger("guahao.gateway.auth")
 
@@ -60,6 +63,26 @@ def bearer_token(authorization: str | None) -> str:
     if scheme.lower() != "bearer" or not token or " " in token:
         raise Unauthenticated()
     return token
+
+
+class KeySource(Protocol):
+    async def get(self, kid: str) -> Ed25519PublicKey | None: ...
+
+
+class ConfiguredSigningKeys:
+    """The public keys of `GUAHAO_JWT_PUBLIC_KEYS`, by kid; fixed for the process."""
+
+    def __init__(self, keys: dict[str, Ed25519PublicKey]) -> None:
+        self._keys = dict(keys)
+
+    @classmethod
+    def from_setting(cls, value: str) -> ConfiguredSigningKeys:
+        keys = cls(parse_public_keys(value))
+        log.info("signing keys configured", extra={"kids": sorted(keys._keys)})
+        return keys
+
+    async def get(self, kid: str) -> Ed25519PublicKey | None:
+        return self._keys.get(kid)
 
 
 class SigningKeyCache:
@@ -129,7 +152,7 @@ class SigningKeyCache:
 class TokenVerifier:
     """Turns an Authorization header into the verified Caller, or raises 401/503."""
 
-    def __init__(self, keys: SigningKeyCache, *, issuer: str = ISSUER, audience: str = AUDIENCE,
+    def __init__(self, keys: KeySource, *, issuer: str = ISSUER, audience: str = AUDIENCE,
                  revocations: RevokedSessions | None = None, cache_size: int = 50_000):
         self._keys = keys
         self._issuer = issuer

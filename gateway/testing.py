@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel
 
-from gateway.auth import AUDIENCE, ISSUER
+from gateway.auth import AUDIENCE, ISSUER, ConfiguredSigningKeys
 from shared.context import Caller, request_id_var
 from shared.errors import ServiceUnavailable
 
@@ -30,6 +30,10 @@ class TokenSigner:
         return self.private_key.public_key().public_bytes(
             Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
         ).decode()
+
+    def configured_keys(self) -> ConfiguredSigningKeys:
+        """What the gateway trusts when its configuration lists this signer's key."""
+        return ConfiguredSigningKeys({self.kid: self.private_key.public_key()})
 
     def key_entry(self) -> dict[str, str]:
         return {"kid": self.kid, "alg": "EdDSA", "public_key_pem": self.public_key_pem}

@@ -86,3 +86,11 @@ def require_hospital(ctx: CallContext, hospital_id: str) -> Caller:
     there). New code calls `require_hospital_admin` or `require_hospital_desk`.
     """
     return require_hospital_desk(ctx, hospital_id)
+
+
+def require_internal_or_caller(ctx: CallContext) -> None:
+    """An end user's call, or a service's own call; not an anonymous call the gateway made
+    (a public route), which must never be taken for a trusted internal one. Servers that
+    verify no signature (unit tests) leave `ctx.service` unset and are let through."""
+    if ctx.caller is None and ctx.service == "gateway":
+        raise Forbidden()

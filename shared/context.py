@@ -40,6 +40,7 @@ class CallContext:
     request_id: str
     caller: Caller | None = None
     deadline: float | None = None  # epoch seconds
+    service: str | None = None  # the process kind that signed the request (gateway, booking…)
 
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
 
+from shared.jwt_keys import dev_private_pem, public_keys_of_private
 from shared.settings import DEFAULT_AMQP_URL, Settings
 from shared.storage.testing import free_port, start_embedded_mongo, wait_for_port
 
@@ -96,6 +97,9 @@ class DevStack:
         env["PYTHONUNBUFFERED"] = "1"
         env["GUAHAO_OPS_PORT"] = "0"  # many processes on one host: each picks a free port
         check_broker(env["AMQP_URL"])
+        if not env.get("GUAHAO_JWT_PUBLIC_KEYS"):  # the gateway trusts auth's (dev) key
+            env["GUAHAO_JWT_PUBLIC_KEYS"] = public_keys_of_private(
+                env.get("GUAHAO_JWT_PRIVATE_KEY") or dev_private_pem(self.data_dir)[0])
         if not env.get("MONGO_URL"):
             proc, url = start_embedded_mongo(self.data_dir / "mongo",
                                              int(env.get("GUAHAO_MONGO_PORT", 0)) or None)

@@ -25,6 +25,7 @@ from shared.loop import use_fast_loop
 from shared.messaging.connection import connect_broker
 from shared.messaging.consumer import EventConsumer, EventHandler, ProcessedEvents
 from shared.messaging.events import EventPublisher
+from shared.messaging.identity import RpcIdentity
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.rpc import RpcClient, RpcServer
 from shared.metrics import CONTENT_TYPE, Registry
@@ -60,8 +61,10 @@ class ServiceRuntime:
         self.db: AsyncDatabase[Document] = service_database(mongo, settings, name)
         self.instance_id = f"{name}@{socket.gethostname()}:{os.getpid()}"
         self.metrics = Registry()
-        self.rpc_server = RpcServer(name, broker, metrics=self.metrics)
-        self.rpc_client = RpcClient(broker, default_timeout=settings.rpc_timeout)
+        identity = RpcIdentity.from_settings(name, settings)
+        self.rpc_server = RpcServer(name, broker, metrics=self.metrics, identity=identity)
+        self.rpc_client = RpcClient(broker, default_timeout=settings.rpc_timeout,
+                                    identity=identity)
         self.events = EventPublisher(broker, self.metrics)
         self._consumers: list[Startable] = []
         self._jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []

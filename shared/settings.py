@@ -48,6 +48,8 @@ class Settings(BaseModel):
     trusted_proxies: str = ""
     ops_port: int = 9100
     rate_limits: str = ""
+    rpc_key: str | None = None  # base64 HMAC key(s) signing RPC requests, first one signs
+    jwt_public_keys: str | None = None  # PEM(s), JWKS JSON, or a path to either: the gateway
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -85,6 +87,8 @@ class Settings(BaseModel):
             "GUAHAO_TRUSTED_PROXIES": "trusted_proxies",
             "GUAHAO_OPS_PORT": "ops_port",
             "GUAHAO_RATE_LIMITS": "rate_limits",
+            "GUAHAO_RPC_KEY": "rpc_key",
+            "GUAHAO_JWT_PUBLIC_KEYS": "jwt_public_keys",
         }
         values = {field: e[var] for var, field in mapping.items() if e.get(var, "") != ""}
         return cls.model_validate(values)

@@ -332,6 +332,13 @@ async def test_user_openid_answers_internal_callers_for_patients_only(
     patient = Caller(user_id=user_id, role="patient")
     refused = await server._dispatch("user_openid", body, CallContext("r3", caller=patient))
     assert refused["error"]["code"] == "FORBIDDEN"
+    # signed by notify: a service's own call; signed by the gateway with no user: refused
+    assert await server._dispatch("user_openid", body, CallContext("r5", service="notify")) == {
+        "ok": {"openid": "openid-b"}}
+    resolve = json.dumps({"user_id": user_id, "patient_id": "p_any"}).encode()
+    for method, params in (("user_openid", body), ("resolve_patient", resolve)):
+        anonymous = await server._dispatch(method, params, CallContext("r6", service="gateway"))
+        assert anonymous["error"]["code"] == "FORBIDDEN", method
     await add_staff(kit)
     staff = await kit.users.by_username("staff1")
     assert staff is not None

@@ -115,7 +115,7 @@ def test_compose_has_every_component(services: dict[str, Any], compose: dict[str
 
 def test_every_service_has_a_health_check(services: dict[str, Any]) -> None:
     one_shots = one_shot_services(services)
-    assert one_shots == {"mongo-init"}
+    assert one_shots == {"mongo-init", "broker-users"}
     for name, service in services.items():
         check = service.get("healthcheck")
         assert check, f"{name} has no healthcheck"
@@ -241,7 +241,8 @@ def test_shared_secrets_are_required_and_given_only_where_used(
         services: dict[str, Any]) -> None:
     text = COMPOSE.read_text(encoding="utf-8")
     for var in ("GUAHAO_JWT_PRIVATE_KEY", "GUAHAO_PII_KEY", "GUAHAO_WEBHOOK_KEY",
-                "GUAHAO_ADMIN_PASSWORD", "WECHAT_APPID", "WECHAT_SECRET"):
+                "GUAHAO_ADMIN_PASSWORD", "WECHAT_APPID", "WECHAT_SECRET", "GUAHAO_RPC_KEY",
+                "GUAHAO_JWT_PUBLIC_KEYS"):
         assert re.search(r"\$\{" + var + r":\?", text), f"{var} must be required (${{{var}:?…}})"
     holders = {n for n in SCALABLE if "GUAHAO_JWT_PRIVATE_KEY" in service_env(services[n])}
     assert holders == {"auth"}
@@ -278,7 +279,7 @@ def test_env_example_secrets_are_placeholders_with_instructions() -> None:
     listed = env_example_vars()
     text = ENV_EXAMPLE.read_text(encoding="utf-8")
     for var in ("GUAHAO_JWT_PRIVATE_KEY", "GUAHAO_PII_KEY", "GUAHAO_WEBHOOK_KEY",
-                "GUAHAO_ADMIN_PASSWORD", "RABBITMQ_PASSWORD", "WECHAT_SECRET"):
+                "GUAHAO_ADMIN_PASSWORD", "RABBITMQ_GATEWAY_PASSWORD", "WECHAT_SECRET"):
         assert listed.get(var) == "active", var
         assert re.search(rf"^{var}=$", text, re.M), f"{var}: no real secret in the example"
     assert "Ed25519PrivateKey" in text and "token_bytes(64)" in text
@@ -286,6 +287,8 @@ def test_env_example_secrets_are_placeholders_with_instructions() -> None:
 
 def test_make_env_generates_secrets_the_services_accept(tmp_path: Path) -> None:
     from services.auth.keys import PiiKeys, SigningKeyMaterial
+    from shared.jwt_keys import parse_public_keys
+    from shared.messaging.identity import RpcKeys
 
     out = tmp_path / ".env"
     result = subprocess.run(
@@ -303,11 +306,14 @@ def test_make_env_generates_secrets_the_services_accept(tmp_path: Path) -> None:
             if value.startswith('"') and value.endswith('"'):  # compose's dotenv rule
                 value = value[1:-1].replace("\\n", "\n")
             values[match.group(1)] = value
-    SigningKeyMaterial.from_pem(values["GUAHAO_JWT_PRIVATE_KEY"].encode())
+    signing = SigningKeyMaterial.from_pem(values["GUAHAO_JWT_PRIVATE_KEY"].encode())
+    assert list(parse_public_keys(values["GUAHAO_JWT_PUBLIC_KEYS"])) == [signing.kid]
+    RpcKeys.parse(values["GUAHAO_RPC_KEY"])
     PiiKeys.from_bytes(base64.b64decode(values["GUAHAO_PII_KEY"], validate=True))
     assert len(base64.b64decode(values["GUAHAO_WEBHOOK_KEY"], validate=True)) == 32
     assert len(values["GUAHAO_ADMIN_PASSWORD"]) >= 16
-    assert re.fullmatch(r"[A-Za-z0-9_-]{24,}", values["RABBITMQ_PASSWORD"])  # URL-safe
+    for kind in ("OPERATOR", *(k.upper() for k in SCALABLE)):
+        assert re.fullmatch(r"[A-Za-z0-9_-]{24,}", values[f"RABBITMQ_{kind}_PASSWORD"])
     for var in ("MONGO_ROOT_PASSWORD", "MONGO_APP_PASSWORD"):
         assert re.fullmatch(r"[A-Za-z0-9_-]{24,}", values[var]), var
     assert 6 <= len(values["MONGO_REPLICA_KEY"]) <= 1024
@@ -460,8 +466,8 @@ def test_the_locks_match_pyproject(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("edit", "complaint"), [
-    (lambda t: t.replace('"tzdata>=2024.1",', '"tzdata>=2024.1",\n  "orjson>=3.10",'),
-     "orjson"),  # added without `make lock`
+    (lambda t: t.replace('"tzdata>=2024.1",', '"tzdata>=2024.1",\n  "msgspec>=0.18",'),
+     "msgspec"),  # added without `make lock`
     (lambda t: t.replace('"tzdata>=2024.1",', ""), "no longer declares it"),  # removed
     (lambda t: t.replace('"pydantic>=2.10,<3"', '"pydantic>=3"'), "does not satisfy"),
 ])

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,8 +78,11 @@ def isolated_app(
 ) -> Any:
     """The gateway with every route (and the signing keys) pointed at `service`."""
     routes = tuple(replace(route, service=service) for route in ROUTES)
+    # a gateway that connects itself generates its dev RPC key there: not in the repo's .data
+    data_dir = Path(tempfile.gettempdir()) / "guahao-test-gateway"
     return create_app(
-        Settings(amqp_url=amqp_url), rpc=rpc, routes=routes, auth_service=service, **options
+        Settings(amqp_url=amqp_url, data_dir=data_dir), rpc=rpc, routes=routes,
+        auth_service=service, **options
     )
 
 
@@ -144,7 +149,8 @@ async def test_readyz_is_503_when_a_required_service_does_not_answer(
 
 
 async def test_gateway_connects_to_the_broker_itself(aiohttp_client, auth_service):
-    app = isolated_app(auth_service.name, required_services=(auth_service.name,))
+    app = isolated_app(auth_service.name, required_services=(auth_service.name,),
+                       signing_keys=auth_service.signer.configured_keys())
     client = await aiohttp_client(app)
     r = await client.get("/readyz")
     assert r.status == 200, await r.text()
@@ -197,7 +203,8 @@ async def test_broker_outage_gives_fast_503_and_recovers_without_restart(
     await proxy.start()
     url = AMQP_URL.replace("127.0.0.1:5672", f"127.0.0.1:{proxy.port}")
     assert url != AMQP_URL, "outage test needs RabbitMQ on 127.0.0.1:5672"
-    app = isolated_app(auth_service.name, amqp_url=url, required_services=(auth_service.name,))
+    app = isolated_app(auth_service.name, amqp_url=url, required_services=(auth_service.name,),
+                       signing_keys=auth_service.signer.configured_keys())
     client = await aiohttp_client(app)
     token = bearer(auth_service.signer.token())
     first = await client.post("/api/v1/patients", json=PATIENT_BODY, headers=token)

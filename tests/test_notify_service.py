@@ -21,6 +21,7 @@ from shared.contracts.notify import UserOpenidQuery
 from shared.errors import NotFound
 from shared.messaging.connection import connect_broker
 from shared.messaging.events import EventPublisher, new_event
+from shared.messaging.identity import RpcIdentity
 from shared.messaging.rpc import RpcClient, RpcServer
 from shared.rules import HOSPITAL_TZ, at_local
 from shared.runtime import ServiceRuntime
@@ -97,7 +98,9 @@ async def system(mongo_url: str, fake: Fake, tmp_path: Path) -> AsyncIterator[Sy
         webhook_retry_base_seconds=1.0, webhook_timeout_seconds=3.0, shutdown_grace=2.0,
         ops_port=0)
     broker = await connect_broker(url, name="notify-test-driver")
-    system = System(url, fake, base, RpcClient(broker), EventPublisher(broker))
+    # signed like a gateway: the notify runtime under test verifies what it serves
+    driver = RpcClient(broker, identity=RpcIdentity.from_settings("gateway", base))
+    system = System(url, fake, base, driver, EventPublisher(broker))
     auth = RpcServer("auth", broker)
 
     async def user_openid(params: UserOpenidQuery, ctx: CallContext) -> dict[str, str]:

@@ -11,6 +11,7 @@ from services.auth.audit import AuditTrail
 from services.auth.patients import PatientService
 from services.auth.service import AuthService
 from services.auth.staff import StaffService
+from shared.access import require_internal_or_caller
 from shared.context import CallContext
 from shared.contracts.auth import (
     AuditLog,
@@ -108,9 +109,11 @@ def register(server: RpcServer, auth: AuthService, patients: PatientService,
         return {}
 
     async def resolve_patient(params: PatientResolveParams, ctx: CallContext) -> ResolvedPatient:
+        require_internal_or_caller(ctx)
         return await patients.resolve(ctx.caller, params)
 
     async def user_openid(params: UserOpenidQuery, ctx: CallContext) -> UserOpenid:
+        require_internal_or_caller(ctx)
         return UserOpenid(openid=await patients.openid_of(ctx.caller, params.user_id))
 
     for handler in (

@@ -7,15 +7,14 @@ into `<data_dir>/keys/` so that every replica sharing the data dir uses the same
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from shared.jwt_keys import DEV_KEY_FILE, dev_private_pem, key_id, load_private_key, public_pem
 from shared.keyfile import create_secret_file
 from shared.settings import Settings
 
@@ -35,20 +34,11 @@ class SigningKeyMaterial:
     @classmethod
     def from_private_key(cls, key: Ed25519PrivateKey) -> SigningKeyMaterial:
         public = key.public_key()
-        der = public.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        pem = public.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return cls(key, hashlib.sha256(der).hexdigest()[:16], pem.decode())
+        return cls(key, key_id(public), public_pem(public))
 
     @classmethod
     def from_pem(cls, pem: bytes) -> SigningKeyMaterial:
-        key = serialization.load_pem_private_key(pem, password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError("the JWT private key must be an Ed25519 key")
-        return cls.from_private_key(key)
+        return cls.from_private_key(load_private_key(pem))
 
 
 @dataclass(frozen=True)
@@ -73,18 +63,10 @@ def load_signing_key(settings: Settings) -> SigningKeyMaterial:
     """The JWT signing key from `GUAHAO_JWT_PRIVATE_KEY`, else the generated dev key."""
     if settings.jwt_private_key:
         return SigningKeyMaterial.from_pem(settings.jwt_private_key.encode())
-
-    def generate() -> bytes:
-        return Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-
-    path = keys_dir(settings) / "jwt_ed25519.pem"
-    pem, created = create_secret_file(path, generate)
+    pem, created = dev_private_pem(settings.data_dir)
     if created:
-        log.warning("generated a JWT signing key", extra={"path": str(path)})
+        log.warning("generated a JWT signing key",
+                    extra={"path": str(keys_dir(settings) / DEV_KEY_FILE)})
     return SigningKeyMaterial.from_pem(pem)
 
 

@@ -183,7 +183,7 @@ async def wire(rt: ServiceRuntime) -> None:
     rt.consume("inventory", ["schedule.published.*"], events.schedule_published)
     rt.consume("patients", ["patient.*.*"], events.patient_changed)
     # every replica: its own view of patients, rules and sold-out slots
-    rt.add_consumer(BroadcastListener(rt.broker, [
+    rt.add_consumer(BroadcastListener(rt.broker, rt.name, "views", [
         "patient.*.*", "hospital.rules_updated.*", "appointment.cancelled.*",
         "appointment.rescheduled.*", "schedule.capacity_changed.*"], events.refresh_views))
     rt.add_leased_job("reconciler", lambda term: booking.reconciler.run_once(), interval=5.0,

@@ -86,7 +86,8 @@ async def wire(rt: ServiceRuntime) -> None:
     # handler is idempotent by its own natural key (delivery id, appointment, message key)
     rt.consume("events", ["#"], events.on_event, dedupe=False)
     # every replica: which hospitals' webhooks changed (its memory of them)
-    rt.add_consumer(BroadcastListener(rt.broker, ["webhook.changed.*"],
+    rt.add_consumer(BroadcastListener(rt.broker, rt.name, "webhook_changes",
+                                      ["webhook.changed.*"],
                                       events.webhooks_changed))
     rt.add_leased_job("reminders", lambda term: reminders.run_once(rt.instance_id, term),
                       interval=REMINDER_SWEEP_SECONDS, ttl=dt.timedelta(seconds=30))

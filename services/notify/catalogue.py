@@ -56,12 +56,14 @@ HOSPITAL_ID = "h_7f3a9c2e41d8"  # yours
 
 
 async def consume(amqp_url: str) -> None:
+    # amqp://his_<HOSPITAL_ID>:<password>@<broker>/ : the account the operator gave you
     connection = await aio_pika.connect_robust(amqp_url)
     channel = await connection.channel()
     await channel.set_qos(prefetch_count=32)
-    exchange = await channel.declare_exchange(
-        "guahao.events", aio_pika.ExchangeType.TOPIC, durable=True)
-    queue = await channel.declare_queue(f"his.{HOSPITAL_ID}.events", durable=True)
+    # passive: the exchange is guahao's, your account may not declare (or delete) it
+    exchange = await channel.declare_exchange("guahao.events", passive=True)
+    queue = await channel.declare_queue(  # yours: his.<HOSPITAL_ID>.<anything>
+        f"his.{HOSPITAL_ID}.events", durable=True, arguments={"x-queue-type": "quorum"})
     await queue.bind(exchange, routing_key=f"*.*.{HOSPITAL_ID}")
     async with queue.iterator() as messages:
         async for message in messages:
@@ -170,11 +172,16 @@ def render() -> str:
         f"`{EVENTS_EXCHANGE}` (durable), routing key `<type>.<hospital_id>`. A hospital "
         "information system (HIS) receives its own hospital's events in either of two ways."),
         "",
-        "### Over AMQP: bind your own queue", "",
-        _p("Declare a durable queue of your own and bind it with `*.*.<hospital_id>` "
-        "(all event types of your hospital; `appointment.*.<hospital_id>` for appointments "
-        "only). Messages are persistent JSON with `message_id` = event `id`, `type` = event "
-        "type and `content_type` = `application/json`."), "",
+        "### Over AMQP: your own queue, your own hospital's events", "",
+        _p("The operator gives your HIS its own broker account, `his_<hospital_id>` "
+        "(`python -m shared.broker_admin add-hospital <hospital_id>`). It may declare, bind "
+        "and read only queues named `his.<hospital_id>.*`, and bind them to the exchange only "
+        "with keys of your hospital: `*.*.<hospital_id>` (all event types) or "
+        "`appointment.booked.<hospital_id>` (one type); binding `#` or another hospital's "
+        "id is refused by the broker, and so is declaring, deleting or publishing to the "
+        "exchange (declare it passively, as below). Messages are persistent JSON with "
+        "`message_id` = event `id`, `type` = event type and `content_type` = "
+        "`application/json`."), "",
         "```python", CONSUMER_SNIPPET.rstrip(), "```", "",
         _p("Delivery is at least once: after a crash or a network fault an event can arrive "
         "again. **Dedupe by `message_id`** (the event `id`; keep handled ids for 14 days) "

@@ -7,7 +7,9 @@
 - The caller's deadline travels as the message `expiration` (the broker drops the request
   once it is stale) and as the `x-deadline` header (a server that picks it up late does not
   execute it).
-- Request id and caller identity travel in headers.
+- Request id and caller identity travel in headers; with an RpcIdentity (every real
+  process) they are signed by the client and verified by the server before executing
+  (`shared/messaging/identity.py`).
 """
 
 from __future__ import annotations
@@ -37,11 +39,13 @@ from shared.errors import (
     DomainError,
     Internal,
     ServiceUnavailable,
+    Unauthenticated,
     ValidationFailed,
     error_from_wire,
 )
 from shared.messaging.codec import decode, encode
 from shared.messaging.draining import DrainingConsumer
+from shared.messaging.identity import RefusedRequest, RpcIdentity
 from shared.metrics import Registry
 
 log = logging.getLogger("guahao.rpc")
@@ -58,9 +62,11 @@ def rpc_queue(service: str) -> str:
 class RpcClient:
     """Calls methods of other services; one per process, safe for concurrent use."""
 
-    def __init__(self, connection: AbstractRobustConnection, *, default_timeout: float = 5.0):
+    def __init__(self, connection: AbstractRobustConnection, *, default_timeout: float = 5.0,
+                 identity: RpcIdentity | None = None):
         self.connection = connection
         self.default_timeout = default_timeout
+        self.identity = identity
         self._channel: AbstractChannel | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._ready = asyncio.Lock()
@@ -115,8 +121,11 @@ class RpcClient:
         }
         if caller is not None:
             headers["x-caller"] = caller.model_dump_json()
+        body = encode(params if params is not None else {})
+        if self.identity is not None:
+            headers.update(self.identity.sign(service, method, correlation_id, headers, body))
         message = aio_pika.Message(
-            body=encode(params if params is not None else {}),
+            body=body,
             content_type="application/json",
             correlation_id=correlation_id,
             reply_to=REPLY_TO,
@@ -158,14 +167,19 @@ class RpcServer(DrainingConsumer):
         *,
         prefetch: int = 32,
         metrics: Registry | None = None,
+        identity: RpcIdentity | None = None,
     ) -> None:
         self.service = service
+        self.identity = identity
         registry = metrics or Registry()
         self._handled = registry.counter(
             "guahao_rpc_handled_total", "RPC requests handled by method and outcome.",
             ("method", "outcome"))
         self._latency = registry.histogram(
             "guahao_rpc_handle_seconds", "RPC handling time by method.", ("method",))
+        self._refused = registry.counter(
+            "guahao_rpc_refused_total", "RPC requests refused unexecuted: unsigned or forged.",
+            ("reason",))
         self.connection = connection
         self.prefetch = prefetch
         self._methods: dict[str, tuple[Handler, type[BaseModel] | None]] = {}
@@ -214,14 +228,16 @@ class RpcServer(DrainingConsumer):
                 log.info("rpc expired before execution", extra={"method": message.type})
                 await message.ack()
                 return
-            caller_raw = headers.get("x-caller")
+            refusal, sender = self._authenticate(message)
+            caller_raw = headers.get("x-caller") if refusal is None else None
             caller = None
             if caller_raw:
                 raw = caller_raw.decode() if isinstance(caller_raw, bytes) else str(caller_raw)
                 caller = Caller.model_validate_json(raw)
-            ctx = CallContext(request_id=request_id, caller=caller, deadline=deadline)
+            ctx = CallContext(request_id=request_id, caller=caller, deadline=deadline,
+                              service=sender)
             deadline_var.set(deadline)
-            reply = await self._dispatch(message.type or "", message.body, ctx)
+            reply = refusal or await self._dispatch(message.type or "", message.body, ctx)
             if message.reply_to and self._channel is not None:
                 await self._channel.default_exchange.publish(
                     aio_pika.Message(
@@ -238,6 +254,22 @@ class RpcServer(DrainingConsumer):
             await message.reject(requeue=False)
         finally:
             request_id_var.reset(token)
+
+    def _authenticate(self, message: AbstractIncomingMessage
+                      ) -> tuple[dict[str, Any] | None, str | None]:
+        """(None, signing service) for a verified request, (error reply, None) for a refused
+        one; (None, None) when this server verifies nothing (tests without an identity)."""
+        if self.identity is None:
+            return None, None
+        try:
+            return None, self.identity.verify(self.service, message.type or "",
+                                              message.correlation_id or "",
+                                              message.headers or {}, message.body)
+        except RefusedRequest as exc:
+            self._refused.inc(exc.reason)
+            log.warning("rpc request refused", extra={"method": message.type,
+                                                      "reason": exc.reason})
+            return {"error": Unauthenticated("rpc request not authenticated").to_wire()}, None
 
     async def _dispatch(self, method: str, body: bytes, ctx: CallContext) -> dict[str, Any]:
         entry = self._methods.get(method)
