@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEV_WECHAT_APPID = "wx_dev_guahao"
@@ -32,6 +32,8 @@ class Settings(BaseModel):
     jwt_private_key: str | None = None
     pii_key: str | None = None
     rpc_timeout: float = 5.0
+    # a unit held this long by an appointment that does not exist is returned (booking)
+    booking_orphan_check_seconds: float = 60.0
     shutdown_grace: float = 10.0
     log_level: str = "INFO"
     mongo_db_prefix: str = "guahao_"
@@ -71,6 +73,7 @@ class Settings(BaseModel):
             "GUAHAO_JWT_PRIVATE_KEY": "jwt_private_key",
             "GUAHAO_PII_KEY": "pii_key",
             "GUAHAO_RPC_TIMEOUT": "rpc_timeout",
+            "BOOKING_ORPHAN_CHECK_SECONDS": "booking_orphan_check_seconds",
             "GUAHAO_SHUTDOWN_GRACE": "shutdown_grace",
             "GUAHAO_LOG_LEVEL": "log_level",
             "GUAHAO_MONGO_DB_PREFIX": "mongo_db_prefix",
@@ -92,6 +95,14 @@ class Settings(BaseModel):
         }
         values = {field: e[var] for var, field in mapping.items() if e.get(var, "") != ""}
         return cls.model_validate(values)
+
+    @model_validator(mode="after")
+    def _orphans_outlive_calls(self) -> Settings:
+        if self.booking_orphan_check_seconds < 2 * self.rpc_timeout:
+            raise ValueError("BOOKING_ORPHAN_CHECK_SECONDS must be at least twice "
+                             "GUAHAO_RPC_TIMEOUT: a booking still running must never look "
+                             "abandoned")
+        return self
 
     def database_name(self, service: str) -> str:
         """The MongoDB database a service owns (`guahao_<service>`)."""

@@ -121,6 +121,8 @@ def start_stack(base: Path) -> tuple[DevStack, str]:
         "WEBHOOK_ALLOW_HTTP": "1",
         "WEBHOOK_ALLOW_PRIVATE": "1",
         "WEBHOOK_RETRY_BASE_SECONDS": "1",
+        # units a killed booking process left held come back sooner than in production
+        "BOOKING_ORPHAN_CHECK_SECONDS": "15",
         "GUAHAO_RATE_LIMITS": "ip=100000/s:100000,login=100000/min:100000,"
                               "user=100000/s:100000,book=100000/s:100000,"
                               "refresh=100000/min:100000,wechat_login=100000/s:100000",

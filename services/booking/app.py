@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from services.booking.booker import Booker
+from services.booking.booker import ORPHAN_CHECK_AFTER, Booker
 from services.booking.clinic import SessionAdmin
 from services.booking.domain import PatientRef
 from services.booking.handlers import BookingEvents, BookingHandlers
@@ -117,7 +117,8 @@ class Booking:
 
 
 def build(db: Any, *, catalog: CatalogPort, auth: AuthPort, outbox: OutboxRelay,
-          clock: Clock, faults: FaultPoints, metrics: Registry | None = None) -> Booking:
+          clock: Clock, faults: FaultPoints, metrics: Registry | None = None,
+          orphan_check_after: dt.timedelta = ORPHAN_CHECK_AFTER) -> Booking:
     sessions, appointments, persons = Sessions(db), Appointments(db), Persons(db)
     projection, holds, entries = Patients(db), Holds(db), Waitlist(db)
     session_book = SessionBook(sessions, catalog)
@@ -129,7 +130,7 @@ def build(db: Any, *, catalog: CatalogPort, auth: AuthPort, outbox: OutboxRelay,
     booker = Booker(sessions=sessions, appointments=appointments, persons=persons,
                     session_book=session_book, rules=rules, patients=patients,
                     sold_out=sold_out, lottery=lottery, outbox=outbox, faults=faults,
-                    clock=clock)
+                    clock=clock, orphan_check_after=orphan_check_after)
     waitlist = WaitlistService(entries=entries, holds=holds, appointments=appointments,
                                sessions=sessions, persons=persons, session_book=session_book,
                                rules=rules, patients=patients, booker=booker, outbox=outbox,
@@ -175,7 +176,9 @@ async def wire(rt: ServiceRuntime) -> None:
     relay = await rt.outbox(outbox_collections(rt.db))
     booking = build(rt.db, catalog=CatalogClient(rt.rpc_client),
                     auth=AuthClient(rt.rpc_client), outbox=relay, clock=_utcnow,
-                    faults=FaultPoints.from_env(), metrics=rt.metrics)
+                    faults=FaultPoints.from_env(), metrics=rt.metrics,
+                    orphan_check_after=dt.timedelta(
+                        seconds=rt.settings.booking_orphan_check_seconds))
     await booking.ensure_indexes()
     booking.handlers.register(rt.rpc_server)
     events = booking.events

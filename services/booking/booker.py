@@ -59,6 +59,7 @@ from shared.storage.mongo import Document
 log = logging.getLogger("guahao.booking")
 
 # how long after a write the reconciler looks for holds whose appointment never came
+# (BOOKING_ORPHAN_CHECK_SECONDS; always well beyond the RPC deadline)
 ORPHAN_CHECK_AFTER = dt.timedelta(seconds=60)
 
 TakeUnit = Callable[[], Awaitable[int | None]]
@@ -84,7 +85,9 @@ class Booker:
         outbox: OutboxRelay,
         faults: FaultPoints | None = None,
         clock: Callable[[], dt.datetime] = _utcnow,
+        orphan_check_after: dt.timedelta = ORPHAN_CHECK_AFTER,
     ) -> None:
+        self.orphan_check_after = orphan_check_after
         self.sessions = sessions
         self.appointments = appointments
         self.persons = persons
@@ -178,7 +181,7 @@ class Booker:
         limits = PersonLimits.of(slot, rules)
         if take_unit is None:
             seq_no = await self.sessions.reserve(slot.schedule_id, slot.id, aid, self.clock(),
-                                                 self.clock() + ORPHAN_CHECK_AFTER)
+                                                 self.clock() + self.orphan_check_after)
             if seq_no is None:
                 seq_no = await self._lost_unit(slot, aid)
             self.faults.point("book.after_reserve")
@@ -199,7 +202,7 @@ class Booker:
         """Count the booking against the person, or refuse it with the rule that blocks
         it (giving back the unit already taken for it, when `slot` says which)."""
         now = self.clock()
-        if await self.persons.hold(patient, aid, limits, now, now + ORPHAN_CHECK_AFTER):
+        if await self.persons.hold(patient, aid, limits, now, now + self.orphan_check_after):
             return
         person = await self.persons.get(patient.id_hash)
         if aid in (person or {}).get("holds", {}):

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from services.booking.booker import ORPHAN_CHECK_AFTER, Booker
+from services.booking.booker import Booker
 from services.booking.domain import PatientRef, SlotInfo, appointment_id_for, ban_until
 from services.booking.projections import PatientDirectory, RulesBook, SessionBook
 from services.booking.repository import (
@@ -207,7 +207,7 @@ class WaitlistService:
                 return None
             new = [h for h in holders if h != from_id] + [to_id]
             seq_no = await self.sessions.replace_holders(
-                session, slot.id, new, self.clock() + ORPHAN_CHECK_AFTER,
+                session, slot.id, new, self.clock() + self.booker.orphan_check_after,
                 capacity_delta=1 if from_id is None else 0, take_seq=True)
             if seq_no is not None:
                 return seq_no
