@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.limits import USER
-from gateway.responses import json_response
+from gateway.responses import csv_response, json_response, wants_csv
 from gateway.routes import HOSPITAL_PARAM, ROUTES, Route
 from gateway.state import CALLER, CLIENT_IP, GATEWAY, Gateway
 from shared.context import Caller
@@ -36,6 +36,9 @@ def route_handler(route: Route) -> Handler:
         if route.created_flag:
             status = route.status if result["created"] else 200
             result = result["resource"]
+        if route.csv and isinstance(result, dict) and wants_csv(request.headers.get("Accept")):
+            return csv_response(result.get("items") or [], route.csv_columns,
+                                filename=route.rpc)
         return json_response({} if result is None else result, status=status)
 
     handle.__name__ = f"{route.service}_{route.rpc}"

@@ -478,3 +478,34 @@ async def test_a_leave_interrupted_by_booking_is_finished_by_the_job(
     await scheduler.generation_pass()
     assert list(booking.stopped.values()) == ["病假"]
 
+
+
+async def test_the_rpc_methods_speak_json_with_the_contract_field_names(
+    kit: CatalogKit, world: World, scheduler: Scheduler
+) -> None:
+    import json
+
+    from services.catalog.handlers import register_scheduling
+    from services.catalog.stats import StatsRepository, StatsService
+    from shared.context import CallContext
+    from shared.messaging.rpc import RpcServer
+
+    server = RpcServer("catalog", connection=None)  # type: ignore[arg-type]  # never started
+    register_scheduling(server, scheduler, StatsService(StatsRepository(kit.db), kit.repo,
+                                                        kit.clock))
+    call = CallContext("r1", caller=world.admin)
+    created = await server._dispatch("create_template", json.dumps({
+        "hospital_id": world.hospital_id, "doctor_id": world.doctor_id, "weekdays": [2],
+        "session": "pm", "start": "13:00", "end": "15:00", "slice_minutes": 20,
+        "capacity_per_slice": 2, "valid_from": "2026-11-01"}).encode(), call)
+    assert created["ok"]["regeneration"]["created"] == 2  # the two Tuesdays of the window
+    leave = await server._dispatch("doctor_leave", json.dumps({
+        "hospital_id": world.hospital_id, "doctor_id": world.doctor_id, "from": "2026-12-08",
+        "to": "2026-12-08", "reason": "年假"}).encode(), call)
+    assert leave["ok"]["from"] == "2026-12-08" and len(leave["ok"]["stopped"]) == 1
+    refused = await server._dispatch("create_template", json.dumps({
+        "hospital_id": world.hospital_id, "doctor_id": world.doctor_id, "weekdays": [2],
+        "session": "pm", "start": "13:00", "end": "15:00", "slice_minutes": 20,
+        "capacity_per_slice": 2, "valid_from": "2026-11-01"}).encode(), call)
+    assert refused["error"]["code"] == "VALIDATION_FAILED"
+    assert "weekdays" in refused["error"]["details"]["fields"]

@@ -57,13 +57,13 @@ from shared.contracts.scheduling import (
     PreviewSession,
     PreviewSlot,
     Regeneration,
-    Template,
     TemplateCreateParams,
     TemplateFields,
-    TemplateList,
     TemplatePatch,
     TemplatePatchParams,
     TemplateRef,
+    WeeklyTemplate,
+    WeeklyTemplateList,
     check_template,
 )
 from shared.errors import (
@@ -176,11 +176,12 @@ def scheduled_weekday(date: dt.date, entry: Document | None) -> int | None:
     return date.isoweekday()
 
 
-def template_view(doc: Document, doctor_id: str) -> Template:
-    return Template.model_validate({**doc, "doctor_id": doctor_id})
+def template_view(doc: Document, doctor_id: str) -> WeeklyTemplate:
+    return WeeklyTemplate.model_validate({**doc, "doctor_id": doctor_id})
 
 
-def templates_overlap(a: TemplateFields | Template, b: TemplateFields | Template) -> bool:
+def templates_overlap(a: TemplateFields | WeeklyTemplate,
+                      b: TemplateFields | WeeklyTemplate) -> bool:
     """Both could produce the same doctor's session on one date."""
     if a.session != b.session or not set(a.weekdays) & set(b.weekdays):
         return False
@@ -191,7 +192,7 @@ def templates_overlap(a: TemplateFields | Template, b: TemplateFields | Template
 
 
 def plan_sessions(
-    templates: dict[str, list[Template]],
+    templates: dict[str, list[WeeklyTemplate]],
     doctors: dict[str, Document],
     calendar: dict[str, Document],
     on_leave: set[tuple[str, str]],
@@ -251,7 +252,7 @@ class Inputs:
     """What a hospital's plan is computed from, for one date range."""
 
     hospital: Document
-    templates: dict[str, list[Template]]
+    templates: dict[str, list[WeeklyTemplate]]
     doctors: dict[str, Document]
     departments: dict[str, Document]
     calendar: dict[str, Document]
@@ -322,14 +323,14 @@ class Scheduler:
     # templates
 
     async def list_templates(self, caller: Caller | None, ref: DoctorTemplatesRef
-                             ) -> TemplateList:
+                             ) -> WeeklyTemplateList:
         require_hospital_staff(caller, ref.hospital_id)
         await self._doctor(ref.hospital_id, ref.doctor_id)
         doc = await self.store.doctor_templates(ref.doctor_id) or {}
-        return TemplateList(items=[template_view(t, ref.doctor_id)
+        return WeeklyTemplateList(items=[template_view(t, ref.doctor_id)
                                    for t in doc.get("templates", [])])
 
-    async def get_template(self, caller: Caller | None, ref: TemplateRef) -> Template:
+    async def get_template(self, caller: Caller | None, ref: TemplateRef) -> WeeklyTemplate:
         require_hospital_staff(caller, ref.hospital_id)
         await self._doctor(ref.hospital_id, ref.doctor_id)
         doc = await self.store.doctor_templates(ref.doctor_id) or {}
@@ -339,7 +340,7 @@ class Scheduler:
         raise NotFound(NO_SUCH_TEMPLATE)
 
     async def create_template(self, caller: Caller | None, params: TemplateCreateParams
-                              ) -> Template:
+                              ) -> WeeklyTemplate:
         require_hospital_staff(caller, params.hospital_id)
         await self._doctor(params.hospital_id, params.doctor_id)
         fields = TemplateFields.model_validate(
@@ -351,7 +352,7 @@ class Scheduler:
                                         self._stored(template_id, fields))
 
     async def update_template(self, caller: Caller | None, params: TemplatePatchParams
-                              ) -> Template:
+                              ) -> WeeklyTemplate:
         require_hospital_staff(caller, params.hospital_id)
         await self._doctor(params.hospital_id, params.doctor_id)
         changes = params.model_dump(include=set(TemplatePatch.model_fields) &
@@ -377,7 +378,7 @@ class Scheduler:
         return await self._after_change(params.hospital_id, params.doctor_id,
                                         params.template_id, stored)
 
-    async def delete_template(self, caller: Caller | None, ref: TemplateRef) -> Template:
+    async def delete_template(self, caller: Caller | None, ref: TemplateRef) -> WeeklyTemplate:
         require_hospital_staff(caller, ref.hospital_id)
         await self._doctor(ref.hospital_id, ref.doctor_id)
         removed: Document = {}
@@ -424,7 +425,7 @@ class Scheduler:
         raise Conflict("排班模板正被同时修改，请重试 / concurrent edit, try again")
 
     async def _after_change(self, hospital_id: str, doctor_id: str, template_id: str,
-                            stored: Document) -> Template:
+                            stored: Document) -> WeeklyTemplate:
         """Regenerate this doctor's window at once (the job would within a minute) and
         answer with what that did."""
         report = await self.regenerate_window(hospital_id, doctor_ids=[doctor_id])

@@ -113,7 +113,7 @@ class Regeneration(Reply):
     deferred: bool = False  # booking did not answer: the generation job will finish it
 
 
-class Template(Reply):
+class WeeklyTemplate(Reply):
     id: str
     doctor_id: str
     weekdays: list[int]
@@ -130,8 +130,8 @@ class Template(Reply):
     regeneration: Regeneration | None = None
 
 
-class TemplateList(Reply):
-    items: list[Template]
+class WeeklyTemplateList(Reply):
+    items: list[WeeklyTemplate]
 
 
 def check_template(fields: TemplateFields) -> dict[str, str]:
