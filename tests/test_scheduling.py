@@ -509,3 +509,28 @@ async def test_the_rpc_methods_speak_json_with_the_contract_field_names(
         "capacity_per_slice": 2, "valid_from": "2026-11-01"}).encode(), call)
     assert refused["error"]["code"] == "VALIDATION_FAILED"
     assert "weekdays" in refused["error"]["details"]["fields"]
+
+
+async def test_the_shipped_2026_holidays_close_national_day_and_open_its_tiaoxiu_saturday(
+    kit: CatalogKit, world: World, scheduler: Scheduler
+) -> None:
+    from services.catalog import holidays
+
+    days = holidays.read_file(holidays.shipped(2026))
+    closed = {d.date for d in days if d.closed}
+    assert dt.date(2026, 10, 1) in closed and dt.date(2026, 10, 7) in closed
+    assert dt.date(2026, 2, 15) in closed and dt.date(2026, 2, 23) in closed
+    assert len(closed) == 3 + 9 + 3 + 5 + 3 + 3 + 7
+    assert {d.date: d.workday_as for d in days if not d.closed}[dt.date(2026, 10, 10)] == 3
+    assert await holidays.load(kit.repo, scheduler.store, world.hospital_id, days) == len(days)
+
+    kit.clock.set_local(dt.date(2026, 9, 28), "09:00")
+    await kit.service.update_rules(world.admin, RulesPatchParams(
+        hospital_id=world.hospital_id, window_days=14))
+    await scheduler.store.save_templates(world.doctor_id, world.hospital_id, 0, [{
+        "id": "tpl_wed", "weekdays": [3], "session": "am", "start": "08:00", "end": "09:00",
+        "slice_minutes": 30, "capacity_per_slice": 2, "clinic_type": "general",
+        "weeks": "every", "valid_from": "2026-01-01"}], kit.clock())
+    await scheduler.generation_pass()
+    # Wednesday 9-30 as usual, Wednesday 10-7 a holiday, Saturday 10-10 works as Wednesday
+    assert dates_of(await sessions(kit, world)) == ["2026-09-30", "2026-10-10"]

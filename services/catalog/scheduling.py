@@ -451,16 +451,6 @@ class Scheduler:
         docs = await self.store.calendar_days(query.hospital_id, query.from_, query.to)
         return CalendarList(items=[CalendarEntry.model_validate(doc) for doc in docs])
 
-    async def load_calendar(self, hospital_id: str, days: list[CalendarEntry],
-                            source: str) -> int:
-        """Store a list of official days (a year's holidays); returns how many."""
-        await self.catalog.get_hospital(hospital_id)
-        for day in days:
-            await self.store.put_calendar_day(hospital_id, day.date, self._calendar_fields(
-                day.closed, day.reason, day.workday_as, source))
-        await self.store.bump_inputs(hospital_id)
-        return len(days)
-
     @staticmethod
     def _calendar_fields(closed: bool, reason: str | None, workday_as: int | None,
                          source: str) -> Document:
