@@ -114,5 +114,5 @@ async def wire(rt: ServiceRuntime) -> None:
 
     if rt.settings.demo:
         seeding = demo_lease(rt.db, rt.instance_id)
-        await seed_demo_once(catalog, seeding)
-        rt.add_job("catalog.demo", lambda: keep_demo_fresh(catalog, seeding))
+        await seed_demo_once(catalog, scheduler, seeding)
+        rt.add_job("catalog.demo", lambda: keep_demo_fresh(catalog, scheduler, seeding))
