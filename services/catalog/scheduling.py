@@ -22,7 +22,9 @@ a run that died half way is completed by the next one.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
@@ -137,12 +139,9 @@ class PlannedSession:
 
     @property
     def slots(self) -> list[SlotSpec]:
-        first, last = _minutes(self.start), _minutes(self.end)
-        return [SlotSpec(start=_clock(t), end=_clock(t + self.slice_minutes),
-                         capacity=self.capacity)
-                for t in range(first, last, self.slice_minutes)]
+        return slices(self.start, self.end, self.slice_minutes, self.capacity)
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """What the session looks like: a change of it means a different session."""
         return hashlib.sha256("|".join((
@@ -150,13 +149,23 @@ class PlannedSession:
             str(self.capacity), str(self.fee_cents), self.clinic_type,
         )).encode()).hexdigest()[:16]
 
-    @property
+    @functools.cached_property
     def schedule_id(self) -> str:
         return stable_id("sch", self.doctor_id, self.date.isoformat(), self.session,
                          self.fingerprint)
 
     def slot_ids(self) -> list[str]:
-        return [stable_id("slot", self.schedule_id, slot.start) for slot in self.slots]
+        schedule_id = self.schedule_id
+        return [stable_id("slot", schedule_id, slot.start) for slot in self.slots]
+
+
+@functools.lru_cache(maxsize=1024)
+def slices(start: str, end: str, minutes: int, capacity: int) -> list[SlotSpec]:
+    """`start`–`end` cut into slices of `minutes` (the same for every date of a template;
+    callers must not modify the list)."""
+    first, last = _minutes(start), _minutes(end)
+    return [SlotSpec(start=_clock(t), end=_clock(t + minutes), capacity=capacity)
+            for t in range(first, last, minutes)]
 
 
 def in_week(weeks: str, date: dt.date) -> bool:
@@ -666,10 +675,23 @@ class Scheduler:
         """Insert planned sessions through the catalog's schedule-creation path, in batches;
         their `schedule.published` events are flushed now when few, else by the relay."""
         inserted: list[str] = []
-        for i in range(0, len(sessions), self.batch):
-            docs = [self._document(inputs, session) for session in sessions[i:i + self.batch]]
-            inserted.extend(await self.store.insert_schedules(docs))
-            self._crash_point("published_batch")
+        writing: asyncio.Task[list[str]] | None = None
+        try:
+            for i in range(0, len(sessions), self.batch):
+                # the next batch is built while the store writes the previous one
+                docs = [self._document(inputs, session)
+                        for session in sessions[i:i + self.batch]]
+                if writing is not None:
+                    inserted.extend(await writing)
+                    self._crash_point("published_batch")
+                writing = asyncio.ensure_future(self.store.insert_schedules(docs))
+            if writing is not None:
+                inserted.extend(await writing)
+                writing = None
+                self._crash_point("published_batch")
+        finally:
+            if writing is not None:
+                writing.cancel()
         if len(inserted) <= FLUSH_INLINE:
             for schedule_id in inserted:
                 await self.catalog.outbox.flush_quietly(self.repo.schedules, schedule_id)
