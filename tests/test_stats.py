@@ -227,3 +227,22 @@ async def test_an_event_claimed_but_not_applied_is_applied_on_redelivery(
     with pytest.raises(NotFound):
         await stats.query(hospital_admin("h_other"), StatsQuery.model_validate({
             "hospital_id": "h_s", "from": "2026-12-02", "to": "2026-12-02"}))
+
+
+async def test_statistics_group_by_one_plain_field_per_query(
+    catalog_db: AsyncDatabase[Document],
+) -> None:
+    """Pins the nx-27017 gap the projection avoids: a compound `$group` key is answered
+    with the literal expression there, so every count groups by one plain field."""
+    store = StatsRepository(catalog_db)
+    for i, (date, status) in enumerate([("2026-12-02", "booked"), ("2026-12-02", "no_show"),
+                                        ("2026-12-03", "booked")]):
+        await store.set_appointment(f"apt_{i}", "2026-12-01T08:00:00.000+08:00", 1, {
+            "hospital_id": "h_g", "date": date, "doctor_id": "doc_1",
+            "department_id": "dep_1", "status": status})
+    counted = await store.count_appointments(
+        "h_g", dt.date(2026, 12, 1), dt.date(2026, 12, 31), "date", {"status": "booked"})
+    assert counted == {"2026-12-02": 1, "2026-12-03": 1}
+    everything = await store.count_appointments(
+        "h_g", dt.date(2026, 12, 1), dt.date(2026, 12, 31), "doctor_id", {})
+    assert everything == {"doc_1": 3}
