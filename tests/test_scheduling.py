@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections import Counter
 
 import pytest
@@ -32,6 +33,13 @@ from tests.catalog_kit import TODAY, CatalogKit, World, add_world, build_catalog
 from tests.scheduling_kit import BookingDouble, build_scheduler, weekly
 
 WEEKDAYS = [1, 2, 3, 4, 5]
+
+
+
+@pytest.fixture(autouse=True)
+def every_log_line_is_built(caplog: pytest.LogCaptureFixture) -> None:
+    """Log records are really made (a reserved `extra` key fails only then)."""
+    caplog.set_level(logging.DEBUG, logger="guahao")
 
 
 @pytest.fixture

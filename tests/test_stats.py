@@ -5,6 +5,7 @@ events delivered out of order and twice — and again after a rebuild from booki
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 import uuid
 from collections import defaultdict
@@ -29,6 +30,13 @@ from tests.catalog_kit import PLATFORM_ADMIN, hospital_admin
 DAYS = [dt.date(2026, 12, 2) + dt.timedelta(days=i) for i in range(7)]
 DOCTORS = {"doc_a": "dep_heart", "doc_b": "dep_heart", "doc_c": "dep_bone"}
 OPERATIONS = 500
+
+
+
+@pytest.fixture(autouse=True)
+def every_log_line_is_built(caplog: pytest.LogCaptureFixture) -> None:
+    """Log records are really made (a reserved `extra` key fails only then)."""
+    caplog.set_level(logging.DEBUG, logger="guahao")
 
 
 @pytest.fixture

@@ -639,9 +639,9 @@ class Scheduler:
         if report.created or report.replaced or report.removed or report.kept:
             log.info("sessions generated", extra={
                 "hospital_id": hospital_id, "from": date_from.isoformat(),
-                "to": date_to.isoformat(), "created": report.created,
-                "replaced": report.replaced, "removed": report.removed,
-                "kept": len(report.kept)})
+                "to": date_to.isoformat(), "sessions_created": report.created,
+                "sessions_replaced": report.replaced, "sessions_removed": report.removed,
+                "sessions_kept": len(report.kept)})
         return report
 
     @staticmethod
