@@ -759,24 +759,24 @@ class Scheduler:
         rolled over, or that was last generated a while ago; then unfinished leaves.
         Returns how many hospitals were generated."""
         now = self.catalog.clock()
-        today = self.today()
         generated = 0
         for hospital in await self.repo.list_hospitals():
             hospital_id = hospital["_id"]
             state = await self.store.generation_state(hospital_id)
             wanted = int(state.get("wanted", 0))
             done_at = state.get("done_at")
-            if (state.get("done") == wanted and state.get("done_day") == today.isoformat()
+            first, last = self.window(hospital)
+            # the window moves with the day and with the hospital's `window_days` rule
+            if (state.get("done") == wanted and state.get("done_through") == last.isoformat()
                     and done_at is not None and now - done_at < FULL_PASS_EVERY):
                 continue
-            first, last = self.window(hospital)
             try:
                 await self.generate(hospital_id, first, last)
             except ServiceUnavailable:
                 log.warning("generation deferred: booking unavailable",
                             extra={"hospital_id": hospital_id})
                 continue
-            await self.store.mark_generated(hospital_id, wanted, today, now)
+            await self.store.mark_generated(hospital_id, wanted, last, now)
             generated += 1
         await self.resume_leaves()
         return generated

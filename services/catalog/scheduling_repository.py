@@ -115,10 +115,11 @@ class SchedulingRepository:
         return await self.generation.find_one({"_id": hospital_id}) or {"_id": hospital_id}
 
     async def mark_generated(
-        self, hospital_id: str, wanted: int, day: dt.date, at: dt.datetime
+        self, hospital_id: str, wanted: int, through: dt.date, at: dt.datetime
     ) -> None:
+        """Inputs version `wanted` is generated up to `through` (the window's last date)."""
         await self.generation.update_one({"_id": hospital_id}, {"$set": {
-            "done": wanted, "done_day": day.isoformat(), "done_at": at}}, upsert=True)
+            "done": wanted, "done_through": through.isoformat(), "done_at": at}}, upsert=True)
 
     # generated sessions
 
