@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -542,3 +544,58 @@ async def test_the_shipped_2026_holidays_close_national_day_and_open_its_tiaoxiu
     await scheduler.generation_pass()
     # Wednesday 9-30 as usual, Wednesday 10-7 a holiday, Saturday 10-10 works as Wednesday
     assert dates_of(await sessions(kit, world)) == ["2026-09-30", "2026-10-10"]
+
+
+RACER = """
+import asyncio, datetime as dt, sys
+from pymongo import AsyncMongoClient
+from services.catalog.repository import CatalogRepository
+from services.catalog.scheduling import Scheduler
+from services.catalog.scheduling_repository import SchedulingRepository
+from services.catalog.service import CatalogService
+from tests.catalog_kit import START, StubBooking
+from tests.scheduling_kit import BookingDouble
+
+class NoRelay:
+    async def flush_quietly(self, collection, doc_id):
+        return None
+
+async def main(url, name, hospital_id):
+    client = AsyncMongoClient(url, tz_aware=True)
+    db = client[name]
+    repo = CatalogRepository(db)
+    service = CatalogService(repo, NoRelay(), StubBooking(), lambda: START)
+    scheduler = Scheduler(repo, SchedulingRepository(db), service, BookingDouble(db), batch=5)
+    for _ in range(3):
+        await scheduler.generation_pass()
+        await scheduler.store.bump_inputs(hospital_id)
+    await client.close()
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+@pytest.mark.slow
+async def test_two_generation_processes_racing_make_each_session_once(
+    kit: CatalogKit, world: World, mongo_url: str
+) -> None:
+    await kit.service.update_rules(world.admin, RulesPatchParams(
+        hospital_id=world.hospital_id, window_days=40))
+    await SchedulingRepository(kit.db).save_templates(world.doctor_id, world.hospital_id, 0, [
+        {"id": f"tpl_{session}", "weekdays": [1, 2, 3, 4, 5, 6, 7], "session": session,
+         "start": start, "end": end, "slice_minutes": 30, "capacity_per_slice": 1,
+         "clinic_type": "general", "weeks": "every", "valid_from": "2026-01-01"}
+        for session, start, end in (("am", "08:00", "11:00"), ("pm", "13:00", "16:00"))],
+        kit.clock())
+    racers = [await asyncio.create_subprocess_exec(
+        sys.executable, "-c", RACER, mongo_url, kit.db.name, world.hospital_id, cwd=ROOT)
+        for _ in range(2)]
+    codes = await asyncio.wait_for(asyncio.gather(*(r.wait() for r in racers)), 120)
+    assert codes == [0, 0]
+    docs = await sessions(kit, world)
+    assert len(docs) == 2 * 41
+    assert len({(d["doctor_id"], d["date"], d["session"]) for d in docs}) == len(docs)
+    assert len({d["_id"] for d in docs}) == len(docs)
