@@ -130,8 +130,7 @@ async def seed_demo(catalog: CatalogService, scheduler: Scheduler) -> SeedReport
     if new_templates and holidays.shipped(year).exists():
         await holidays.load(catalog.repo, scheduler.store, DEMO_HOSPITAL_ID,
                             holidays.read_file(holidays.shipped(year)))
-    first, last = scheduler.window((await catalog.repo.hospital(DEMO_HOSPITAL_ID)) or {})
-    report = await scheduler.generate(DEMO_HOSPITAL_ID, first, last)
+    report = await scheduler.regenerate_window(DEMO_HOSPITAL_ID)  # booking down: the job
     return SeedReport(hospitals, departments, doctors, report.created)
 
 
