@@ -776,6 +776,10 @@ class Scheduler:
                 log.warning("generation deferred: booking unavailable",
                             extra={"hospital_id": hospital_id})
                 continue
+            except DomainError as exc:  # one hospital's trouble must not stall the others
+                log.error("generation failed", extra={"hospital_id": hospital_id,
+                                                      "error": repr(exc)})
+                continue
             await self.store.mark_generated(hospital_id, wanted, last, now)
             generated += 1
         await self.resume_leaves()
