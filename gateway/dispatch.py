@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.limits import USER, refresh_family_key, username_ip_key
-from gateway.responses import json_response
+from gateway.responses import csv_response, json_response, wants_csv
 from gateway.routes import HOSPITAL_PARAM, HOSPITAL_ROLES, ROUTES, Route
 from gateway.state import CALLER, CLIENT_IP, GATEWAY, Gateway
 from shared.context import Caller
@@ -41,6 +41,9 @@ def route_handler(route: Route) -> Handler:
         if route.created_flag:
             status = route.status if result["created"] else 200
             result = result["resource"]
+        if route.csv and isinstance(result, dict) and wants_csv(request.headers.get("Accept")):
+            return csv_response(result.get("items") or [], route.csv_columns,
+                                filename=route.rpc)
         return json_response({} if result is None else result, status=status)
 
     handle.__name__ = f"{route.service}_{route.rpc}"

@@ -101,7 +101,9 @@ def _operation(
     reply = refs[(route.reply, "serialization")] if route.reply else {"type": "object"}
     success = "Created" if route.status == 201 else "OK"
     op["responses"] = {
-        str(route.status): {"description": success, "content": {JSON: {"schema": reply}}},
+        str(route.status): {"description": success, "content": {
+            JSON: {"schema": reply},
+            **({"text/csv": {"schema": {"type": "string"}}} if route.csv else {})}},
         **{
             str(s): {"$ref": f"#/components/responses/{ERROR_RESPONSES[s][0]}"}
             for s in _error_statuses(route)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import csv
+import io
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -34,3 +36,24 @@ def error_response(exc: DomainError, headers: Mapping[str, str] | None = None) -
         extra["Retry-After"] = str(exc.retry_after)
     body = {"error": {"code": exc.code, "message": exc.message, "details": details}}
     return json_response(body, status=exc.status, headers=extra)
+
+
+def wants_csv(accept: str | None) -> bool:
+    """The client asked for CSV (`Accept: text/csv`)."""
+    return "text/csv" in (accept or "").lower()
+
+
+def csv_response(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *,
+                 filename: str) -> web.Response:
+    """Rows as UTF-8 CSV with a header line; a BOM first, so spreadsheet programs read
+    the Chinese names right."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore",
+                            lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+    return web.Response(
+        body=("\ufeff" + out.getvalue()).encode(),
+        headers={"Content-Type": "text/csv; charset=utf-8",
+                 "Content-Disposition": f'attachment; filename="{filename}.csv"'})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel
 
@@ -118,6 +118,31 @@ from shared.contracts.patients import (
     PatientUpdate,
     PatientUpdateParams,
 )
+from shared.contracts.scheduling import (
+    CalendarDay,
+    CalendarDayParams,
+    CalendarList,
+    CalendarQuery,
+    CalendarRange,
+    CalendarSet,
+    DoctorTemplatesRef,
+    Leave,
+    LeaveCreate,
+    LeaveCreateParams,
+    Preview,
+    PreviewQuery,
+    PreviewRange,
+    Stats,
+    StatsFilter,
+    StatsQuery,
+    TemplateCreate,
+    TemplateCreateParams,
+    TemplatePatch,
+    TemplatePatchParams,
+    TemplateRef,
+    WeeklyTemplate,
+    WeeklyTemplateList,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -139,6 +164,7 @@ HOSPITAL_PARAM = "hospital_id"
 
 RateKey = Literal["caller", "ip", "username_ip", "refresh_family"]
 
+TEMPLATES = "/admin/hospitals/{hospital_id}/doctors/{doctor_id}/templates"
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -178,6 +204,7 @@ class Route:
     revokes_sessions: bool = False
     # open to a token that must change its password first (after a reset)
     password_change_pending_ok: bool = False
+    csv: bool = False  # `Accept: text/csv` answers the reply's `items` as CSV
 
     @property
     def full_path(self) -> str:
@@ -203,6 +230,15 @@ class Route:
     @property
     def operation_id(self) -> str:
         return f"{self.service}_{self.rpc}"
+
+    @property
+    def csv_columns(self) -> list[str]:
+        """The CSV header: the fields of the reply's `items` entries."""
+        items = self.reply.model_fields.get("items") if self.reply else None
+        entry = get_args(items.annotation)[0] if items and get_args(items.annotation) else None
+        if not (isinstance(entry, type) and issubclass(entry, BaseModel)):
+            return []
+        return list(entry.model_fields)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -298,7 +334,7 @@ ROUTES: tuple[Route, ...] = (
           reply=WaitlistEntry, roles=PATIENT, tag="waitlist", summary="Leave the waitlist"),
     # subscribe messages (notify)
     Route("GET", "/subscriptions/templates", "notify", "templates", reply=TemplateList,
-          tag="subscriptions", summary="Template ids for wx.requestSubscribeMessage"),
+          tag="subscriptions", summary="WeeklyTemplate ids for wx.requestSubscribeMessage"),
     Route("POST", "/subscriptions", "notify", "record_subscription", body=SubscriptionResults,
           reply=QuotaView, roles=PATIENT, tag="subscriptions",
           summary="Record wx.requestSubscribeMessage results (one accept = one send)"),
@@ -362,6 +398,44 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/admin/hospitals/{hospital_id}/appointments/{appointment_id}/no-show",
           "booking", "no_show", params=HospitalAppointmentRef, reply=Appointment,
           roles=FRONT_DESK, tag="admin", summary="Record a no-show"),
+    # scheduling (排班) and statistics (catalog)
+    Route("GET", TEMPLATES, "catalog", "list_templates",
+          params=DoctorTemplatesRef, reply=WeeklyTemplateList, roles=HOSPITAL_STAFF,
+          tag="scheduling",
+          summary="A doctor's weekly templates"),
+    Route("POST", TEMPLATES, "catalog", "create_template",
+          body=TemplateCreate, params=TemplateCreateParams, reply=WeeklyTemplate,
+          roles=HOSPITAL_STAFF, status=201, tag="scheduling",
+          summary="Add a weekly template; the booking window is regenerated at once"),
+    Route("GET", TEMPLATES + "/{template_id}", "catalog", "get_template",
+          params=TemplateRef, reply=WeeklyTemplate, roles=HOSPITAL_STAFF, tag="scheduling",
+          summary="One weekly template"),
+    Route("PATCH", TEMPLATES + "/{template_id}", "catalog", "update_template",
+          body=TemplatePatch, params=TemplatePatchParams, reply=WeeklyTemplate,
+          roles=HOSPITAL_STAFF, tag="scheduling",
+          summary="Edit a template; sessions with bookings are kept and reported"),
+    Route("DELETE", TEMPLATES + "/{template_id}", "catalog", "delete_template",
+          params=TemplateRef, reply=WeeklyTemplate, roles=HOSPITAL_STAFF, tag="scheduling",
+          summary="Remove a template and its unbooked sessions"),
+    Route("PUT", "/admin/hospitals/{hospital_id}/calendar/{date}", "catalog",
+          "set_calendar_day", body=CalendarDay, params=CalendarDayParams, reply=CalendarSet,
+          roles=HOSPITAL_STAFF, tag="scheduling",
+          summary="A holiday (closed) or a 调休 workday (workday_as)"),
+    Route("GET", "/admin/hospitals/{hospital_id}/calendar", "catalog", "hospital_calendar",
+          query=CalendarRange, params=CalendarQuery, reply=CalendarList, roles=HOSPITAL_STAFF,
+          tag="scheduling", summary="Holidays and 调休 workdays in a date range"),
+    Route("POST", "/admin/hospitals/{hospital_id}/doctors/{doctor_id}/leave", "catalog",
+          "doctor_leave", body=LeaveCreate, params=LeaveCreateParams, reply=Leave,
+          roles=HOSPITAL_STAFF, status=201, tag="scheduling",
+          summary="Doctor leave: 停诊 of every session in range, patients notified"),
+    Route("POST", "/admin/hospitals/{hospital_id}/schedules:preview", "catalog",
+          "preview_schedules", query=PreviewRange, params=PreviewQuery, reply=Preview,
+          roles=HOSPITAL_STAFF, tag="scheduling",
+          summary="What generation would create, replace, remove or keep (writes nothing)"),
+    Route("GET", "/admin/hospitals/{hospital_id}/stats", "catalog", "hospital_stats",
+          query=StatsFilter, params=StatsQuery, reply=Stats, roles=HOSPITAL_STAFF,
+          tag="statistics", csv=True,
+          summary="Bookings, cancellations, no-shows and utilisation (JSON, or CSV)"),
     # hospital webhooks (notify)
     Route("POST", "/admin/hospitals/{hospital_id}/webhooks", "notify", "create_webhook",
           body=WebhookCreate, params=WebhookCreateParams, reply=WebhookCreated,

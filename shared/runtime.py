@@ -101,7 +101,7 @@ class ServiceRuntime:
                             background=True)
         await relay.ensure_indexes()
         self.add_job(f"{self.name}.outbox", relay.run)
-        self.on_close(relay.sweep)
+        self.on_close(lambda: relay.sweep(everything=True))
         self.on_close(relay.settle)  # closers run last-added first: settle, then sweep
         self.metrics.gauge("guahao_outbox_backlog", "Documents with unpublished events.",
                            relay.backlog)

@@ -325,7 +325,8 @@ async def staffed(kit: CatalogKit, hospital_id: str) -> World:
 
 
 async def test_the_demo_hospital_publishes_valid_bulk_files(kit, fhir):
-    await seed_demo(kit.service)
+    from tests.scheduling_kit import build_scheduler
+    await seed_demo(kit.service, build_scheduler(kit))
     (location,) = await all_pages(fhir, "Location")
     assert location["id"] == fhir_id(DEMO_HOSPITAL_ID)
     assert location["address"]["city"] == "北京市"

@@ -81,7 +81,7 @@ async def wire(rt: ServiceRuntime) -> None:
                               interval=2.0)
     await audit_relay.ensure_indexes()
     rt.add_job("auth.audit_outbox", audit_relay.run)
-    rt.on_close(audit_relay.sweep)
+    rt.on_close(lambda: audit_relay.sweep(everything=True))
 
     http = aiohttp.ClientSession()
     rt.on_close(http.close)

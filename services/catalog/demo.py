@@ -1,39 +1,29 @@
-"""The demo hospital (`GUAHAO_DEMO=1`): one hospital, a department tree, four doctors and a
-week of sessions.
+"""The demo hospital (`GUAHAO_DEMO=1`): one hospital, a department tree, four doctors with
+weekly templates (排班), this year's official holidays, and the booking window's sessions
+generated from them exactly as a hospital's would be.
 
-Every document has a fixed id, so seeding again (a restart, another replica, the next day)
-adds only what is missing — on a later day, only the new dates. A lease keeps replicas that
-start together from doing the work twice.
+Every document has a fixed id, so seeding again (a restart, another replica) adds only what
+is missing; the generation job keeps the window filled day after day. A lease keeps
+replicas that start together from doing the work twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-import re
 from dataclasses import dataclass
+from typing import Any
 
+from services.catalog import holidays
+from services.catalog.scheduling import Scheduler
 from services.catalog.service import CatalogService
-from shared.contracts.catalog import (
-    DepartmentCreate,
-    DoctorCreate,
-    HospitalCreate,
-    ScheduleCreate,
-    Session,
-    SlotSpec,
-)
+from shared.contracts.catalog import DepartmentCreate, DoctorCreate, HospitalCreate
+from shared.contracts.scheduling import TemplateFields
 from shared.storage.lease import Lease
 
 log = logging.getLogger("guahao.catalog.demo")
 
 DEMO_HOSPITAL_ID = "h_demo"
-DEMO_DAYS = 7
-SLOT_CAPACITY = 3
-SLOT_MINUTES = 30
-SESSION_HOURS: dict[Session, tuple[str, str]] = {
-    "am": ("08:00", "11:30"), "pm": ("13:30", "16:30"),
-}
 RESEED_INTERVAL = 3600.0
 
 HOSPITAL = HospitalCreate(
@@ -74,6 +64,40 @@ DOCTORS: tuple[DemoDoctor, ...] = (
 )
 
 
+
+def _template(weekdays: list[int], session: str, start: str, end: str, *,
+              clinic_type: str = "general", weeks: str = "every", slice_minutes: int = 30,
+              capacity: int = 3, fee_cents: int | None = None) -> dict[str, Any]:
+    return {"weekdays": weekdays, "session": session, "start": start, "end": end,
+            "slice_minutes": slice_minutes, "capacity_per_slice": capacity,
+            "clinic_type": clinic_type, "weeks": weeks, "fee_cents": fee_cents,
+            "valid_from": "2026-01-01"}
+
+
+EVERY_DAY = [1, 2, 3, 4, 5, 6, 7]
+# (template id, doctor id, template): a cardiologist's expert clinic every day, a
+# gastroenterologist on weekdays with an evening clinic, an orthopaedist alternating
+# weekdays by odd/even week plus a 特需 afternoon, a surgeon six days a week
+TEMPLATES: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("tpl_demo_1_am", "doc_demo_1", _template(EVERY_DAY, "am", "08:00", "11:30",
+                                              clinic_type="expert")),
+    ("tpl_demo_1_pm", "doc_demo_1", _template(EVERY_DAY, "pm", "13:30", "16:30",
+                                              clinic_type="expert")),
+    ("tpl_demo_2_am", "doc_demo_2", _template([1, 2, 3, 4, 5], "am", "08:00", "11:30")),
+    ("tpl_demo_2_pm", "doc_demo_2", _template([2, 4], "pm", "13:30", "16:30")),
+    ("tpl_demo_2_ev", "doc_demo_2", _template([3], "evening", "18:00", "20:30")),
+    ("tpl_demo_3_odd", "doc_demo_3", _template([1, 3, 5], "am", "08:00", "11:30",
+                                               clinic_type="expert", weeks="odd")),
+    ("tpl_demo_3_even", "doc_demo_3", _template([2, 4], "am", "08:00", "11:30",
+                                                clinic_type="expert", weeks="even")),
+    ("tpl_demo_3_vip", "doc_demo_3", _template([1], "pm", "14:00", "16:00",
+                                               clinic_type="special", slice_minutes=20,
+                                               capacity=1, fee_cents=30000)),
+    ("tpl_demo_4_am", "doc_demo_4", _template([1, 2, 3, 4, 5, 6], "am", "08:00", "11:30")),
+    ("tpl_demo_4_pm", "doc_demo_4", _template([1, 2, 3, 4, 5, 6], "pm", "13:30", "16:30")),
+)
+
+
 @dataclass(frozen=True)
 class SeedReport:
     hospitals: int = 0
@@ -82,71 +106,53 @@ class SeedReport:
     schedules: int = 0
 
 
-def slices(start: str, end: str) -> list[SlotSpec]:
-    """`start`–`end` cut into SLOT_MINUTES slots."""
-    day = dt.date(2000, 1, 1)
-    t = dt.datetime.combine(day, dt.time.fromisoformat(start))
-    stop = dt.datetime.combine(day, dt.time.fromisoformat(end))
-    step = dt.timedelta(minutes=SLOT_MINUTES)
-    out: list[SlotSpec] = []
-    while t + step <= stop:
-        out.append(SlotSpec(start=t.strftime("%H:%M"), end=(t + step).strftime("%H:%M"),
-                            capacity=SLOT_CAPACITY))
-        t += step
-    return out
-
-
-def schedule_id(doctor_id: str, date: dt.date, session: str) -> str:
-    return "sch_demo_" + re.sub(r"[^A-Za-z0-9]", "", f"{doctor_id}_{date.isoformat()}_{session}")
-
-
-def demo_sessions(doctor_id: str, today: dt.date) -> list[tuple[str, ScheduleCreate]]:
-    """am and pm, today and the DEMO_DAYS - 1 days after it."""
-    sessions: list[tuple[str, ScheduleCreate]] = []
-    for offset in range(DEMO_DAYS):
-        date = today + dt.timedelta(days=offset)
-        for session, (start, end) in SESSION_HOURS.items():
-            sessions.append((schedule_id(doctor_id, date, session), ScheduleCreate(
-                date=date, session=session, slots=slices(start, end))))
-    return sessions
-
-
-async def seed_demo(catalog: CatalogService) -> SeedReport:
-    """Create whatever part of the demo data does not exist yet."""
+async def seed_demo(catalog: CatalogService, scheduler: Scheduler) -> SeedReport:
+    """Create whatever part of the demo data does not exist yet, then generate the window."""
     hospitals = int(await catalog.seed_hospital(DEMO_HOSPITAL_ID, HOSPITAL))
     departments = 0
     for department_id, name, parent_id in DEPARTMENTS:
         departments += await catalog.seed_department(
             department_id, DEMO_HOSPITAL_ID, DepartmentCreate(name=name, parent_id=parent_id))
-    doctors = schedules = 0
-    today = catalog.today()
+    doctors = 0
     for doctor in DOCTORS:
         doctors += await catalog.seed_doctor(doctor.id, DEMO_HOSPITAL_ID, DoctorCreate(
             name=doctor.name, title=doctor.title, department_id=doctor.department_id,
             specialty=doctor.specialty, intro=f"{doctor.title}，擅长{doctor.specialty}。",
             fee_cents=doctor.fee_cents, published=True,
         ))
-        schedules += await catalog.seed_schedules(doctor.id, demo_sessions(doctor.id, today))
-    return SeedReport(hospitals, departments, doctors, schedules)
+    new_templates = 0
+    for doctor in DOCTORS:
+        templates = [{"id": tid, **TemplateFields.model_validate(spec).model_dump(
+            mode="json", exclude_none=True)} for tid, did, spec in TEMPLATES if did == doctor.id]
+        new_templates += await scheduler.store.save_templates(
+            doctor.id, DEMO_HOSPITAL_ID, 0, templates, catalog.clock())
+    year = catalog.today().year
+    if new_templates and holidays.shipped(year).exists():
+        await holidays.load(catalog.repo, scheduler.store, DEMO_HOSPITAL_ID,
+                            holidays.read_file(holidays.shipped(year)))
+    report = await scheduler.regenerate_window(DEMO_HOSPITAL_ID)  # booking down: the job
+    return SeedReport(hospitals, departments, doctors, report.created)
 
 
-async def seed_demo_once(catalog: CatalogService, lease: Lease) -> SeedReport | None:
+async def keep_demo_fresh(catalog: CatalogService, scheduler: Scheduler, lease: Lease) -> None:
+    """Reseed what went missing while the service runs for days (a background job; the
+    generation job keeps the window's sessions)."""
+    while True:
+        await asyncio.sleep(RESEED_INTERVAL)
+        await seed_demo_once(catalog, scheduler, lease)
+
+
+async def seed_demo_once(catalog: CatalogService, scheduler: Scheduler, lease: Lease
+                         ) -> SeedReport | None:
     """Seed under the lease; None when another replica is seeding right now."""
     if await lease.acquire() is None:
         log.info("demo seed left to another replica")
         return None
     try:
-        report = await seed_demo(catalog)
+        report = await seed_demo(catalog, scheduler)
     finally:
         await lease.release()
     log.info("demo data seeded", extra={
         "hospitals": report.hospitals, "departments": report.departments,
         "doctors": report.doctors, "schedules": report.schedules})
     return report
-
-
-async def keep_demo_fresh(catalog: CatalogService, lease: Lease) -> None:
-    """Add the new day's sessions while the service runs for days (a background job)."""
-    while True:
-        await asyncio.sleep(RESEED_INTERVAL)
-        await seed_demo_once(catalog, lease)

@@ -8,7 +8,9 @@ other services) accept any.
 from __future__ import annotations
 
 from services.catalog.fhir import register_fhir
+from services.catalog.scheduling import Scheduler
 from services.catalog.service import CatalogService
+from services.catalog.stats import StatsService
 from shared.context import CallContext
 from shared.contracts.catalog import (
     AdminDoctorQuery,
@@ -36,6 +38,24 @@ from shared.contracts.catalog import (
     ScheduleQuery,
     ScheduleRef,
     SlotRef,
+)
+from shared.contracts.scheduling import (
+    CalendarDayParams,
+    CalendarList,
+    CalendarQuery,
+    CalendarSet,
+    DoctorTemplatesRef,
+    Leave,
+    LeaveCreateParams,
+    Preview,
+    PreviewQuery,
+    Stats,
+    StatsQuery,
+    TemplateCreateParams,
+    TemplatePatchParams,
+    TemplateRef,
+    WeeklyTemplate,
+    WeeklyTemplateList,
 )
 from shared.messaging.rpc import RpcServer
 
@@ -105,3 +125,44 @@ def register(server: RpcServer, catalog: CatalogService, *, appid: str) -> None:
     ):
         server.add_method(handler.__name__, handler)
     register_fhir(server, catalog, appid=appid)
+
+
+def register_scheduling(server: RpcServer, scheduler: Scheduler, stats: StatsService) -> None:
+    """Serve the 排班 (templates, calendar, leave, preview) and statistics methods."""
+
+    async def list_templates(params: DoctorTemplatesRef, ctx: CallContext
+                             ) -> WeeklyTemplateList:
+        return await scheduler.list_templates(ctx.caller, params)
+
+    async def get_template(params: TemplateRef, ctx: CallContext) -> WeeklyTemplate:
+        return await scheduler.get_template(ctx.caller, params)
+
+    async def create_template(params: TemplateCreateParams, ctx: CallContext) -> WeeklyTemplate:
+        return await scheduler.create_template(ctx.caller, params)
+
+    async def update_template(params: TemplatePatchParams, ctx: CallContext) -> WeeklyTemplate:
+        return await scheduler.update_template(ctx.caller, params)
+
+    async def delete_template(params: TemplateRef, ctx: CallContext) -> WeeklyTemplate:
+        return await scheduler.delete_template(ctx.caller, params)
+
+    async def set_calendar_day(params: CalendarDayParams, ctx: CallContext) -> CalendarSet:
+        return await scheduler.set_calendar_day(ctx.caller, params)
+
+    async def hospital_calendar(params: CalendarQuery, ctx: CallContext) -> CalendarList:
+        return await scheduler.calendar(ctx.caller, params)
+
+    async def doctor_leave(params: LeaveCreateParams, ctx: CallContext) -> Leave:
+        return await scheduler.add_leave(ctx.caller, params)
+
+    async def preview_schedules(params: PreviewQuery, ctx: CallContext) -> Preview:
+        return await scheduler.preview(ctx.caller, params)
+
+    async def hospital_stats(params: StatsQuery, ctx: CallContext) -> Stats:
+        return await stats.query(ctx.caller, params)
+
+    for handler in (
+        list_templates, get_template, create_template, update_template, delete_template,
+        set_calendar_day, hospital_calendar, doctor_leave, preview_schedules, hospital_stats,
+    ):
+        server.add_method(handler.__name__, handler)

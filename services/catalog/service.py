@@ -592,15 +592,32 @@ class CatalogService:
         department: Document | None,
         spec: ScheduleCreate,
     ) -> Document:
-        """A new schedule with its `schedule.published` event in the outbox."""
+        return self.schedule_document(schedule_id, doctor, department, spec)
+
+    def schedule_document(
+        self,
+        schedule_id: str,
+        doctor: Document,
+        department: Document | None,
+        spec: ScheduleCreate,
+        *,
+        slot_ids: list[str] | None = None,
+        extra: Document | None = None,
+    ) -> Document:
+        """A new schedule with its `schedule.published` event in the outbox: the one way a
+        session is made, by hand or from a template (which passes stable slot ids and its
+        own fields in `extra`)."""
+        ids = slot_ids or [new_id("slot") for _ in spec.slots]
         doc: Document = {
             "_id": schedule_id, "hospital_id": doctor["hospital_id"],
             "doctor_id": doctor["_id"], "department_id": doctor["department_id"],
             "date": spec.date.isoformat(), "session": spec.session,
             "fee_cents": spec.fee_cents if spec.fee_cents is not None else doctor["fee_cents"],
-            "slots": [{"id": new_id("slot"), "start": slot.start, "end": slot.end,
-                       "capacity": slot.capacity} for slot in spec.slots],
+            "slots": [{"id": slot_id, "start": slot.start, "end": slot.end,
+                       "capacity": slot.capacity} for slot_id, slot in zip(ids, spec.slots,
+                                                                             strict=True)],
             "created_at": self.clock(),
+            **(extra or {}),
         }
         definition = definition_of(doc, doctor, department)
         event = self._event("schedule.published", doctor["hospital_id"],
