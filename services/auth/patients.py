@@ -7,7 +7,8 @@ import logging
 from typing import Protocol
 
 from services.auth.pii import PiiCipher
-from services.auth.repository import PatientRepository, UserRepository, new_id
+from services.auth.repository import PatientRepository, UserRepository
+from shared.ids import new_id
 from services.auth.service import require_caller
 from services.auth.tokens import Clock
 from shared.context import Caller

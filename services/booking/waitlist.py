@@ -13,6 +13,7 @@ returns it to the pool and the entry is still waiting.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 
@@ -172,7 +173,7 @@ class WaitlistService:
             try:
                 seq_no = await self.booker.take(
                     doc, slot, patient, rules,
-                    lambda aid=aid: self._take_unit(slot, from_appointment_id, aid))
+                    functools.partial(self._take_unit, slot, from_appointment_id, aid))
             except DomainError as exc:
                 await self.entries.unclaim(entry["_id"])
                 if exc.code in SKIP_ENTRY:
@@ -232,8 +233,8 @@ class WaitlistService:
 
 
 def _event_view(doc: Document) -> Document:
-    view = {k: doc[k] for k in ("_id", "hospital_id", "date_from", "date_to", "user_id")
-            if k in doc}
+    view: Document = {k: doc[k] for k in ("_id", "hospital_id", "date_from", "date_to",
+                                          "user_id") if k in doc}
     view["id"] = view.pop("_id")
     view["patient"] = {k: doc["patient"][k] for k in ("id", "name", "id_number_masked")}
     for key in ("doctor_id", "department_id", "sessions"):

@@ -1,8 +1,11 @@
 """Request/reply over RabbitMQ with a JSON codec.
 
-- Requests go to the durable queue `rpc.<service>` through the default exchange, published
-  `mandatory` with publisher confirms: a call to a service whose queue does not exist fails
-  at once instead of waiting out its deadline.
+- Requests go to the durable queue `rpc.<service>` through the default exchange. A call to a
+  service whose queue does not exist fails at once instead of waiting out its deadline: the
+  client checks the queue once (a passive declare) before its first call to a service, and
+  again after a timeout. Requests are not publisher-confirmed: the reply is the proof of
+  delivery, and a lost request is a timeout like a lost reply (a confirm per call costs the
+  broker and the caller a round of frames on the hottest path).
 - Replies come back on RabbitMQ's direct reply-to (`amq.rabbitmq.reply-to`), no reply queue.
 - The caller's deadline travels as the message `expiration` (the broker drops the request
   once it is stale) and as the `x-deadline` header (a server that picks it up late does not
@@ -29,7 +32,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from aio_pika.exceptions import AMQPError, PublishError
+from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import ConnectionFailure
 
@@ -70,16 +73,31 @@ class RpcClient:
         self._channel: AbstractChannel | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._ready = asyncio.Lock()
+        self._served: set[str] = set()  # services whose request queue was seen to exist
 
     async def start(self) -> None:
         """Open the channel and start consuming direct replies."""
         async with self._ready:
             if self._channel is not None and not self._channel.is_closed:
                 return
-            channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
+            channel = await self.connection.channel(publisher_confirms=False)
             reply_queue: AbstractQueue = await channel.declare_queue(REPLY_TO, passive=True)
             await reply_queue.consume(self._on_reply, no_ack=True)
             self._channel = channel
+
+    async def _check_served(self, service: str) -> None:
+        """Whether `rpc.<service>` exists (once per service, again after a timeout)."""
+        if service in self._served:
+            return
+        channel = await self.connection.channel(publisher_confirms=False)
+        try:
+            await channel.declare_queue(rpc_queue(service), passive=True)
+        except ChannelNotFoundEntity:
+            raise ServiceUnavailable(service=service, reason="no such service") from None
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+        self._served.add(service)
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         future = self._pending.pop(message.correlation_id or "", None)
@@ -137,15 +155,14 @@ class RpcClient:
         try:
             async with asyncio.timeout(timeout):
                 await self.start()
+                await self._check_served(service)
                 assert self._channel is not None
                 await self._channel.default_exchange.publish(
-                    message, routing_key=rpc_queue(service), mandatory=True
-                )
+                    message, routing_key=rpc_queue(service))
                 reply = await future
-        except PublishError:
-            raise ServiceUnavailable(service=service, reason="no such service") from None
         except TimeoutError:
             log.info("rpc timed out", extra={"service": service, "method": method})
+            self._served.discard(service)  # look again: its queue may be gone
             raise ServiceUnavailable(service=service, reason="timeout") from None
         except (AMQPError, ConnectionError, RuntimeError) as exc:
             log.info("rpc broker fault", extra={"service": service, "error": repr(exc)})
@@ -165,7 +182,7 @@ class RpcServer(DrainingConsumer):
         service: str,
         connection: AbstractRobustConnection,
         *,
-        prefetch: int = 32,
+        prefetch: int = 128,
         metrics: Registry | None = None,
         identity: RpcIdentity | None = None,
     ) -> None:
