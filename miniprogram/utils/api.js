@@ -5,7 +5,10 @@
  */
 const { request, getSession } = require('./request');
 
+const format = require('./format');
+
 const e = encodeURIComponent;
+const SCHEDULE_RANGE_DAYS = 62; // api: GET /doctors/{id}/schedules takes at most 62 days
 
 function staffHospital() {
   const session = getSession('staff');
@@ -19,6 +22,12 @@ const catalog = {
   doctors: (query, opts) => request({ url: '/doctors', query, auth: 'none', ...opts }),
   doctor: (id, opts) => request({ url: `/doctors/${e(id)}`, auth: 'none', ...opts }),
   schedules: (id, from, to, opts) => request({ url: `/doctors/${e(id)}/schedules`, query: { from, to }, auth: 'none', ...opts }),
+  /** Schedules of any window: one call per 62 days (the API's limit), items concatenated. */
+  schedulesBetween: async (id, from, to, opts) => {
+    const pages = await Promise.all(format.dateRanges(from, to, SCHEDULE_RANGE_DAYS)
+      .map(([a, b]) => catalog.schedules(id, a, b, opts)));
+    return { items: pages.reduce((all, page) => all.concat(page.items || []), []) };
+  },
 };
 
 const patients = {

@@ -18,7 +18,11 @@ function sessionView(schedule, now) {
     tone: state.tone,
     bookable: state.bookable,
     fee_cents: schedule.fee_cents,
-    slots: schedule.slots || [],
+    slots: (schedule.slots || []).map((slot) => ({
+      ...slot,
+      bookable: format.slotBookable(slot, schedule.date, now),
+      text: format.slotText(slot, schedule.date, now),
+    })),
   };
 }
 
@@ -56,7 +60,7 @@ Component({
         const windowDays = Number.isInteger(rules.window_days) ? rules.window_days : DEFAULT_WINDOW_DAYS;
         const from = format.today(now);
         const to = format.addDays(from, windowDays);
-        const { items } = await api.catalog.schedules(this.doctorId, from, to, { toast: false });
+        const { items } = await api.catalog.schedulesBetween(this.doctorId, from, to, { toast: false });
         this.hospital = hospital;
         this.byDate = {};
         (items || []).forEach((s) => {
@@ -119,27 +123,17 @@ Component({
       const session = this.data.sessions.find((s) => s.id === schedule);
       const slot = session && session.slots.find((s) => s.id === slotId);
       if (!slot) return;
-      if (slot.status && slot.status !== 'open' && slot.status !== 'full') {
-        wx.showToast({ title: '该时段已截止预约，请选择其他时段', icon: 'none' });
+      if (!slot.bookable) {
+        const why = slot.text === '约满' ? '已约满' : `${slot.text}预约`.replace('已开始预约', '已开始');
+        wx.showToast({ title: `该时段${why}，请选择其他时段`, icon: 'none' });
         return;
       }
-      if (!(slot.remaining > 0)) {
-        wx.showToast({ title: '该时段已约满，请选择其他时段', icon: 'none' });
-        return;
-      }
-      const { doctor } = this.data;
+      // only ids: the confirm page reads doctor, time and fee from the server
       const params = {
         slot_id: slot.id,
-        schedule_id: session.id,
+        doctor_id: this.data.doctor.id,
         hospital_id: this.hospitalId,
-        doctor_id: doctor.id,
-        doctor_name: doctor.name,
-        title: doctor.title || '',
         date: this.data.date,
-        session: session.session,
-        start: slot.start,
-        end: slot.end,
-        fee_cents: session.fee_cents,
       };
       const qs = Object.keys(params).map((k) => `${k}=${encodeURIComponent(params[k])}`).join('&');
       wx.navigateTo({ url: `/pages/confirm/index?${qs}` });
