@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from shared.contracts.auth import (
+    AccountDeleted,
+    ConsentGiven,
     CreateStaff,
     CreateStaffParams,
     Empty,
@@ -183,7 +185,13 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/auth/logout", "auth", "logout", body=LogoutRequest, reply=Empty,
           roles=ANY_ROLE, tag="auth", summary="Revoke the refresh token family"),
     Route("GET", "/me", "auth", "me", reply=Me, roles=ANY_ROLE, tag="auth",
-          summary="The authenticated user"),
+          summary="The authenticated user (with the consents they gave)"),
+    Route("POST", "/me/consents", "auth", "record_consent", body=ConsentGiven, reply=Me,
+          roles=ANY_ROLE, tag="auth",
+          summary="Record consent to a version of the agreement / privacy policy"),
+    Route("DELETE", "/me", "auth", "delete_me", reply=AccountDeleted, roles=PATIENT,
+          tag="auth", summary="Delete my account and patient profiles "
+          "(409 INVALID_STATE while active appointments remain)"),
     Route("POST", "/patients", "auth", "create_patient", body=PatientCreate, reply=Patient,
           roles=PATIENT, status=201, tag="patients", summary="Add a patient profile"),
     Route("GET", "/patients", "auth", "list_patients", reply=PatientList, roles=PATIENT,

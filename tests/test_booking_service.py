@@ -310,3 +310,15 @@ async def test_eligibility_explains_closed_stopped_and_already_booked(kit: Kit) 
     await kit.service.stop_schedule(kit.hospital_id, schedule.id, "停诊")
     stopped = await kit.service.eligibility(user, schedule.slots[1].id, patient)
     assert [r.code for r in stopped.reasons] == ["SCHEDULE_STOPPED"]
+
+
+async def test_active_count_for_user_counts_booked_visits_from_today_on(kit: Kit) -> None:
+    user = "u_active"
+    kept = await book(kit, kit.schedule(TOMORROW, department="d_a").slots[0].id, user)
+    cancelled = await book(kit, kit.schedule(TOMORROW, department="d_b").slots[0].id, user)
+    await kit.service.cancel_by_patient(user, str(cancelled["id"]))
+    await book(kit, kit.schedule(TOMORROW, department="d_c").slots[0].id, "u_someone_else")
+    assert await kit.service.active_count_for_user(user) == 1
+    kit.clock.now = local(2026, 12, 3, 9, 0)  # the visit day is over
+    assert await kit.service.active_count_for_user(user) == 0
+    assert kept["status"] == "booked"

@@ -19,6 +19,7 @@ from services.auth.repository import (
 )
 from services.auth.service import AuthService
 from services.auth.tokens import TokenIssuer
+from shared.context import Caller
 from shared.contracts.catalog import HospitalRef
 from shared.messaging.rpc import RpcClient
 from shared.runtime import ServiceRuntime
@@ -30,6 +31,18 @@ DEV_ADMIN_USERNAME = "admin"
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
+
+
+class BookingAppointments:
+    """How many active appointments (today or later) a patient holds, asked of booking on
+    the patient's own behalf (before their account may be deleted)."""
+
+    def __init__(self, rpc: RpcClient) -> None:
+        self.rpc = rpc
+
+    async def active_count(self, caller: Caller) -> int:
+        reply = await self.rpc.call("booking", "count_active_appointments", None, caller=caller)
+        return int(reply["active"])
 
 
 class CatalogHospitals:
@@ -61,7 +74,8 @@ async def wire(rt: ServiceRuntime) -> None:
     auth = AuthService(
         users, TokenIssuer(load_signing_key(settings), utcnow), refresh_tokens, wechat,
         PasswordHasher(), utcnow, login_failures=login_failures,
-        hospitals=CatalogHospitals(rt.rpc_client),
+        hospitals=CatalogHospitals(rt.rpc_client), patients=patients,
+        appointments=BookingAppointments(rt.rpc_client),
     )
     profiles = PatientService(patients, users, PiiCipher(load_pii_keys(settings)), utcnow)
     register(rt.rpc_server, auth, profiles)

@@ -11,6 +11,8 @@ from services.auth.patients import PatientService
 from services.auth.service import AuthService
 from shared.context import CallContext
 from shared.contracts.auth import (
+    AccountDeleted,
+    ConsentGiven,
     CreateStaffParams,
     LogoutRequest,
     Me,
@@ -53,6 +55,12 @@ def register(server: RpcServer, auth: AuthService, patients: PatientService) -> 
     async def me(params: None, ctx: CallContext) -> Me:
         return await auth.me(ctx.caller)
 
+    async def record_consent(params: ConsentGiven, ctx: CallContext) -> Me:
+        return await auth.record_consent(ctx.caller, params)
+
+    async def delete_me(params: None, ctx: CallContext) -> AccountDeleted:
+        return await auth.delete_account(ctx.caller)
+
     async def signing_keys(params: None, ctx: CallContext) -> SigningKeys:
         return auth.signing_keys()
 
@@ -82,7 +90,8 @@ def register(server: RpcServer, auth: AuthService, patients: PatientService) -> 
         return UserOpenid(openid=await patients.openid_of(ctx.caller, params.user_id))
 
     for handler in (
-        wechat_login, staff_login, refresh, logout, me, signing_keys, create_staff,
+        wechat_login, staff_login, refresh, logout, me, record_consent, delete_me,
+        signing_keys, create_staff,
         create_patient, list_patients, get_patient, update_patient, delete_patient,
         resolve_patient, user_openid,
     ):

@@ -14,12 +14,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from services.auth.repository import (
     LoginFailureRepository,
+    PatientRepository,
     RefreshTokenRepository,
     UserRepository,
 )
 from services.auth.tokens import Clock, TokenIssuer, hash_refresh_token
 from shared.context import Caller
 from shared.contracts.auth import (
+    AccountDeleted,
+    Consent,
+    ConsentGiven,
     CreateStaffParams,
     Me,
     SigningKeys,
@@ -30,6 +34,7 @@ from shared.contracts.auth import (
 from shared.errors import (
     Conflict,
     Forbidden,
+    InvalidState,
     NotFound,
     RateLimited,
     ServiceUnavailable,
@@ -58,6 +63,10 @@ class HospitalDirectory(Protocol):
     async def exists(self, hospital_id: str) -> bool: ...
 
 
+class ActiveAppointments(Protocol):
+    async def active_count(self, caller: Caller) -> int: ...
+
+
 def require_caller(caller: Caller | None) -> Caller:
     if caller is None:
         raise Unauthenticated()
@@ -78,6 +87,8 @@ class AuthService:
         *,
         login_failures: LoginFailureRepository,
         hospitals: HospitalDirectory | None = None,
+        patients: PatientRepository | None = None,
+        appointments: ActiveAppointments | None = None,
     ) -> None:
         self.users = users
         self.tokens = tokens
@@ -87,6 +98,8 @@ class AuthService:
         self.clock = clock
         self.login_failures = login_failures
         self.hospitals = hospitals
+        self.patients = patients
+        self.appointments = appointments
         # verified against when the username is unknown, so that costs the same as a miss
         self._dummy_hash = passwords.hash(uuid.uuid4().hex)
 
@@ -178,7 +191,41 @@ class AuthService:
         user = await self.users.get(caller.user_id)
         if user is None:
             raise Unauthenticated()
-        return Me(id=user["_id"], role=user["role"], hospital_id=user.get("hospital_id"))
+        return Me(id=user["_id"], role=user["role"], hospital_id=user.get("hospital_id"),
+                  consents=_consents(user))
+
+    async def record_consent(self, caller: Caller | None, params: ConsentGiven) -> Me:
+        """Record that the user agreed to a document version (PIPL: provable consent)."""
+        caller = require_caller(caller)
+        user = await self.users.record_consent(caller.user_id, params.kind, params.version,
+                                               self.clock())
+        if user is None:
+            raise Unauthenticated()
+        log.info("consent recorded", extra={"user_id": caller.user_id, "kind": params.kind,
+                                            "version": params.version})
+        return Me(id=user["_id"], role=user["role"], hospital_id=user.get("hospital_id"),
+                  consents=_consents(user))
+
+    async def delete_account(self, caller: Caller | None) -> AccountDeleted:
+        """A patient deletes their account: refused (409 INVALID_STATE) while they hold active
+        appointments today or later (cancel them first, so the hospital is told and the
+        number returns to the pool); otherwise the patient profiles, sessions and the user
+        document go. Appointment history stays with booking and the hospital (medical
+        records), keyed by an id that no longer resolves to a person here."""
+        caller = require_caller(caller)
+        if caller.role != "patient":
+            raise Forbidden()
+        if self.appointments is not None:
+            active = await self.appointments.active_count(caller)
+            if active:
+                raise InvalidState("还有待就诊的预约，请先取消 / cancel your active appointments "
+                                   "first", active=active)
+        removed = await self.patients.delete_all(caller.user_id) if self.patients else 0
+        await self.refresh_tokens.revoke_user(caller.user_id, self.clock())
+        await self.users.delete(caller.user_id)
+        log.warning("account deleted", extra={"user_id": caller.user_id,
+                                              "patients_deleted": removed})
+        return AccountDeleted(deleted=True, patients_deleted=removed)
 
     def signing_keys(self) -> SigningKeys:
         return self.tokens.signing_keys()
@@ -237,3 +284,12 @@ class AuthService:
             return await asyncio.to_thread(self.passwords.verify, password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
+
+
+def _consents(user: Document) -> list[Consent]:
+    out = []
+    for kind, entry in sorted((user.get("consents") or {}).items()):
+        at = entry.get("at")
+        at_text = at.isoformat() if isinstance(at, dt.datetime) else str(at)
+        out.append(Consent(kind=kind, version=str(entry.get("version")), at=at_text))
+    return out

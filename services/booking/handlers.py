@@ -9,6 +9,7 @@ from services.booking.service import BookingService
 from services.booking.waitlist import WaitlistService
 from shared.access import require_hospital, require_patient
 from shared.context import CallContext
+from shared.contracts.auth import ActiveAppointmentCount
 from shared.contracts.booking import (
     Appointment,
     AppointmentList,
@@ -49,6 +50,13 @@ def register(server: RpcServer, booking: BookingService, waitlist: WaitlistServi
     @server.method("leave_waitlist")
     async def leave_waitlist(params: WaitlistRef, ctx: CallContext) -> WaitlistEntry:
         return await waitlist.cancel(require_patient(ctx), params.entry_id)
+
+    @server.method("count_active_appointments")
+    async def count_active_appointments(params: None, ctx: CallContext
+                                        ) -> ActiveAppointmentCount:
+        # asked by auth on the patient's behalf before their account is deleted
+        return ActiveAppointmentCount(
+            active=await booking.active_count_for_user(require_patient(ctx)))
 
     @server.method("availability")
     async def availability(params: AvailabilityQuery, ctx: CallContext) -> Availability:

@@ -556,6 +556,12 @@ class BookingService:
 
     # ---- reads -------------------------------------------------------------------------
 
+    async def active_count_for_user(self, user_id: str) -> int:
+        """Active (pending or booked) appointments of a user for today or later."""
+        today = local_now(self.clock()).date().isoformat()
+        return await self.appointments.count_active({"user_id": user_id,
+                                                     "date": {"$gte": today}})
+
     async def get_for_user(self, user_id: str, appointment_id: str) -> Appointment:
         return self._view(await self._own(user_id, appointment_id))
 
