@@ -95,6 +95,11 @@ const templates = {
   ],
 };
 
+const consentedMe = {
+  id: 'u_1', role: 'patient', hospital_id: null,
+  consents: ['patient_data', 'privacy', 'terms'].map((kind) => ({ kind, version: '2026-11', at: '2026-11-30T10:00:00+08:00' })),
+};
+
 const tokenPair = (n, extra = {}) => ({
   access_token: `at-${n}`, refresh_token: `rt-${n}-xxxxxxxxxxxxxxxx`, token_type: 'Bearer', expires_in: 900,
   user: { id: 'u_1', role: 'patient', ...extra },
@@ -102,5 +107,5 @@ const tokenPair = (n, extra = {}) => ({
 
 module.exports = {
   hospital, hospitalDetail, hospitals, departments, doctor, doctors, schedules, slots,
-  patient, patient2, patients, appointment, templates, tokenPair,
+  patient, patient2, patients, appointment, templates, tokenPair, consentedMe,
 };

@@ -30,6 +30,12 @@ const catalog = {
   },
 };
 
+const me = {
+  get: (opts) => request({ url: '/me', ...opts }),
+  consent: (kind, version, opts) => request({ url: '/me/consents', method: 'POST', data: { kind, version }, ...opts }),
+  remove: (opts) => request({ url: '/me', method: 'DELETE', ...opts }),
+};
+
 const patients = {
   list: (opts) => request({ url: '/patients', ...opts }),
   create: (body, opts) => request({ url: '/patients', method: 'POST', data: body, ...opts }),
@@ -70,4 +76,4 @@ const staff = {
   publish: (did, published, opts) => request({ url: admin(`/doctors/${e(did)}`), method: 'PATCH', data: { published }, auth: 'staff', ...opts }),
 };
 
-module.exports = { catalog, patients, appointments, subscriptions, staff };
+module.exports = { catalog, me, patients, appointments, subscriptions, staff };

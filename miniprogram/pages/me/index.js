@@ -1,6 +1,16 @@
 // 我的 (tab): entry points for the patient (就诊人, 我的预约) and for hospital staff
-// (login, then today's appointments, sessions, doctors). No request of its own.
-const { getSession, staffLogout } = require('../../utils/request');
+// (login, then today's appointments, sessions, doctors); 用户协议 / 隐私政策 and 注销账号
+// (DELETE /me: refused with 409 while active appointments remain).
+const api = require('../../utils/api');
+const {
+  getSession, staffLogout, clearSession, showError,
+} = require('../../utils/request');
+
+function confirmModal(options) {
+  return new Promise((resolve) => {
+    wx.showModal({ ...options, success: (res) => resolve(!!res.confirm), fail: () => resolve(false) });
+  });
+}
 
 Component({
   data: {
@@ -41,6 +51,41 @@ Component({
     },
     onStaffDoctors() {
       wx.navigateTo({ url: '/pages/staff-doctors/index' });
+    },
+    onAgreement() {
+      wx.navigateTo({ url: '/pages/agreement/index' });
+    },
+    onPrivacy() {
+      wx.navigateTo({ url: '/pages/privacy/index' });
+    },
+    async onDeleteAccount() {
+      if (this.deleting) return;
+      const ok = await confirmModal({
+        title: '注销账号',
+        content: '将删除您的账号和全部就诊人信息，且无法恢复。有待就诊的预约时需先取消。确定注销吗？',
+        confirmText: '注销',
+        confirmColor: '#d54941',
+      });
+      if (!ok) return;
+      this.deleting = true;
+      try {
+        await api.me.remove({ toast: false });
+        clearSession('patient');
+        this.refresh();
+        wx.showToast({ title: '账号已注销', icon: 'success' });
+      } catch (err) {
+        if (err.code === 'INVALID_STATE') {
+          wx.showModal({
+            title: '暂不能注销',
+            content: `您还有${(err.details && err.details.active) || ''}个待就诊的预约，请先在「我的预约」中取消。`,
+            showCancel: false,
+          });
+        } else {
+          showError(err);
+        }
+      } finally {
+        this.deleting = false;
+      }
     },
     onStaffLogout() {
       staffLogout();

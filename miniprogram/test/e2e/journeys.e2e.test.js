@@ -9,7 +9,7 @@ const h = require('../helpers');
 const shim = require('./wx-shim');
 const idcard = require('../../utils/idcard');
 const format = require('../../utils/format');
-const { getSession } = require('../../utils/request');
+const { getSession, request } = require('../../utils/request');
 
 const ENV = shim.env();
 const describeE2E = ENV.enabled ? describe : describe.skip;
@@ -62,7 +62,16 @@ async function ensureProfile() {
   expect(['ready', 'empty']).toContain(page.data.state);
   if (page.data.patients.length) return page.data.patients[0];
   h.tapButton(page.querySelector('#state').querySelector('#sv-action'));
-  await h.flush();
+  // first 就诊人: explicit consent, recorded on the server with its version
+  await shim.waitFor(() => page.data.consent || page.data.form, 'the consent step');
+  if (page.data.consent) {
+    h.tap(page.querySelector('#consent-tick'));
+    await h.flush();
+    h.tapButton(page.querySelector('#consent-agree'));
+    await shim.waitFor(() => page.data.form, 'the profile form after consent');
+    const me = await request({ url: '/me', toast: false });
+    expect(me.consents.map((c) => c.kind).sort()).toEqual(['patient_data', 'privacy', 'terms']);
+  }
   const id = randomIdNumber();
   h.typeInto(page.querySelector('#f-name'), '测试患者');
   h.typeInto(page.querySelector('#f-id'), id);
