@@ -183,10 +183,12 @@ async def test_max_active_appointments(mongo_db: AsyncDatabase[Document]) -> Non
 async def test_no_shows_ban_the_person(mongo_db: AsyncDatabase[Document]) -> None:
     kit = await Kit(mongo_db, NOW, BookingRules(no_show_limit=2, ban_days=30)).setup()
     user, patient = "u_n", kit.patients.add("u_n", "banned-person")
-    for dep in ("d1", "d2"):
-        a = await book(kit, kit.schedule(TOMORROW, department=dep).slots[0].id, user, patient)
+    visits = [await book(kit, kit.schedule(TOMORROW, department=dep).slots[0].id, user, patient)
+              for dep in ("d1", "d2")]
+    kit.clock.now = local(2026, 12, 2, 8, 30)  # their 08:00-08:30 slice has ended
+    for a in visits:
         await kit.service.mark_no_show(kit.hospital_id, str(a["id"]))
-    slot = kit.schedule(TOMORROW, department="d3").slots[0].id
+    slot = kit.schedule(TOMORROW + dt.timedelta(days=1), department="d3").slots[0].id
     with pytest.raises(PatientBanned) as exc:
         await book(kit, slot, user, patient)
     assert exc.value.details["until"] == "2027-01-02T00:00:00+08:00"
@@ -322,3 +324,28 @@ async def test_active_count_for_user_counts_booked_visits_from_today_on(kit: Kit
     kit.clock.now = local(2026, 12, 3, 9, 0)  # the visit day is over
     assert await kit.service.active_count_for_user(user) == 0
     assert kept["status"] == "booked"
+
+
+async def test_check_in_only_on_the_visit_day(kit: Kit) -> None:
+    a = await book(kit, kit.schedule(TOMORROW).slots[0].id)
+    with pytest.raises(InvalidState) as early:
+        await kit.service.check_in(kit.hospital_id, str(a["id"]))
+    assert early.value.details == {"date": "2026-12-02"}
+    kit.clock.now = local(2026, 12, 2, 0, 1)
+    checked = await kit.service.check_in(kit.hospital_id, str(a["id"]))
+    assert checked.status == "checked_in"
+    late = await book(kit, kit.schedule(TOMORROW, department="d_late").slots[0].id)
+    kit.clock.now = local(2026, 12, 3, 7, 0)  # the day after: too late to check in
+    with pytest.raises(InvalidState):
+        await kit.service.check_in(kit.hospital_id, str(late["id"]))
+
+
+async def test_no_show_only_after_the_booked_slice_ended(kit: Kit) -> None:
+    a = await book(kit, kit.schedule(TOMORROW, starts=("08:00",)).slots[0].id)
+    kit.clock.now = local(2026, 12, 2, 8, 29)
+    with pytest.raises(InvalidState) as early:
+        await kit.service.mark_no_show(kit.hospital_id, str(a["id"]))
+    assert early.value.details == {"ends_at": "2026-12-02T08:30:00+08:00"}
+    assert kit.publisher.types().count("appointment.no_show") == 0
+    kit.clock.now = local(2026, 12, 2, 8, 30)
+    assert (await kit.service.mark_no_show(kit.hospital_id, str(a["id"]))).status == "no_show"

@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.booking.jobs import Reconciler
 from shared.contracts.booking import BookParams, WaitlistJoin
 from shared.contracts.catalog import BookingRules
-from shared.errors import LimitReached, SlotFull
+from shared.errors import LimitReached, NotFound, SlotFull
 from shared.storage.mongo import Document
 from tests.booking_kit import Kit, local
 
@@ -146,3 +146,19 @@ async def test_a_crash_after_the_hand_over_leaves_the_slot_free_and_the_entry_wa
     assert promoted or free_and_waiting, (state["status"], doc["booked"], doc["holders"])
     assert doc["booked"] == len(doc["holders"]) == await kit.appointments.count_active(
         {"slot_id": slot})
+
+
+async def test_joining_without_hospital_id_derives_it_from_the_doctor_or_department(
+    kit: Kit,
+) -> None:
+    kit.schedule(TOMORROW, doctor="doc_derived", department="dep_derived")
+    for target in ({"doctor_id": "doc_derived"}, {"department_id": "dep_derived"}):
+        user = f"u_{uuid.uuid4().hex[:8]}"
+        entry = await kit.waitlist.join(user, WaitlistJoin.model_validate({
+            **target, "date_from": TOMORROW, "date_to": TOMORROW,
+            "patient_id": kit.patients.add(user)}))
+        assert entry.hospital_id == kit.hospital_id
+    with pytest.raises(NotFound):
+        await kit.waitlist.join("u_x", WaitlistJoin.model_validate({
+            "doctor_id": "doc_unknown", "date_from": TOMORROW, "date_to": TOMORROW,
+            "patient_id": kit.patients.add("u_x")}))

@@ -10,7 +10,13 @@ from services.booking.jobs import NoShowSweep, Reconciler
 from services.booking.repository import Appointments, Holds, Inventory, NoShows, Waitlist
 from services.booking.service import BookingService
 from services.booking.waitlist import WaitlistService
-from shared.contracts.catalog import BookingRules, HospitalRef, ScheduleDefinition, SlotRef
+from shared.contracts.catalog import (
+    BookingRules,
+    HospitalOfQuery,
+    HospitalRef,
+    ScheduleDefinition,
+    SlotRef,
+)
 from shared.contracts.patients import PatientResolveParams, ResolvedPatient
 from shared.errors import NotFound
 from shared.messaging.events import EventEnvelope
@@ -50,6 +56,12 @@ class CatalogClient:
         except NotFound:
             return None
         return ScheduleDefinition.model_validate(reply)
+
+
+    async def hospital_of(self, doctor_id: str | None, department_id: str | None) -> str:
+        reply = await self.rpc.call("catalog", "hospital_of", HospitalOfQuery(
+            doctor_id=doctor_id, department_id=department_id))
+        return str(reply["hospital_id"])
 
 
 class PatientDirectory:

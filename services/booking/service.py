@@ -57,7 +57,7 @@ from shared.errors import (
 from shared.ids import new_id
 from shared.messaging.events import EventEnvelope, new_event
 from shared.messaging.outbox import OutboxRelay, with_outbox
-from shared.rules import HOSPITAL_TZ, BookingWindow, local_now
+from shared.rules import HOSPITAL_TZ, BookingWindow, at_local, local_now
 from shared.storage.mongo import Document
 
 log = logging.getLogger("guahao.booking")
@@ -423,14 +423,30 @@ class BookingService:
 
     async def check_in(self, hospital_id: str, appointment_id: str) -> Appointment:
         appointment = await self._of_hospital(hospital_id, appointment_id)
+        self._require_visit_day(appointment)
         return self._view(await self._finish(appointment, "checked_in",
                                              "appointment.checked_in"))
+
+    def _require_visit_day(self, appointment: Document) -> None:
+        """签到 only on the visit day (hospital-local)."""
+        today = local_now(self.clock()).date().isoformat()
+        if appointment["status"] == "booked" and str(appointment["date"]) != today:
+            raise InvalidState("只能在就诊当天签到 / check-in only on the visit day",
+                               date=str(appointment["date"]))
+
+    def _require_session_ended(self, appointment: Document) -> None:
+        """爽约 only once the booked slice has ended (it counts towards a ban)."""
+        ends = at_local(dt.date.fromisoformat(str(appointment["date"])), appointment["end"])
+        if appointment["status"] == "booked" and self.clock() < ends:
+            raise InvalidState("就诊时段结束后才能登记爽约 / no-show only after the slot ended",
+                               ends_at=_iso(ends))
 
     async def mark_no_show(self, hospital_id: str | None, appointment_id: str) -> Appointment:
         appointment = (await self._of_hospital(hospital_id, appointment_id) if hospital_id
                        else await self.appointments.get(appointment_id))
         if appointment is None:
             raise NotFound()
+        self._require_session_ended(appointment)
         updated = await self._finish(appointment, "no_show", "appointment.no_show")
         await self.no_shows.record(updated)
         return self._view(updated)

@@ -39,6 +39,10 @@ class WaitlistService:
     async def join(self, user_id: str, params: WaitlistJoin) -> WaitlistEntry:
         b = self.booking
         patient = await b.patients.resolve(user_id, params.patient_id)
+        if params.hospital_id is None:  # api.md: derived from the doctor or department
+            params = params.model_copy(update={"hospital_id": await b.catalog.hospital_of(
+                params.doctor_id, params.department_id)})
+        assert params.hospital_id is not None
         rules = await b.catalog.rules(params.hospital_id)
         today = local_now(b.clock()).date()
         if params.date_from < today:

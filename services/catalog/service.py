@@ -38,6 +38,8 @@ from shared.contracts.catalog import (
     HospitalDetail,
     HospitalExists,
     HospitalList,
+    HospitalOf,
+    HospitalOfQuery,
     PersonRef,
     RulesPatch,
     RulesPatchParams,
@@ -271,6 +273,20 @@ class CatalogService:
                     if needle in doc["name"].casefold()
                     or needle in doc.get("specialty", "").casefold()]
         return await self._doctor_list(docs)
+
+    async def hospital_of(self, query: HospitalOfQuery) -> HospitalOf:
+        """The hospital of a published doctor, or of a department (NotFound otherwise)."""
+        if query.doctor_id is not None:
+            doc = await self.repo.doctor(query.doctor_id)
+            if doc is None or not doc.get("published"):
+                raise NotFound(NO_SUCH_DOCTOR)
+        elif query.department_id is not None:
+            doc = await self.repo.department(query.department_id)
+            if doc is None:
+                raise NotFound("科室不存在 / department not found")
+        else:
+            raise ValidationFailed.field("doctor_id", "须给出医生或科室 / doctor or department")
+        return HospitalOf(hospital_id=str(doc["hospital_id"]))
 
     async def get_doctor(self, doctor_id: str) -> Doctor:
         doc = await self.repo.doctor(doctor_id)

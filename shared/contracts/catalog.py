@@ -284,6 +284,17 @@ class HospitalExists(Reply):
     exists: bool
 
 
+class HospitalOfQuery(Contract):
+    """Which hospital a doctor or a department belongs to (internal: booking's waitlist)."""
+
+    doctor_id: Id | None = None
+    department_id: Id | None = None
+
+
+class HospitalOf(Reply):
+    hospital_id: str
+
+
 class AdminScheduleFilter(Contract):
     """Query of `GET /admin/hospitals/{hid}/schedules`."""
 
