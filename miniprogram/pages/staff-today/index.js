@@ -1,6 +1,8 @@
 // Staff: the day's appointments grouped by doctor and session
 // (GET /admin/hospitals/{hid}/appointments?date=), check-in (POST .../check-in) and
 // no-show (POST .../no-show). Today by default; the strip shows the coming week too.
+// 签到 is offered only on the visit day and 爽约 only once the booked slice has ended (the
+// backend refuses both otherwise with 409 INVALID_STATE).
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
@@ -8,7 +10,19 @@ const { loadDatedStaffPage, confirmModal } = require('../../utils/staff');
 
 const MAX_PAGES = 20;
 
-function group(items) {
+/** What staff may do with an appointment now. */
+function actions(a, now) {
+  const booked = a.status === 'booked';
+  const visitDay = a.date === format.today(now);
+  const ended = format.wallClock(a.date, a.end) <= now;
+  return {
+    canCheckIn: booked && visitDay,
+    canNoShow: booked && ended,
+    actionHint: !booked ? '' : (!visitDay && !ended ? '就诊当天可签到' : (!ended ? '时段结束后可登记爽约' : '')),
+  };
+}
+
+function group(items, now = Date.now()) {
   const groups = {};
   items.forEach((a) => {
     const key = `${a.doctor.id}|${a.session}`;
@@ -22,7 +36,7 @@ function group(items) {
         items: [],
       };
     }
-    groups[key].items.push(format.appointmentView(a));
+    groups[key].items.push({ ...format.appointmentView(a), ...actions(a, now) });
   });
   return Object.values(groups)
     .sort((x, y) => x.doctorName.localeCompare(y.doctorName, 'zh') || format.SESSION_ORDER[x.session] - format.SESSION_ORDER[y.session])

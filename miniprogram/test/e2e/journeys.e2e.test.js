@@ -56,6 +56,10 @@ async function navigation(api, action, what) {
   return wx.last(api).url;
 }
 
+function staffCheckIn(hid, aid) {
+  return request({ url: `/admin/hospitals/${hid}/appointments/${aid}/check-in`, method: 'POST', data: {}, auth: 'staff', toast: false });
+}
+
 /** Make sure the patient has one profile, through the 就诊人 page. */
 async function ensureProfile() {
   const page = await mountReady(P.patients, {}, '就诊人');
@@ -229,10 +233,19 @@ describeE2E('e2e against the running gateway', () => {
       today.querySelector('#dates').querySelectorAll('.ds-day')[index].dispatchEvent('tap');
       await shim.waitFor(() => today.data.date === query.date && today.data.state === 'ready', 'the booked date');
     }
+    const row = () => today.data.groups.flatMap((g) => g.items).find((a) => a.id === aid);
+    await shim.waitFor(() => row(), 'the booked row');
+    if (query.date !== format.today()) {
+      // 签到 only on the visit day: no button, a hint, and the backend refuses it too
+      expect(h.withDataId(today.querySelectorAll('.check-in'), aid)).toBeFalsy();
+      expect(h.text(today)).toContain('就诊当天可签到');
+      const refused = await staffCheckIn(hid, aid).catch((e) => e);
+      expect(refused).toMatchObject({ statusCode: 409, code: 'INVALID_STATE' });
+      return;
+    }
     const button = h.withDataId(today.querySelectorAll('.check-in'), aid);
     expect(button).toBeTruthy();
     h.tapButton(button);
-    const row = () => today.data.groups.flatMap((g) => g.items).find((a) => a.id === aid);
     await shim.waitFor(() => row() && row().status === 'checked_in', 'the check-in');
     expect(h.text(today)).toContain('已签到');
 

@@ -35,7 +35,9 @@ describe('pages/staff-today', () => {
   test('loading state', async () => {
     fake.routes[`GET ${BASE}`] = () => new Promise(() => {});
     const comp = await h.mount(pageId);
+    expect(fake.requests.map((r) => r.route)).toEqual([`GET ${BASE}`]); // in flight
     expect(comp.data.state).toBe('loading');
+    expect(comp.querySelector('#state').querySelector('.sv-loading')).not.toBe(null);
   });
 
   test('loads every page of today and groups by doctor and session', async () => {
@@ -67,6 +69,22 @@ describe('pages/staff-today', () => {
     await h.flush();
     expect(fake.wx.showModal).toHaveBeenCalled();
     expect(fake.requests.map((r) => r.route)).toContain(`POST ${BASE}/a_1/no-show`);
+  });
+
+  test('签到 only on the visit day, 爽约 only once the slice has ended', async () => {
+    const comp = await h.mount(pageId);
+    // 09:00 now: a_1 (08:30-09:00) has ended → both; a_3 (13:30-14:00) → 签到 only
+    expect(h.withDataId(comp.querySelectorAll('.no-show'), 'a_1')).toBeTruthy();
+    expect(h.withDataId(comp.querySelectorAll('.check-in'), 'a_3')).toBeTruthy();
+    expect(h.withDataId(comp.querySelectorAll('.no-show'), 'a_3')).toBeFalsy();
+    expect(h.text(comp)).toContain('时段结束后可登记爽约');
+
+    fake.routes[`GET ${BASE}`] = { items: [{ ...items[0], id: 'a_9', date: '2026-12-02' }] };
+    comp.querySelector('#dates').querySelectorAll('.ds-day')[1].dispatchEvent('tap');
+    await h.flush();
+    expect(comp.querySelectorAll('.check-in')).toHaveLength(0);
+    expect(comp.querySelectorAll('.no-show')).toHaveLength(0);
+    expect(h.text(comp)).toContain('就诊当天可签到');
   });
 
   test('another date, empty day', async () => {
