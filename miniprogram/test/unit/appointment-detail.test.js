@@ -19,7 +19,7 @@ describe('pages/appointment-detail', () => {
   test('loading state', async () => {
     fake.routes['GET /appointments/a_1'] = () => new Promise(() => {});
     const comp = await h.mount(pageId, { id: 'a_1' });
-    expect(comp.data.state).toBe('loading');
+    h.expectLoading(comp, fake, 'GET /appointments/a_1');
   });
 
   test('shows the appointment and its cancel deadline', async () => {

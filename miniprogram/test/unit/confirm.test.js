@@ -32,9 +32,7 @@ describe('pages/confirm', () => {
   test('loading state', async () => {
     fake.routes['GET /patients'] = () => new Promise(() => {});
     const comp = await h.mount(pageId, QUERY);
-    expect(fake.requests.map((r) => r.route)).toContain('GET /patients'); // in flight
-    expect(comp.data.state).toBe('loading');
-    expect(comp.querySelector('#state').querySelector('.sv-loading')).not.toBe(null);
+    h.expectLoading(comp, fake, 'GET /patients');
   });
 
   test('doctor, time and fee come from the server, never from the URL', async () => {
@@ -98,6 +96,21 @@ describe('pages/confirm', () => {
     await h.flush();
     expect(fake.wx.requestSubscribeMessage).not.toHaveBeenCalled();
     expect(fake.requests.some((r) => r.route === 'POST /appointments')).toBe(false);
+  });
+
+  test('wx.requestSubscribeMessage is the first wx call of the tap, made synchronously (nothing awaited before it)', async () => {
+    const comp = await h.mount(pageId, QUERY);
+    const before = fake.calls.length;
+    // the handler bound to #confirm's tap (the next test taps the button itself), called as
+    // WeChat calls it; no flush after: an await before the call would leave it for later
+    expect(comp.querySelector('#confirm')).toBeTruthy();
+    comp.instance.onConfirm({ type: 'tap' });
+    const sync = fake.calls.slice(before);
+    expect(sync.length).toBeGreaterThan(0);
+    expect(sync[0].api).toBe('requestSubscribeMessage');
+    expect(fake.wx.requestSubscribeMessage).toHaveBeenCalledTimes(1);
+    await h.flush(10);
+    expect(h.lastNavigation(fake, 'redirectTo')).toBe('/pages/result/index?id=a_1');
   });
 
   test('the tap calls wx.requestSubscribeMessage before any wx.request, posts its result, then books', async () => {

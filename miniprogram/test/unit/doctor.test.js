@@ -18,9 +18,7 @@ describe('pages/doctor (date strip, sessions, slots)', () => {
   test('loading state', async () => {
     fake.routes['GET /doctors/doc_1'] = () => new Promise(() => {});
     const comp = await h.mount(pageId, { id: 'doc_1', hospital_id: 'h_1' });
-    expect(fake.requests.map((r) => r.route)).toContain('GET /doctors/doc_1'); // in flight
-    expect(comp.data.state).toBe('loading');
-    expect(comp.querySelector('#state').querySelector('.sv-loading')).not.toBe(null);
+    h.expectLoading(comp, fake, 'GET /doctors/doc_1');
   });
 
   test('asks schedules over the hospital window and shows the doctor', async () => {

@@ -13,7 +13,7 @@ describe('pages/doctors', () => {
   test('loading state', async () => {
     fake.routes['GET /doctors'] = () => new Promise(() => {});
     const comp = await h.mount(pageId, QUERY);
-    expect(comp.data.state).toBe('loading');
+    h.expectLoading(comp, fake, 'GET /doctors');
   });
 
   test('lists doctors of the department with title, specialty, fee and next date', async () => {

@@ -15,7 +15,7 @@ describe('pages/hospital (departments)', () => {
   test('loading state while the hospital loads', async () => {
     fake.routes['GET /hospitals/h_1'] = () => new Promise(() => {});
     const comp = await h.mount(pageId, { id: 'h_1' });
-    expect(comp.data.state).toBe('loading');
+    h.expectLoading(comp, fake, 'GET /hospitals/h_1');
   });
 
   test('shows the hospital, its rules and two levels of departments', async () => {

@@ -28,9 +28,7 @@ describe('pages/patients (就诊人)', () => {
   test('loading state', async () => {
     fake.routes['GET /patients'] = () => new Promise(() => {});
     const comp = await h.mount(pageId);
-    expect(fake.requests.map((r) => r.route)).toEqual(['GET /patients']); // in flight
-    expect(comp.data.state).toBe('loading');
-    expect(comp.querySelector('#state').querySelector('.sv-loading')).not.toBe(null);
+    h.expectLoading(comp, fake, 'GET /patients');
   });
 
   test('the first 就诊人 needs an explicit consent, recorded on the server with its version', async () => {

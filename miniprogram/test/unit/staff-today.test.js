@@ -35,9 +35,7 @@ describe('pages/staff-today', () => {
   test('loading state', async () => {
     fake.routes[`GET ${BASE}`] = () => new Promise(() => {});
     const comp = await h.mount(pageId);
-    expect(fake.requests.map((r) => r.route)).toEqual([`GET ${BASE}`]); // in flight
-    expect(comp.data.state).toBe('loading');
-    expect(comp.querySelector('#state').querySelector('.sv-loading')).not.toBe(null);
+    h.expectLoading(comp, fake, `GET ${BASE}`);
   });
 
   test('loads every page of today and groups by doctor and session', async () => {
