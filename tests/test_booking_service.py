@@ -349,3 +349,46 @@ async def test_no_show_only_after_the_booked_slice_ended(kit: Kit) -> None:
     assert kit.publisher.types().count("appointment.no_show") == 0
     kit.clock.now = local(2026, 12, 2, 8, 30)
     assert (await kit.service.mark_no_show(kit.hospital_id, str(a["id"]))).status == "no_show"
+
+
+async def test_patient_moves_own_appointment_new_slot_taken_before_the_old_is_freed(
+    kit: Kit,
+) -> None:
+    user = "u_move"
+    patient = kit.patients.add(user)
+    first = kit.schedule(TOMORROW, capacity=1)
+    later = kit.schedule(TOMORROW + dt.timedelta(days=1), capacity=1)
+    a = await book(kit, first.slots[0].id, user, patient)
+    moved = await kit.service.move_by_patient(user, str(a["id"]), later.slots[0].id)
+    assert (moved.slot_id, str(moved.date), moved.status) == (later.slots[0].id, "2026-12-03",
+                                                              "booked")
+    old = await kit.inventory.slot(first.slots[0].id)
+    new = await kit.inventory.slot(later.slots[0].id)
+    assert old is not None and old["booked"] == 0
+    assert new is not None and new["booked"] == 1
+    assert "appointment.rescheduled" in kit.publisher.types()
+    # the freed day is bookable again in that department for the same person
+    await book(kit, kit.schedule(TOMORROW, capacity=1).slots[0].id, user, patient)
+
+
+async def test_patient_move_follows_the_booking_rules(kit: Kit) -> None:
+    user = "u_move2"
+    a = await book(kit, kit.schedule(TOMORROW, capacity=1).slots[0].id, user)
+    full = kit.schedule(TOMORROW, capacity=1, starts=("10:00",))
+    await book(kit, full.slots[0].id)
+    with pytest.raises(SlotFull):
+        await kit.service.move_by_patient(user, str(a["id"]), full.slots[0].id)
+    far = kit.schedule(TODAY + dt.timedelta(days=9), capacity=1)  # beyond the 7-day window
+    with pytest.raises(BookingNotOpen):
+        await kit.service.move_by_patient(user, str(a["id"]), far.slots[0].id)
+    other = kit.schedule(TOMORROW, capacity=1, department="d_other", doctor="doc_other")
+    with pytest.raises(DomainError) as wrong:
+        await kit.service.move_by_patient(user, str(a["id"]), other.slots[0].id)
+    assert wrong.value.code == "VALIDATION_FAILED"
+    with pytest.raises(NotFound):
+        await kit.service.move_by_patient("u_stranger", str(a["id"]), full.slots[0].id)
+    kit.clock.now = local(2026, 12, 2, 6, 1)  # past the cancel deadline
+    with pytest.raises(CancelDeadlinePassed):
+        await kit.service.move_by_patient(user, str(a["id"]), full.slots[0].id)
+    doc = await kit.appointments.get(str(a["id"]))
+    assert doc is not None and doc["slot_id"] != full.slots[0].id and "move" not in doc

@@ -216,6 +216,18 @@ async def test_delete_me_is_for_patients_and_keeps_a_409_from_auth(client, rpc, 
     assert (await error_of(refused, 409))["details"] == {"active": 1}
 
 
+async def test_patient_move_forwards_the_path_id_and_slot(client, rpc, signer):
+    rpc.on("booking", "move_by_patient", {"id": "a_1"})
+    r = await client.post("/api/v1/appointments/a_1/move", json={"slot_id": "s_2"},
+                          headers=bearer(signer.token("u_9")))
+    assert r.status == 200
+    call = rpc.calls_to("move_by_patient")[0]
+    assert call.params == {"slot_id": "s_2", "appointment_id": "a_1"}
+    bad = await client.post("/api/v1/appointments/a_1/move", json={"slot_id": {"$gt": ""}},
+                            headers=bearer(signer.token("u_9")))
+    assert "slot_id" in (await error_of(bad, 422))["details"]["fields"]
+
+
 async def test_create_staff_merges_path_hospital_into_params(client, rpc, signer):
     rpc.on("auth", "create_staff", {"id": "s_1", "username": "alice", "hospital_id": "h_1"})
     r = await client.post(

@@ -25,6 +25,7 @@ from shared.contracts.booking import (
     HospitalAppointmentRef,
     HospitalCancelParams,
     MoveParams,
+    PatientMoveParams,
     SlotState,
     StopResult,
     StopScheduleParams,
@@ -126,6 +127,11 @@ def register(server: RpcServer, booking: BookingService, waitlist: WaitlistServi
     async def move(params: MoveParams, ctx: CallContext) -> Appointment:
         require_hospital(ctx, params.hospital_id)
         return await booking.move(params.hospital_id, params.appointment_id, params.slot_id)
+
+    @server.method("move_by_patient")
+    async def move_by_patient(params: PatientMoveParams, ctx: CallContext) -> Appointment:
+        return await booking.move_by_patient(require_patient(ctx), params.appointment_id,
+                                             params.slot_id)
 
     @server.method("stop_schedule")
     async def stop_schedule(params: StopScheduleParams, ctx: CallContext) -> StopResult:

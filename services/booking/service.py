@@ -570,6 +570,45 @@ class BookingService:
         await self.outbox.flush_quietly(self.appointments.collection, aid)
         return self._view(moved)
 
+    async def move_by_patient(self, user_id: str, appointment_id: str, slot_id: str
+                              ) -> Appointment:
+        """Patient 改约: one's own booked appointment, before its cancel deadline, to a slot of
+        the same doctor or department that passes the rules of a new booking (released, not
+        closed, not stopped, not full, person not banned; on another day the per-department
+        daily limit there). The move itself is the hospital one: the new slot is taken
+        before the old is freed."""
+        appointment = await self._own(user_id, appointment_id)
+        if appointment["status"] != "booked":
+            raise InvalidState(status=appointment["status"])
+        if self.clock() > appointment["cancel_deadline"]:
+            raise CancelDeadlinePassed(deadline=_iso(appointment["cancel_deadline"]))
+        target = await self.slot(slot_id)
+        if target["hospital_id"] != appointment["hospital_id"]:
+            raise NotFound("号源不存在 / slot not found", slot_id=slot_id)
+        if (target["doctor_id"] != appointment["doctor_id"]
+                and target["department_id"] != appointment["department_id"]):
+            raise ValidationFailed.field(
+                "slot_id", "只能改约到同一医生或科室 / same doctor or department only")
+        rules = await self.catalog.rules(target["hospital_id"])
+        patient = await self.patients.resolve(user_id, appointment["patient"]["id"])
+        if reasons := await self._reasons(rules, target, patient, with_counts=False):
+            raise reasons[0]
+        aid, holds = appointment["_id"], list(appointment.get("holds") or [])
+        person = f"{appointment['id_hash']}:{appointment['hospital_id']}"
+        day_key = await self._claim(f"dept:{person}:{target['department_id']}:{target['date']}",
+                                    rules.per_department_per_day, aid,
+                                    AlreadyBooked(limit=rules.per_department_per_day))
+        try:
+            moved = await self.move(appointment["hospital_id"], aid, slot_id)
+        except BaseException:
+            if day_key not in holds:
+                await self.holds.drop(day_key, aid)
+            raise
+        if holds and holds[0] != day_key:
+            await self.holds.drop(holds[0], aid)
+            await self.appointments.set_fields(aid, {"holds": [day_key, *holds[1:]]})
+        return moved
+
     # ---- reads -------------------------------------------------------------------------
 
     async def active_count_for_user(self, user_id: str) -> int:

@@ -145,6 +145,12 @@ class MoveParams(MoveRequest):
     appointment_id: Id
 
 
+class PatientMoveParams(MoveRequest):
+    """`POST /appointments/{aid}/move` (patient 改约)."""
+
+    appointment_id: Id
+
+
 class StopSchedule(Contract):
     reason: Reason
 
