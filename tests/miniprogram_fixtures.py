@@ -65,7 +65,8 @@ def schedule(sid: str, date: str, session: str, status: str, remaining: list[int
 def build_fixtures() -> dict[str, Any]:
     """Every fixture body by name (the names `miniprogram/test/fixtures.js` exports)."""
     hospital = Hospital(id="h_1", name="协和示范医院", address="北京市东城区帅府园1号",
-                        phone="010-00000000", level="三级甲等")
+                        phone="010-00000000", level="三级甲等", latitude=39.9127,
+                        longitude=116.4131)
     rules = BookingRules(window_days=7, release_time="08:00", same_day_stop_time=SameDayStop(
         am="11:30", pm="16:30", evening="20:30"), cancel_before_hours=2,
         per_department_per_day=1, max_active=5, no_show_limit=3, no_show_window_days=90,

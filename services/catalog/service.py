@@ -127,7 +127,8 @@ def rules_of(hospital: Document | None) -> BookingRules:
 
 def hospital_view(doc: Document) -> Hospital:
     return Hospital(id=doc["_id"], name=doc["name"], address=doc.get("address"),
-                    phone=doc.get("phone"), level=doc.get("level"))
+                    phone=doc.get("phone"), level=doc.get("level"),
+                    latitude=doc.get("latitude"), longitude=doc.get("longitude"))
 
 
 def hospital_detail(doc: Document) -> HospitalDetail:
@@ -541,6 +542,7 @@ class CatalogService:
         return without_nulls({
             "_id": hospital_id, "name": spec.name, "address": spec.address, "phone": spec.phone,
             "level": spec.level, "rules": (spec.rules or BookingRules()).model_dump(),
+            "latitude": spec.latitude, "longitude": spec.longitude,
             "version": 1, "created_at": self.clock(),
         })
 
