@@ -53,6 +53,7 @@ const appointments = {
   list: (status, cursor, opts) => request({ url: '/appointments', query: { status, cursor }, ...opts }),
   get: (id, opts) => request({ url: `/appointments/${e(id)}`, ...opts }),
   cancel: (id, opts) => request({ url: `/appointments/${e(id)}/cancel`, method: 'POST', data: {}, ...opts }),
+  move: (id, slotId, opts) => request({ url: `/appointments/${e(id)}/move`, method: 'POST', data: { slot_id: slotId }, ...opts }),
 };
 
 const subscriptions = {

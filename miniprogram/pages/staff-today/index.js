@@ -6,6 +6,8 @@
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
+const checkinCode = require('../../utils/checkin-code');
+const { showError } = require('../../utils/request');
 const { loadDatedStaffPage, confirmModal } = require('../../utils/staff');
 
 const MAX_PAGES = 20;
@@ -125,6 +127,33 @@ Component({
         wx.showToast({ title: '已登记爽约', icon: 'none' });
       } catch (err) {
         if (err.code === 'INVALID_STATE') this.reload({ quiet: true });
+      } finally {
+        this.setData({ busy: '' });
+      }
+    },
+    /** 扫码签到: the patient's check-in QR code (appointment detail) → POST .../check-in. */
+    onScan() {
+      if (this.data.busy) return;
+      wx.scanCode({
+        onlyFromCamera: true,
+        scanType: ['qrCode'],
+        success: (res) => this.checkInScanned(res && res.result),
+        fail: () => {},
+      });
+    },
+    async checkInScanned(text) {
+      const aid = checkinCode.parse(text);
+      if (!aid) {
+        wx.showToast({ title: '不是本系统的签到码', icon: 'none' });
+        return;
+      }
+      this.setData({ busy: aid });
+      try {
+        const updated = await api.staff.checkIn(aid, { toast: false });
+        wx.showToast({ title: `第${updated.seq_no}号 ${updated.patient.name} 已签到`, icon: 'none' });
+        if (updated.date === this.data.date) this.reload({ quiet: true });
+      } catch (err) {
+        showError(err); // e.g. 只能在就诊当天签到 (409), or another hospital's code (404)
       } finally {
         this.setData({ busy: '' });
       }

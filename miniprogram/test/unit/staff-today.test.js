@@ -85,6 +85,24 @@ describe('pages/staff-today', () => {
     expect(h.text(comp)).toContain('就诊当天可签到');
   });
 
+  test('扫码签到: the patient\'s check-in code checks the appointment in', async () => {
+    const checkinCode = require('../../utils/checkin-code');
+    const comp = await h.mount(pageId);
+    fake.wx.scanCode = jest.fn((opts) => opts.success({ errMsg: 'scanCode:ok', result: checkinCode.payload('a_1') }));
+    h.tap(comp.querySelector('#scan-checkin'));
+    await h.flush();
+    expect(fake.wx.scanCode.mock.calls[0][0]).toMatchObject({ onlyFromCamera: true });
+    expect(fake.requests.map((r) => r.route)).toContain(`POST ${BASE}/a_1/check-in`);
+    expect(h.toasts(fake)).toContain('第2号 张三 已签到');
+
+    fake.wx.scanCode = jest.fn((opts) => opts.success({ errMsg: 'scanCode:ok', result: 'https://example.com/x' }));
+    const before = fake.requests.length;
+    h.tap(comp.querySelector('#scan-checkin'));
+    await h.flush();
+    expect(fake.requests.length).toBe(before);
+    expect(h.toasts(fake)).toContain('不是本系统的签到码');
+  });
+
   test('another date, empty day', async () => {
     fake.routes[`GET ${BASE}`] = { items: [] };
     const comp = await h.mount(pageId);
