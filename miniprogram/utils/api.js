@@ -56,8 +56,16 @@ const appointments = {
   move: (id, slotId, opts) => request({ url: `/appointments/${e(id)}/move`, method: 'POST', data: { slot_id: slotId }, ...opts }),
 };
 
+const waitlist = {
+  join: (body, opts) => request({ url: '/waitlist', method: 'POST', data: body, ...opts }),
+  list: (opts) => request({ url: '/waitlist', ...opts }),
+  leave: (id, opts) => request({ url: `/waitlist/${e(id)}`, method: 'DELETE', ...opts }),
+};
+
 const subscriptions = {
   templates: (opts) => request({ url: '/subscriptions/templates', ...opts }),
+  /** Public ids (no login needed), for pages that may ask before the patient logged in. */
+  publicTemplates: (opts) => request({ url: '/subscriptions/templates', auth: 'none', ...opts }),
   record: (results, opts) => request({ url: '/subscriptions', method: 'POST', data: { results }, ...opts }),
 };
 
@@ -77,4 +85,6 @@ const staff = {
   publish: (did, published, opts) => request({ url: admin(`/doctors/${e(did)}`), method: 'PATCH', data: { published }, auth: 'staff', ...opts }),
 };
 
-module.exports = { catalog, me, patients, appointments, subscriptions, staff };
+module.exports = {
+  catalog, me, patients, appointments, waitlist, subscriptions, staff,
+};

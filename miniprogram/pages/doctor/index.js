@@ -6,6 +6,7 @@ const api = require('../../utils/api');
 const format = require('../../utils/format');
 
 const DEFAULT_WINDOW_DAYS = 7;
+const SUBSCRIBE_VALUES = ['accept', 'reject', 'ban', 'filter'];
 
 function sessionView(schedule, now) {
   const state = format.scheduleState(schedule, now);
@@ -17,6 +18,8 @@ function sessionView(schedule, now) {
     sub: state.sub,
     tone: state.tone,
     bookable: state.bookable,
+    // 候补: a full session (not stopped, closed or unreleased) can be waited for
+    waitable: state.tone === 'full',
     fee_cents: schedule.fee_cents,
     slots: (schedule.slots || []).map((slot) => ({
       ...slot,
@@ -90,6 +93,7 @@ Component({
           days: format.dateStrip(from, windowDays + 1, marks, now),
         });
         wx.setNavigationBarTitle({ title: `${doctor.name} ${doctor.title || ''}`.trim() });
+        this.loadWaitlistTemplate();
         this.showDate(keep || firstBookable || from, now);
         return true;
       }, opts);
@@ -103,6 +107,60 @@ Component({
         sessions,
         openId: open ? open.id : '',
       });
+    },
+    loadWaitlistTemplate() {
+      if (this.waitlistTemplate !== undefined) return;
+      this.waitlistTemplate = '';
+      api.subscriptions.publicTemplates({ toast: false })
+        .then(({ items }) => {
+          const t = (items || []).find((x) => x.kind === 'waitlist_promoted');
+          this.waitlistTemplate = t ? t.template_id : '';
+        })
+        .catch(() => {});
+    },
+    /** 候补 tap: wx.requestSubscribeMessage (waitlist_promoted) first, then join. */
+    onJoinWaitlist(e) {
+      const { id } = e.currentTarget.dataset;
+      const session = this.data.sessions.find((s) => s.id === id);
+      if (!session || !session.waitable || this.joining) return undefined;
+      const tmpl = this.waitlistTemplate;
+      const subscribed = tmpl
+        ? new Promise((resolve) => {
+          wx.requestSubscribeMessage({ tmplIds: [tmpl], success: resolve, fail: () => resolve(null) });
+        })
+        : Promise.resolve(null);
+      this.joining = true;
+      return this.joinWaitlist(session, subscribed, tmpl).finally(() => {
+        this.joining = false;
+      });
+    },
+    async joinWaitlist(session, subscribed, tmpl) {
+      const choice = await subscribed;
+      if (choice && SUBSCRIBE_VALUES.includes(choice[tmpl])) {
+        await api.subscriptions.record({ [tmpl]: choice[tmpl] }, { toast: false }).catch(() => {});
+      }
+      try {
+        const { items } = await api.patients.list();
+        const patient = (items || []).find((p) => p.is_default) || (items || [])[0];
+        if (!patient) {
+          wx.showToast({ title: '请先添加就诊人', icon: 'none' });
+          wx.navigateTo({ url: '/pages/patients/index' });
+          return;
+        }
+        await api.waitlist.join({
+          doctor_id: this.data.doctor.id,
+          date_from: this.data.date,
+          date_to: this.data.date,
+          sessions: [session.session],
+          patient_id: patient.id,
+        });
+        wx.showToast({ title: `已为${patient.name}加入候补`, icon: 'none' });
+      } catch (err) {
+        // toast shown by the request layer (e.g. LIMIT_REACHED, PATIENT_BANNED)
+      }
+    },
+    onMyWaitlist() {
+      wx.navigateTo({ url: '/pages/waitlist/index' });
     },
     onPickDate(e) {
       this.showDate(e.detail.date);

@@ -37,6 +37,9 @@ Component({
     onAppointments() {
       wx.switchTab({ url: '/pages/appointments/index' });
     },
+    onWaitlist() {
+      wx.navigateTo({ url: '/pages/waitlist/index' });
+    },
     onHome() {
       wx.switchTab({ url: '/pages/index/index' });
     },

@@ -11,6 +11,7 @@ describe('pages/doctor (date strip, sessions, slots)', () => {
       'GET /doctors/doc_1': fx.doctor,
       'GET /hospitals/h_1': fx.hospitalDetail,
       'GET /doctors/doc_1/schedules': fx.schedules,
+      'GET /subscriptions/templates': fx.templates,
     });
   });
   afterEach(() => jest.restoreAllMocks());
@@ -141,7 +142,7 @@ describe('pages/doctor (date strip, sessions, slots)', () => {
     const comp = await h.mount(pageId, { id: 'doc_1' });
     expect(comp.data.state).toBe('ready');
     expect(fake.requests.map((r) => r.route)).toEqual([
-      'GET /doctors/doc_1', 'GET /hospitals/h_1', 'GET /doctors/doc_1/schedules',
+      'GET /doctors/doc_1', 'GET /hospitals/h_1', 'GET /doctors/doc_1/schedules', 'GET /subscriptions/templates',
     ]);
   });
 
@@ -171,5 +172,30 @@ describe('pages/doctor (date strip, sessions, slots)', () => {
     await comp.instance.onPullDownRefresh();
     expect(comp.data.date).toBe('2026-12-08');
     expect(fake.wx.stopPullDownRefresh).toHaveBeenCalled();
+  });
+
+  test('候补 on a full session: wx.requestSubscribeMessage(waitlist_promoted) first, then join', async () => {
+    h.seedPatient(fake);
+    fake.routes['GET /patients'] = fx.patients;
+    fake.routes['POST /subscriptions'] = { items: [] };
+    fake.routes['POST /waitlist'] = (req) => ({ statusCode: 201, data: { id: 'wl_1', status: 'waiting', ...req.data } });
+    const comp = await h.mount(pageId, { id: 'doc_1', hospital_id: 'h_1' });
+    const templatesCall = fake.requests.find((r) => r.route === 'GET /subscriptions/templates');
+    expect(templatesCall.header.Authorization).toBeUndefined(); // browsing needs no login
+    // 12-02: the pm session is 约满 → 候补 offered there only
+    const buttons = comp.querySelectorAll('.join-waitlist');
+    expect(buttons).toHaveLength(1);
+    const before = fake.calls.length;
+    comp.instance.onJoinWaitlist({ currentTarget: { dataset: { id: 'sch_2_pm' } } });
+    expect(fake.calls.slice(before)[0]).toMatchObject({ api: 'requestSubscribeMessage', args: { tmplIds: ['TPL_WAITLIST'] } });
+    await h.flush(10);
+    const sub = fake.requests.find((r) => r.route === 'POST /subscriptions');
+    expect(sub.data).toEqual({ results: { TPL_WAITLIST: 'accept' } });
+    const join = fake.requests.find((r) => r.route === 'POST /waitlist');
+    expect(join.data).toEqual({
+      doctor_id: 'doc_1', date_from: '2026-12-02', date_to: '2026-12-02', sessions: ['pm'], patient_id: 'p_1',
+    });
+    expect(join.data.hospital_id).toBeUndefined();
+    expect(h.toasts(fake)).toContain('已为张三加入候补');
   });
 });
