@@ -11,6 +11,8 @@ const idcard = require('../../utils/idcard');
 const format = require('../../utils/format');
 const { getSession, request } = require('../../utils/request');
 
+const APP_PAGES = require('../../app.json').pages;
+
 const ENV = shim.env();
 const describeE2E = ENV.enabled ? describe : describe.skip;
 const staffTest = ENV.enabled && ENV.staffUsername && ENV.staffPassword ? test : test.skip;
@@ -164,8 +166,9 @@ async function book(query) {
 }
 
 describeE2E('e2e against the running gateway', () => {
+  const OPENID = `o_e2e_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
   beforeAll(() => {
-    wx = shim.install({ openid: `o_e2e_${Date.now()}_${Math.floor(Math.random() * 1e6)}` });
+    wx = shim.install({ openid: OPENID });
   });
 
   test('patient: login → profile → browse → book → my appointments → cancel', async () => {
@@ -200,6 +203,33 @@ describeE2E('e2e against the running gateway', () => {
     const detail = await mountReady(P.detail, shim.queryOf(detailUrl), 'appointment detail');
     expect(h.text(detail)).toContain('取消');
     expect(detail.data.deadlinePassed).toBe(false);
+
+    // the booking's subscribe message reached (the fake) WeChat; its page is a page of
+    // app.json and opens this appointment's detail
+    const message = await shim.waitForAsync(async () => (await shim.fakeMessages(OPENID))
+      .find((m) => String(m.page || '').endsWith(`id=${aid}`)), 'the booking_confirmed message');
+    const [pagePath, pageQuery] = message.page.split('?');
+    expect(APP_PAGES).toContain(pagePath);
+    expect(pagePath).toBe('pages/appointment-detail/index');
+    const opened = await mountReady(P.detail, Object.fromEntries(new URLSearchParams(pageQuery)), 'the message page');
+    expect(opened.data.state).toBe('ready');
+    expect(opened.data.a.id).toBe(aid);
+
+    // 改约 to another bookable slice of the same doctor (when the doctor has one)
+    h.tapButton(detail.querySelector('#move'));
+    await shim.waitFor(() => detail.data.moveSlots, 'the slices to move to');
+    if (detail.data.moveSlots.length) {
+      // the latest one: a slice starting within the cancel window could not be cancelled below
+      const last = detail.data.moveSlots.length - 1;
+      const target = detail.data.moveSlots[last].id;
+      h.tap(detail.querySelectorAll('.move-slot')[last]);
+      await shim.waitFor(() => detail.data.a.slot_id === target, 'the move');
+      expect(detail.data.a.status).toBe('booked');
+      expect(wx.calls('showToast').map((c) => c.args.title)).toContain('已改约');
+      expect(detail.data.deadlinePassed).toBe(false);
+    } else {
+      h.tapButton(detail.querySelector('#move-cancel'));
+    }
     h.tapButton(detail.querySelector('#cancel'));
     await shim.waitFor(() => detail.data.a.status === 'cancelled', 'the cancellation');
     expect(h.text(detail)).toContain('已取消');
