@@ -8,6 +8,7 @@ const api = require('../../utils/api');
 const format = require('../../utils/format');
 const checkinCode = require('../../utils/checkin-code');
 const { showError } = require('../../utils/request');
+const elderMode = require('../../utils/elder-mode');
 
 function confirmModal(options) {
   return new Promise((resolve) => {
@@ -16,7 +17,7 @@ function confirmModal(options) {
 }
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     a: null,
     hospitalName: '',

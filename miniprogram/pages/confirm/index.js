@@ -9,6 +9,7 @@ const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
 const config = require('../../config');
+const elderMode = require('../../utils/elder-mode');
 const {
   newIdempotencyKey, errorText, readable, ApiError,
 } = require('../../utils/request');
@@ -21,7 +22,7 @@ function reasonText(reason) {
 }
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     info: {},
     rules: [],

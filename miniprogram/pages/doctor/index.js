@@ -4,6 +4,7 @@
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
+const elderMode = require('../../utils/elder-mode');
 
 const DEFAULT_WINDOW_DAYS = 7;
 const SUBSCRIBE_VALUES = ['accept', 'reject', 'ban', 'filter'];
@@ -30,7 +31,7 @@ function sessionView(schedule, now) {
 }
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     doctor: null,
     feeText: '',

@@ -3,6 +3,7 @@
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
+const elderMode = require('../../utils/elder-mode');
 
 /** Second-level entries of a top department; a department without children is its own entry. */
 function childrenOf(top) {
@@ -11,7 +12,7 @@ function childrenOf(top) {
 }
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     hospital: null,
     rulesText: '',

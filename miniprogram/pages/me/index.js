@@ -2,6 +2,7 @@
 // (login, then today's appointments, sessions, doctors); 用户协议 / 隐私政策 and 注销账号
 // (DELETE /me: refused with 409 while active appointments remain).
 const api = require('../../utils/api');
+const elderMode = require('../../utils/elder-mode');
 const {
   getSession, staffLogout, clearSession, showError,
 } = require('../../utils/request');
@@ -13,6 +14,7 @@ function confirmModal(options) {
 }
 
 Component({
+  behaviors: [elderMode.behavior],
   data: {
     loggedIn: false,
     staff: null,
@@ -23,6 +25,12 @@ Component({
     },
     onShow() {
       this.refresh();
+      this.refreshElder();
+    },
+    onToggleElder() {
+      elderMode.setOn(!this.data.elder);
+      this.setData({ elder: elderMode.isOn() });
+      wx.showToast({ title: this.data.elder ? '已开启长辈模式' : '已关闭长辈模式', icon: 'none' });
     },
     refresh() {
       const staff = getSession('staff');

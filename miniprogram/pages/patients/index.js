@@ -11,6 +11,7 @@ const idcard = require('../../utils/idcard');
 const config = require('../../config');
 const privacy = require('../../utils/privacy');
 const { readable, showError } = require('../../utils/request');
+const elderMode = require('../../utils/elder-mode');
 
 const NAME_RE = /^[\u4e00-\u9fa5A-Za-z·•. ]{2,30}$/;
 const PHONE_RE = /^1[3-9]\d{9}$/;
@@ -47,7 +48,7 @@ function confirmModal(options) {
 }
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     patients: [],
     maxPatients: config.maxPatients,

@@ -9,6 +9,7 @@ const format = require('../../utils/format');
 const checkinCode = require('../../utils/checkin-code');
 const { showError } = require('../../utils/request');
 const { loadDatedStaffPage, confirmModal } = require('../../utils/staff');
+const elderMode = require('../../utils/elder-mode');
 
 const MAX_PAGES = 20;
 
@@ -46,7 +47,7 @@ function group(items, now = Date.now()) {
 }
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     days: [],
     date: '',

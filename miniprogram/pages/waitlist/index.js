@@ -3,6 +3,7 @@
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
+const elderMode = require('../../utils/elder-mode');
 
 const STATUS = { waiting: '候补中', promoted: '候补成功', cancelled: '已取消' };
 
@@ -19,7 +20,7 @@ function view(entry) {
 }
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     items: [],
     busy: '',
