@@ -46,6 +46,8 @@ Component({
     onLoad(query = {}) {
       this.doctorId = query.id || '';
       this.hospitalId = query.hospital_id || '';
+      // a shared link or 按日期挂号 opens this date (when it is within the booking window)
+      if (/^\d{4}-\d{2}-\d{2}$/.test(query.date || '')) this.setData({ date: query.date });
       return this.reload();
     },
     onPullDownRefresh() {
@@ -159,6 +161,13 @@ Component({
       } catch (err) {
         // toast shown by the request layer (e.g. LIMIT_REACHED, PATIENT_BANNED)
       }
+    },
+    onShareAppMessage() {
+      const { doctor, date } = this.data;
+      const name = doctor ? `${doctor.name} ${doctor.title || ''}`.trim() : '医生';
+      const path = `/pages/doctor/index?id=${encodeURIComponent(this.doctorId)}`
+        + `&hospital_id=${encodeURIComponent(this.hospitalId)}${date ? `&date=${date}` : ''}`;
+      return { title: `${name} · ${date ? format.dateLabel(date) : ''} 预约挂号`, path };
     },
     onMyWaitlist() {
       wx.navigateTo({ url: '/pages/waitlist/index' });

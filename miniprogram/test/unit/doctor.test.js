@@ -198,4 +198,17 @@ describe('pages/doctor (date strip, sessions, slots)', () => {
     expect(join.data.hospital_id).toBeUndefined();
     expect(h.toasts(fake)).toContain('已为张三加入候补');
   });
+
+  test('a shared link opens its date, and sharing carries the chosen date', async () => {
+    const comp = await h.mount(pageId, { id: 'doc_1', hospital_id: 'h_1', date: '2026-12-08' });
+    expect(comp.data.date).toBe('2026-12-08');
+    expect(h.text(comp)).toContain('未放号');
+    const share = comp.instance.onShareAppMessage();
+    expect(share.path).toBe('/pages/doctor/index?id=doc_1&hospital_id=h_1&date=2026-12-08');
+    expect(share.title).toContain('张明华 主任医师');
+    // the path opens the same page on the same date
+    const [, qs] = share.path.split('?');
+    const again = await h.mount(pageId, Object.fromEntries(new URLSearchParams(qs)));
+    expect(again.data.date).toBe('2026-12-08');
+  });
 });
