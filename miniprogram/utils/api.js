@@ -77,6 +77,8 @@ const staff = {
   hospitalId: staffHospital,
   appointments: (query, opts) => request({ url: admin('/appointments'), query, auth: 'staff', ...opts }),
   checkIn: (aid, opts) => request({ url: admin(`/appointments/${e(aid)}/check-in`), method: 'POST', data: {}, auth: 'staff', ...opts }),
+  cancel: (aid, reason, opts) => request({ url: admin(`/appointments/${e(aid)}/cancel`), method: 'POST', data: { reason }, auth: 'staff', ...opts }),
+  move: (aid, slotId, opts) => request({ url: admin(`/appointments/${e(aid)}`), method: 'PATCH', data: { slot_id: slotId }, auth: 'staff', ...opts }),
   noShow: (aid, opts) => request({ url: admin(`/appointments/${e(aid)}/no-show`), method: 'POST', data: {}, auth: 'staff', ...opts }),
   schedules: (date, opts) => request({ url: admin('/schedules'), query: { date }, auth: 'staff', ...opts }),
   stop: (sid, reason, opts) => request({ url: admin(`/schedules/${e(sid)}/stop`), method: 'POST', data: { reason }, auth: 'staff', ...opts }),

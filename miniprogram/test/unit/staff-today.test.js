@@ -143,4 +143,54 @@ describe('pages/staff-today', () => {
     await h.flush();
     expect(h.lastNavigation(fake)).toBe('/pages/staff-doctors/index');
   });
+
+  test('取消 asks for a reason (told to the patient) and posts it', async () => {
+    fake.routes[`POST ${BASE}/a_3/cancel`] = (req) => ({ ...items[2], status: 'cancelled', cancelled_by: 'hospital', reason: req.data.reason });
+    const comp = await h.mount(pageId);
+    fake.wx.showModal.mockImplementationOnce((opts) => opts.success({ confirm: true, cancel: false, content: '' }));
+    h.tapButton(h.withDataId(comp.querySelectorAll('.staff-cancel'), 'a_3'));
+    await h.flush();
+    expect(fake.requests.some((r) => r.route === `POST ${BASE}/a_3/cancel`)).toBe(false);
+    expect(h.toasts(fake)).toContain('请填写取消原因');
+    fake.wx.showModal.mockImplementationOnce((opts) => {
+      expect(opts.editable).toBe(true);
+      opts.success({ confirm: true, cancel: false, content: ' 医生临时停诊 ' });
+    });
+    h.tapButton(h.withDataId(comp.querySelectorAll('.staff-cancel'), 'a_3'));
+    await h.flush();
+    expect(fake.requests.find((r) => r.route === `POST ${BASE}/a_3/cancel`).data).toEqual({ reason: '医生临时停诊' });
+    expect(comp.data.groups.flatMap((g) => g.items).find((a) => a.id === 'a_3').status).toBe('cancelled');
+  });
+
+  test('search by name, masked ID or 序号; any date through the date picker', async () => {
+    const comp = await h.mount(pageId);
+    comp.instance.onSearch({ detail: { value: '赵六' } });
+    expect(comp.data.groups.flatMap((g) => g.items).map((a) => a.id)).toEqual(['a_2']);
+    comp.instance.onSearch({ detail: { value: '1101**' } });
+    expect(comp.data.groups.flatMap((g) => g.items).map((a) => a.id).sort()).toEqual(['a_1', 'a_3']);
+    comp.instance.onSearch({ detail: { value: '第2号' } });
+    expect(comp.data.groups.flatMap((g) => g.items).map((a) => a.id)).toEqual(['a_1']);
+    comp.instance.onSearch({ detail: { value: '' } });
+    comp.instance.onPickAnyDate({ detail: { value: '2027-01-15' } });
+    await h.flush();
+    expect(comp.data.date).toBe('2027-01-15');
+    expect(fake.requests.filter((r) => r.query.date === '2027-01-15').length).toBeGreaterThan(0);
+  });
+
+  test('改约 lists bookable slices of the same doctor and PATCHes the appointment', async () => {
+    fake.routes['GET /doctors/doc_1/schedules'] = fx.schedules;
+    fake.routes[`PATCH ${BASE}/a_1`] = (req) => ({ ...items[0], slot_id: req.data.slot_id, date: '2026-12-02', start: '09:00' });
+    const comp = await h.mount(pageId);
+    h.tapButton(h.withDataId(comp.querySelectorAll('.staff-move'), 'a_1'));
+    await h.flush();
+    expect(comp.data.moveFor).toBe('a_1');
+    // its own slice (s0) and the full one (s1) are not offered
+    expect(comp.data.moveSlots.map((m) => m.id)).toEqual(['sch_2_am_s2']);
+    h.tap(comp.querySelectorAll('.move-slot')[0]);
+    await h.flush();
+    expect(fake.requests.find((r) => r.route === `PATCH ${BASE}/a_1`).data).toEqual({ slot_id: 'sch_2_am_s2' });
+    expect(h.toasts(fake)).toContain('已改约到 12月02日 周三 09:00');
+    expect(comp.data.moveFor).toBe('');
+  });
 });
+
