@@ -24,13 +24,13 @@ from tests.auth_kit import (
 
 
 class StubAppointments:
-    def __init__(self, active: int = 0) -> None:
-        self.active = active
+    def __init__(self, active: int = 0, waiting: int = 0) -> None:
+        self.active, self.waiting = active, waiting
         self.asked: list[Caller] = []
 
-    async def active_count(self, caller: Caller) -> int:
+    async def active_count(self, caller: Caller) -> tuple[int, int]:
         self.asked.append(caller)
-        return self.active
+        return self.active, self.waiting
 
 
 @pytest.fixture
@@ -110,8 +110,12 @@ async def test_deleting_the_account_is_refused_while_appointments_are_active(
     caller = await patient_caller(kit)
     with pytest.raises(InvalidState) as refused:
         await service.delete_account(caller)
-    assert refused.value.details["active"] == 2
+    assert refused.value.details == {"active": 2, "waiting": 0}
     assert (await service.me(caller)).id == caller.user_id
+    service.appointments = StubAppointments(active=0, waiting=1)  # a 候补 still waiting
+    with pytest.raises(InvalidState) as waiting:
+        await service.delete_account(caller)
+    assert waiting.value.details == {"active": 0, "waiting": 1}
 
 
 async def test_staff_cannot_delete_their_account_this_way(

@@ -162,3 +162,11 @@ async def test_joining_without_hospital_id_derives_it_from_the_doctor_or_departm
         await kit.waitlist.join("u_x", WaitlistJoin.model_validate({
             "doctor_id": "doc_unknown", "date_from": TOMORROW, "date_to": TOMORROW,
             "patient_id": kit.patients.add("u_x")}))
+
+
+async def test_waiting_count_counts_only_waiting_entries_of_the_user(kit: Kit) -> None:
+    user, _, entry = await wait(kit)
+    await wait(kit)  # someone else
+    assert await kit.waitlist.waiting_count(user) == 1
+    await kit.waitlist.cancel(user, entry)
+    assert await kit.waitlist.waiting_count(user) == 0

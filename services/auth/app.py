@@ -34,15 +34,15 @@ def utcnow() -> dt.datetime:
 
 
 class BookingAppointments:
-    """How many active appointments (today or later) a patient holds, asked of booking on
-    the patient's own behalf (before their account may be deleted)."""
+    """How many active appointments (today or later) and waiting 候补 entries a patient has,
+    asked of booking on the patient's own behalf (before their account may be deleted)."""
 
     def __init__(self, rpc: RpcClient) -> None:
         self.rpc = rpc
 
-    async def active_count(self, caller: Caller) -> int:
+    async def active_count(self, caller: Caller) -> tuple[int, int]:
         reply = await self.rpc.call("booking", "count_active_appointments", None, caller=caller)
-        return int(reply["active"])
+        return int(reply["active"]), int(reply.get("waiting", 0))
 
 
 class CatalogHospitals:

@@ -64,7 +64,9 @@ class HospitalDirectory(Protocol):
 
 
 class ActiveAppointments(Protocol):
-    async def active_count(self, caller: Caller) -> int: ...
+    async def active_count(self, caller: Caller) -> tuple[int, int]:
+        """(active appointments today or later, waiting 候补 entries)."""
+        ...
 
 
 def require_caller(caller: Caller | None) -> Caller:
@@ -208,18 +210,20 @@ class AuthService:
 
     async def delete_account(self, caller: Caller | None) -> AccountDeleted:
         """A patient deletes their account: refused (409 INVALID_STATE) while they hold active
-        appointments today or later (cancel them first, so the hospital is told and the
-        number returns to the pool); otherwise the patient profiles, sessions and the user
+        appointments today or later or waiting 候补 entries (cancel them first, so the hospital
+        is told and the number returns to the pool, and no promotion books for a deleted
+        account); otherwise the patient profiles, sessions and the user
         document go. Appointment history stays with booking and the hospital (medical
         records), keyed by an id that no longer resolves to a person here."""
         caller = require_caller(caller)
         if caller.role != "patient":
             raise Forbidden()
         if self.appointments is not None:
-            active = await self.appointments.active_count(caller)
-            if active:
-                raise InvalidState("还有待就诊的预约，请先取消 / cancel your active appointments "
-                                   "first", active=active)
+            active, waiting = await self.appointments.active_count(caller)
+            if active or waiting:
+                raise InvalidState("还有待就诊的预约或候补，请先取消 / cancel your active "
+                                   "appointments and waitlist entries first",
+                                   active=active, waiting=waiting)
         removed = await self.patients.delete_all(caller.user_id) if self.patients else 0
         await self.refresh_tokens.revoke_user(caller.user_id, self.clock())
         await self.users.delete(caller.user_id)

@@ -56,8 +56,9 @@ def register(server: RpcServer, booking: BookingService, waitlist: WaitlistServi
     async def count_active_appointments(params: None, ctx: CallContext
                                         ) -> ActiveAppointmentCount:
         # asked by auth on the patient's behalf before their account is deleted
-        return ActiveAppointmentCount(
-            active=await booking.active_count_for_user(require_patient(ctx)))
+        user_id = require_patient(ctx)
+        return ActiveAppointmentCount(active=await booking.active_count_for_user(user_id),
+                                      waiting=await waitlist.waiting_count(user_id))
 
     @server.method("availability")
     async def availability(params: AvailabilityQuery, ctx: CallContext) -> Availability:

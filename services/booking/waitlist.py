@@ -75,6 +75,9 @@ class WaitlistService:
     async def list_for_user(self, user_id: str) -> WaitlistList:
         return WaitlistList(items=[_view(d) for d in await self.entries.of_user(user_id)])
 
+    async def waiting_count(self, user_id: str) -> int:
+        return sum(1 for d in await self.entries.of_user(user_id) if d["status"] == "waiting")
+
     async def cancel(self, user_id: str, entry_id: str) -> WaitlistEntry:
         entry = await self.entries.get(entry_id)
         if entry is None or entry["user_id"] != user_id:

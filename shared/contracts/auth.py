@@ -82,9 +82,11 @@ class AccountDeleted(Reply):
 
 
 class ActiveAppointmentCount(Reply):
-    """Booking's answer to auth before an account is deleted."""
+    """Booking's answer to auth before an account is deleted: active appointments (today or
+    later) and waiting 候补 entries (a promotion would book for a deleted account)."""
 
     active: int
+    waiting: int = 0
 
 
 class CreateStaff(Contract):

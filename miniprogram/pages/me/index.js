@@ -7,6 +7,14 @@ const {
   getSession, staffLogout, clearSession, showError,
 } = require('../../utils/request');
 
+/** Why 注销 was refused (409 details: active appointments, waiting 候补 entries). */
+function deleteRefusal({ active = 0, waiting = 0 }) {
+  const parts = [];
+  if (active) parts.push(`${active}个待就诊的预约（在「我的预约」中取消）`);
+  if (waiting) parts.push(`${waiting}个候补（在「我的候补」中取消）`);
+  return `您还有${parts.join('和') || '未完成的预约'}，请先取消后再注销。`;
+}
+
 function confirmModal(options) {
   return new Promise((resolve) => {
     wx.showModal({ ...options, success: (res) => resolve(!!res.confirm), fail: () => resolve(false) });
@@ -88,7 +96,7 @@ Component({
         if (err.code === 'INVALID_STATE') {
           wx.showModal({
             title: '暂不能注销',
-            content: `您还有${(err.details && err.details.active) || ''}个待就诊的预约，请先在「我的预约」中取消。`,
+            content: deleteRefusal(err.details || {}),
             showCancel: false,
           });
         } else {

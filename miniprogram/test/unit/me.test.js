@@ -70,13 +70,13 @@ describe('pages/me (我的)', () => {
     });
 
     test('active appointments: the 409 is explained and the session kept', async () => {
-      fake.routes['DELETE /me'] = h.apiError(409, 'INVALID_STATE', '还有待就诊的预约 / active', { active: 2 });
+      fake.routes['DELETE /me'] = h.apiError(409, 'INVALID_STATE', '还有待就诊的预约 / active', { active: 2, waiting: 1 });
       h.seedPatient(fake);
       const comp = await h.mount(pageId);
       h.clickCell(comp.querySelector('#delete-account'));
       await h.flush();
       const modals = fake.calls.filter((c) => c.api === 'showModal').map((c) => c.args.content);
-      expect(modals[1]).toContain('您还有2个待就诊的预约');
+      expect(modals[1]).toContain('您还有2个待就诊的预约（在「我的预约」中取消）和1个候补（在「我的候补」中取消）');
       expect(fake.storage.has('guahao.session.patient')).toBe(true);
     });
 
