@@ -168,6 +168,10 @@ function scheduleState(schedule, now = Date.now()) {
     case 'open': {
       const left = remainingOf(schedule, now);
       if (left > 0) return { text: `余${left}`, sub: '', bookable: true, tone: 'open' };
+      // nothing left to book: full if a slice is still ahead (候补 makes sense), else over
+      const ahead = (schedule.slots || []).some((s) => (!s.status || s.status === 'open' || s.status === 'full')
+        && !(schedule.date && s.start && wallClock(schedule.date, s.start) <= now));
+      if (!ahead && (schedule.slots || []).length) return { text: '已截止', sub: '', bookable: false, tone: 'closed' };
       return { text: '约满', sub: '', bookable: false, tone: 'full' };
     }
     case 'full':
