@@ -30,6 +30,8 @@ RUN groupadd --system --gid 10001 guahao \
 COPY shared ./shared
 COPY gateway ./gateway
 COPY services ./services
+# The WeChat fake (deploy/compose.wechat-fake.yml) accepts only the pages of this file (41030).
+COPY miniprogram/app.json ./miniprogram/app.json
 RUN python -m compileall -q shared gateway services
 
 USER 10001:10001

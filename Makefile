@@ -38,9 +38,10 @@ run: venv
 test: venv check-lock lint miniprogram
 	$(PY) -m pytest -q -p no:cacheprovider
 
-## The mini-program: dependencies, npm build (TDesign into miniprogram_npm), jest unit tests.
+## The mini-program: dependencies, npm build (TDesign into miniprogram_npm), ESLint (with the
+## mini-program globals wx, App, Page, Component, getApp, getCurrentPages), jest unit tests.
 miniprogram:
-	cd miniprogram && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build:npm && npm test --silent
+	cd miniprogram && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build:npm && npm run --silent lint && npm test --silent
 
 ## The fast set: no multi-process, fault-injection or load tests.
 test-fast: venv

@@ -65,6 +65,12 @@ class StubCatalog:
     async def schedule_definition(self, schedule_id: str) -> ScheduleDefinition | None:
         return self.schedules.get(schedule_id)
 
+    async def hospital_of(self, doctor_id: str | None, department_id: str | None) -> str:
+        for s in self.schedules.values():
+            if s.doctor.id == doctor_id or s.department.id == department_id:
+                return s.hospital_id
+        raise NotFound()
+
 
 @dataclass
 class StubPatients:

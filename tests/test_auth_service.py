@@ -300,9 +300,9 @@ async def test_rpc_surface_serves_every_contract_method(
     server = RpcServer("auth", connection=None)  # type: ignore[arg-type]  # never started
     register(server, kit.service, await build_patients(mongo_db, clock), kit.staff, kit.audit)
     assert set(server._methods) == {
-        "ping", "wechat_login", "staff_login", "refresh", "logout", "me", "signing_keys",
-        "create_staff", "list_staff", "update_staff", "reset_staff_password",
-        "change_password", "revocations", "audit_log",
+        "ping", "wechat_login", "staff_login", "refresh", "logout", "me", "record_consent",
+        "delete_me", "signing_keys", "create_staff", "list_staff", "update_staff",
+        "reset_staff_password", "change_password", "revocations", "audit_log",
         "create_patient", "list_patients", "get_patient", "update_patient",
         "delete_patient", "resolve_patient", "user_openid",
     }
@@ -310,7 +310,7 @@ async def test_rpc_surface_serves_every_contract_method(
     user_id = login["ok"]["user"]["id"]
     caller = Caller(user_id=user_id, role="patient")
     me = await server._dispatch("me", b"{}", CallContext("r2", caller=caller))
-    assert me == {"ok": {"id": user_id, "role": "patient", "hospital_id": None}}
+    assert me == {"ok": {"id": user_id, "role": "patient", "hospital_id": None, "consents": []}}
     listed = await server._dispatch("list_patients", b"{}", CallContext("r3"))
     assert listed["error"]["code"] == "UNAUTHENTICATED"
     bad = await server._dispatch("wechat_login", b'{"code": {"$gt": ""}}', CallContext("r4"))

@@ -32,6 +32,7 @@ from tests.booking_kit import Kit, local
 TODAY = dt.date(2026, 12, 1)
 NOW = local(2026, 12, 1, 9, 0)
 TOMORROW = TODAY + dt.timedelta(days=1)
+LATER = TODAY + dt.timedelta(days=2)
 
 
 @pytest.fixture
@@ -323,3 +324,81 @@ async def test_a_deleted_profile_can_never_book_even_from_a_warm_memory(kit: Kit
                                                idempotency_key=key()))
     assert not other_replica.knows(patient)  # and it learnt
     assert await kit.persons.add_profile(ref.id_hash, patient, user) is False  # for good
+
+
+async def test_active_count_for_user_counts_booked_visits_from_today_on(kit: Kit) -> None:
+    user = "u_active"
+    kept = await book(kit, kit.schedule(TOMORROW, department="d_a").slots[0].id, user)
+    cancelled = await book(kit, kit.schedule(TOMORROW, department="d_b").slots[0].id, user)
+    await kit.lifecycle.cancel_by_patient(user, str(cancelled["id"]))
+    await book(kit, kit.schedule(TOMORROW, department="d_c").slots[0].id, "u_someone_else")
+    assert await kit.queries.active_count_for_user(user) == 1
+    kit.clock.now = local(2026, 12, 3, 9, 0)  # the visit day is over
+    assert await kit.queries.active_count_for_user(user) == 0
+    assert kept["status"] == "booked"
+
+
+async def test_check_in_only_on_the_visit_day(kit: Kit) -> None:
+    a = await book(kit, kit.schedule(TOMORROW).slots[0].id)
+    with pytest.raises(InvalidState) as early:
+        await kit.lifecycle.check_in(kit.hospital_id, str(a["id"]))
+    assert early.value.details == {"date": "2026-12-02"}
+    kit.clock.now = local(2026, 12, 2, 0, 1)
+    checked = await kit.lifecycle.check_in(kit.hospital_id, str(a["id"]))
+    assert checked.status == "checked_in"
+    late = await book(kit, kit.schedule(LATER, department="d_late").slots[0].id)
+    kit.clock.now = local(2026, 12, 4, 7, 0)  # the day after: too late to check in
+    with pytest.raises(InvalidState):
+        await kit.lifecycle.check_in(kit.hospital_id, str(late["id"]))
+
+
+async def test_no_show_only_after_the_booked_slice_ended(kit: Kit) -> None:
+    a = await book(kit, kit.schedule(TOMORROW, starts=("08:00",)).slots[0].id)
+    kit.clock.now = local(2026, 12, 2, 8, 29)
+    with pytest.raises(InvalidState) as early:
+        await kit.lifecycle.mark_no_show(kit.hospital_id, str(a["id"]))
+    assert early.value.details == {"ends_at": "2026-12-02T08:30:00+08:00"}
+    assert kit.publisher.types().count("appointment.no_show") == 0
+    kit.clock.now = local(2026, 12, 2, 8, 30)
+    assert (await kit.lifecycle.mark_no_show(kit.hospital_id, str(a["id"]))).status == "no_show"
+
+
+async def test_patient_moves_own_appointment_new_slot_taken_before_the_old_is_freed(
+    kit: Kit,
+) -> None:
+    user = "u_move"
+    patient = kit.patients.add(user)
+    first = kit.schedule(TOMORROW, capacity=1)
+    later = kit.schedule(LATER, capacity=1)
+    a = await book(kit, first.slots[0].id, user, patient)
+    moved = await kit.lifecycle.move_by_patient(user, str(a["id"]), later.slots[0].id)
+    assert (moved.slot_id, str(moved.date), moved.status) == (later.slots[0].id, "2026-12-03",
+                                                              "booked")
+    assert (await kit.stock(first.slots[0].id))["booked"] == 0
+    assert (await kit.stock(later.slots[0].id))["booked"] == 1
+    assert "appointment.rescheduled" in kit.publisher.types()
+    # the freed day is bookable again in that department for the same person
+    await book(kit, kit.schedule(TOMORROW, capacity=1).slots[0].id, user, patient)
+
+
+async def test_patient_move_follows_the_booking_rules(kit: Kit) -> None:
+    user = "u_move2"
+    a = await book(kit, kit.schedule(TOMORROW, capacity=1).slots[0].id, user)
+    full = kit.schedule(TOMORROW, capacity=1, starts=("10:00",))
+    await book(kit, full.slots[0].id)
+    with pytest.raises(SlotFull):
+        await kit.lifecycle.move_by_patient(user, str(a["id"]), full.slots[0].id)
+    far = kit.schedule(TODAY + dt.timedelta(days=9), capacity=1)  # beyond the 7-day window
+    with pytest.raises(BookingNotOpen):
+        await kit.lifecycle.move_by_patient(user, str(a["id"]), far.slots[0].id)
+    other = kit.schedule(TOMORROW, capacity=1, department="d_other", doctor="doc_other")
+    with pytest.raises(DomainError) as wrong:
+        await kit.lifecycle.move_by_patient(user, str(a["id"]), other.slots[0].id)
+    assert wrong.value.code == "VALIDATION_FAILED"
+    with pytest.raises(NotFound):
+        await kit.lifecycle.move_by_patient("u_stranger", str(a["id"]), full.slots[0].id)
+    kit.clock.now = local(2026, 12, 2, 6, 1)  # past the cancel deadline
+    with pytest.raises(CancelDeadlinePassed):
+        await kit.lifecycle.move_by_patient(user, str(a["id"]), full.slots[0].id)
+    doc = await kit.appointments.get(str(a["id"]))
+    assert doc is not None and doc["slot_id"] != full.slots[0].id and "move" not in doc

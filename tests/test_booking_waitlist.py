@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.contracts.booking import BookParams, WaitlistJoin
 from shared.contracts.catalog import BookingRules
-from shared.errors import LimitReached, SlotFull
+from shared.errors import LimitReached, NotFound, SlotFull
 from shared.faults import Crash
 from shared.storage.mongo import Document
 from tests.booking_kit import Kit, local
@@ -141,3 +141,27 @@ async def test_a_crash_after_the_hand_over_leaves_the_slot_free_and_the_entry_wa
     free_and_waiting = state["status"] == "waiting" and doc["booked"] == 0
     assert promoted or free_and_waiting, (state["status"], doc["booked"], doc["holders"])
     assert doc["booked"] == len(doc["holders"]) == await kit.active_count(slot_id=slot)
+
+
+async def test_joining_without_hospital_id_derives_it_from_the_doctor_or_department(
+    kit: Kit,
+) -> None:
+    kit.schedule(TOMORROW, doctor="doc_derived", department="dep_derived")
+    for target in ({"doctor_id": "doc_derived"}, {"department_id": "dep_derived"}):
+        user = f"u_{uuid.uuid4().hex[:8]}"
+        entry = await kit.waitlist.join(user, WaitlistJoin.model_validate({
+            **target, "date_from": TOMORROW, "date_to": TOMORROW,
+            "patient_id": kit.patients.add(user)}))
+        assert entry.hospital_id == kit.hospital_id
+    with pytest.raises(NotFound):
+        await kit.waitlist.join("u_x", WaitlistJoin.model_validate({
+            "doctor_id": "doc_unknown", "date_from": TOMORROW, "date_to": TOMORROW,
+            "patient_id": kit.patients.add("u_x")}))
+
+
+async def test_waiting_count_counts_only_waiting_entries_of_the_user(kit: Kit) -> None:
+    user, _, entry = await wait(kit)
+    await wait(kit)  # someone else
+    assert await kit.waitlist.waiting_count(user) == 1
+    await kit.waitlist.cancel(user, entry)
+    assert await kit.waitlist.waiting_count(user) == 0

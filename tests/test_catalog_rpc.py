@@ -45,7 +45,7 @@ METHODS = {
     "doctor_schedules", "create_hospital", "create_department", "create_doctor",
     "update_doctor", "update_rules", "create_schedule", "admin_doctors", "admin_schedules",
     "hospital_exists", "booking_rules", "schedule_for_slot", "schedule_definition",
-    "fhir_read", "fhir_search", "fhir_bulk",
+    "hospital_of", "fhir_read", "fhir_search", "fhir_bulk",
 }
 
 

@@ -610,6 +610,19 @@ async def test_schedule_definitions_by_slot_and_by_id(kit: CatalogKit, world: Wo
         await kit.service.schedule_definition("sch_nope")
 
 
+async def test_hospital_of_a_doctor_or_a_department(kit: CatalogKit, world: World) -> None:
+    from shared.contracts.catalog import HospitalOfQuery
+
+    by_doctor = await kit.service.hospital_of(HospitalOfQuery(doctor_id=world.doctor_id))
+    by_department = await kit.service.hospital_of(
+        HospitalOfQuery(department_id=world.sub_department_id))
+    assert by_doctor.hospital_id == by_department.hospital_id == world.hospital_id
+    with pytest.raises(NotFound):
+        await kit.service.hospital_of(HospitalOfQuery(doctor_id="doc_nope"))
+    with pytest.raises(NotFound):
+        await kit.service.hospital_of(HospitalOfQuery(department_id="dep_nope"))
+
+
 async def test_hospital_exists_and_booking_rules_of_an_unknown_hospital(
     kit: CatalogKit, world: World
 ) -> None:

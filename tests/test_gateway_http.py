@@ -189,6 +189,45 @@ async def test_delete_answers_empty_object(client, rpc, signer):
     assert rpc.calls_to("delete_patient")[0].params == {"patient_id": "p_1"}
 
 
+async def test_consent_is_forwarded_and_unknown_kinds_are_refused(client, rpc, signer):
+    me = {"id": "u_9", "role": "patient", "consents": [
+        {"kind": "privacy", "version": "2026-11", "at": "2026-12-01T09:00:00+08:00"}]}
+    rpc.on("auth", "record_consent", me)
+    r = await client.post("/api/v1/me/consents", json={"kind": "privacy", "version": "2026-11"},
+                          headers=bearer(signer.token("u_9")))
+    assert r.status == 200 and (await r.json())["consents"][0]["version"] == "2026-11"
+    assert rpc.calls_to("record_consent")[0].params == {"kind": "privacy", "version": "2026-11"}
+    bad = await client.post("/api/v1/me/consents", json={"kind": "ads", "version": "1"},
+                            headers=bearer(signer.token("u_9")))
+    assert "kind" in (await error_of(bad, 422))["details"]["fields"]
+
+
+async def test_delete_me_is_for_patients_and_keeps_a_409_from_auth(client, rpc, signer):
+    from shared.errors import InvalidState
+
+    rpc.on("auth", "delete_me", {"deleted": True, "patients_deleted": 2})
+    r = await client.delete("/api/v1/me", headers=bearer(signer.token("u_9")))
+    assert r.status == 200 and await r.json() == {"deleted": True, "patients_deleted": 2}
+    staff = await client.delete("/api/v1/me", headers=bearer(
+        signer.token("s_1", "hospital_admin", "h_1")))
+    assert (await error_of(staff, 403))["code"] == "FORBIDDEN"
+    rpc.on("auth", "delete_me", InvalidState("有待就诊的预约 / active appointments", active=1))
+    refused = await client.delete("/api/v1/me", headers=bearer(signer.token("u_9")))
+    assert (await error_of(refused, 409))["details"] == {"active": 1}
+
+
+async def test_patient_move_forwards_the_path_id_and_slot(client, rpc, signer):
+    rpc.on("booking", "move_appointment", {"id": "a_1"})
+    r = await client.post("/api/v1/appointments/a_1/move", json={"slot_id": "s_2"},
+                          headers=bearer(signer.token("u_9")))
+    assert r.status == 200
+    call = rpc.calls_to("move_appointment")[0]
+    assert call.params == {"slot_id": "s_2", "appointment_id": "a_1"}
+    bad = await client.post("/api/v1/appointments/a_1/move", json={"slot_id": {"$gt": ""}},
+                            headers=bearer(signer.token("u_9")))
+    assert "slot_id" in (await error_of(bad, 422))["details"]["fields"]
+
+
 async def test_create_staff_merges_path_hospital_into_params(client, rpc, signer):
     rpc.on("auth", "create_staff", {"id": "s_1", "username": "alice", "hospital_id": "h_1"})
     r = await client.post(

@@ -64,4 +64,4 @@ def test_patient_and_staff_journeys_of_the_real_pages(demo_stack: DevStack) -> N
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "skipped" not in output.lower() or "0 skipped" in output.lower(), output[-2000:]
-    assert "2 passed" in output, output[-2000:]
+    assert "3 passed" in output, output[-2000:]

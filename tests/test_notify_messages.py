@@ -13,11 +13,16 @@ import aiohttp
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.notify.templates import TemplateConfigError, load_templates
+from services.notify.templates import (
+    KINDS,
+    TemplateConfigError,
+    appointment_fields,
+    load_templates,
+)
 from shared.contracts.booking import BookParams
 from shared.errors import ValidationFailed
 from shared.storage.mongo import Document
-from shared.wechat.fake import DEFAULT_TEMPLATES
+from shared.wechat.fake import DEFAULT_TEMPLATES, miniprogram_pages
 from shared.wechat.keywords import validate_keyword
 from tests.booking_kit import Kit
 from tests.booking_kit import local as booking_local
@@ -62,6 +67,19 @@ def test_dev_templates_cover_every_kind_with_the_fakes_ids() -> None:
     templates = load_templates(None)
     assert {t.kind: t.template_id for t in templates} == {
         kind: t.template_id for kind, t in DEFAULT_TEMPLATES.items()}
+
+
+def test_every_page_a_notification_can_carry_is_a_page_of_app_json() -> None:
+    pages = miniprogram_pages()
+    templates = load_templates(None)
+    assert {t.kind for t in templates} == set(KINDS)
+    for template in templates:
+        booked = appointment("u_1")
+        _, page = template.render(appointment_fields(template.kind, booked))
+        assert page is not None, f"{template.kind} opens no page"
+        path, _, query = page.partition("?")
+        assert path in pages, f"{template.kind} opens {path}, not a page of app.json"
+        assert query == f"id={booked['id']}", "the detail page reads the appointment from ?id="
 
 
 def test_unknown_keyword_type_or_field_refuses_to_start(tmp_path: Path) -> None:
@@ -119,7 +137,7 @@ async def test_one_accept_sends_exactly_one_valid_message_and_spends_the_quota(
     values = {key: entry["value"] for key, entry in message["data"].items()}  # type: ignore[attr-defined]
     assert values == {"thing1": "心血管内科 李明", "time2": "2026年12月2日 08:30",
                       "name3": "张三", "character_string4": "7", "thing5": "请提前15分钟到院取号"}
-    assert message["page"] == f"pages/appointment/detail?id={booked['id']}"
+    assert message["page"] == f"pages/appointment-detail/index?id={booked['id']}"
     assert await remaining(notify, patient, "booking_confirmed") == 0
     assert notify.metrics.messages.value("booking_confirmed", "sent") == 1
 

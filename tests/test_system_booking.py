@@ -89,9 +89,14 @@ async def test_isolation_between_hospitals_and_users(api: Api) -> None:
     assert own.status == 404
     stranger, _ = await patient(api, 3)
     assert (await api.request("GET", f"/appointments/{aid}", token=stranger)).status == 404
-    checked = await api.request("POST", f"/admin/hospitals/{a.id}/appointments/{aid}/check-in",
+    # the visit is tomorrow: 签到 only on the visit day, 爽约 only after the slot ended
+    early = await api.request("POST", f"/admin/hospitals/{a.id}/appointments/{aid}/check-in",
+                              token=a.staff_token)
+    assert early.status == 409 and early.error_code == "INVALID_STATE", early.body
+    assert early.body["error"]["details"] == {"date": TOMORROW.isoformat()}
+    no_show = await api.request("POST", f"/admin/hospitals/{a.id}/appointments/{aid}/no-show",
                                 token=a.staff_token)
-    assert checked.status == 200 and checked.body["status"] == "checked_in"
+    assert no_show.status == 409 and no_show.error_code == "INVALID_STATE", no_show.body
 
 
 @pytest.mark.slow

@@ -310,11 +310,12 @@ async def test_token_in_its_last_five_minutes_is_renewed_and_the_old_one_still_w
 
 async def test_valid_send_is_recorded_with_exact_data(client: WechatClient, fake: Fake) -> None:
     await fake.grant_quota(1)
-    msgid = await send(client, page="pages/booking/detail?id=7", miniprogram_state="trial")
+    msgid = await send(client, page="pages/appointment-detail/index?id=7",
+                       miniprogram_state="trial")
     [message] = await fake.messages()
     assert message["msgid"] == msgid
     assert message["touser"] == OPENID and message["template_id"] == BOOKED.template_id
-    assert message["page"] == "pages/booking/detail?id=7"
+    assert message["page"] == "pages/appointment-detail/index?id=7"
     assert message["miniprogram_state"] == "trial" and message["lang"] == "zh_CN"
     assert message["data"] == {key: {"value": value} for key, value in GOOD_DATA.items()}
 

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from shared.wechat.fake import DEFAULT_TEMPLATES, create_fake_app
+from shared.wechat.fake import DEFAULT_TEMPLATES, create_fake_app, miniprogram_pages
 from shared.wechat.keywords import (
     KNOWN_KEYWORD_TYPES,
     fit_keyword,
@@ -196,7 +196,8 @@ async def test_business_calls_check_the_access_token(fake: Fake) -> None:
 
 async def test_valid_send_spends_one_quota_and_is_recorded_with_exact_data(fake: Fake) -> None:
     token = await ready_to_send(fake, quota=2)
-    reply = await send(fake, token, page="pages/booking/detail?id=7", miniprogram_state="trial")
+    reply = await send(fake, token, page="pages/appointment-detail/index?id=7",
+                       miniprogram_state="trial")
     assert reply["errcode"] == 0 and reply["errmsg"] == "ok"
     quota = await reply_of(await fake.get("/__fake__/quota", params={
         "openid": "o_patient", "template_id": BOOKED.template_id}))
@@ -205,7 +206,7 @@ async def test_valid_send_spends_one_quota_and_is_recorded_with_exact_data(fake:
         "touser": "o_patient"})))["items"]
     assert len(items) == 1
     assert items[0]["msgid"] == reply["msgid"]
-    assert items[0]["page"] == "pages/booking/detail?id=7"
+    assert items[0]["page"] == "pages/appointment-detail/index?id=7"
     assert items[0]["data"] == {key: {"value": value} for key, value in GOOD_DATA.items()}
     await fake.delete("/__fake__/messages")
     assert (await reply_of(await fake.get("/__fake__/messages")))["items"] == []
@@ -250,6 +251,24 @@ async def test_send_to_a_page_outside_the_released_pages_is_refused(
     token = await ready_to_send(fake, quota=2)
     assert (await send(fake, token, page="pages/secret/index"))["errcode"] == 41030
     assert (await send(fake, token, page="pages/booking/detail?id=1"))["errcode"] == 0
+
+
+async def test_by_default_only_the_pages_of_the_miniprograms_app_json_are_accepted(
+    fake: Fake,
+) -> None:
+    app_json = json.loads((REPO_ROOT / "miniprogram" / "app.json").read_text(encoding="utf-8"))
+    assert miniprogram_pages() == frozenset(app_json["pages"])
+    token = await ready_to_send(fake, quota=3)
+    assert (await send(fake, token, page="pages/appointment/detail?id=1"))["errcode"] == 41030
+    assert (await send(fake, token, page="pages/appointment-detail/index?id=1"))["errcode"] == 0
+    assert (await send(fake, token, page="pages/appointment-detail/index"))["errcode"] == 0
+
+
+def test_subpackage_pages_are_pages_too(tmp_path: Path) -> None:
+    app_json = tmp_path / "app.json"
+    app_json.write_text(json.dumps({"pages": ["pages/index/index"], "subPackages": [
+        {"root": "staff/", "pages": ["today/index"]}]}), encoding="utf-8")
+    assert miniprogram_pages(app_json) == {"pages/index/index", "staff/today/index"}
 
 
 # phone numbers, content check, failure injection, stats

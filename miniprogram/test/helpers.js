@@ -97,12 +97,14 @@ function fakeWx(routes = {}) {
     const route = `${opts.method || 'GET'} ${url.pathname.replace(/^\/api\/v1/, '')}`;
     const query = Object.fromEntries(url.searchParams.entries());
     const req = { route, method: opts.method || 'GET', path: url.pathname, query, data: opts.data, header: opts.header || {}, url: opts.url };
+    req.settled = false; // true once the page got its answer (success or fail)
     requests.push(req);
     let reply = Object.prototype.hasOwnProperty.call(routes, route) ? routes[route] : undefined;
     setTimeout(() => {
       if (typeof reply === 'function') reply = reply(req);
       if (reply === undefined) reply = apiError(404, 'NOT_FOUND', `不存在 / no fake route for ${route}`);
       Promise.resolve(reply).then((r) => {
+        req.settled = true;
         if (r === 'network') {
           const err = { errMsg: 'request:fail timeout' };
           if (opts.fail) opts.fail(err);
@@ -252,6 +254,19 @@ function typeInto(node, value) {
 }
 
 module.exports.typeInto = typeInto;
+
+/**
+ * The honest loading check: `route` was requested and is still unanswered (in flight), the
+ * page is in its loading state and shows the spinner. Fails if the page never asked.
+ */
+function expectLoading(comp, fake, route) {
+  const inFlight = fake.requests.filter((r) => r.route === route && !r.settled);
+  expect(inFlight.length).toBeGreaterThan(0);
+  expect(comp.data.state).toBe('loading');
+  const spinner = comp.querySelector('#state') && comp.querySelector('#state').querySelector('.sv-loading');
+  expect(spinner).toBeTruthy();
+}
+module.exports.expectLoading = expectLoading;
 
 /** The node among `nodes` whose data-id is `id` (works for TDesign virtual hosts too). */
 function withDataId(nodes, id) {

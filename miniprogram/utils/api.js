@@ -5,7 +5,10 @@
  */
 const { request, getSession } = require('./request');
 
+const format = require('./format');
+
 const e = encodeURIComponent;
+const SCHEDULE_RANGE_DAYS = 62; // api: GET /doctors/{id}/schedules takes at most 62 days
 
 function staffHospital() {
   const session = getSession('staff');
@@ -19,6 +22,18 @@ const catalog = {
   doctors: (query, opts) => request({ url: '/doctors', query, auth: 'none', ...opts }),
   doctor: (id, opts) => request({ url: `/doctors/${e(id)}`, auth: 'none', ...opts }),
   schedules: (id, from, to, opts) => request({ url: `/doctors/${e(id)}/schedules`, query: { from, to }, auth: 'none', ...opts }),
+  /** Schedules of any window: one call per 62 days (the API's limit), items concatenated. */
+  schedulesBetween: async (id, from, to, opts) => {
+    const pages = await Promise.all(format.dateRanges(from, to, SCHEDULE_RANGE_DAYS)
+      .map(([a, b]) => catalog.schedules(id, a, b, opts)));
+    return { items: pages.reduce((all, page) => all.concat(page.items || []), []) };
+  },
+};
+
+const me = {
+  get: (opts) => request({ url: '/me', ...opts }),
+  consent: (kind, version, opts) => request({ url: '/me/consents', method: 'POST', data: { kind, version }, ...opts }),
+  remove: (opts) => request({ url: '/me', method: 'DELETE', ...opts }),
 };
 
 const patients = {
@@ -38,10 +53,19 @@ const appointments = {
   list: (status, cursor, opts) => request({ url: '/appointments', query: { status, cursor }, ...opts }),
   get: (id, opts) => request({ url: `/appointments/${e(id)}`, ...opts }),
   cancel: (id, opts) => request({ url: `/appointments/${e(id)}/cancel`, method: 'POST', data: {}, ...opts }),
+  move: (id, slotId, opts) => request({ url: `/appointments/${e(id)}/move`, method: 'POST', data: { slot_id: slotId }, ...opts }),
+};
+
+const waitlist = {
+  join: (body, opts) => request({ url: '/waitlist', method: 'POST', data: body, ...opts }),
+  list: (opts) => request({ url: '/waitlist', ...opts }),
+  leave: (id, opts) => request({ url: `/waitlist/${e(id)}`, method: 'DELETE', ...opts }),
 };
 
 const subscriptions = {
   templates: (opts) => request({ url: '/subscriptions/templates', ...opts }),
+  /** Public ids (no login needed), for pages that may ask before the patient logged in. */
+  publicTemplates: (opts) => request({ url: '/subscriptions/templates', auth: 'none', ...opts }),
   record: (results, opts) => request({ url: '/subscriptions', method: 'POST', data: { results }, ...opts }),
 };
 
@@ -53,6 +77,8 @@ const staff = {
   hospitalId: staffHospital,
   appointments: (query, opts) => request({ url: admin('/appointments'), query, auth: 'staff', ...opts }),
   checkIn: (aid, opts) => request({ url: admin(`/appointments/${e(aid)}/check-in`), method: 'POST', data: {}, auth: 'staff', ...opts }),
+  cancel: (aid, reason, opts) => request({ url: admin(`/appointments/${e(aid)}/cancel`), method: 'POST', data: { reason }, auth: 'staff', ...opts }),
+  move: (aid, slotId, opts) => request({ url: admin(`/appointments/${e(aid)}`), method: 'PATCH', data: { slot_id: slotId }, auth: 'staff', ...opts }),
   noShow: (aid, opts) => request({ url: admin(`/appointments/${e(aid)}/no-show`), method: 'POST', data: {}, auth: 'staff', ...opts }),
   schedules: (date, opts) => request({ url: admin('/schedules'), query: { date }, auth: 'staff', ...opts }),
   stop: (sid, reason, opts) => request({ url: admin(`/schedules/${e(sid)}/stop`), method: 'POST', data: { reason }, auth: 'staff', ...opts }),
@@ -61,4 +87,6 @@ const staff = {
   publish: (did, published, opts) => request({ url: admin(`/doctors/${e(did)}`), method: 'PATCH', data: { published }, auth: 'staff', ...opts }),
 };
 
-module.exports = { catalog, patients, appointments, subscriptions, staff };
+module.exports = {
+  catalog, me, patients, appointments, waitlist, subscriptions, staff,
+};

@@ -128,8 +128,35 @@ function genderLabel(g) {
   return '';
 }
 
-function remainingOf(schedule) {
-  return (schedule.slots || []).reduce((sum, s) => sum + Math.max(0, Number(s.remaining) || 0), 0);
+/** Epoch ms of a Shanghai wall-clock date + "HH:MM". */
+function wallClock(dateStr, hhmm) {
+  const [hh, mm] = String(hhmm || '00:00').split(':').map(Number);
+  return parseDate(dateStr).getTime() + ((hh * 60 + mm) * 60 * 1000) - SHANGHAI_OFFSET_MS;
+}
+
+/**
+ * Whether a slice can still be booked: its own status is open (the API's per-slot status;
+ * a slice of an open session may be closed) and it has not started yet.
+ */
+function slotBookable(slot, date, now = Date.now()) {
+  if (slot.status && slot.status !== 'open') return false;
+  if (date && slot.start && wallClock(date, slot.start) <= now) return false;
+  return Number(slot.remaining) > 0;
+}
+
+/** What a slice shows: 余N, 约满, 已开始 (started today) or 已截止 (closed by the hospital). */
+function slotText(slot, date, now = Date.now()) {
+  if (slot.status === 'stopped') return '停诊';
+  if (slot.status === 'closed' || slot.status === 'not_released') return '已截止';
+  if (date && slot.start && wallClock(date, slot.start) <= now) return '已开始';
+  return Number(slot.remaining) > 0 ? `余${slot.remaining}` : '约满';
+}
+
+/** Numbers left that can still be booked (the 余N of a session). */
+function remainingOf(schedule, now = Date.now()) {
+  return (schedule.slots || [])
+    .filter((s) => slotBookable(s, schedule.date, now))
+    .reduce((sum, s) => sum + Math.max(0, Number(s.remaining) || 0), 0);
 }
 
 /**
@@ -139,8 +166,12 @@ function remainingOf(schedule) {
 function scheduleState(schedule, now = Date.now()) {
   switch (schedule.status) {
     case 'open': {
-      const left = remainingOf(schedule);
+      const left = remainingOf(schedule, now);
       if (left > 0) return { text: `余${left}`, sub: '', bookable: true, tone: 'open' };
+      // nothing left to book: full if a slice is still ahead (候补 makes sense), else over
+      const ahead = (schedule.slots || []).some((s) => (!s.status || s.status === 'open' || s.status === 'full')
+        && !(schedule.date && s.start && wallClock(schedule.date, s.start) <= now));
+      if (!ahead && (schedule.slots || []).length) return { text: '已截止', sub: '', bookable: false, tone: 'closed' };
       return { text: '约满', sub: '', bookable: false, tone: 'full' };
     }
     case 'full':
@@ -225,8 +256,27 @@ function age(birthDate, now = Date.now()) {
   return years;
 }
 
+/**
+ * [from, to] cut into ranges of at most `maxDays` days between their ends (the schedules
+ * API refuses more than 62 days in one call).
+ */
+function dateRanges(from, to, maxDays = 62) {
+  const ranges = [];
+  let start = from;
+  while (start <= to) {
+    const end = addDays(start, maxDays) < to ? addDays(start, maxDays) : to;
+    ranges.push([start, end]);
+    start = addDays(end, 1);
+  }
+  return ranges;
+}
+
 module.exports = {
   SESSION_LABELS,
+  slotBookable,
+  slotText,
+  wallClock,
+  dateRanges,
   SESSION_ORDER,
   RELATIONS,
   CANCELLED_BY,

@@ -9,8 +9,10 @@
  * - tokens live in storage (wx.setStorageSync), one session for the patient and one for
  *   hospital staff;
  * - on a 401, ONE refresh per session is in flight however many requests failed
- *   (POST /auth/refresh); each failed request is retried once; if the refresh fails the
- *   patient logs in again with wx.login (staff must log in again by hand);
+ *   (POST /auth/refresh); each failed request is retried once; if the refresh is refused
+ *   (401) the patient logs in again with wx.login (staff must log in again by hand); a
+ *   refresh answered 429 or 503 (the 08:00 rush) is retried after its Retry-After and, if
+ *   still refused, fails this request only: the session is kept;
  * - network failures reject with a retryable ApiError shown as 「网络异常，请重试」;
  * - `idempotencyKey` is sent as the `Idempotency-Key` header; the caller generates it once
  *   per booking attempt (newIdempotencyKey()) and passes the same one on every retry.
@@ -75,7 +77,21 @@ function showError(err) {
   wx.showToast({ title: errorText(err), icon: 'none', duration: 2500 });
 }
 
+/** Retry-After of a response in milliseconds (seconds form; HTTP dates are not used here). */
+function retryAfterMs(res) {
+  const header = (res && res.header) || {};
+  const key = Object.keys(header).find((k) => k.toLowerCase() === 'retry-after');
+  const seconds = key === undefined ? NaN : Number(header[key]);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : 1000;
+}
+
 function errorFromResponse(res) {
+  const err = apiErrorFromResponse(res);
+  if (res && (res.statusCode === 429 || res.statusCode === 503)) err.retryAfterMs = retryAfterMs(res);
+  return err;
+}
+
+function apiErrorFromResponse(res) {
   const body = res && res.data;
   const error = body && typeof body === 'object' && body.error;
   if (error && typeof error === 'object') {
@@ -118,8 +134,18 @@ function queryString(query) {
 /** One wx.request; resolves with {statusCode, data, header}, rejects only on network failure. */
 function send({ path, method, data, header }) {
   return new Promise((resolve, reject) => {
+    let base;
+    try {
+      base = config.baseUrl();
+    } catch (err) {
+      // a release build without an HTTPS gateway: never fall back to a developer's address
+      const e = new ApiError({ code: 'CONFIG_ERROR', message: '服务地址配置错误，请联系医院 / bad release base URL' });
+      e.cause = err;
+      reject(e);
+      return;
+    }
     wx.request({
-      url: config.baseUrl() + path,
+      url: base + path,
       method,
       data: data === undefined ? undefined : data,
       header,
@@ -199,19 +225,42 @@ function login() {
   return inflight.login;
 }
 
-/** Rotate the refresh token of a session; one rotation in flight per session. */
-function refresh(kind) {
-  if (!inflight.refresh[kind]) {
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Busy, not refused: the refresh token is still good, try again later. */
+function busy(err) {
+  return err.statusCode === 429 || err.statusCode === 503;
+}
+
+async function rotate(kind) {
+  for (let attempt = 0; ; attempt += 1) {
     const session = getSession(kind);
-    const run = session && session.refresh_token
-      ? send({
+    if (!session || !session.refresh_token) {
+      throw new ApiError({ statusCode: 401, code: 'UNAUTHENTICATED', message: '请先登录' });
+    }
+    try {
+      // eslint-disable-next-line no-await-in-loop
+      const pair = await pairFrom(await send({
         path: '/auth/refresh',
         method: 'POST',
         data: { refresh_token: session.refresh_token },
         header: { 'Content-Type': 'application/json' },
-      }).then(pairFrom).then((pair) => saveSession(kind, pair))
-      : Promise.reject(new ApiError({ statusCode: 401, code: 'UNAUTHENTICATED', message: '请先登录' }));
-    inflight.refresh[kind] = run.finally(() => {
+      }));
+      return saveSession(kind, pair);
+    } catch (err) {
+      if (!busy(err) || attempt >= config.refreshRetries) throw err;
+      // eslint-disable-next-line no-await-in-loop
+      await sleep(Math.min(err.retryAfterMs, config.refreshRetryCapMs));
+    }
+  }
+}
+
+/** Rotate the refresh token of a session; one rotation (with its retries) in flight per session. */
+function refresh(kind) {
+  if (!inflight.refresh[kind]) {
+    inflight.refresh[kind] = rotate(kind).finally(() => {
       inflight.refresh[kind] = null;
     });
   }
@@ -238,7 +287,7 @@ async function renew(kind, failedToken) {
   try {
     await refresh(kind);
   } catch (err) {
-    if (err.network) throw err;
+    if (err.network || busy(err)) throw err; // the session is still good: keep it
     clearSession(kind);
     if (kind !== 'patient') throw staffExpired();
     await login();

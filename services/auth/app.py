@@ -22,6 +22,7 @@ from services.auth.repository import (
 from services.auth.service import AuthService
 from services.auth.staff import StaffService
 from services.auth.tokens import TokenIssuer
+from shared.context import Caller
 from shared.contracts.booking import ForgetPatient
 from shared.contracts.catalog import HospitalRef
 from shared.messaging.outbox import OutboxRelay
@@ -35,6 +36,18 @@ DEV_ADMIN_USERNAME = "admin"
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
+
+
+class BookingAppointments:
+    """How many active appointments (today or later) and waiting 候补 entries a patient has,
+    asked of booking on the patient's own behalf (before their account may be deleted)."""
+
+    def __init__(self, rpc: RpcClient) -> None:
+        self.rpc = rpc
+
+    async def active_count(self, caller: Caller) -> tuple[int, int]:
+        reply = await self.rpc.call("booking", "count_active_appointments", None, caller=caller)
+        return int(reply["active"]), int(reply.get("waiting", 0))
 
 
 class CatalogHospitals:
@@ -92,7 +105,8 @@ async def wire(rt: ServiceRuntime) -> None:
     passwords = PasswordHasher()
     auth = AuthService(
         users, TokenIssuer(load_signing_key(settings), utcnow), refresh_tokens, wechat,
-        passwords, utcnow, login_failures=login_failures,
+        passwords, utcnow, login_failures=login_failures, patients=patients,
+        appointments=BookingAppointments(rt.rpc_client), booking=BookingPatients(rt.rpc_client),
     )
     staff = StaffService(users, refresh_tokens, auth, passwords, utcnow,
                          audit_outbox=audit_relay, hospitals=CatalogHospitals(rt.rpc_client))

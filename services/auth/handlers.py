@@ -14,8 +14,10 @@ from services.auth.staff import StaffService
 from shared.access import require_internal_or_caller
 from shared.context import CallContext
 from shared.contracts.auth import (
+    AccountDeleted,
     AuditLog,
     AuditQuery,
+    ConsentGiven,
     CreateStaffParams,
     LogoutRequest,
     Me,
@@ -67,6 +69,12 @@ def register(server: RpcServer, auth: AuthService, patients: PatientService,
     async def me(params: None, ctx: CallContext) -> Me:
         return await auth.me(ctx.caller)
 
+    async def record_consent(params: ConsentGiven, ctx: CallContext) -> Me:
+        return await auth.record_consent(ctx.caller, params)
+
+    async def delete_me(params: None, ctx: CallContext) -> AccountDeleted:
+        return await auth.delete_account(ctx.caller)
+
     async def signing_keys(params: None, ctx: CallContext) -> SigningKeys:
         return auth.signing_keys()
 
@@ -117,9 +125,10 @@ def register(server: RpcServer, auth: AuthService, patients: PatientService,
         return UserOpenid(openid=await patients.openid_of(ctx.caller, params.user_id))
 
     for handler in (
-        wechat_login, staff_login, refresh, logout, me, signing_keys, create_staff,
-        list_staff, update_staff, reset_staff_password, change_password, revocations,
-        audit_log, create_patient, list_patients, get_patient, update_patient, delete_patient,
+        wechat_login, staff_login, refresh, logout, me, record_consent, delete_me,
+        signing_keys, create_staff, list_staff, update_staff, reset_staff_password,
+        change_password, revocations, audit_log, create_patient, list_patients, get_patient,
+        update_patient, delete_patient,
         resolve_patient, user_openid,
     ):
         server.add_method(handler.__name__, handler)

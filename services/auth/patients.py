@@ -8,7 +8,6 @@ from typing import Protocol
 
 from services.auth.pii import PiiCipher
 from services.auth.repository import PatientRepository, UserRepository
-from shared.ids import new_id
 from services.auth.service import require_caller
 from services.auth.tokens import Clock
 from shared.context import Caller
@@ -22,6 +21,7 @@ from shared.contracts.patients import (
 )
 from shared.errors import Conflict, Forbidden, Internal, LimitReached, NotFound, ValidationFailed
 from shared.idcard import mask_id_number, mask_phone, parse_resident_id
+from shared.ids import new_id
 from shared.messaging.events import PLATFORM, EventEnvelope, EventPublisher, new_event
 from shared.storage.mongo import Document
 

@@ -82,6 +82,18 @@ class UserRepository:
             return None
         return doc
 
+    async def record_consent(self, user_id: str, kind: str, version: str,
+                             now: dt.datetime) -> Document | None:
+        """Keep the latest consent per kind (version and time) on the user document."""
+        return await self.collection.find_one_and_update(
+            {"_id": user_id}, {"$set": {f"consents.{kind}": {"version": version, "at": now}}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def delete(self, user_id: str) -> bool:
+        result = await self.collection.delete_one({"_id": user_id})
+        return result.deleted_count == 1
+
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self.collection.update_one(
             {"_id": user_id}, {"$set": {"password_hash": password_hash}}
@@ -309,3 +321,7 @@ class PatientRepository:
     async def delete(self, user_id: str, patient_id: str) -> bool:
         result = await self.collection.delete_one({"_id": patient_id, "user_id": user_id})
         return result.deleted_count == 1
+
+    async def delete_all(self, user_id: str) -> int:
+        result = await self.collection.delete_many({"user_id": user_id})
+        return int(result.deleted_count)

@@ -16,18 +16,24 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from services.auth.repository import (
     LoginFailureRepository,
+    PatientRepository,
     RefreshTokenRepository,
     UserRepository,
 )
 from services.auth.tokens import Clock, TokenIssuer, hash_refresh_token
 from shared.context import Caller
 from shared.contracts.auth import (
+    AccountDeleted,
+    Consent,
+    ConsentGiven,
     Me,
     SigningKeys,
     TokenPair,
     UserRef,
 )
 from shared.errors import (
+    Forbidden,
+    InvalidState,
     RateLimited,
     ServiceUnavailable,
     Unauthenticated,
@@ -61,6 +67,16 @@ class SessionExchanger(Protocol):
     async def code2session(self, js_code: str) -> Code2Session: ...
 
 
+class ActiveAppointments(Protocol):
+    async def active_count(self, caller: Caller) -> tuple[int, int]:
+        """(active appointments today or later, waiting 候补 entries)."""
+        ...
+
+
+class ProfileForgetting(Protocol):
+    async def forget_patient(self, user_id: str, patient_id: str, id_hash: str) -> None: ...
+
+
 def require_caller(caller: Caller | None) -> Caller:
     if caller is None:
         raise Unauthenticated()
@@ -83,6 +99,9 @@ class AuthService:
         clock: Clock,
         *,
         login_failures: LoginFailureRepository,
+        patients: PatientRepository | None = None,
+        appointments: ActiveAppointments | None = None,
+        booking: ProfileForgetting | None = None,
     ) -> None:
         self.users = users
         self.tokens = tokens
@@ -91,6 +110,9 @@ class AuthService:
         self.passwords = passwords
         self.clock = clock
         self.login_failures = login_failures
+        self.patients = patients
+        self.appointments = appointments
+        self.booking = booking
         # verified against when the username is unknown, so that costs the same as a miss
         self._dummy_hash = passwords.hash(uuid.uuid4().hex)
         self._password_checks = asyncio.Semaphore(MAX_CONCURRENT_PASSWORD_CHECKS)
@@ -195,7 +217,48 @@ class AuthService:
         user = await self.users.get(caller.user_id)
         if user is None:
             raise Unauthenticated()
-        return Me(id=user["_id"], role=user["role"], hospital_id=user.get("hospital_id"))
+        return Me(id=user["_id"], role=user["role"], hospital_id=user.get("hospital_id"),
+                  consents=_consents(user))
+
+    async def record_consent(self, caller: Caller | None, params: ConsentGiven) -> Me:
+        """Record that the user agreed to a document version (PIPL: provable consent)."""
+        caller = require_caller(caller)
+        user = await self.users.record_consent(caller.user_id, params.kind, params.version,
+                                               self.clock())
+        if user is None:
+            raise Unauthenticated()
+        log.info("consent recorded", extra={"user_id": caller.user_id, "kind": params.kind,
+                                            "version": params.version})
+        return Me(id=user["_id"], role=user["role"], hospital_id=user.get("hospital_id"),
+                  consents=_consents(user))
+
+    async def delete_account(self, caller: Caller | None) -> AccountDeleted:
+        """A patient deletes their account: refused (409 INVALID_STATE) while they hold active
+        appointments today or later or waiting 候补 entries (cancel them first, so the hospital
+        is told and the number returns to the pool, and no promotion books for a deleted
+        account); otherwise the patient profiles, sessions and the user
+        document go. Appointment history stays with booking and the hospital (medical
+        records), keyed by an id that no longer resolves to a person here."""
+        caller = require_caller(caller)
+        if caller.role != "patient":
+            raise Forbidden()
+        if self.appointments is not None:
+            active, waiting = await self.appointments.active_count(caller)
+            if active or waiting:
+                raise InvalidState("还有待就诊的预约或候补，请先取消 / cancel your active "
+                                   "appointments and waitlist entries first",
+                                   active=active, waiting=waiting)
+        if self.patients is not None and self.booking is not None:
+            # as for a single profile: booking refuses them before they go
+            for profile in await self.patients.list_for_user(caller.user_id):
+                await self.booking.forget_patient(caller.user_id, profile["_id"],
+                                                  profile["id_hash"])
+        removed = await self.patients.delete_all(caller.user_id) if self.patients else 0
+        await self.refresh_tokens.revoke_user(caller.user_id, self.clock())
+        await self.users.delete(caller.user_id)
+        log.warning("account deleted", extra={"user_id": caller.user_id,
+                                              "patients_deleted": removed})
+        return AccountDeleted(deleted=True, patients_deleted=removed)
 
     def signing_keys(self) -> SigningKeys:
         return self.tokens.signing_keys()
@@ -266,3 +329,12 @@ class AuthService:
             yield
         finally:
             self._password_checks.release()
+
+
+def _consents(user: Document) -> list[Consent]:
+    out = []
+    for kind, entry in sorted((user.get("consents") or {}).items()):
+        at = entry.get("at")
+        at_text = at.isoformat() if isinstance(at, dt.datetime) else str(at)
+        out.append(Consent(kind=kind, version=str(entry.get("version")), at=at_text))
+    return out

@@ -32,7 +32,13 @@ from services.booking.repository import (
     Waitlist,
 )
 from services.booking.waitlist import WaitlistService
-from shared.contracts.catalog import BookingRules, HospitalRef, ScheduleDefinition, SlotRef
+from shared.contracts.catalog import (
+    BookingRules,
+    HospitalOfQuery,
+    HospitalRef,
+    ScheduleDefinition,
+    SlotRef,
+)
 from shared.contracts.patients import PatientResolveParams, ResolvedPatient
 from shared.errors import NotFound
 from shared.faults import FaultPoints
@@ -70,6 +76,12 @@ class CatalogClient:
         except NotFound:
             return None
         return ScheduleDefinition.model_validate(reply)
+
+
+    async def hospital_of(self, doctor_id: str | None, department_id: str | None) -> str:
+        reply = await self.rpc.call("catalog", "hospital_of", HospitalOfQuery(
+            doctor_id=doctor_id, department_id=department_id))
+        return str(reply["hospital_id"])
 
 
 class AuthClient:
@@ -133,8 +145,8 @@ def build(db: Any, *, catalog: CatalogPort, auth: AuthPort, outbox: OutboxRelay,
                     clock=clock, orphan_check_after=orphan_check_after)
     waitlist = WaitlistService(entries=entries, holds=holds, appointments=appointments,
                                sessions=sessions, persons=persons, session_book=session_book,
-                               rules=rules, patients=patients, booker=booker, outbox=outbox,
-                               clock=clock)
+                               rules=rules, patients=patients, booker=booker, catalog=catalog,
+                               outbox=outbox, clock=clock)
     lifecycle = AppointmentLifecycle(appointments=appointments, sessions=sessions,
                                      persons=persons, session_book=session_book, rules=rules,
                                      sold_out=sold_out, outbox=outbox, booker=booker,

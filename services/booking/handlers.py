@@ -17,6 +17,7 @@ from services.booking.repository import Sessions
 from services.booking.waitlist import WaitlistService
 from shared.access import require_hospital_admin, require_hospital_desk, require_patient
 from shared.context import CallContext
+from shared.contracts.auth import ActiveAppointmentCount
 from shared.contracts.booking import (
     Appointment,
     AppointmentList,
@@ -76,7 +77,7 @@ class BookingHandlers:
                      "list_waitlist", "leave_waitlist", "availability",
                      "hospital_appointments", "hospital_get_appointment", "hospital_cancel",
                      "check_in", "no_show", "complete", "move", "stop_schedule",
-                     "change_capacity", "forget_patient"):
+                     "change_capacity", "forget_patient", "count_active_appointments"):
             server.add_method(name, getattr(self, name))
 
     # ---- patients ----------------------------------------------------------------------
@@ -124,6 +125,14 @@ class BookingHandlers:
 
     async def leave_waitlist(self, params: WaitlistRef, ctx: CallContext) -> WaitlistEntry:
         return await self.waitlist.cancel(require_patient(ctx), params.entry_id)
+
+    async def count_active_appointments(self, params: None, ctx: CallContext
+                                        ) -> ActiveAppointmentCount:
+        """Asked by auth on the patient's behalf before their account is deleted."""
+        user_id = require_patient(ctx)
+        return ActiveAppointmentCount(
+            active=await self.queries.active_count_for_user(user_id),
+            waiting=await self.waitlist.waiting_count(user_id))
 
     async def availability(self, params: AvailabilityQuery, ctx: CallContext) -> Availability:
         return await self.admin.availability(params.schedule_ids)

@@ -30,6 +30,7 @@ from shared.errors import (
     CancelDeadlinePassed,
     InvalidState,
     NotFound,
+    PatientBanned,
     ScheduleStopped,
     SlotFull,
     ValidationFailed,
@@ -175,7 +176,7 @@ class AppointmentLifecycle:
         today = local_now(self.clock()).date().isoformat()
         if doc["status"] == "booked" and doc["date"] != today:
             raise InvalidState("只能在就诊当天签到 / check-in only on the visit day",
-                               status=doc["status"], date=doc["date"])
+                               date=doc["date"])
         return appointment_view(await self.change(
             doc, "checked_in", "appointment.checked_in", {"checked_in_at": self.clock()},
             frees_person=True))
@@ -197,8 +198,8 @@ class AppointmentLifecycle:
             raise NotFound()
         ends = at_local(dt.date.fromisoformat(doc["date"]), doc["end"])
         if doc["status"] == "booked" and self.clock() < ends:
-            raise InvalidState("就诊时段结束后才能标记爽约 / no-show only after the slot ended",
-                               status=doc["status"])
+            raise InvalidState("就诊时段结束后才能登记爽约 / no-show only after the slot ended",
+                               ends_at=iso_local(ends))
         updated = await self.change(doc, "no_show", "appointment.no_show",
                                     {"no_show_at": self.clock()}, frees_person=True)
         await self.record_no_show(updated)
@@ -240,8 +241,12 @@ class AppointmentLifecycle:
         if target.department_id != doc["department_id"]:
             raise ValidationFailed.field("slot_id", "只能改约到同一科室 / same department only")
         rules = await self.rules.rules(doc["hospital_id"])
-        if by == "patient":
+        if by == "patient":  # the rules of a new booking (the unit and the day: below)
             self.booker.refuse_out_of_window(target, rules)
+            person = await self.persons.get(doc["id_hash"])
+            until = ban_until(no_show_dates(person, doc["hospital_id"]), rules, self.clock())
+            if until is not None:
+                raise PatientBanned(until=iso_local(until))
         aid = doc["_id"]
         now = self.clock()
         new_key = PersonLimits.of(target, rules).day_key

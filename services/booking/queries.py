@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from services.booking.domain import PersonLimits, ban_until, iso_local
+from services.booking.domain import HOLDING, PersonLimits, ban_until, iso_local
 from services.booking.lifecycle import AppointmentLifecycle
 from services.booking.projections import PatientDirectory, RulesBook, SessionBook
 from services.booking.repository import Appointments, Persons, Sessions, no_show_dates
@@ -28,6 +28,7 @@ from shared.errors import (
     SlotFull,
     ValidationFailed,
 )
+from shared.rules import local_now
 
 
 class AppointmentQueries:
@@ -75,6 +76,11 @@ class AppointmentQueries:
         return AppointmentList(items=[appointment_view(d) for d in docs[:query.limit]],
                                next=str(skip + query.limit) if len(docs) > query.limit
                                else None)
+
+    async def active_count_for_user(self, user_id: str) -> int:
+        """The user's appointments still holding a number, for today or later."""
+        today = local_now(self.clock()).date().isoformat()
+        return await self.appointments.count_of_user(user_id, HOLDING, from_date=today)
 
     async def eligibility(self, user_id: str, slot_id: str, patient_id: str) -> Eligibility:
         """Every rule that blocks booking this slot for this person now (not on the booking

@@ -21,7 +21,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.booking.domain import HOLDING, PatientRef, PersonLimits, Session
+from services.booking.domain import PatientRef, PersonLimits, Session
 from shared.contracts.catalog import ScheduleDefinition
 from shared.storage.mongo import Document
 
@@ -250,10 +250,11 @@ class Appointments:
                and (slot_id is None or doc["slot_id"] == slot_id)]
         return sorted(due, key=lambda doc: doc["_id"])
 
-    async def count_holding(self, id_hash: str, hospital_id: str, **fields: Any) -> int:
+    async def count_of_user(self, user_id: str, statuses: frozenset[str], *, from_date: str
+                            ) -> int:
         return await self.collection.count_documents({
-            "id_hash": id_hash, "hospital_id": hospital_id,
-            "status": {"$in": sorted(HOLDING)}, **fields})
+            "user_id": user_id, "status": {"$in": sorted(statuses)},
+            "date": {"$gte": from_date}})
 
     async def of_user(self, user_id: str, status: str | None, skip: int, limit: int
                       ) -> list[Document]:

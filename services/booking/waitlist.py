@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from services.booking.booker import Booker
 from services.booking.domain import PatientRef, SlotInfo, appointment_id_for, ban_until
-from services.booking.projections import PatientDirectory, RulesBook, SessionBook
+from services.booking.projections import CatalogPort, PatientDirectory, RulesBook, SessionBook
 from services.booking.repository import (
     Appointments,
     Holds,
@@ -64,9 +64,11 @@ class WaitlistService:
         rules: RulesBook,
         patients: PatientDirectory,
         booker: Booker,
+        catalog: CatalogPort,
         outbox: OutboxRelay,
         clock: Callable[[], dt.datetime],
     ) -> None:
+        self.catalog = catalog
         self.entries = entries
         self.holds = holds
         self.appointments = appointments
@@ -81,21 +83,24 @@ class WaitlistService:
 
     async def join(self, user_id: str, params: WaitlistJoin) -> WaitlistEntry:
         patient = await self.patients.patient(user_id, params.patient_id)
-        rules = await self.rules.rules(params.hospital_id)
+        hospital_id = params.hospital_id or await self.catalog.hospital_of(
+            params.doctor_id, params.department_id)  # api.md: derived, accepted if given
+        params = params.model_copy(update={"hospital_id": hospital_id})
+        rules = await self.rules.rules(hospital_id)
         today = local_now(self.clock()).date()
         if params.date_from < today:
             raise ValidationFailed.field("date_from", "不能早于今天 / must not be in the past")
         if params.date_to > today + dt.timedelta(days=rules.window_days + 31):
             raise ValidationFailed.field("date_to", "超出可候补范围 / too far ahead")
-        until = await self._ban_until(patient, params.hospital_id)
+        until = await self._ban_until(patient, hospital_id)
         if until is not None:
             raise PatientBanned(until=until.isoformat())
         entry_id = new_id("wl")
-        await self._claim_place(f"wait:{patient.id_hash}:{params.hospital_id}", entry_id)
+        await self._claim_place(f"wait:{patient.id_hash}:{hospital_id}", entry_id)
         now = self.clock()
         doc: Document = {
             "_id": entry_id, "status": "waiting", "user_id": user_id,
-            "hospital_id": params.hospital_id, "date_from": params.date_from.isoformat(),
+            "hospital_id": hospital_id, "date_from": params.date_from.isoformat(),
             "date_to": params.date_to.isoformat(),
             "patient": {**patient.snapshot(), "id_hash": patient.id_hash},
             "created_at": now,
@@ -103,8 +108,7 @@ class WaitlistService:
         for key in ("doctor_id", "department_id", "sessions"):
             if getattr(params, key) is not None:
                 doc[key] = getattr(params, key)
-        event = new_event("waitlist.joined", params.hospital_id, {"entry": _event_view(doc)},
-                          at=now)
+        event = new_event("waitlist.joined", hospital_id, {"entry": _event_view(doc)}, at=now)
         await self.entries.insert({**doc, **outbox_fields(event)})
         await self.outbox.publish_committed(self.entries.collection, entry_id, [event])
         return _view(doc)
@@ -134,6 +138,10 @@ class WaitlistService:
 
     async def list_for_user(self, user_id: str) -> WaitlistList:
         return WaitlistList(items=[_view(d) for d in await self.entries.of_user(user_id)])
+
+    async def waiting_count(self, user_id: str) -> int:
+        """The user's entries still waiting (an account with any is not deleted)."""
+        return sum(1 for d in await self.entries.of_user(user_id) if d["status"] == "waiting")
 
     async def cancel(self, user_id: str, entry_id: str) -> WaitlistEntry:
         entry = await self.entries.get(entry_id)

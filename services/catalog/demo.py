@@ -28,7 +28,7 @@ RESEED_INTERVAL = 3600.0
 
 HOSPITAL = HospitalCreate(
     name="协和示范医院 (Demo)", address="北京市东城区帅府园1号 (示例地址)",
-    phone="010-00000000", level="三级甲等",
+    phone="010-00000000", level="三级甲等", latitude=39.9127, longitude=116.4131,
 )
 
 # (id, name, parent id); parents first

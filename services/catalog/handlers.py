@@ -29,6 +29,8 @@ from shared.contracts.catalog import (
     HospitalDetail,
     HospitalExists,
     HospitalList,
+    HospitalOf,
+    HospitalOfQuery,
     HospitalRef,
     RulesPatchParams,
     Schedule,
@@ -108,6 +110,9 @@ def register(server: RpcServer, catalog: CatalogService, *, appid: str) -> None:
     async def hospital_exists(params: HospitalRef, ctx: CallContext) -> HospitalExists:
         return await catalog.hospital_exists(params.hospital_id)
 
+    async def hospital_of(params: HospitalOfQuery, ctx: CallContext) -> HospitalOf:
+        return await catalog.hospital_of(params)
+
     async def booking_rules(params: HospitalRef, ctx: CallContext) -> BookingRules:
         return await catalog.booking_rules(params.hospital_id)
 
@@ -121,7 +126,7 @@ def register(server: RpcServer, catalog: CatalogService, *, appid: str) -> None:
         list_hospitals, get_hospital, list_departments, list_doctors, get_doctor,
         doctor_schedules, create_hospital, create_department, create_doctor, update_doctor,
         update_rules, create_schedule, admin_doctors, admin_schedules, hospital_exists,
-        booking_rules, schedule_for_slot, schedule_definition,
+        booking_rules, schedule_for_slot, schedule_definition, hospital_of,
     ):
         server.add_method(handler.__name__, handler)
     register_fhir(server, catalog, appid=appid)

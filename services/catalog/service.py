@@ -39,6 +39,8 @@ from shared.contracts.catalog import (
     HospitalDetail,
     HospitalExists,
     HospitalList,
+    HospitalOf,
+    HospitalOfQuery,
     PersonRef,
     RulesPatch,
     RulesPatchParams,
@@ -133,7 +135,8 @@ def rules_of(hospital: Document | None) -> BookingRules:
 
 def hospital_view(doc: Document) -> Hospital:
     return Hospital(id=doc["_id"], name=doc["name"], address=doc.get("address"),
-                    phone=doc.get("phone"), level=doc.get("level"))
+                    phone=doc.get("phone"), level=doc.get("level"),
+                    latitude=doc.get("latitude"), longitude=doc.get("longitude"))
 
 
 def hospital_detail(doc: Document) -> HospitalDetail:
@@ -302,6 +305,20 @@ class CatalogService:
         listed = await self._doctor_list(docs[:query.limit])
         return DoctorList(items=listed.items,
                           next=str(offset + query.limit) if more else None)
+
+    async def hospital_of(self, query: HospitalOfQuery) -> HospitalOf:
+        """The hospital of a published doctor, or of a department (NotFound otherwise)."""
+        if query.doctor_id is not None:
+            doc = await self.repo.doctor(query.doctor_id)
+            if doc is None or not doc.get("published"):
+                raise NotFound(NO_SUCH_DOCTOR)
+        elif query.department_id is not None:
+            doc = await self.repo.department(query.department_id)
+            if doc is None:
+                raise NotFound("科室不存在 / department not found")
+        else:
+            raise ValidationFailed.field("doctor_id", "须给出医生或科室 / doctor or department")
+        return HospitalOf(hospital_id=str(doc["hospital_id"]))
 
     async def get_doctor(self, doctor_id: str) -> Doctor:
         doc = await self.repo.doctor(doctor_id)
@@ -556,6 +573,7 @@ class CatalogService:
         return without_nulls({
             "_id": hospital_id, "name": spec.name, "address": spec.address, "phone": spec.phone,
             "level": spec.level, "rules": (spec.rules or BookingRules()).model_dump(),
+            "latitude": spec.latitude, "longitude": spec.longitude,
             "version": 1, "created_at": self.clock(),
         })
 

@@ -4,8 +4,9 @@ it opens and how its keyword values are made from an appointment.
 `WECHAT_TEMPLATES` (JSON text, or the path of a JSON file) maps a kind to
 `{"template_id", "page", "keywords": {"thing1": "{department} {doctor}", ...}}`. A keyword
 expression is a `str.format` string over the fields of `appointment_fields`; the page may
-use them too (`pages/appointment/detail?id={id}`). Without the setting the dev set matching
-the local WeChat fake is used.
+use them too (`pages/appointment-detail/index?id={id}`, a page of `miniprogram/app.json`:
+WeChat refuses any other with 41030). Without the setting the dev set matching the local
+WeChat fake is used.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from shared.wechat.keywords import (
 
 KINDS: tuple[str, ...] = get_args(NotificationKind)
 SESSIONS = {"am": "上午", "pm": "下午", "evening": "晚上"}
-DETAIL_PAGE = "pages/appointment/detail?id={id}"
+DETAIL_PAGE = "pages/appointment-detail/index?id={id}"
 
 _VISIT = {"thing1": "{department} {doctor}", "time2": "{visit_time}", "name3": "{patient}"}
 DEV_KEYWORDS: dict[str, dict[str, str]] = {

@@ -60,10 +60,47 @@ class TokenPair(Reply):
     must_change_password: bool = False
 
 
+ConsentKind = Literal["terms", "privacy", "patient_data"]
+ConsentVersion = Annotated[
+    str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")
+]
+
+
+class ConsentGiven(Contract):
+    """`POST /me/consents`: the user agreed to `kind` (用户协议 `terms`, 隐私政策 `privacy`,
+    or the separate consent to process patients' ID numbers and phones, `patient_data`)
+    in the version shown to them."""
+
+    kind: ConsentKind
+    version: ConsentVersion
+
+
+class Consent(Reply):
+    kind: ConsentKind
+    version: str
+    at: str  # instant with offset
+
+
 class Me(Reply):
     id: str
     role: Role
     hospital_id: str | None = None
+    consents: list[Consent] = Field(default_factory=list)
+
+
+class AccountDeleted(Reply):
+    """`DELETE /me`: the account and its patient profiles are gone."""
+
+    deleted: bool
+    patients_deleted: int
+
+
+class ActiveAppointmentCount(Reply):
+    """Booking's answer to auth before an account is deleted: active appointments (today or
+    later) and waiting 候补 entries (a promotion would book for a deleted account)."""
+
+    active: int
+    waiting: int = 0
 
 
 class CreateStaff(Contract):

@@ -193,9 +193,10 @@ class SlotState(Reply):
 
 
 class WaitlistJoin(Contract):
-    """`POST /waitlist`: wait for a doctor, or for any doctor of a department."""
+    """`POST /waitlist`: wait for a doctor, or for any doctor of a department (the hospital
+    is derived from it; `hospital_id` is accepted, not required)."""
 
-    hospital_id: Id
+    hospital_id: Id | None = None
     doctor_id: Id | None = None
     department_id: Id | None = None
     date_from: PlausibleDate

@@ -71,6 +71,9 @@ class HospitalCreate(Contract):
     phone: Annotated[str, StringConstraints(max_length=40)] | None = None
     level: Annotated[str, StringConstraints(max_length=20)] | None = None
     rules: BookingRules | None = None
+    # where the hospital is (GCJ-02, what wx.openLocation takes); optional
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
 
 
 class Hospital(Reply):
@@ -79,6 +82,8 @@ class Hospital(Reply):
     address: str | None = None
     phone: str | None = None
     level: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 class HospitalDetail(Hospital):
@@ -290,6 +295,17 @@ class ScheduleRef(Contract):
 
 class HospitalExists(Reply):
     exists: bool
+
+
+class HospitalOfQuery(Contract):
+    """Which hospital a doctor or a department belongs to (internal: booking's waitlist)."""
+
+    doctor_id: Id | None = None
+    department_id: Id | None = None
+
+
+class HospitalOf(Reply):
+    hospital_id: str
 
 
 class AdminScheduleFilter(Contract):

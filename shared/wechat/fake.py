@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -43,6 +44,20 @@ _ERRMSG = {
     42001: "access_token expired", 43101: "user refuse to accept the msg",
     45009: "reach max api daily quota limit", 47001: "data format error",
 }
+
+
+MINIPROGRAM_APP_JSON = Path(__file__).resolve().parents[2] / "miniprogram" / "app.json"
+
+
+def miniprogram_pages(app_json: Path = MINIPROGRAM_APP_JSON) -> frozenset[str]:
+    """The pages of a mini-program (`pages` plus every subpackage's pages) from its app.json:
+    the only pages a subscribe message may open, as in the released version on WeChat."""
+    config = json.loads(app_json.read_text(encoding="utf-8"))
+    pages = set(config.get("pages", []))
+    for package in config.get("subPackages", config.get("subpackages", [])):
+        root = package["root"].rstrip("/")
+        pages.update(f"{root}/{page}" for page in package.get("pages", []))
+    return frozenset(pages)
 
 
 @dataclass(frozen=True)
@@ -420,9 +435,13 @@ def create_fake_app(
 ) -> web.Application:
     """The fake WeChat server for one mini-program (`appid`, `secret`).
 
-    `allowed_pages`, when given, is the set of pages a subscribe message may open (41030
-    otherwise); `blocklist` holds the words that make `msg_sec_check` answer "risky".
+    `allowed_pages` is the set of pages a subscribe message may open (41030 otherwise); by
+    default the pages of the project's `miniprogram/app.json`, as real WeChat checks the
+    page against the released version. `blocklist` holds the words that make
+    `msg_sec_check` answer "risky".
     """
+    if allowed_pages is None:
+        allowed_pages = miniprogram_pages()
     app = web.Application()
     app[FAKE_WECHAT] = FakeWechat(
         appid=appid, secret=secret, templates=templates, allowed_pages=allowed_pages,
@@ -451,9 +470,8 @@ def create_fake_app(
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    app = create_fake_app(
-        appid=args.appid, secret=args.secret, allowed_pages=args.allowed_page or None
-    )
+    pages = args.allowed_page or miniprogram_pages(Path(args.app_json))
+    app = create_fake_app(appid=args.appid, secret=args.secret, allowed_pages=pages)
     runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
     await runner.setup()
     try:
@@ -476,7 +494,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--appid", required=True)
     parser.add_argument("--secret", required=True)
-    parser.add_argument("--allowed-page", action="append", help="a page messages may open")
+    parser.add_argument("--allowed-page", action="append",
+                        help="a page messages may open (default: the pages of --app-json)")
+    parser.add_argument("--app-json", default=str(MINIPROGRAM_APP_JSON),
+                        help="the mini-program's app.json whose pages messages may open")
     asyncio.run(_serve(parser.parse_args(argv)))
 
 

@@ -3,6 +3,7 @@
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
+const elderMode = require('../../utils/elder-mode');
 
 const TABS = [
   { value: '', label: '全部', empty: '还没有预约记录' },
@@ -14,7 +15,7 @@ const TABS = [
 ];
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     tabs: TABS,
     status: '',

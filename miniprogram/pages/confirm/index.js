@@ -1,4 +1,6 @@
-// Confirm a booking: patient profile picker (GET /patients), rules summary (GET /hospitals/{hid}),
+// Confirm a booking: the booking itself read from the server by its ids (GET /doctors/{id},
+// GET /doctors/{id}/schedules for the date: doctor, time and fee never come from the URL),
+// patient profile picker (GET /patients), rules summary (GET /hospitals/{hid}),
 // eligibility reasons before the tap (GET /appointments/eligibility), then on the tap:
 // wx.requestSubscribeMessage FIRST (a user gesture is needed; nothing may be awaited before
 // it), its result to POST /subscriptions, then POST /appointments with an Idempotency-Key
@@ -7,7 +9,10 @@ const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
 const config = require('../../config');
-const { newIdempotencyKey, errorText, readable } = require('../../utils/request');
+const elderMode = require('../../utils/elder-mode');
+const {
+  newIdempotencyKey, errorText, readable, ApiError,
+} = require('../../utils/request');
 
 const SUBSCRIBE_VALUES = ['accept', 'reject', 'ban', 'filter'];
 
@@ -17,7 +22,7 @@ function reasonText(reason) {
 }
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     info: {},
     rules: [],
@@ -34,20 +39,11 @@ Component({
   methods: {
     onLoad(query = {}) {
       this.slotId = query.slot_id || '';
+      this.doctorId = query.doctor_id || '';
       this.hospitalId = query.hospital_id || '';
+      this.date = query.date || '';
       this.templateIds = [];
       this.attempt = null;
-      this.setData({
-        info: {
-          doctorName: format.param(query, 'doctor_name'),
-          title: format.param(query, 'title'),
-          dateText: format.dateLabel(query.date),
-          sessionLabel: format.sessionLabel(query.session),
-          time: query.start && query.end ? `${query.start}-${query.end}` : '',
-          feeText: query.fee_cents !== undefined ? format.fee(query.fee_cents) : '',
-          hospitalName: '',
-        },
-      });
       return this.reload();
     },
     onShow() {
@@ -56,12 +52,33 @@ Component({
     },
     reload(opts) {
       return this.runLoad(async () => {
-        const [hospital] = await Promise.all([
-          api.catalog.hospital(this.hospitalId, { toast: false }),
+        const [doctor, { items }] = await Promise.all([
+          api.catalog.doctor(this.doctorId, { toast: false }),
+          api.catalog.schedules(this.doctorId, this.date, this.date, { toast: false }),
           this.loadPatients(),
           this.loadTemplates(),
         ]);
-        this.setData({ 'info.hospitalName': hospital.name, rules: format.rulesLines(hospital.rules) });
+        const schedule = (items || []).find((s) => (s.slots || []).some((x) => x.id === this.slotId));
+        const slot = schedule && schedule.slots.find((x) => x.id === this.slotId);
+        if (!slot) {
+          throw new ApiError({ statusCode: 404, code: 'NOT_FOUND', message: '号源不存在或已调整，请重新选择 / slot not found' });
+        }
+        this.hospitalId = this.hospitalId || doctor.hospital_id;
+        const hospital = await api.catalog.hospital(this.hospitalId, { toast: false });
+        const bookable = schedule.status === 'open' && format.slotBookable(slot, schedule.date);
+        this.setData({
+          info: {
+            doctorName: doctor.name,
+            title: doctor.title || '',
+            dateText: format.dateLabel(schedule.date),
+            sessionLabel: format.sessionLabel(schedule.session),
+            time: `${slot.start}-${slot.end}`,
+            feeText: format.fee(schedule.fee_cents),
+            hospitalName: hospital.name,
+            slotText: bookable ? '' : format.slotText(slot, schedule.date),
+          },
+          rules: format.rulesLines(hospital.rules),
+        });
         this.loadedOnce = true;
         return true;
       }, opts);

@@ -4,8 +4,10 @@
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
+const elderMode = require('../../utils/elder-mode');
 
 const DEFAULT_WINDOW_DAYS = 7;
+const SUBSCRIBE_VALUES = ['accept', 'reject', 'ban', 'filter'];
 
 function sessionView(schedule, now) {
   const state = format.scheduleState(schedule, now);
@@ -17,13 +19,19 @@ function sessionView(schedule, now) {
     sub: state.sub,
     tone: state.tone,
     bookable: state.bookable,
+    // 候补: a full session (not stopped, closed or unreleased) can be waited for
+    waitable: state.tone === 'full',
     fee_cents: schedule.fee_cents,
-    slots: schedule.slots || [],
+    slots: (schedule.slots || []).map((slot) => ({
+      ...slot,
+      bookable: format.slotBookable(slot, schedule.date, now),
+      text: format.slotText(slot, schedule.date, now),
+    })),
   };
 }
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     doctor: null,
     feeText: '',
@@ -38,6 +46,8 @@ Component({
     onLoad(query = {}) {
       this.doctorId = query.id || '';
       this.hospitalId = query.hospital_id || '';
+      // a shared link or 按日期挂号 opens this date (when it is within the booking window)
+      if (/^\d{4}-\d{2}-\d{2}$/.test(query.date || '')) this.setData({ date: query.date });
       return this.reload();
     },
     onPullDownRefresh() {
@@ -56,7 +66,7 @@ Component({
         const windowDays = Number.isInteger(rules.window_days) ? rules.window_days : DEFAULT_WINDOW_DAYS;
         const from = format.today(now);
         const to = format.addDays(from, windowDays);
-        const { items } = await api.catalog.schedules(this.doctorId, from, to, { toast: false });
+        const { items } = await api.catalog.schedulesBetween(this.doctorId, from, to, { toast: false });
         this.hospital = hospital;
         this.byDate = {};
         (items || []).forEach((s) => {
@@ -86,6 +96,7 @@ Component({
           days: format.dateStrip(from, windowDays + 1, marks, now),
         });
         wx.setNavigationBarTitle({ title: `${doctor.name} ${doctor.title || ''}`.trim() });
+        this.loadWaitlistTemplate();
         this.showDate(keep || firstBookable || from, now);
         return true;
       }, opts);
@@ -99,6 +110,67 @@ Component({
         sessions,
         openId: open ? open.id : '',
       });
+    },
+    loadWaitlistTemplate() {
+      if (this.waitlistTemplate !== undefined) return;
+      this.waitlistTemplate = '';
+      api.subscriptions.publicTemplates({ toast: false })
+        .then(({ items }) => {
+          const t = (items || []).find((x) => x.kind === 'waitlist_promoted');
+          this.waitlistTemplate = t ? t.template_id : '';
+        })
+        .catch(() => {});
+    },
+    /** 候补 tap: wx.requestSubscribeMessage (waitlist_promoted) first, then join. */
+    onJoinWaitlist(e) {
+      const { id } = e.currentTarget.dataset;
+      const session = this.data.sessions.find((s) => s.id === id);
+      if (!session || !session.waitable || this.joining) return undefined;
+      const tmpl = this.waitlistTemplate;
+      const subscribed = tmpl
+        ? new Promise((resolve) => {
+          wx.requestSubscribeMessage({ tmplIds: [tmpl], success: resolve, fail: () => resolve(null) });
+        })
+        : Promise.resolve(null);
+      this.joining = true;
+      return this.joinWaitlist(session, subscribed, tmpl).finally(() => {
+        this.joining = false;
+      });
+    },
+    async joinWaitlist(session, subscribed, tmpl) {
+      const choice = await subscribed;
+      if (choice && SUBSCRIBE_VALUES.includes(choice[tmpl])) {
+        await api.subscriptions.record({ [tmpl]: choice[tmpl] }, { toast: false }).catch(() => {});
+      }
+      try {
+        const { items } = await api.patients.list();
+        const patient = (items || []).find((p) => p.is_default) || (items || [])[0];
+        if (!patient) {
+          wx.showToast({ title: '请先添加就诊人', icon: 'none' });
+          wx.navigateTo({ url: '/pages/patients/index' });
+          return;
+        }
+        await api.waitlist.join({
+          doctor_id: this.data.doctor.id,
+          date_from: this.data.date,
+          date_to: this.data.date,
+          sessions: [session.session],
+          patient_id: patient.id,
+        });
+        wx.showToast({ title: `已为${patient.name}加入候补`, icon: 'none' });
+      } catch (err) {
+        // toast shown by the request layer (e.g. LIMIT_REACHED, PATIENT_BANNED)
+      }
+    },
+    onShareAppMessage() {
+      const { doctor, date } = this.data;
+      const name = doctor ? `${doctor.name} ${doctor.title || ''}`.trim() : '医生';
+      const path = `/pages/doctor/index?id=${encodeURIComponent(this.doctorId)}`
+        + `&hospital_id=${encodeURIComponent(this.hospitalId)}${date ? `&date=${date}` : ''}`;
+      return { title: `${name} · ${date ? format.dateLabel(date) : ''} 预约挂号`, path };
+    },
+    onMyWaitlist() {
+      wx.navigateTo({ url: '/pages/waitlist/index' });
     },
     onPickDate(e) {
       this.showDate(e.detail.date);
@@ -119,27 +191,17 @@ Component({
       const session = this.data.sessions.find((s) => s.id === schedule);
       const slot = session && session.slots.find((s) => s.id === slotId);
       if (!slot) return;
-      if (slot.status && slot.status !== 'open' && slot.status !== 'full') {
-        wx.showToast({ title: '该时段已截止预约，请选择其他时段', icon: 'none' });
+      if (!slot.bookable) {
+        const why = slot.text === '约满' ? '已约满' : `${slot.text}预约`.replace('已开始预约', '已开始');
+        wx.showToast({ title: `该时段${why}，请选择其他时段`, icon: 'none' });
         return;
       }
-      if (!(slot.remaining > 0)) {
-        wx.showToast({ title: '该时段已约满，请选择其他时段', icon: 'none' });
-        return;
-      }
-      const { doctor } = this.data;
+      // only ids: the confirm page reads doctor, time and fee from the server
       const params = {
         slot_id: slot.id,
-        schedule_id: session.id,
+        doctor_id: this.data.doctor.id,
         hospital_id: this.hospitalId,
-        doctor_id: doctor.id,
-        doctor_name: doctor.name,
-        title: doctor.title || '',
         date: this.data.date,
-        session: session.session,
-        start: slot.start,
-        end: slot.end,
-        fee_cents: session.fee_cents,
       };
       const qs = Object.keys(params).map((k) => `${k}=${encodeURIComponent(params[k])}`).join('&');
       wx.navigateTo({ url: `/pages/confirm/index?${qs}` });

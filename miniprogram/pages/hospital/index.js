@@ -3,6 +3,7 @@
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
+const elderMode = require('../../utils/elder-mode');
 
 /** Second-level entries of a top department; a department without children is its own entry. */
 function childrenOf(top) {
@@ -11,7 +12,7 @@ function childrenOf(top) {
 }
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     hospital: null,
     rulesText: '',
@@ -41,10 +42,28 @@ Component({
           departments,
           active,
           children: childrenOf(departments[active]),
+          days: format.dateStrip(format.today(), (Number.isInteger((hospital.rules || {}).window_days) ? hospital.rules.window_days : 7) + 1),
         });
         wx.setNavigationBarTitle({ title: hospital.name });
         return departments.length > 0;
       }, opts);
+    },
+    onSearchInput(e) {
+      this.query = (e.detail && e.detail.value) || '';
+    },
+    onSearch() {
+      const q = (this.query || '').trim();
+      if (!q) return;
+      wx.navigateTo({ url: `/pages/doctors/index?hospital_id=${encodeURIComponent(this.hospitalId)}&q=${encodeURIComponent(q)}` });
+    },
+    /** 按日期挂号: every doctor of this hospital with numbers on the chosen date. */
+    onPickDay(e) {
+      const { date } = e.currentTarget.dataset;
+      wx.navigateTo({ url: `/pages/doctors/index?hospital_id=${encodeURIComponent(this.hospitalId)}&date=${date}` });
+    },
+    onShareAppMessage() {
+      const name = (this.data.hospital && this.data.hospital.name) || '预约挂号';
+      return { title: `${name} · 在线预约挂号`, path: `/pages/hospital/index?id=${encodeURIComponent(this.hospitalId)}` };
     },
     onPickTop(e) {
       const active = Number(e.currentTarget.dataset.index);

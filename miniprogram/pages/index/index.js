@@ -1,9 +1,10 @@
 // 首页: hospitals (GET /hospitals) → pages/hospital
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
+const elderMode = require('../../utils/elder-mode');
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     hospitals: [],
   },

@@ -1,12 +1,17 @@
 // 就诊人管理: list (GET /patients), add (POST), edit (PATCH), delete (DELETE), default (PATCH
 // {is_default: true}); the ID number is checked on the client (GB 11643) before sending, and
 // only masked numbers are ever shown. At most config.maxPatients profiles.
+// Before a 就诊人 is added the user must have agreed (explicitly, a checkbox they tick) to the
+// current 用户协议 / 隐私政策 and to the processing of ID numbers and phones: the consent is
+// recorded on the server with its version (POST /me/consents, read back from GET /me).
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
 const idcard = require('../../utils/idcard');
 const config = require('../../config');
-const { readable } = require('../../utils/request');
+const privacy = require('../../utils/privacy');
+const { readable, showError } = require('../../utils/request');
+const elderMode = require('../../utils/elder-mode');
 
 const NAME_RE = /^[\u4e00-\u9fa5A-Za-z·•. ]{2,30}$/;
 const PHONE_RE = /^1[3-9]\d{9}$/;
@@ -43,7 +48,7 @@ function confirmModal(options) {
 }
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     patients: [],
     maxPatients: config.maxPatients,
@@ -51,6 +56,8 @@ Component({
     form: null,
     errors: {},
     saving: false,
+    consent: null, // {ticked} while asking for consent
+    privacyVersion: privacy.VERSION,
   },
   methods: {
     onLoad() {
@@ -70,11 +77,55 @@ Component({
         return this.data.patients.length > 0;
       }, opts);
     },
-    onAdd() {
+    async onAdd() {
       if (this.data.patients.length >= config.maxPatients) {
         wx.showToast({ title: `最多添加${config.maxPatients}位就诊人`, icon: 'none' });
         return;
       }
+      if (!this.consented) {
+        try {
+          this.consented = privacy.hasConsented(await api.me.get({ toast: false }));
+        } catch (err) {
+          showError(err);
+          return;
+        }
+      }
+      if (!this.consented) {
+        this.setData({ consent: { ticked: false } });
+        return;
+      }
+      this.openAddForm();
+    },
+    onTickConsent() {
+      this.setData({ 'consent.ticked': !(this.data.consent && this.data.consent.ticked) });
+    },
+    onCancelConsent() {
+      this.setData({ consent: null });
+    },
+    async onAgree() {
+      if (!this.data.consent || !this.data.consent.ticked || this.data.saving) return;
+      this.setData({ saving: true });
+      try {
+        for (const kind of privacy.CONSENT_KINDS) {
+          // eslint-disable-next-line no-await-in-loop
+          await api.me.consent(kind, privacy.VERSION);
+        }
+        this.consented = true;
+        this.setData({ consent: null });
+        this.openAddForm();
+      } catch (err) {
+        // toast shown; nothing is collected without the recorded consent
+      } finally {
+        this.setData({ saving: false });
+      }
+    },
+    onOpenAgreement() {
+      wx.navigateTo({ url: '/pages/agreement/index' });
+    },
+    onOpenPrivacy() {
+      wx.navigateTo({ url: '/pages/privacy/index' });
+    },
+    openAddForm() {
       const first = this.data.patients.length === 0;
       this.setData({
         form: { mode: 'add', name: '', id_number: '', phone: '', relation: first ? 'self' : '' },

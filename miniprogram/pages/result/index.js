@@ -3,9 +3,10 @@ const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
 const config = require('../../config');
+const elderMode = require('../../utils/elder-mode');
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     a: null,
     hospitalName: '',

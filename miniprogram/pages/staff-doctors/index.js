@@ -4,13 +4,14 @@ const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
 const { requireStaff, confirmModal } = require('../../utils/staff');
+const elderMode = require('../../utils/elder-mode');
 
 function view(d) {
   return { ...d, feeText: format.fee(d.fee_cents) };
 }
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     doctors: [],
     publishedCount: 0,

@@ -1,8 +1,10 @@
 // Staff login (POST /auth/staff/login {username, password}) → pages/staff-today.
 // Only hospital admins have a hospital to work on; a platform admin is told to use the console.
 const { staffLogin, clearSession, errorText } = require('../../utils/request');
+const elderMode = require('../../utils/elder-mode');
 
 Component({
+  behaviors: [elderMode.behavior],
   data: {
     username: '',
     password: '',

@@ -5,6 +5,7 @@ const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
 const { loadDatedStaffPage, confirmModal } = require('../../utils/staff');
+const elderMode = require('../../utils/elder-mode');
 
 const STATUS = {
   open: { text: '预约中', theme: 'primary' },
@@ -15,7 +16,7 @@ const STATUS = {
 };
 
 Component({
-  behaviors: [pageState],
+  behaviors: [pageState, elderMode.behavior],
   data: {
     days: [],
     date: '',

@@ -9,7 +9,9 @@ const h = require('../helpers');
 const shim = require('./wx-shim');
 const idcard = require('../../utils/idcard');
 const format = require('../../utils/format');
-const { getSession } = require('../../utils/request');
+const { getSession, request } = require('../../utils/request');
+
+const APP_PAGES = require('../../app.json').pages;
 
 const ENV = shim.env();
 const describeE2E = ENV.enabled ? describe : describe.skip;
@@ -17,7 +19,7 @@ const staffTest = ENV.enabled && ENV.staffUsername && ENV.staffPassword ? test :
 
 const P = ENV.enabled ? (() => {
   const ids = h.loadPages(['index', 'hospital', 'doctors', 'doctor', 'confirm', 'result', 'appointments',
-    'appointment-detail', 'patients', 'staff-login', 'staff-today']);
+    'appointment-detail', 'patients', 'staff-login', 'staff-today', 'waitlist']);
   return {
     index: ids.index,
     hospital: ids.hospital,
@@ -30,6 +32,7 @@ const P = ENV.enabled ? (() => {
     patients: ids.patients,
     staffLogin: ids['staff-login'],
     staffToday: ids['staff-today'],
+    waitlist: ids.waitlist,
   };
 })() : {};
 
@@ -56,13 +59,50 @@ async function navigation(api, action, what) {
   return wx.last(api).url;
 }
 
+function staffCheckIn(hid, aid) {
+  return request({ url: `/admin/hospitals/${hid}/appointments/${aid}/check-in`, method: 'POST', data: {}, auth: 'staff', toast: false });
+}
+
+/** A direct API call (for the other actors of a journey: staff set-up, a second patient). */
+async function http(method, path, body, token, extra = {}) {
+  const res = await global.__nodeHttp(`${ENV.apiBase}${path}`, {
+    method,
+    headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}), ...extra },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status >= 300) throw new Error(`e2e: ${method} ${path} → ${res.status} ${res.text}`);
+  return res.text ? JSON.parse(res.text) : null;
+}
+
+/** Another patient, logged in through the WeChat fake with its own openid, with a profile. */
+async function otherPatient() {
+  const openid = `o_e2e_other_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+  const minted = await global.__nodeHttp(`${ENV.fake}/__fake__/codes`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ openid }),
+  });
+  const { access_token: token } = await http('POST', '/auth/wechat/login', { code: JSON.parse(minted.text).code });
+  const profile = await http('POST', '/patients', {
+    name: '另一患者', id_number: randomIdNumber(), phone: '13900000001', relation: 'self',
+  }, token);
+  return { token, patientId: profile.id };
+}
+
 /** Make sure the patient has one profile, through the 就诊人 page. */
 async function ensureProfile() {
   const page = await mountReady(P.patients, {}, '就诊人');
   expect(['ready', 'empty']).toContain(page.data.state);
   if (page.data.patients.length) return page.data.patients[0];
   h.tapButton(page.querySelector('#state').querySelector('#sv-action'));
-  await h.flush();
+  // first 就诊人: explicit consent, recorded on the server with its version
+  await shim.waitFor(() => page.data.consent || page.data.form, 'the consent step');
+  if (page.data.consent) {
+    h.tap(page.querySelector('#consent-tick'));
+    await h.flush();
+    h.tapButton(page.querySelector('#consent-agree'));
+    await shim.waitFor(() => page.data.form, 'the profile form after consent');
+    const me = await request({ url: '/me', toast: false });
+    expect(me.consents.map((c) => c.kind).sort()).toEqual(['patient_data', 'privacy', 'terms']);
+  }
   const id = randomIdNumber();
   h.typeInto(page.querySelector('#f-name'), '测试患者');
   h.typeInto(page.querySelector('#f-id'), id);
@@ -151,8 +191,9 @@ async function book(query) {
 }
 
 describeE2E('e2e against the running gateway', () => {
+  const OPENID = `o_e2e_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
   beforeAll(() => {
-    wx = shim.install({ openid: `o_e2e_${Date.now()}_${Math.floor(Math.random() * 1e6)}` });
+    wx = shim.install({ openid: OPENID });
   });
 
   test('patient: login → profile → browse → book → my appointments → cancel', async () => {
@@ -187,6 +228,33 @@ describeE2E('e2e against the running gateway', () => {
     const detail = await mountReady(P.detail, shim.queryOf(detailUrl), 'appointment detail');
     expect(h.text(detail)).toContain('取消');
     expect(detail.data.deadlinePassed).toBe(false);
+
+    // the booking's subscribe message reached (the fake) WeChat; its page is a page of
+    // app.json and opens this appointment's detail
+    const message = await shim.waitForAsync(async () => (await shim.fakeMessages(OPENID))
+      .find((m) => String(m.page || '').endsWith(`id=${aid}`)), 'the booking_confirmed message');
+    const [pagePath, pageQuery] = message.page.split('?');
+    expect(APP_PAGES).toContain(pagePath);
+    expect(pagePath).toBe('pages/appointment-detail/index');
+    const opened = await mountReady(P.detail, Object.fromEntries(new URLSearchParams(pageQuery)), 'the message page');
+    expect(opened.data.state).toBe('ready');
+    expect(opened.data.a.id).toBe(aid);
+
+    // 改约 to another bookable slice of the same doctor (when the doctor has one)
+    h.tapButton(detail.querySelector('#move'));
+    await shim.waitFor(() => detail.data.moveSlots, 'the slices to move to');
+    if (detail.data.moveSlots.length) {
+      // the latest one: a slice starting within the cancel window could not be cancelled below
+      const last = detail.data.moveSlots.length - 1;
+      const target = detail.data.moveSlots[last].id;
+      h.tap(detail.querySelectorAll('.move-slot')[last]);
+      await shim.waitFor(() => detail.data.a.slot_id === target, 'the move');
+      expect(detail.data.a.status).toBe('booked');
+      expect(wx.calls('showToast').map((c) => c.args.title)).toContain('已改约');
+      expect(detail.data.deadlinePassed).toBe(false);
+    } else {
+      h.tapButton(detail.querySelector('#move-cancel'));
+    }
     h.tapButton(detail.querySelector('#cancel'));
     await shim.waitFor(() => detail.data.a.status === 'cancelled', 'the cancellation');
     expect(h.text(detail)).toContain('已取消');
@@ -220,16 +288,71 @@ describeE2E('e2e against the running gateway', () => {
       today.querySelector('#dates').querySelectorAll('.ds-day')[index].dispatchEvent('tap');
       await shim.waitFor(() => today.data.date === query.date && today.data.state === 'ready', 'the booked date');
     }
+    const row = () => today.data.groups.flatMap((g) => g.items).find((a) => a.id === aid);
+    await shim.waitFor(() => row(), 'the booked row');
+    if (query.date !== format.today()) {
+      // 签到 only on the visit day: no button, a hint, and the backend refuses it too
+      expect(h.withDataId(today.querySelectorAll('.check-in'), aid)).toBeFalsy();
+      expect(h.text(today)).toContain('就诊当天可签到');
+      const refused = await staffCheckIn(hid, aid).catch((e) => e);
+      expect(refused).toMatchObject({ statusCode: 409, code: 'INVALID_STATE' });
+      return;
+    }
     const button = h.withDataId(today.querySelectorAll('.check-in'), aid);
     expect(button).toBeTruthy();
     h.tapButton(button);
-    const row = () => today.data.groups.flatMap((g) => g.items).find((a) => a.id === aid);
     await shim.waitFor(() => row() && row().status === 'checked_in', 'the check-in');
     expect(h.text(today)).toContain('已签到');
 
     // the patient sees it too
     const detail = await mountReady(P.detail, { id: aid }, 'appointment detail');
     expect(detail.data.a.status).toBe('checked_in');
+  });
+
+  staffTest('候补: join from a full session → another patient cancels → promoted → message opens it', async () => {
+    // staff: a new department and doctor with one session of one number tomorrow
+    const staff = await http('POST', '/auth/staff/login', { username: ENV.staffUsername, password: ENV.staffPassword });
+    const hid = staff.user.hospital_id;
+    const tag = Math.floor(Math.random() * 1e6);
+    const dep = await http('POST', `/admin/hospitals/${hid}/departments`, { name: `候补测试科${tag}` }, staff.access_token);
+    const doc = await http('POST', `/admin/hospitals/${hid}/doctors`, {
+      name: '候补医生', title: '主治医师', department_id: dep.id, fee_cents: 1000, published: true,
+    }, staff.access_token);
+    const date = format.addDays(format.today(), 1);
+    const schedule = await http('POST', `/admin/hospitals/${hid}/doctors/${doc.id}/schedules`, {
+      date, session: 'pm', slots: [{ start: '14:00', end: '14:30', capacity: 1 }],
+    }, staff.access_token);
+    const slotId = schedule.slots[0].id;
+
+    // another patient takes the only number
+    const other = await otherPatient();
+    const taken = await http('POST', '/appointments', { slot_id: slotId, patient_id: other.patientId }, other.token,
+      { 'Idempotency-Key': `e2e-${tag}-${Date.now()}` });
+
+    // our patient: the doctor page on that date is 约满 and offers 候补
+    await ensureProfile();
+    const doctor = await mountReady(P.doctor, { id: doc.id, hospital_id: hid, date }, 'the full doctor page');
+    expect(doctor.data.date).toBe(date);
+    await shim.waitFor(() => doctor.instance.waitlistTemplate, 'the waitlist_promoted template id');
+    const template = doctor.instance.waitlistTemplate;
+    expect(doctor.data.sessions.filter((s) => s.waitable)).toHaveLength(1);
+    const mark = wx.log.length;
+    h.tapButton(doctor.querySelectorAll('.join-waitlist')[0]);
+    await shim.waitFor(() => wx.calls('showToast').some((c) => String(c.args.title).includes('加入候补')), 'joining the waitlist');
+    expect(wx.log.slice(mark)[0]).toMatchObject({ api: 'requestSubscribeMessage', args: { tmplIds: [template] } });
+
+    // the other patient cancels: the number goes to our patient, who gets waitlist_promoted
+    await http('POST', `/appointments/${taken.id}/cancel`, {}, other.token);
+    const message = await shim.waitForAsync(async () => (await shim.fakeMessages(OPENID))
+      .find((m) => m.template_id === template), 'the waitlist_promoted message');
+    const [pagePath, pageQuery] = message.page.split('?');
+    expect(APP_PAGES).toContain(pagePath);
+    const opened = await mountReady(P.detail, Object.fromEntries(new URLSearchParams(pageQuery)), 'the promoted appointment');
+    expect(opened.data.a).toMatchObject({ status: 'booked', slot_id: slotId });
+
+    const mine = await mountReady(P.waitlist, {}, 'my waitlist');
+    const entry = mine.data.items.find((x) => x.doctor_id === doc.id);
+    expect(entry).toMatchObject({ status: 'promoted', appointment_id: opened.data.a.id });
   });
 });
 

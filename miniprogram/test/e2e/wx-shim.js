@@ -28,6 +28,34 @@ function appendQuery(url, data) {
   return url + (url.includes('?') ? '&' : '?') + parts.join('&');
 }
 
+async function grantAtFake(fake, openid, templateId) {
+  const q = `openid=${encodeURIComponent(openid)}&template_id=${encodeURIComponent(templateId)}`;
+  const current = await global.__nodeHttp(`${fake}/__fake__/quota?${q}`, { method: 'GET', headers: {} });
+  const count = JSON.parse(current.text).count + 1;
+  await global.__nodeHttp(`${fake}/__fake__/quota`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ openid, template_id: templateId, count }),
+  });
+}
+
+/** The subscribe messages the WeChat fake delivered to `openid`. */
+async function fakeMessages(openid) {
+  const { text } = await global.__nodeHttp(`${env().fake}/__fake__/messages?touser=${encodeURIComponent(openid)}`, { method: 'GET', headers: {} });
+  return JSON.parse(text).items;
+}
+
+/** Poll an async `check()` until truthy (or throw after `timeout` ms with `what`). */
+async function waitForAsync(check, what, timeout = 30000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    // eslint-disable-next-line no-await-in-loop
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`e2e: timed out waiting for ${what}`);
+    // eslint-disable-next-line no-await-in-loop
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 function install({ openid }) {
   const e = env();
   config.apiBaseUrl = e.apiBase;
@@ -107,14 +135,19 @@ function install({ openid }) {
   });
   // the person taps 确定 in every dialog (with a reason where one is asked for)
   w.showModal = recorded('showModal', (o) => ({ errMsg: 'showModal:ok', confirm: true, cancel: false, content: o.editable ? 'e2e 测试' : '' }));
-  // and accepts every subscribe-message template
-  w.requestSubscribeMessage = recorded('requestSubscribeMessage', (o) => {
+  // and accepts every subscribe-message template; WeChat's side of an accept is one more send
+  // for this user and template, so the fake's ledger is raised before the dialog answers
+  w.requestSubscribeMessage = (o = {}) => {
+    record('requestSubscribeMessage', o);
     const res = { errMsg: 'requestSubscribeMessage:ok' };
     (o.tmplIds || []).forEach((id) => {
       res[id] = 'accept';
     });
-    return res;
-  });
+    Promise.all((o.tmplIds || []).map((id) => grantAtFake(e.fake, openid, id))).then(() => {
+      if (o.success) o.success(res);
+      if (o.complete) o.complete(res);
+    });
+  };
 
   return {
     log,
@@ -144,4 +177,6 @@ function queryOf(url) {
   return Object.fromEntries(new URLSearchParams(String(url).split('?')[1] || ''));
 }
 
-module.exports = { env, install, waitFor, queryOf };
+module.exports = {
+  env, install, waitFor, waitForAsync, queryOf, fakeMessages,
+};

@@ -19,7 +19,7 @@ describe('pages/appointment-detail', () => {
   test('loading state', async () => {
     fake.routes['GET /appointments/a_1'] = () => new Promise(() => {});
     const comp = await h.mount(pageId, { id: 'a_1' });
-    expect(comp.data.state).toBe('loading');
+    h.expectLoading(comp, fake, 'GET /appointments/a_1');
   });
 
   test('shows the appointment and its cancel deadline', async () => {
@@ -80,5 +80,50 @@ describe('pages/appointment-detail', () => {
     h.tapButton(h.retryButton(comp));
     await h.flush();
     expect(comp.data.state).toBe('ready');
+  });
+
+  test('the hospital: address, map (wx.openLocation) and phone (wx.makePhoneCall)', async () => {
+    const comp = await h.mount(pageId, { id: 'a_1' });
+    await h.flush();
+    const t = h.text(comp);
+    expect(t).toContain('北京市东城区帅府园1号');
+    fake.wx.openLocation = jest.fn();
+    fake.wx.makePhoneCall = jest.fn();
+    h.tapButton(comp.querySelector('#open-map'));
+    h.tapButton(comp.querySelector('#call-hospital'));
+    await h.flush();
+    expect(fake.wx.openLocation).toHaveBeenCalledWith(expect.objectContaining({
+      latitude: fx.hospital.latitude, longitude: fx.hospital.longitude, name: '协和示范医院',
+    }));
+    expect(fake.wx.makePhoneCall).toHaveBeenCalledWith({ phoneNumber: '010-00000000' });
+  });
+
+  test('a booked appointment shows its check-in QR code (the staff page reads it back)', async () => {
+    const checkinCode = require('../../utils/checkin-code');
+    const comp = await h.mount(pageId, { id: 'a_1' });
+    const rows = comp.querySelectorAll('.qr-row');
+    expect(rows.length).toBe(checkinCode.matrix(checkinCode.payload('a_1')).length);
+    expect(rows.length).toBeGreaterThanOrEqual(21);
+    expect(comp.querySelectorAll('.qr-dark').length).toBeGreaterThan(100);
+    expect(checkinCode.parse(checkinCode.payload('a_1'))).toBe('a_1');
+    expect(checkinCode.parse('guahao:checkin:{"$gt":""}')).toBe('');
+  });
+
+  test('改约: lists the doctor\'s bookable slices, then moves after confirming', async () => {
+    fake.routes['GET /doctors/doc_1/schedules'] = fx.schedules;
+    fake.routes['POST /appointments/a_1/move'] = (req) => ({ ...fx.appointment, slot_id: req.data.slot_id, start: '09:00', end: '09:30', seq_no: 4 });
+    const comp = await h.mount(pageId, { id: 'a_1' });
+    await h.flush();
+    h.tapButton(comp.querySelector('#move'));
+    await h.flush();
+    // sch_2_am: s0 is the current one, s1 is full → only s2 (09:00) is offered
+    expect(comp.data.moveSlots.map((s) => s.id)).toEqual(['sch_2_am_s2']);
+    h.tap(comp.querySelectorAll('.move-slot')[0]);
+    await h.flush();
+    const move = fake.requests.find((r) => r.route === 'POST /appointments/a_1/move');
+    expect(move.data).toEqual({ slot_id: 'sch_2_am_s2' });
+    expect(comp.data.moveSlots).toBe(null);
+    expect(h.text(comp)).toContain('第 4 号');
+    expect(h.toasts(fake)).toContain('已改约');
   });
 });

@@ -28,7 +28,7 @@ describe('pages/appointments (我的预约)', () => {
   test('loading state', async () => {
     fake.routes['GET /appointments'] = () => new Promise(() => {});
     const comp = await h.mount(pageId);
-    expect(comp.data.state).toBe('loading');
+    h.expectLoading(comp, fake, 'GET /appointments');
   });
 
   test('lists all appointments with status labels', async () => {

@@ -3,15 +3,15 @@ const fx = require('../fixtures');
 
 const pageId = h.loadPage('confirm');
 const QUERY = {
-  slot_id: 'sch_2_am_s0', schedule_id: 'sch_2_am', hospital_id: 'h_1', doctor_id: 'doc_1',
-  doctor_name: encodeURIComponent('张明华'), title: encodeURIComponent('主任医师'),
-  date: '2026-12-02', session: 'am', start: '08:00', end: '08:30', fee_cents: '10000',
+  slot_id: 'sch_2_am_s0', hospital_id: 'h_1', doctor_id: 'doc_1', date: '2026-12-02',
 };
 const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 function routes() {
   return {
     'GET /hospitals/h_1': fx.hospitalDetail,
+    'GET /doctors/doc_1': fx.doctor,
+    'GET /doctors/doc_1/schedules': (req) => ({ items: fx.schedules.items.filter((s) => s.date === req.query.from) }),
     'GET /patients': fx.patients,
     'GET /subscriptions/templates': fx.templates,
     'GET /appointments/eligibility': { eligible: true, reasons: [] },
@@ -32,7 +32,29 @@ describe('pages/confirm', () => {
   test('loading state', async () => {
     fake.routes['GET /patients'] = () => new Promise(() => {});
     const comp = await h.mount(pageId, QUERY);
-    expect(comp.data.state).toBe('loading');
+    h.expectLoading(comp, fake, 'GET /patients');
+  });
+
+  test('doctor, time and fee come from the server, never from the URL', async () => {
+    const forged = {
+      ...QUERY, doctor_name: encodeURIComponent('假医生'), fee_cents: '1', start: '23:00', end: '23:30',
+    };
+    const comp = await h.mount(pageId, forged);
+    expect(comp.data.state).toBe('ready');
+    const t = h.text(comp);
+    expect(t).toContain('张明华');
+    expect(t).not.toContain('假医生');
+    expect(t).toContain('08:00-08:30');
+    expect(t).toContain('¥100.00');
+    const sch = fake.requests.find((r) => r.route === 'GET /doctors/doc_1/schedules');
+    expect(sch.query).toEqual({ from: '2026-12-02', to: '2026-12-02' });
+  });
+
+  test('a slot the server does not know (changed schedule) is an error, not a booking form', async () => {
+    const comp = await h.mount(pageId, { ...QUERY, slot_id: 'gone' });
+    expect(comp.data.state).toBe('error');
+    expect(h.text(comp)).toContain('号源不存在或已调整，请重新选择');
+    expect(fake.requests.some((r) => r.route === 'POST /appointments')).toBe(false);
   });
 
   test('shows the booking, the rules, the default patient and checks eligibility for it', async () => {
@@ -74,6 +96,21 @@ describe('pages/confirm', () => {
     await h.flush();
     expect(fake.wx.requestSubscribeMessage).not.toHaveBeenCalled();
     expect(fake.requests.some((r) => r.route === 'POST /appointments')).toBe(false);
+  });
+
+  test('wx.requestSubscribeMessage is the first wx call of the tap, made synchronously (nothing awaited before it)', async () => {
+    const comp = await h.mount(pageId, QUERY);
+    const before = fake.calls.length;
+    // the handler bound to #confirm's tap (the next test taps the button itself), called as
+    // WeChat calls it; no flush after: an await before the call would leave it for later
+    expect(comp.querySelector('#confirm')).toBeTruthy();
+    comp.instance.onConfirm({ type: 'tap' });
+    const sync = fake.calls.slice(before);
+    expect(sync.length).toBeGreaterThan(0);
+    expect(sync[0].api).toBe('requestSubscribeMessage');
+    expect(fake.wx.requestSubscribeMessage).toHaveBeenCalledTimes(1);
+    await h.flush(10);
+    expect(h.lastNavigation(fake, 'redirectTo')).toBe('/pages/result/index?id=a_1');
   });
 
   test('the tap calls wx.requestSubscribeMessage before any wx.request, posts its result, then books', async () => {

@@ -13,7 +13,7 @@ describe('pages/doctors', () => {
   test('loading state', async () => {
     fake.routes['GET /doctors'] = () => new Promise(() => {});
     const comp = await h.mount(pageId, QUERY);
-    expect(comp.data.state).toBe('loading');
+    h.expectLoading(comp, fake, 'GET /doctors');
   });
 
   test('lists doctors of the department with title, specialty, fee and next date', async () => {
@@ -60,5 +60,25 @@ describe('pages/doctors', () => {
     await comp.instance.onPullDownRefresh();
     expect(fake.requests).toHaveLength(2);
     expect(fake.wx.stopPullDownRefresh).toHaveBeenCalled();
+  });
+
+  test('doctor search passes q and says what was searched', async () => {
+    const comp = await h.mount(pageId, { hospital_id: 'h_1', q: encodeURIComponent('高血压') });
+    expect(fake.requests[0].query).toEqual({ hospital_id: 'h_1', q: '高血压' });
+    expect(h.text(comp)).toContain('搜索“高血压”');
+  });
+
+  test('按日期挂号: only doctors with numbers still bookable that day; the doctor opens on it', async () => {
+    jest.spyOn(Date, 'now').mockReturnValue(h.NOW);
+    fake.routes['GET /doctors/doc_1/schedules'] = (req) => ({ items: fx.schedules.items.filter((s) => s.date === req.query.from) });
+    fake.routes['GET /doctors/doc_2/schedules'] = { items: [] };
+    const comp = await h.mount(pageId, { hospital_id: 'h_1', date: '2026-12-02' });
+    await h.flush();
+    expect(comp.data.doctors.map((d) => d.id)).toEqual(['doc_1']);
+    expect(h.text(comp)).toContain('12月02日 周三 余3');
+    h.tap(comp.querySelectorAll('.doctor')[0]);
+    await h.flush();
+    expect(h.lastNavigation(fake)).toBe('/pages/doctor/index?id=doc_1&hospital_id=h_1&date=2026-12-02');
+    jest.restoreAllMocks();
   });
 });

@@ -64,4 +64,13 @@ describe('utils/format', () => {
     expect(format.param({ name: '心血管内科' }, 'name')).toBe('心血管内科');
     expect(format.param({ name: '100%' }, 'name')).toBe('100%');
   });
+
+  test('an open session whose slices have all started today is 已截止, not 约满 (no 候补 offered)', () => {
+    const now = Date.parse('2026-12-01T09:00:00+08:00');
+    const started = { status: 'open', date: '2026-12-01', slots: [{ start: '08:00', end: '08:30', remaining: 2, status: 'open' }, { start: '08:30', end: '09:00', remaining: 0, status: 'full' }] };
+    expect(format.scheduleState(started, now)).toMatchObject({ text: '已截止', tone: 'closed', bookable: false });
+    const fullAhead = { status: 'open', date: '2026-12-01', slots: [{ start: '10:00', end: '10:30', remaining: 0, status: 'full' }] };
+    expect(format.scheduleState(fullAhead, now)).toMatchObject({ text: '约满', tone: 'full' });
+  });
 });
+

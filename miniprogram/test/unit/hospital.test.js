@@ -15,7 +15,7 @@ describe('pages/hospital (departments)', () => {
   test('loading state while the hospital loads', async () => {
     fake.routes['GET /hospitals/h_1'] = () => new Promise(() => {});
     const comp = await h.mount(pageId, { id: 'h_1' });
-    expect(comp.data.state).toBe('loading');
+    h.expectLoading(comp, fake, 'GET /hospitals/h_1');
   });
 
   test('shows the hospital, its rules and two levels of departments', async () => {
@@ -76,5 +76,19 @@ describe('pages/hospital (departments)', () => {
     await comp.instance.onPullDownRefresh();
     expect(fake.requests).toHaveLength(4);
     expect(fake.wx.stopPullDownRefresh).toHaveBeenCalled();
+  });
+
+  test('search, 按日期挂号 and sharing the hospital', async () => {
+    const comp = await h.mount(pageId, { id: 'h_1' });
+    comp.instance.onSearchInput({ detail: { value: ' 张明华 ' } });
+    h.tap(comp.querySelector('#search-go'));
+    await h.flush();
+    expect(h.lastNavigation(fake)).toBe(`/pages/doctors/index?hospital_id=h_1&q=${encodeURIComponent('张明华')}`);
+    const days = comp.querySelectorAll('.day');
+    expect(days.length).toBe(fx.hospitalDetail.rules.window_days + 1);
+    h.tap(days[1]);
+    await h.flush();
+    expect(h.lastNavigation(fake)).toMatch(/^\/pages\/doctors\/index\?hospital_id=h_1&date=\d{4}-\d{2}-\d{2}$/);
+    expect(comp.instance.onShareAppMessage()).toEqual({ title: '协和示范医院 · 在线预约挂号', path: '/pages/hospital/index?id=h_1' });
   });
 });

@@ -12,7 +12,7 @@ describe('pages/index (hospital list)', () => {
   test('shows the loading state until the list arrives', async () => {
     fake.routes['GET /hospitals'] = () => new Promise(() => {}); // never answers
     const comp = await h.mount(pageId);
-    expect(comp.data.state).toBe('loading');
+    h.expectLoading(comp, fake, 'GET /hospitals');
     expect(h.text(comp)).toContain('加载中');
   });
 

@@ -53,4 +53,41 @@ describe('pages/me (我的)', () => {
     expect(fake.requests.map((r) => r.route)).toEqual(['POST /auth/logout']);
     expect(h.text(comp)).toContain('工作人员登录');
   });
+
+  describe('注销账号', () => {
+    test('only when logged in; confirmed → DELETE /me, the session is forgotten', async () => {
+      fake.routes['DELETE /me'] = { deleted: true, patients_deleted: 2 };
+      const anonymous = await h.mount(pageId);
+      expect(anonymous.querySelector('#delete-account')).toBe(undefined);
+      h.seedPatient(fake);
+      const comp = await h.mount(pageId);
+      h.clickCell(comp.querySelector('#delete-account'));
+      await h.flush();
+      expect(fake.requests.map((r) => r.route)).toEqual(['DELETE /me']);
+      expect(fake.storage.has('guahao.session.patient')).toBe(false);
+      expect(comp.data.loggedIn).toBe(false);
+      expect(h.toasts(fake)).toContain('账号已注销');
+    });
+
+    test('active appointments: the 409 is explained and the session kept', async () => {
+      fake.routes['DELETE /me'] = h.apiError(409, 'INVALID_STATE', '还有待就诊的预约 / active', { active: 2, waiting: 1 });
+      h.seedPatient(fake);
+      const comp = await h.mount(pageId);
+      h.clickCell(comp.querySelector('#delete-account'));
+      await h.flush();
+      const modals = fake.calls.filter((c) => c.api === 'showModal').map((c) => c.args.content);
+      expect(modals[1]).toContain('您还有2个待就诊的预约（在「我的预约」中取消）和1个候补（在「我的候补」中取消）');
+      expect(fake.storage.has('guahao.session.patient')).toBe(true);
+    });
+
+    test('用户协议 and 隐私政策 are reachable from 我的', async () => {
+      const comp = await h.mount(pageId);
+      h.clickCell(comp.querySelector('#go-agreement'));
+      await h.flush();
+      expect(h.lastNavigation(fake)).toBe('/pages/agreement/index');
+      h.clickCell(comp.querySelector('#go-privacy'));
+      await h.flush();
+      expect(h.lastNavigation(fake)).toBe('/pages/privacy/index');
+    });
+  });
 });

@@ -19,6 +19,7 @@ describe('pages/patients (就诊人)', () => {
       'POST /patients': (req) => ({ statusCode: 201, data: { ...fx.patient2, id: 'p_3', name: req.data.name } }),
       'PATCH /patients/p_2': (req) => ({ ...fx.patient2, ...req.data }),
       'DELETE /patients/p_2': {},
+      'GET /me': fx.consentedMe,
     });
     h.seedPatient(fake);
   });
@@ -27,7 +28,46 @@ describe('pages/patients (就诊人)', () => {
   test('loading state', async () => {
     fake.routes['GET /patients'] = () => new Promise(() => {});
     const comp = await h.mount(pageId);
-    expect(comp.data.state).toBe('loading');
+    h.expectLoading(comp, fake, 'GET /patients');
+  });
+
+  test('the first 就诊人 needs an explicit consent, recorded on the server with its version', async () => {
+    fake.routes['GET /patients'] = { items: [] };
+    fake.routes['GET /me'] = { id: 'u_1', role: 'patient', consents: [] };
+    fake.routes['POST /me/consents'] = (req) => ({ id: 'u_1', role: 'patient', consents: [{ ...req.data, at: '2026-12-01T09:00:00+08:00' }] });
+    const comp = await h.mount(pageId);
+    h.tapButton(comp.querySelector('#state').querySelector('#sv-action'));
+    await h.flush();
+    expect(comp.data.form).toBe(null);
+    expect(h.text(comp)).toContain('姓名、身份证号、手机号');
+    expect(h.text(comp)).toContain('《隐私政策》');
+    // not ticked: agreeing does nothing
+    h.tapButton(comp.querySelector('#consent-agree'));
+    await h.flush();
+    expect(fake.requests.some((r) => r.route === 'POST /me/consents')).toBe(false);
+    h.tap(comp.querySelector('#consent-tick'));
+    await h.flush();
+    h.tapButton(comp.querySelector('#consent-agree'));
+    await h.flush();
+    const consents = fake.requests.filter((r) => r.route === 'POST /me/consents').map((r) => r.data);
+    expect(consents).toEqual([
+      { kind: 'terms', version: '2026-11' }, { kind: 'privacy', version: '2026-11' }, { kind: 'patient_data', version: '2026-11' },
+    ]);
+    expect(comp.data.consent).toBe(null);
+    expect(comp.data.form.mode).toBe('add');
+    expect(fake.requests.some((r) => r.route === 'POST /patients')).toBe(false);
+  });
+
+  test('refusing consent collects nothing; an older consent version asks again', async () => {
+    fake.routes['GET /me'] = { ...fx.consentedMe, consents: fx.consentedMe.consents.map((c) => ({ ...c, version: '2025-01' })) };
+    const comp = await h.mount(pageId);
+    h.tapButton(comp.querySelector('#add'));
+    await h.flush();
+    expect(comp.data.consent).toEqual({ ticked: false });
+    h.tapButton(comp.querySelector('#consent-cancel'));
+    await h.flush();
+    expect(comp.data.consent).toBe(null);
+    expect(comp.data.form).toBe(null);
   });
 
   test('lists profiles with masked numbers only', async () => {

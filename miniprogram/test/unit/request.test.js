@@ -154,6 +154,41 @@ describe('utils/request', () => {
     expect(getSession('patient')).not.toBe(null);
   });
 
+  test.each([429, 503])('a refresh answered %i is retried after Retry-After and the session is kept', async (status) => {
+    h.seedPatient(fake);
+    const valid = new Set();
+    fake.routes['GET /patients'] = guarded(valid, fx.patients);
+    let refreshes = 0;
+    const times = [];
+    fake.routes['POST /auth/refresh'] = () => {
+      refreshes += 1;
+      times.push(Date.now());
+      if (refreshes === 1) {
+        return { statusCode: status, header: { 'retry-after': '1' }, data: { error: { code: status === 429 ? 'RATE_LIMITED' : 'SERVICE_UNAVAILABLE', message: '忙 / busy', details: {} } } };
+      }
+      valid.add('at-two');
+      return fx.tokenPair('two');
+    };
+    const [a, b] = await Promise.all([request({ url: '/patients' }), request({ url: '/patients' })]);
+    expect(a).toEqual(fx.patients);
+    expect(b).toEqual(fx.patients);
+    expect(refreshes).toBe(2); // one rotation shared by both requests, retried once
+    expect(times[1] - times[0]).toBeGreaterThanOrEqual(900);
+    expect(fake.wx.login).not.toHaveBeenCalled();
+    expect(getSession('patient').access_token).toBe('at-two');
+  });
+
+  test('a refresh still busy after its retries fails the request but keeps the session', async () => {
+    h.seedStaff(fake);
+    fake.routes['GET /admin/hospitals/h_1/doctors'] = h.apiError(401, 'TOKEN_EXPIRED', '登录已过期 / token expired');
+    fake.routes['POST /auth/refresh'] = { statusCode: 503, header: { 'Retry-After': '0' }, data: { error: { code: 'SERVICE_UNAVAILABLE', message: '服务繁忙 / busy', details: {} } } };
+    const err = await request({ url: '/admin/hospitals/h_1/doctors', auth: 'staff' }).catch((e) => e);
+    expect(err).toMatchObject({ statusCode: 503, code: 'SERVICE_UNAVAILABLE', retryable: true });
+    expect(err.sessionExpired).toBeUndefined();
+    expect(fake.requests.filter((r) => r.route === 'POST /auth/refresh')).toHaveLength(1 + config.refreshRetries);
+    expect(getSession('staff')).toMatchObject({ refresh_token: h.STAFF_SESSION.refresh_token });
+  });
+
   test('error toasts: the message of the error (Chinese part); 422 shows the first field message', async () => {
     h.seedPatient(fake);
     fake.routes['POST /appointments'] = h.apiError(409, 'SLOT_FULL', '号源已约满 / slot is full');

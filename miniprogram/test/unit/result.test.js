@@ -15,7 +15,7 @@ describe('pages/result', () => {
   test('loading state', async () => {
     fake.routes['GET /appointments/a_1'] = () => new Promise(() => {});
     const comp = await h.mount(pageId, { id: 'a_1' });
-    expect(comp.data.state).toBe('loading');
+    h.expectLoading(comp, fake, 'GET /appointments/a_1');
   });
 
   test('shows seq_no, time and place', async () => {

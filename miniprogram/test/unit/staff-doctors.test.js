@@ -24,7 +24,7 @@ describe('pages/staff-doctors', () => {
   test('loading state', async () => {
     fake.routes[`GET ${HID}/doctors`] = () => new Promise(() => {});
     const comp = await h.mount(pageId);
-    expect(comp.data.state).toBe('loading');
+    h.expectLoading(comp, fake, `GET ${HID}/doctors`);
   });
 
   test('lists every doctor, published or not', async () => {

@@ -32,7 +32,7 @@ describe('pages/staff-sessions', () => {
   test('loading state', async () => {
     fake.routes[`GET ${HID}/schedules`] = () => new Promise(() => {});
     const comp = await h.mount(pageId);
-    expect(comp.data.state).toBe('loading');
+    h.expectLoading(comp, fake, `GET ${HID}/schedules`);
   });
 
   test('sessions of today with doctor names, status and slots', async () => {
