@@ -71,7 +71,7 @@ async def test_full_journey_with_events(api: Api, hospital_events: Any) -> None:
 
 async def test_isolation_between_hospitals_and_users(api: Api) -> None:
     a, b = await make_hospital(api), await make_hospital(api)
-    schedule = await todays_session(api, a, capacity=2)
+    schedule = await make_schedule(api, a, capacity=2)
     token, pid = await patient(api, 2)
     booked = await book(api, token, schedule["slots"][0]["id"], pid)
     aid = booked.body["id"]
@@ -97,6 +97,13 @@ async def test_isolation_between_hospitals_and_users(api: Api) -> None:
     no_show = await api.request("POST", f"/admin/hospitals/{a.id}/appointments/{aid}/no-show",
                                 token=a.staff_token)
     assert no_show.status == 409 and no_show.error_code == "INVALID_STATE", no_show.body
+    today = await todays_session(api, a, capacity=1)
+    visit = await book(api, token, today["slots"][0]["id"], pid)
+    assert visit.status == 201, visit.body
+    checked = await api.request(
+        "POST", f"/admin/hospitals/{a.id}/appointments/{visit.body['id']}/check-in",
+        token=a.staff_token)
+    assert checked.status == 200 and checked.body["status"] == "checked_in", checked.body
 
 
 @pytest.mark.slow

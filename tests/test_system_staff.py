@@ -13,7 +13,14 @@ import pytest
 from shared.devstack import DevStack
 from shared.storage.testing import free_port
 from tests.harness import Api, Response
-from tests.system_kit import Hospital, book, make_hospital, make_schedule, patient
+from tests.system_kit import (
+    Hospital,
+    book,
+    make_hospital,
+    make_schedule,
+    patient,
+    todays_session,
+)
 
 
 async def add_staff(api: Api, h: Hospital, role: str) -> dict[str, Any]:
@@ -190,7 +197,7 @@ async def test_audit_log_names_the_staff_behind_cancel_check_in_stop_and_rules(
         api: Api) -> None:
     h = await make_hospital(api)
     desk = await add_staff(api, h, "desk")
-    schedule = await make_schedule(api, h, capacity=3)
+    schedule = await todays_session(api, h, capacity=3)  # check-in is on the visit day
     stopped = await make_schedule(api, h, capacity=1, session="pm", starts=("14:00",))
     slot_id = schedule["slots"][0]["id"]
     appointments = []

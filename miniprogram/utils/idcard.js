@@ -2,7 +2,7 @@
  * Chinese resident ID numbers (GB 11643-1999), the same rules as the server (domain.md):
  * 17 digits then a digit or X; checksum weights 7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2,
  * sum mod 11 indexes "10X98765432"; birth date = digits 7–14, a real date not in the
- * future; 17th digit odd → male. Masking keeps the first and last 4 characters.
+ * future; 17th digit odd → male. Masking keeps the province code (first 2) only.
  */
 const WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const CHECK = '10X98765432';
@@ -57,11 +57,13 @@ function isValid(value, now) {
   return validate(value, now).valid;
 }
 
-/** "11010519491231002X" → "1101**********002X". */
+/** "11010519491231002X" → "11****************". */
 function maskIdNumber(value) {
+  // as the server masks (shared/idcard.py): the province code only, so that nothing shown
+  // beside the birth date and gender can rebuild the number
   const s = normalize(value);
-  if (s.length <= 8) return s.replace(/./g, '*');
-  return s.slice(0, 4) + '*'.repeat(s.length - 8) + s.slice(-4);
+  if (s.length <= 2) return s.replace(/./g, '*');
+  return s.slice(0, 2) + '*'.repeat(s.length - 2);
 }
 
 /** "13812345678" → "138****5678". */

@@ -39,8 +39,8 @@ describe('utils/idcard (GB 11643-1999)', () => {
     expect(idcard.validate(fix('11010520261201002'), NOW).valid).toBe(true); // born today
   });
 
-  test('masking as domain.md: 1101**********002X, 138****5678', () => {
-    expect(idcard.maskIdNumber('11010519491231002X')).toBe('1101**********002X');
+  test('masking as the server does: the province only, 11****************; 138****5678', () => {
+    expect(idcard.maskIdNumber('11010519491231002X')).toBe('11****************');
     expect(idcard.maskPhone('13812345678')).toBe('138****5678');
     expect(idcard.maskPhone('123')).toBe('****');
   });
