@@ -12,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notify import catalogue
 from shared.contracts.booking import BookParams
+from shared.contracts.events import EVENT_DATA, INTERNAL_TYPES
 from shared.storage.mongo import Document
 from tests.booking_kit import Kit, local
 
@@ -58,3 +59,34 @@ async def test_hand_written_examples_match_what_booking_publishes(
     for example in catalogue.examples():
         if example.type in real:
             assert shape(example.data) == shape(real[example.type].data), example.type
+
+
+def test_every_catalogue_example_is_its_type_s_model() -> None:
+    """The README's examples are instances of the event models (shared/contracts/events.py),
+    field for field: a model change without a catalogue change (or back) fails here."""
+    for example in catalogue.examples():
+        model = EVENT_DATA[example.type]
+        parsed = model.model_validate(example.data)
+        assert parsed.model_dump(mode="json", exclude_none=True) == example.data, example.type
+    hospital_facing = set(EVENT_DATA) - INTERNAL_TYPES - {"waitlist.joined", "waitlist.promoted"}
+    assert hospital_facing <= {e.type for e in catalogue.examples()}
+
+
+async def test_what_booking_publishes_is_its_type_s_model(
+    mongo_db: AsyncDatabase[Document]
+) -> None:
+    kit = await Kit(mongo_db, local(2026, 12, 1, 9)).setup()
+    schedule = kit.schedule(dt.date(2026, 12, 2), capacity=2, starts=("08:00", "08:30"))
+    user = "u_typed"
+    booked, _ = await kit.booker.book(user, BookParams(
+        slot_id=schedule.slots[0].id, patient_id=kit.patients.add(user),
+        idempotency_key=uuid.uuid4().hex))
+    await kit.lifecycle.move_by_hospital(kit.hospital_id, booked.id, schedule.slots[1].id)
+    await kit.lifecycle.cancel_by_hospital(kit.hospital_id, booked.id, "医生调班")
+    await kit.admin.change_capacity(kit.hospital_id, schedule.slots[0].id, 1)
+    await kit.admin.stop(kit.hospital_id, schedule.id, "停诊")
+    assert {e.type for e in kit.publisher.events} >= {
+        "appointment.booked", "appointment.rescheduled", "appointment.cancelled",
+        "schedule.capacity_changed", "schedule.stopped"}
+    for event in kit.publisher.events:
+        EVENT_DATA[event.type].model_validate(event.data)

@@ -7,6 +7,8 @@ from typing import Any
 
 from services.booking.domain import iso_local
 from shared.contracts.booking import Appointment
+from shared.contracts.catalog import PersonRef
+from shared.contracts.events import EVENT_DATA, AppointmentData, EventPatient
 from shared.messaging.events import EventEnvelope, new_event
 from shared.storage.mongo import Document
 
@@ -24,18 +26,18 @@ def appointment_view(doc: Document) -> Appointment:
 
 def appointment_event(event_type: str, doc: Document, at: dt.datetime, **extra: Any
                       ) -> EventEnvelope:
-    """`appointment.*` with the appointment as it is after the change."""
-    appointment: Document = {
-        "id": doc["_id"], "status": doc["status"], "slot_id": doc["slot_id"],
-        "schedule_id": doc["schedule_id"], "doctor_id": doc["doctor_id"],
-        "department_id": doc["department_id"], "date": doc["date"],
-        "session": doc["session"], "start": doc["start"], "end": doc["end"],
-        "seq_no": doc.get("seq_no"), "patient": doc["patient"], "user_id": doc["user_id"],
-        "doctor": doc["doctor"], "department": doc["department"],
-        "fee_cents": doc["fee_cents"],
-    }
-    for key in ("cancelled_by", "reason", "waitlist_entry_id"):
-        if doc.get(key):
-            appointment[key] = doc[key]
-    return new_event(event_type, doc["hospital_id"], {"appointment": appointment, **extra},
-                     at=at)
+    """`appointment.*` with the appointment as it is after the change; its data is the
+    event's model (`shared.contracts.events.EVENT_DATA`), absent fields left out."""
+    appointment = AppointmentData(
+        id=doc["_id"], status=doc["status"], slot_id=doc["slot_id"],
+        schedule_id=doc["schedule_id"], doctor_id=doc["doctor_id"],
+        department_id=doc["department_id"], date=doc["date"], session=doc["session"],
+        start=doc["start"], end=doc["end"], seq_no=doc.get("seq_no"),
+        patient=EventPatient.model_validate(doc["patient"]), user_id=doc["user_id"],
+        doctor=PersonRef.model_validate(doc["doctor"]),
+        department=PersonRef.model_validate(doc["department"]), fee_cents=doc["fee_cents"],
+        cancelled_by=doc.get("cancelled_by") or None, reason=doc.get("reason") or None,
+        waitlist_entry_id=doc.get("waitlist_entry_id") or None)
+    data = EVENT_DATA[event_type].model_validate({"appointment": appointment, **extra})
+    return new_event(event_type, doc["hospital_id"],
+                     data.model_dump(mode="json", exclude_none=True), at=at)
