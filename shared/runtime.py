@@ -108,11 +108,13 @@ class ServiceRuntime:
         return relay
 
     def add_leased_job(self, name: str, work: Callable[[int], Awaitable[object]], *,
-                       interval: float, ttl: dt.timedelta) -> None:
+                       interval: float, ttl: dt.timedelta,
+                       idle_interval: float | None = None) -> None:
         """Periodic work done by one replica at a time (lease `<service>.<name>`);
-        `work` gets the lease's fencing term."""
+        `work` gets the lease's fencing term. Passes that find nothing to do slow down to
+        `idle_interval` (keep it well under `ttl`)."""
         lease = self.lease(f"{self.name}.{name}", ttl)
-        self.add_job(name, lambda: run_leased(lease, work, interval))
+        self.add_job(name, lambda: run_leased(lease, work, interval, idle_interval))
 
     def add_job(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         """A long-running background coroutine, cancelled at shutdown."""

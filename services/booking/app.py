@@ -202,10 +202,10 @@ async def wire(rt: ServiceRuntime) -> None:
         "patient.*.*", "hospital.rules_updated.*", "appointment.cancelled.*",
         "appointment.rescheduled.*", "schedule.capacity_changed.*"], events.refresh_views))
     rt.add_leased_job("reconciler", lambda term: booking.reconciler.run_once(), interval=5.0,
-                      ttl=dt.timedelta(seconds=30))
+                      idle_interval=15.0, ttl=dt.timedelta(seconds=60))
     rt.add_leased_job("lottery_draws",
                       lambda term: booking.lottery.draw_due(booking.booker.complete_pending),
-                      interval=1.0, ttl=dt.timedelta(seconds=30))
+                      interval=1.0, idle_interval=4.0, ttl=dt.timedelta(seconds=30))
     rt.add_leased_job("end_of_day", lambda term: booking.end_of_day.run_once(), interval=60.0,
                       ttl=dt.timedelta(seconds=120))
 

@@ -110,7 +110,8 @@ async def wire(rt: ServiceRuntime) -> None:
     rt.consume("stats", EVENT_BINDINGS, stats.on_event)
     # one replica at a time keeps every hospital's booking window generated
     rt.add_leased_job("schedule_generation", scheduler.generation_pass,
-                      interval=GENERATION_INTERVAL, ttl=GENERATION_LEASE_TTL)
+                      interval=GENERATION_INTERVAL, idle_interval=20.0,
+                      ttl=GENERATION_LEASE_TTL)
 
     if rt.settings.demo:
         seeding = demo_lease(rt.db, rt.instance_id)

@@ -90,5 +90,6 @@ async def wire(rt: ServiceRuntime) -> None:
                                       ["webhook.changed.*"],
                                       events.webhooks_changed))
     rt.add_leased_job("reminders", lambda term: reminders.run_once(rt.instance_id, term),
-                      interval=REMINDER_SWEEP_SECONDS, ttl=dt.timedelta(seconds=30))
+                      interval=REMINDER_SWEEP_SECONDS, idle_interval=10.0,
+                      ttl=dt.timedelta(seconds=30))
     rt.add_job("webhook-delivery", worker.run)

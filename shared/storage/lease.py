@@ -89,16 +89,23 @@ class Lease:
 
 
 async def run_leased(
-    lease: Lease, work: Callable[[int], Awaitable[object]], interval: float
+    lease: Lease, work: Callable[[int], Awaitable[object]], interval: float,
+    idle_interval: float | None = None,
 ) -> None:
-    """Run `work(term)` every `interval` seconds while this replica holds the lease."""
+    """Run `work(term)` every `interval` seconds while this replica holds the lease. A pass
+    that found nothing to do (`work` returned a falsy value) doubles the pause, up to
+    `idle_interval`; one that did something brings it back to `interval` (an idle system
+    costs little, a busy one is served at full pace)."""
+    pause, longest = interval, max(interval, idle_interval or interval)
     while True:
+        did: object = True
         try:
             term = await lease.acquire()
             if term is not None:
-                await work(term)
+                did = await work(term)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("job pass failed", extra={"lease": lease.name, "error": repr(exc)})
-        await asyncio.sleep(interval)
+        pause = interval if did else min(pause * 2, longest)
+        await asyncio.sleep(pause)
