@@ -73,6 +73,8 @@ class Client:
             code = (await resp.json())["code"]
         _, login = await self.call("POST", "/auth/wechat/login", json={"code": code})
         token = login["access_token"]
+        await self.call("POST", "/me/consents", token,
+                        json={"kind": "patient_data", "version": "2026-12"})
         status, profile = await self.call("POST", "/patients", token, json={
             "name": "压测患者", "id_number": id_number(n), "phone": "13900000000",
             "relation": "self"})

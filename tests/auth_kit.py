@@ -103,6 +103,7 @@ async def new_patient(service: PatientService) -> Caller:
     """A patient user as a first WeChat login creates it, as the caller its token gives."""
     openid = f"openid-{secrets.token_hex(6)}"
     user = await service.users.upsert_patient(openid, None, service.clock())
+    await service.users.record_consent(user["_id"], "patient_data", "2026-12", service.clock())
     return Caller(user_id=user["_id"], role="patient")
 
 

@@ -98,7 +98,13 @@ class Api:
         return dict(resp.body)
 
     async def patient_token(self, openid: str | None = None) -> str:
-        return str((await self.patient_login(openid))["access_token"])
+        """A logged-in patient who, as the mini-program asks first, consented to the
+        processing of patient data (a profile cannot be added before)."""
+        token = str((await self.patient_login(openid))["access_token"])
+        consent = await self.request("POST", "/me/consents", token=token,
+                                     json={"kind": "patient_data", "version": "2026-12"})
+        assert consent.status == 200, consent.body
+        return token
 
     async def admin_token(self) -> str:
         resp = await self.request("POST", "/auth/staff/login",

@@ -252,3 +252,13 @@ def test_the_person_hash_takes_only_normalised_ascii() -> None:
     assert len(cipher.lookup_hash("11010519491231002X")) == 64
     with pytest.raises(ValueError):
         cipher.lookup_hash("110105194912310０2X")
+
+
+async def test_no_profile_before_the_patient_data_consent(service: PatientService) -> None:
+    user = await service.users.upsert_patient("openid-no-consent", None, service.clock())
+    caller = Caller(user_id=user["_id"], role="patient")
+    with pytest.raises(Forbidden) as refused:
+        await service.create(caller, profile(person(7)))
+    assert refused.value.details == {"consent_required": "patient_data"}
+    await service.users.record_consent(user["_id"], "patient_data", "2026-12", service.clock())
+    assert (await service.create(caller, profile(person(7)))).name == "张三"

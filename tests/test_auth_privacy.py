@@ -91,6 +91,7 @@ async def test_deleting_the_account_removes_its_profiles_and_sessions(
     pair = await service.wechat_login("code-a")
     caller = Caller(user_id=pair.user.id, role="patient")
     profiles = await build_patients(mongo_db, clock)
+    await service.record_consent(caller, ConsentGiven(kind="patient_data", version="2026-12"))
     await profiles.create(caller, PatientCreate(
         name="张三", id_number=resident_id(), phone="13800138000", relation="self"))
     deleted = await service.delete_account(caller)

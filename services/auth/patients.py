@@ -62,6 +62,12 @@ class PatientService:
 
     async def create(self, caller: Caller | None, params: PatientCreate) -> Patient:
         user_id = self._patient_user(caller)
+        user = await self.users.get(user_id)
+        if "patient_data" not in ((user or {}).get("consents") or {}):
+            # PIPL: ID numbers and phones are sensitive; a separate consent comes first
+            raise Forbidden("请先同意就诊人信息处理规则 / consent to the processing of patient "
+                            "data first (POST /me/consents, kind patient_data)",
+                            consent_required="patient_data")
         now = self.clock()
         try:
             person = parse_resident_id(params.id_number, today=now.date())
