@@ -10,6 +10,8 @@ const checkinCode = require('../../utils/checkin-code');
 const { showError } = require('../../utils/request');
 const elderMode = require('../../utils/elder-mode');
 
+const SUBSCRIBE_VALUES = ['accept', 'reject', 'ban', 'filter'];
+
 function confirmModal(options) {
   return new Promise((resolve) => {
     wx.showModal({ ...options, success: (res) => resolve(!!res.confirm), fail: () => resolve(false) });
@@ -31,7 +33,34 @@ Component({
   methods: {
     onLoad(query = {}) {
       this.appointmentId = query.id || '';
+      this.loadMovedTemplate();
       return this.reload();
+    },
+    loadMovedTemplate() {
+      this.movedTemplate = '';
+      api.subscriptions.publicTemplates({ toast: false })
+        .then(({ items }) => {
+          const t = (items || []).find((x) => x.kind === 'appointment_moved');
+          this.movedTemplate = t ? t.template_id : '';
+        })
+        .catch(() => {});
+    },
+    /** The 改约 tap: wx.requestSubscribeMessage (appointment_moved) is its first call —
+     * anything awaited before it would lose the user's gesture. */
+    onTapMove() {
+      const tmpl = this.movedTemplate;
+      if (tmpl) {
+        wx.requestSubscribeMessage({
+          tmplIds: [tmpl],
+          success: (choice) => {
+            if (SUBSCRIBE_VALUES.includes(choice[tmpl])) {
+              api.subscriptions.record({ [tmpl]: choice[tmpl] }, { toast: false }).catch(() => {});
+            }
+          },
+          fail: () => {},
+        });
+      }
+      return this.onStartMove();
     },
     onPullDownRefresh() {
       return this.pullRefresh();

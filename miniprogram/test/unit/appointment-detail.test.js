@@ -126,4 +126,19 @@ describe('pages/appointment-detail', () => {
     expect(h.text(comp)).toContain('第 4 号');
     expect(h.toasts(fake)).toContain('已改约');
   });
+
+  test('改约 tap: wx.requestSubscribeMessage(appointment_moved) is its first call', async () => {
+    fake.routes['GET /doctors/doc_1/schedules'] = fx.schedules;
+    fake.routes['GET /subscriptions/templates'] = fx.templates;
+    fake.routes['POST /subscriptions'] = { items: [] };
+    const comp = await h.mount(pageId, { id: 'a_1' });
+    await h.flush();
+    const before = fake.calls.length;
+    comp.instance.onTapMove();
+    expect(fake.calls.slice(before)[0]).toMatchObject({ api: 'requestSubscribeMessage', args: { tmplIds: ['TPL_MOVED'] } });
+    await h.flush(10);
+    const sub = fake.requests.find((r) => r.route === 'POST /subscriptions');
+    expect(sub.data).toEqual({ results: { TPL_MOVED: 'accept' } });
+    expect(comp.data.moveSlots.map((s) => s.id)).toEqual(['sch_2_am_s2']);
+  });
 });
