@@ -81,6 +81,8 @@ async function otherPatient() {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ openid }),
   });
   const { access_token: token } = await http('POST', '/auth/wechat/login', { code: JSON.parse(minted.text).code });
+  // as the mini-program asks before the first 就诊人: the server refuses a profile without it
+  await http('POST', '/me/consents', { kind: 'patient_data', version: '2026-12' }, token);
   const profile = await http('POST', '/patients', {
     name: '另一患者', id_number: randomIdNumber(), phone: '13900000001', relation: 'self',
   }, token);
