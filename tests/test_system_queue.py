@@ -12,7 +12,7 @@ from shared.wechat.fake import DEFAULT_TEMPLATES
 from tests.harness import Api
 from tests.system_kit import book, make_hospital, todays_session
 from tests.test_notify_system import eventually, messages, subscribed_patient
-from tests.test_system_staff import add_staff
+from tests.test_system_staff import add_staff, audit_until
 
 NEAR = DEFAULT_TEMPLATES["queue_near"].template_id
 
@@ -136,3 +136,11 @@ async def test_desk_calls_the_queue_and_the_patient_sees_it_move(
     completed = next(e for e in distinct.values() if e["type"] == "appointment.completed")
     assert completed["data"]["queue"]["room"] == "1" and \
         completed["data"]["queue"]["consult_seconds"] >= 0
+
+    # every desk action is in the audit log, by the desk account that did it
+    audit = await audit_until(api, h, {"queue.called", "queue.skipped",
+                                       "appointment.completed"})
+    actions = {(i["action"], i["target"]): i["staff_id"] for i in audit}
+    assert actions[("queue.skipped", f"appointment/{patients[1][1]}")] == desk["id"]
+    assert actions[("appointment.completed", f"appointment/{patients[0][1]}")] == desk["id"]
+    assert not any(i["action"] == "queue.near" for i in audit)
