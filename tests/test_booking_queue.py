@@ -441,3 +441,20 @@ async def test_a_call_next_costs_a_bounded_number_of_store_operations(
         with counting() as ops:
             await kit.booking.queue.call_next(kit.hospital_id, sid, None)
         assert Counter(ops) == {"find": 4, "findAndModify": 1, "update": 2}, ops
+
+
+async def test_completing_a_called_patient_the_old_way_times_the_visit_too(kit: Kit) -> None:
+    sid, aids, _ = await session_with(kit, 2)
+    await kit.booking.queue.call_next(kit.hospital_id, sid, "4")
+    kit.clock.advance(minutes=3)
+    completed = await kit.lifecycle.complete(kit.hospital_id, aids[0])  # .../complete
+    assert completed.status == "completed"
+    doc = await kit.appointments.get(aids[0])
+    assert doc is not None and doc["queue"]["consult_seconds"] == 180
+    await kit.lifecycle.complete(kit.hospital_id, aids[1])  # never called: not timed
+    doc = await kit.appointments.get(aids[1])
+    assert doc is not None and doc["status"] == "completed" and "queue" in doc
+    assert "consult_seconds" not in doc["queue"]
+    view = await kit.booking.queue.view(kit.hospital_id, sid)
+    assert {d.appointment_id for d in view.done} == set(aids) and view.consult_minutes == 3.0
+    assert len(events_of(kit, "appointment.completed")) == 2
