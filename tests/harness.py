@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from shared.broker_admin import rabbitmqctl
 from shared.devstack import DevStack
 from shared.storage.testing import free_port
 
@@ -26,9 +27,12 @@ def create_vhost() -> str:
     if shutil.which("rabbitmqctl") is None:
         return "/"
     vhost = f"guahao_test_{uuid.uuid4().hex[:8]}"
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-                   check=True, capture_output=True)
+    # both commands are idempotent, so a refusal is asked again: a loaded node can refuse a
+    # CLI call for a moment (seen in CI: `add_vhost` exiting 64 while the node kept running)
+    transient = (64, 69, 75)
+    rabbitmqctl("add_vhost", vhost, attempts=6, transient=transient)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*", attempts=6,
+                transient=transient)
     return vhost
 
 
