@@ -10,7 +10,7 @@ from services.auth.pii import PiiCipher
 from services.auth.repository import PatientRepository, UserRepository
 from services.auth.service import require_caller
 from services.auth.tokens import Clock
-from shared.context import Caller
+from shared.context import INTERNAL_ROLES, Caller
 from shared.contracts.patients import (
     Patient,
     PatientCreate,
@@ -28,7 +28,6 @@ from shared.storage.mongo import Document
 log = logging.getLogger("guahao.auth.patients")
 
 PROFILE_LIMIT = 5
-INTERNAL_ROLES = frozenset({"platform_admin", "internal"})
 
 
 def default_profile_id(docs: list[Document], chosen: str | None) -> str | None:
