@@ -220,6 +220,20 @@ describe('payment flow', () => {
     expect(count(fake, 'GET /appointments/a_1')).toBe(m);
   });
 
+  test('result: 叫号提醒 asks for queue_near as the first call of its tap and records it', async () => {
+    fake.routes['GET /appointments/a_1'] = paid;
+    fake.routes['GET /subscriptions/templates'] = { items: [...fx.templates.items, { kind: 'queue_near', template_id: 'TPL_QUEUE' }] };
+    const comp = await h.mount(ids.result, { id: 'a_1' }, { show: true });
+    expect(comp.querySelector('#subscribe-queue')).toBeTruthy();
+    const before = fake.calls.length;
+    const done = comp.instance.onSubscribeQueue();
+    expect(fake.calls.slice(before)[0]).toMatchObject({ api: 'requestSubscribeMessage', args: { tmplIds: ['TPL_QUEUE'] } });
+    await done;
+    expect(fake.requests.find((r) => r.route === 'POST /subscriptions').data).toEqual({ results: { TPL_QUEUE: 'accept' } });
+    expect(comp.querySelector('#subscribe-queue')).toBeFalsy();
+    comp.instance.onUnload();
+  });
+
   test('payment.requestPayment: other failures are "failed", POST /pay errors reject', async () => {
     fake.wx.requestPayment.mockImplementation((o) => o.fail({ errMsg: 'requestPayment:fail (detail message)' }));
     await expect(payment.requestPayment('a_1')).resolves.toEqual({ outcome: 'failed', errMsg: 'requestPayment:fail (detail message)' });
