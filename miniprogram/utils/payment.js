@@ -89,6 +89,17 @@ function waitForPaid(appointmentId, onUpdate) {
   };
 }
 
+/**
+ * Past pay_by a page asks the server whether it has cancelled the appointment (it does within
+ * seconds): one question at a time, at most once per config.payPollMs. `state` is the page's
+ * {asking, askedAt}; the caller sets state.asking = false when its answer is in.
+ */
+function askAfterExpiry(state, now = Date.now()) {
+  if (state.asking || (state.askedAt && now - state.askedAt < config.payPollMs)) return false;
+  Object.assign(state, { asking: true, askedAt: now });
+  return true;
+}
+
 module.exports = {
-  PAY_KEYS, requestPayment, resultUrl, settled, waitForPaid,
+  PAY_KEYS, requestPayment, resultUrl, settled, waitForPaid, askAfterExpiry,
 };

@@ -138,8 +138,9 @@ Component({
         return;
       }
       this.setData({ a: format.appointmentView(a) });
-      if (format.msLeft(a.pay_by) > 0 || this.expiring) return;
-      this.expiring = true; // pay_by reached: the server cancels it (system, unpaid)
+      this.expiry = this.expiry || {};
+      // pay_by reached: the server cancels it (system, unpaid)
+      if (format.msLeft(a.pay_by) > 0 || !payment.askAfterExpiry(this.expiry)) return;
       try {
         const next = await api.appointments.get(this.appointmentId, { toast: false });
         this.show(next);
@@ -147,7 +148,7 @@ Component({
       } catch (err) {
         // asked again at the next tick
       } finally {
-        this.expiring = false;
+        this.expiry.asking = false;
       }
     },
     async onPay() {

@@ -63,11 +63,12 @@ Component({
     tick() {
       const items = this.data.items.map((a) => (a.status === 'pending_payment' ? format.appointmentView(a) : a));
       this.setData({ items });
-      if (items.some((a) => a.payExpired) && !this.expiring) {
+      this.expiry = this.expiry || {};
+      if (items.some((a) => a.payExpired)) {
         // pay_by reached: the server cancels (cancelled_by system, reason unpaid); ask it
-        this.expiring = true;
+        if (!payment.askAfterExpiry(this.expiry)) return;
         this.reload({ quiet: true }).then(() => {
-          this.expiring = false;
+          this.expiry.asking = false;
         });
       } else if (!items.some((a) => a.status === 'pending_payment')) {
         this.stopCountdown();

@@ -132,16 +132,16 @@ Component({
         return;
       }
       this.setData({ a: format.appointmentView(a) });
-      if (format.msLeft(a.pay_by) > 0 || this.expiring) return;
+      this.expiry = this.expiry || {};
       // pay_by reached: the server cancels it (cancelled_by system, reason unpaid)
-      this.expiring = true;
+      if (format.msLeft(a.pay_by) > 0 || !payment.askAfterExpiry(this.expiry)) return;
       try {
         const next = await api.appointments.get(this.appointmentId, { toast: false });
         this.show(next);
       } catch (err) {
         // asked again at the next tick
       } finally {
-        this.expiring = false;
+        this.expiry.asking = false;
       }
     },
     async onPay() {

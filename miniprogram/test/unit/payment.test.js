@@ -192,6 +192,24 @@ describe('payment flow', () => {
     expect(count(fake, 'GET /appointments/a_1')).toBe(after); // the countdown stopped
   });
 
+  test('result: past pay_by while the server still says pending → asks at most once per payPollMs', async () => {
+    config.payPollMs = 1000; // the countdown ticks every 5 ms
+    const comp = await h.mount(ids.result, { id: 'a_1' }, { show: true });
+    const before = count(fake, 'GET /appointments/a_1');
+    Date.now.mockReturnValue(Date.parse(PAY_BY) + 1);
+    await h.flush(12);
+    expect(count(fake, 'GET /appointments/a_1')).toBe(before + 1);
+    expect(h.text(comp)).toContain('支付已超时，正在取消预约');
+    await h.flush(12);
+    expect(count(fake, 'GET /appointments/a_1')).toBe(before + 1); // not once per tick
+    fake.routes['GET /appointments/a_1'] = expired;
+    Date.now.mockReturnValue(Date.parse(PAY_BY) + 1001);
+    await h.flush(12);
+    expect(count(fake, 'GET /appointments/a_1')).toBe(before + 2);
+    expect(h.text(comp)).toContain('超时未支付，号源已释放');
+    comp.instance.onUnload();
+  });
+
   test('result: POST /pay refused (already expired) → the error, then the server\'s state', async () => {
     fake.routes['POST /appointments/a_1/pay'] = h.apiError(409, 'INVALID_STATE', '预约已取消 / appointment cancelled');
     const comp = await h.mount(ids.result, { id: 'a_1' }, { show: true });
