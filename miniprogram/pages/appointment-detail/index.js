@@ -98,7 +98,13 @@ Component({
       try {
         const q = await api.appointments.queue(this.appointmentId, { toast: false });
         if (run !== this.queueRun) return;
-        const eta = Number(q.eta_minutes);
+        const eta = q.eta_minutes === null || q.eta_minutes === undefined ? NaN : Number(q.eta_minutes);
+        if (q.status === 'cancelled' || q.status === 'no_show') {
+          // out of the queue for good: show the appointment as it is now (no more polling)
+          this.setData({ queue: null, queueError: '' });
+          this.reload({ quiet: true });
+          return;
+        }
         this.setData({
           queueError: '',
           queue: {
@@ -110,8 +116,9 @@ Component({
             status: q.status,
             room: q.room || '',
             called: q.status === 'called',
+            skipped: q.status === 'skipped',
             done: q.status === 'done' || q.status === 'completed',
-            waiting: q.position !== null && q.position !== undefined && q.status !== 'called',
+            waiting: q.status === 'waiting' || (q.status === undefined && q.position !== null && q.position !== undefined),
           },
         });
         if (q.status === 'done' || q.status === 'completed') {

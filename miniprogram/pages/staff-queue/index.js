@@ -2,6 +2,7 @@
 // schedules?date=today, doctor names from .../doctors), see it (GET .../schedules/{sid}/queue →
 // {now_serving, waiting, done}) and call the next patient to a room
 // (POST .../schedules/{sid}/queue/call-next {room?}; the room is remembered on this phone).
+// `now_serving` is a list (one called patient per room, latest first) or a single entry.
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
@@ -10,17 +11,19 @@ const elderMode = require('../../utils/elder-mode');
 
 const ROOM_KEY = 'guahao.staff.room';
 
-/** A queue entry (an appointment or a queue row) as {id, seq, name}. */
+/** A queue entry (a queue row or an appointment with its `queue`) as {id, seq, name, room}. */
 function entry(x) {
   if (!x) return null;
   const patient = x.patient || {};
   return {
-    id: x.id || x.appointment_id || String(x.seq_no),
+    id: x.appointment_id || x.id || String(x.seq_no),
     seq: x.seq_no,
     name: patient.name || x.patient_name || x.name || '',
-    room: x.room || '',
+    room: x.room || (x.queue && x.queue.room) || '',
   };
 }
+
+const list = (v) => (Array.isArray(v) ? v : (v ? [v] : []));
 
 Component({
   behaviors: [pageState, elderMode.behavior],
@@ -76,12 +79,12 @@ Component({
       try {
         const q = await api.staff.queue(sid, { toast: false });
         if (sid !== this.data.sid) return;
-        const waiting = (q.waiting || []).map(entry);
         this.setData({
           queueState: 'ready',
           queue: {
-            nowServing: entry(q.now_serving),
-            waiting,
+            nowServing: list(q.now_serving).map(entry),
+            waiting: list(q.waiting).map(entry),
+            skipped: list(q.skipped).length,
             done: Array.isArray(q.done) ? q.done.length : Number(q.done) || 0,
           },
         });

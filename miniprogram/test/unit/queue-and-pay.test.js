@@ -236,6 +236,20 @@ describe('appointment detail: 候诊 queue', () => {
     other.instance.onUnload();
   });
 
+  test('not checked in yet, skipped, cancelled: what the patient endpoint answers is explained', async () => {
+    fake.routes['GET /appointments/a_1'] = { ...today, status: 'booked' };
+    fake.routes['GET /appointments/a_1/queue'] = { status: 'not_checked_in', now_serving_seq: 5, seq_no: 9 };
+    const comp = await h.mount(ids['appointment-detail'], { id: 'a_1' }, { show: true });
+    expect(h.text(comp)).toContain('签到后进入候诊队列，当前正在就诊 5 号');
+    fake.routes['GET /appointments/a_1/queue'] = { status: 'skipped', now_serving_seq: 6, seq_no: 9 };
+    await h.flush(10);
+    expect(h.text(comp)).toContain('已过号');
+    fake.routes['GET /appointments/a_1/queue'] = { status: 'cancelled', now_serving_seq: 6, seq_no: 9 };
+    await h.flush(10);
+    expect(comp.querySelector('.queue')).toBeFalsy();
+    comp.instance.onUnload();
+  });
+
   test('a failing queue says so (503 → try later) and keeps trying; not queued yet (409) shows nothing', async () => {
     fake.routes['GET /appointments/a_1/queue'] = h.apiError(503, 'SERVICE_UNAVAILABLE', '服务暂不可用 / unavailable');
     const comp = await h.mount(ids['appointment-detail'], { id: 'a_1' }, { show: true });

@@ -9,8 +9,19 @@ const sessions = [
   { id: 'q_am', doctor_id: 'doc_1', date: '2026-12-01', session: 'am', status: 'open', fee_cents: 10000, slots: fx.slots('q_am', [1]) },
   { id: 'q_stop', doctor_id: 'doc_2', date: '2026-12-01', session: 'am', status: 'stopped', fee_cents: 10000, slots: fx.slots('q_stop', [3]) },
 ];
-const appt = (id, seq, name) => ({ ...fx.appointment, id, seq_no: seq, status: 'checked_in', patient: { id: `p_${id}`, name, id_number_masked: '1101**********002X' } });
-const QUEUE = { now_serving: appt('a_1', 1, '张三'), waiting: [appt('a_2', 2, '李四'), appt('a_3', 4, '王五')], done: 3 };
+// a queue row (QueueEntry) and the appointment a desk action answers (with its `queue`)
+const row = (aid, seq, name, over = {}) => ({
+  appointment_id: aid, seq_no: seq, patient: { name, id_number_masked: '1101**********002X' }, state: 'waiting', calls: 0, late: false, ...over,
+});
+const done = (aid, seq) => row(aid, seq, '某某', { state: 'done' });
+const QUEUE = {
+  schedule_id: 'q_am',
+  now_serving: [row('a_1', 1, '张三', { state: 'called', room: '1诊室' })],
+  waiting: [row('a_2', 2, '李四', { position: 1 }), row('a_3', 4, '王五', { position: 2 })],
+  skipped: [],
+  done: [done('a_7', 7), done('a_8', 8), done('a_9', 9)],
+  rooms: [],
+};
 
 describe('pages/staff-queue (叫号)', () => {
   let fake;
@@ -22,11 +33,13 @@ describe('pages/staff-queue (叫号)', () => {
       [`GET ${HID}/doctors`]: { items: [fx.doctor, fx.doctors.items[1]] },
       [`GET ${HID}/schedules`]: { items: sessions },
       [`GET ${HID}/schedules/q_am/queue`]: () => queue,
-      [`GET ${HID}/schedules/q_pm/queue`]: { now_serving: null, waiting: [], done: [] },
+      [`GET ${HID}/schedules/q_pm/queue`]: { ...QUEUE, now_serving: [], waiting: [], done: [] },
       [`POST ${HID}/schedules/q_am/queue/call-next`]: (req) => {
         const next = queue.waiting.shift();
-        queue.now_serving = next;
-        return { ...next, status: 'called', room: req.data.room };
+        queue.now_serving.unshift({ ...next, state: 'called', room: req.data.room || null });
+        return {
+          ...fx.appointment, id: next.appointment_id, seq_no: next.seq_no, status: 'checked_in', patient: { id: 'p_x', ...next.patient }, queue: { state: 'called', room: req.data.room || null, calls: 1 },
+        };
       },
     });
     h.seedStaff(fake);
@@ -51,8 +64,8 @@ describe('pages/staff-queue (叫号)', () => {
     expect(fake.requests.find((r) => r.route === `GET ${HID}/schedules`).query).toEqual({ date: '2026-12-01' });
     expect(comp.data.sessions.map((s) => s.label)).toEqual(['张明华 上午', '张明华 下午']);
     const t = h.text(comp);
-    expect(t).toContain('正在就诊：1号 张三');
-    expect(t).toContain('等候 2 人 · 已完成 3 人');
+    expect(t).toContain('正在就诊：1号 张三（1诊室）');
+    expect(t).toContain('等候 2 人 · 过号 0 人 · 已完成 3 人');
     expect(comp.querySelectorAll('.waiting').map((n) => n.dom.textContent)).toEqual(['2号李四', '4号王五']);
   });
 
@@ -67,7 +80,8 @@ describe('pages/staff-queue (叫号)', () => {
     expect(call.data).toEqual({ room: '3诊室' });
     const t = h.text(comp);
     expect(t).toContain('请 2 号 李四 到3诊室就诊');
-    expect(t).toContain('正在就诊：2号 李四');
+    expect(t).toContain('正在就诊：2号 李四（3诊室）');
+    expect(t).toContain('正在就诊：1号 张三（1诊室）'); // every room's current patient
     expect(t).toContain('等候 1 人');
     expect(h.toasts(fake)).toContain('已叫 2 号');
   });
@@ -108,6 +122,13 @@ describe('pages/staff-queue (叫号)', () => {
     h.tapButton(comp.querySelector('#queue-retry'));
     await h.flush();
     expect(h.text(comp)).toContain('正在就诊：1号 张三');
+  });
+
+  test('a single now_serving entry (not a list) and a count for done are read too', async () => {
+    fake.routes[`GET ${HID}/schedules/q_am/queue`] = { now_serving: row('a_1', 1, '张三'), waiting: [], done: 5 };
+    const comp = await h.mount(pageId);
+    expect(h.text(comp)).toContain('正在就诊：1号 张三');
+    expect(h.text(comp)).toContain('已完成 5 人');
   });
 
   test('no session today → empty; error state with retry; pull-to-refresh', async () => {
