@@ -12,7 +12,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.routes import ROUTES
-from gateway.testing import FakeRpc, TokenSigner, bearer, fake_auth
+from gateway.testing import FakeRpc, TokenSigner, authenticated, bearer, fake_auth
 from shared.jwt_keys import (
     dev_private_pem,
     key_id,
@@ -42,7 +42,8 @@ def jwk(signer: TokenSigner, kid: str | None = None) -> dict[str, str]:
 
 
 def answering_me(rpc: FakeRpc) -> FakeRpc:
-    rpc.on("auth", "me", lambda p, caller: {"id": caller.user_id, "role": caller.role})
+    rpc.on("auth", "me", lambda p, caller: {
+        "id": authenticated(caller).user_id, "role": authenticated(caller).role})
     return rpc
 
 
