@@ -6,9 +6,9 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
+from pytest_aiohttp import AiohttpClient
 
 from gateway.app import create_app
 from gateway.routes import ROUTES
@@ -48,7 +48,7 @@ def answering_me(rpc: FakeRpc) -> FakeRpc:
 
 
 async def test_a_key_published_over_rpc_is_not_trusted_when_keys_are_configured(
-    aiohttp_client: Any,
+    aiohttp_client: AiohttpClient,
 ) -> None:
     configured, impostor = pem_signer(), pem_signer()
     impostor.kid = configured.kid  # an RPC answer claiming the very kid the gateway expects
@@ -63,7 +63,7 @@ async def test_a_key_published_over_rpc_is_not_trusted_when_keys_are_configured(
 
 
 async def test_rotation_several_configured_keys_are_each_accepted(
-    aiohttp_client: Any, tmp_path: Path,
+    aiohttp_client: AiohttpClient, tmp_path: Path,
 ) -> None:
     old, new, retired = pem_signer(), pem_signer(), pem_signer()
     path = tmp_path / "jwt_public_keys.pem"
