@@ -44,7 +44,8 @@ def compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return compose["services"]
+    found: dict[str, dict[str, Any]] = compose["services"]
+    return found
 
 
 def settings_env_vars() -> dict[str, str]:
@@ -359,9 +360,10 @@ def test_dockerfile_installs_dependencies_before_copying_the_source() -> None:
     first_pyproject = next(i for i, arg in copies if arg.split()[0] == "pyproject.toml")
     install = next(i for i, (kw, arg) in enumerate(instructions)
                    if kw == "RUN" and "pip install" in arg)
-    packages = [p.rstrip("*") for p in re.findall(
-        r'"([a-z_]+\*?)"', re.search(r"include\s*=\s*\[(.*?)\]", (ROOT / "pyproject.toml")
-                                     .read_text(encoding="utf-8")).group(1))]
+    include = re.search(r"include\s*=\s*\[(.*?)\]",
+                        (ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert include is not None
+    packages = [p.rstrip("*") for p in re.findall(r'"([a-z_]+\*?)"', include.group(1))]
     assert packages
     for package in packages:
         copy = next((i for i, arg in copies if arg.split()[0].rstrip("/") == package), None)

@@ -15,6 +15,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.catalog.repository import CatalogRepository
+from services.catalog.service import Clock
 from services.catalog.stats import StatsRepository, StatsService, ratio
 from shared.contracts.booking import (
     AppointmentList,
@@ -215,7 +216,7 @@ async def test_an_event_claimed_but_not_applied_is_applied_on_redelivery(
     await store.ensure_indexes()
     catalog = CatalogRepository(other_db)
     await catalog.insert_hospital({"_id": "h_s", "name": "x", "version": 1})
-    clock = lambda: local(2026, 12, 1)  # noqa: E731
+    clock: Clock = lambda: local(2026, 12, 1)  # noqa: E731
     stats = StatsService(store, catalog, clock)
     event = new_event("appointment.booked", "h_s", {"appointment": {
         "id": "apt_1", "status": "booked", "date": "2026-12-02", "doctor_id": "doc_1",
