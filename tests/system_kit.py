@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,14 @@ class Hospital:
     staff_token: str
     department_id: str
     doctor_id: str
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    """Wait until `check()` is true (something asynchronous has happened), at most
+    `timeout` seconds: a hang fails the test instead of stalling it."""
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.2)
 
 
 async def make_hospital(api: Api) -> Hospital:

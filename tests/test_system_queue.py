@@ -11,8 +11,8 @@ from typing import Any
 
 from shared.wechat.fake import DEFAULT_TEMPLATES
 from tests.harness import Api
-from tests.system_kit import book, make_hospital, todays_session
-from tests.test_notify_system import eventually, messages, subscribed_patient
+from tests.system_kit import book, eventually, make_hospital, todays_session
+from tests.test_notify_system import messages, subscribed_patient
 from tests.test_system_staff import add_staff, audit_until
 
 NEAR = DEFAULT_TEMPLATES["queue_near"].template_id
@@ -115,7 +115,10 @@ async def test_desk_calls_the_queue_and_the_patient_sees_it_move(
         return [m for m in await messages(api, patients[i][2]) if m["template_id"] == NEAR]
 
     for i in range(1, 6):
-        await eventually(lambda i=i: near(i))  # type: ignore[misc]
+        async def told_once(i: int = i) -> bool:
+            return bool(await near(i))
+
+        await eventually(told_once)
         assert len(await near(i)) == 1
     told = (await near(4))[0]
     assert told["page"] == f"pages/appointment-detail/index?id={patients[4][1]}"
