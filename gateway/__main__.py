@@ -11,6 +11,7 @@ from gateway.limits import Limits, parse_rates
 from shared.logs import configure_logging
 from shared.loop import use_fast_loop
 from shared.settings import Settings
+from shared.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("guahao.gateway")
 
@@ -19,9 +20,15 @@ def main() -> None:
     use_fast_loop()
     settings = Settings.from_env()
     configure_logging("gateway", settings.log_level)
+    configure_tracing("gateway")
     proxies = [p for p in settings.trusted_proxies.split(",") if p.strip()]
     limits = Limits(parse_rates(settings.rate_limits))
     app = create_app(settings, limits=limits, trusted_proxies=proxies)
+
+    async def flush_spans(_: web.Application) -> None:
+        shutdown_tracing()
+
+    app.on_cleanup.append(flush_spans)
     host, port = settings.gateway_host, settings.gateway_port
 
     def announce(_: str) -> None:

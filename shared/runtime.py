@@ -32,6 +32,7 @@ from shared.metrics import CONTENT_TYPE, Registry
 from shared.settings import Settings
 from shared.storage.lease import Lease, run_leased
 from shared.storage.mongo import Document, connect_mongo, service_database
+from shared.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("guahao.runtime")
 
@@ -215,6 +216,7 @@ async def serve(name: str, wire: Wiring, settings: Settings | None = None) -> No
     """Run one service until SIGTERM/SIGINT, then drain within the grace period."""
     settings = settings or Settings.from_env()
     configure_logging(name, settings.log_level)
+    configure_tracing(name)  # before the MongoDB client: its command listener
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -234,6 +236,7 @@ async def serve(name: str, wire: Wiring, settings: Settings | None = None) -> No
     await stop.wait()
     log.info("service stopping", extra={"grace_s": settings.shutdown_grace})
     await runtime.stop()
+    shutdown_tracing()
     log.info("service stopped")
 
 

@@ -23,6 +23,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from aio_pika.exceptions import AMQPError
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, WaitQueueTimeoutError
@@ -33,6 +34,7 @@ from shared.messaging.draining import DrainingConsumer
 from shared.messaging.events import EventEnvelope, declare_events_exchange
 from shared.metrics import Registry
 from shared.storage.mongo import Document
+from shared.tracing import event_attributes, extract, tracer
 
 log = logging.getLogger("guahao.consumer")
 
@@ -188,6 +190,20 @@ class EventConsumer(DrainingConsumer):
             await self._forward(message, f"{self.queue_name}.dlq", attempts=0)
             return
         token = request_id_var.set(event.id)
+        try:
+            # the handling continues the trace of the request that caused the event
+            with tracer.start_as_current_span(
+                    f"{event.type} process", context=extract(message.headers),
+                    kind=SpanKind.CONSUMER, record_exception=False,
+                    set_status_on_exception=False,
+                    attributes={**event_attributes(event),
+                                "messaging.destination.name": self.queue_name}):
+                await self._handle_event(message, event)
+        finally:
+            request_id_var.reset(token)
+
+    async def _handle_event(self, message: AbstractIncomingMessage, event: EventEnvelope
+                            ) -> None:
         key = f"{self.queue_name}:{event.id}"
         holder = uuid.uuid4().hex
         claimed = False
@@ -221,8 +237,6 @@ class EventConsumer(DrainingConsumer):
                 await self._retry_infrastructure(message, event)
             else:
                 await self._retry_or_dead_letter(message, event)
-        finally:
-            request_id_var.reset(token)
 
     @staticmethod
     def _attempts(message: AbstractIncomingMessage, header: str = "x-attempts") -> int:
