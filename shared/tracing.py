@@ -125,10 +125,12 @@ def configure_tracing(service: str) -> bool:
 
 
 def shutdown_tracing() -> None:
-    """Export what is still buffered (at process stop); bounded by the SDK's timeouts."""
+    """Export what is still buffered (at process stop), then stop the exporter (which
+    ends its retries): a collector that is down delays the exit by seconds, not more."""
     if _provider is not None:
         try:
-            _provider.force_flush(timeout_millis=5000)
+            _provider.force_flush(timeout_millis=3000)
+            _provider.shutdown()
         except Exception as exc:  # a collector that is down must not stop the exit
             log.warning("spans not flushed at stop", extra={"error": repr(exc)})
 
