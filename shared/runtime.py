@@ -106,6 +106,9 @@ class ServiceRuntime:
         self.on_close(relay.settle)  # closers run last-added first: settle, then sweep
         self.metrics.gauge("guahao_outbox_backlog", "Documents with unpublished events.",
                            relay.backlog)
+        self.metrics.gauge("guahao_outbox_oldest_age_seconds",
+                           "Age of the oldest unpublished outbox event (0: none).",
+                           relay.oldest_age)
         return relay
 
     def add_leased_job(self, name: str, work: Callable[[int], Awaitable[object]], *,

@@ -216,6 +216,23 @@ class OutboxRelay:
         """Documents with unpublished events (a metric)."""
         return sum([await c.count_documents({"outbox_pending": True}) for c in self.collections])
 
+    async def oldest_age(self) -> float:
+        """Seconds since the oldest still unpublished event was written, 0 when none is
+        (a metric: a growing age means nothing publishes — broker down, relay stuck)."""
+        oldest: dt.datetime | None = None
+        for collection in self.collections:
+            doc = await collection.find_one({"outbox_pending": True},
+                                            projection={"_id": 0, "outbox_at": 1},
+                                            sort=[("outbox_at", 1)])
+            at = (doc or {}).get("outbox_at")
+            if isinstance(at, dt.datetime) and (oldest is None or at < oldest):
+                oldest = at
+        if oldest is None:
+            return 0.0
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=dt.UTC)
+        return max((_now() - oldest).total_seconds(), 0.0)
+
     async def run(self) -> None:
         """The relay loop: only the lease holder sweeps, so replicas do not race. With
         nothing to publish it slows down to `idle_interval` (the fast path publishes the
