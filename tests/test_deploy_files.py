@@ -7,7 +7,6 @@ sets for health checks, scaling, dependencies, configuration and the runbook.
 
 from __future__ import annotations
 
-import ast
 import base64
 import re
 import subprocess
@@ -51,17 +50,10 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def settings_env_vars() -> dict[str, str]:
-    """`Settings.from_env`'s mapping (env var → field), read from the source."""
-    tree = ast.parse((ROOT / "shared" / "settings.py").read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == "from_env":
-            for stmt in ast.walk(node):
-                if (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Dict)
-                        and any(isinstance(t, ast.Name) and t.id == "mapping"
-                                for t in stmt.targets)):
-                    return {ast.literal_eval(k): ast.literal_eval(v)  # type: ignore[arg-type]
-                            for k, v in zip(stmt.value.keys, stmt.value.values, strict=True)}
-    raise AssertionError("no `mapping = {...}` in Settings.from_env")
+    """Every variable `Settings.from_env` reads (env var → field)."""
+    from shared.settings import Settings, env_var
+
+    return {env_var(name): name for name in Settings.model_fields}
 
 
 def config_table_vars(markdown: str) -> set[str]:
