@@ -32,6 +32,7 @@ from shared.metrics import CONTENT_TYPE, Registry
 from shared.settings import Settings
 from shared.storage.lease import Lease, run_leased
 from shared.storage.mongo import Document, connect_mongo, service_database
+from shared.tracing import check_environment as check_tracing_environment
 from shared.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("guahao.runtime")
@@ -218,7 +219,7 @@ async def connect_broker_with_retry(url: str, *, name: str, attempts: int = 30) 
 async def serve(name: str, wire: Wiring, settings: Settings | None = None) -> None:
     """Run one service until SIGTERM/SIGINT, then drain within the grace period."""
     settings = settings or Settings.from_env()
-    configure_logging(name, settings.log_level)
+    configure_logging(name, settings.log_level, settings.log_format)
     configure_tracing(name)  # before the MongoDB client: its command listener
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -244,6 +245,12 @@ async def serve(name: str, wire: Wiring, settings: Settings | None = None) -> No
 
 
 def main(name: str, wire: Wiring) -> None:
-    """`python -m services.<name>` entry point."""
+    """`python -m services.<name>` entry point; a wrong setting stops it at once, naming
+    the variable (exit status 1)."""
+    try:
+        settings = Settings.from_env()
+        check_tracing_environment()
+    except ValueError as exc:
+        raise SystemExit(f"{name} cannot start: {exc}") from None
     use_fast_loop()
-    asyncio.run(serve(name, wire))
+    asyncio.run(serve(name, wire, settings))

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
+from typing import Literal
 
 from pydantic import AliasGenerator, ValidationError, model_validator
 from pydantic_settings import (
@@ -45,6 +46,7 @@ ENV_VARS: dict[str, str] = {
     "BOOKING_ORPHAN_CHECK_SECONDS": "booking_orphan_check_seconds",
     "GUAHAO_SHUTDOWN_GRACE": "shutdown_grace",
     "GUAHAO_LOG_LEVEL": "log_level",
+    "GUAHAO_LOG_FORMAT": "log_format",
     "GUAHAO_MONGO_DB_PREFIX": "mongo_db_prefix",
     "NOTIFY_REMINDER_HOUR": "reminder_hour",
     "NOTIFY_CLOCK_OFFSET_SECONDS": "notify_clock_offset_seconds",
@@ -117,6 +119,7 @@ class Settings(BaseSettings):
     booking_orphan_check_seconds: float = 60.0
     shutdown_grace: float = 10.0
     log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"  # console: `make run`'s readable lines
     mongo_db_prefix: str = "guahao_"
     reminder_hour: int = 18  # hospital-local hour of the day-before visit reminder
     notify_clock_offset_seconds: float = 0.0

@@ -62,3 +62,21 @@ def test_a_field_added_without_a_table_entry_reads_its_upper_case_name() -> None
         amqp_urls: str = ""
 
     assert Extended.from_env({"AMQP_URLS": "amqp://a,amqp://b"}).amqp_urls == "amqp://a,amqp://b"
+
+
+@pytest.mark.parametrize(("module", "env"), [
+    ("services.booking", {"GUAHAO_RPC_TIMEOUT": "soon"}),
+    ("gateway", {"GATEWAY_PORT": "eighty"}),
+    ("services.notify", {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}),
+])
+def test_a_process_with_a_wrong_value_stops_at_start_naming_it(module: str,
+                                                               env: dict[str, str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", module], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    [var] = env
+    assert var in done.stderr and "cannot start" in done.stderr

@@ -17,7 +17,7 @@ from aio_pika.abc import AbstractRobustConnection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.context import CallContext
-from shared.logs import JsonFormatter
+from shared.logs import formatter
 from shared.messaging.connection import connect_broker
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.events import EventEnvelope, EventPublisher, new_event
@@ -162,9 +162,9 @@ async def test_an_outbox_entry_is_published_later_in_the_trace_that_wrote_it(
 
 
 def test_log_lines_carry_the_current_trace_id() -> None:
-    formatter = JsonFormatter("booking")
+    json_lines = formatter("booking", "json")
     record = logging.makeLogRecord({"msg": "appointment booked", "levelno": logging.INFO,
                                     "levelname": "INFO", "name": "guahao.booking"})
-    assert "trace_id" not in json.loads(formatter.format(record))
+    assert "trace_id" not in json.loads(json_lines.format(record))
     with resumed(TRACEPARENT):
-        assert json.loads(formatter.format(record))["trace_id"] == TRACE_ID
+        assert json.loads(json_lines.format(record))["trace_id"] == TRACE_ID
