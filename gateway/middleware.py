@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, StatusCode, get_current_span
 
 from gateway.limits import IP, client_ip
 from gateway.responses import error_response
@@ -58,8 +58,8 @@ def route_template(request: web.Request) -> str:
 
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id, the request's server span (a W3C `traceparent` from the client or a
-    proxy is continued), access log and metrics.
+    """Request id, the request's server span (the root of the request's trace), access
+    log and metrics.
 
     The span is ours rather than the aiohttp-server instrumentation's: that one records
     the raw target with its query string (FHIR searches carry ID numbers); ours records
@@ -70,11 +70,20 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in OPS_PATHS:  # probes and scrapes: no trace of their own
         return await _observed(request, handler, request_id, route, INVALID_SPAN)
     with tracer.start_as_current_span(
-            f"{request.method} {route}", context=extract(request.headers),
-            kind=SpanKind.SERVER, record_exception=False, set_status_on_exception=False,
+            f"{request.method} {route}", kind=SpanKind.SERVER, links=_caller_trace(request),
+            record_exception=False, set_status_on_exception=False,
             attributes={"http.request.method": request.method, "http.route": route,
                         "guahao.request_id": request_id}) as span:
         return await _observed(request, handler, request_id, route, span)
+
+
+def _caller_trace(request: web.Request) -> list[Link] | None:
+    """A `traceparent` sent from the internet is linked, never continued: the gateway
+    starts every trace, so a client cannot choose its trace id or force it sampled."""
+    if "traceparent" not in request.headers:
+        return None
+    caller = get_current_span(extract(request.headers)).get_span_context()
+    return [Link(caller)] if caller.is_valid else None
 
 
 async def _observed(request: web.Request, handler: Handler, request_id: str, route: str,

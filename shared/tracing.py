@@ -5,17 +5,19 @@ Configured by the standard variables, read by the OpenTelemetry SDK itself:
 - `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`): spans are
   exported over OTLP/HTTP (protobuf) to it. `OTEL_TRACES_EXPORTER` (`otlp`, `console`,
   `none`) chooses the exporter explicitly. With neither set, tracing is off: no SDK, no
-  exporter, no span recorded; the W3C `traceparent` a caller sent is still passed on
-  (propagation only, a few dictionary look-ups per hop).
+  exporter, no span recorded; what remains is propagation (a few dictionary look-ups per
+  hop: a valid context received from a traced process is passed on).
 - `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (e.g. `parentbased_traceidratio` and
   `0.1`), `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*`, `OTEL_SDK_DISABLED`.
 
-The context travels as W3C trace context: in HTTP headers (the aiohttp client
-instrumentation; the gateway's own server span), in RPC and event message headers
-(`shared/messaging`), in an outbox entry (stored at write time, so the relay's publish joins
-the trace of the request that wrote it) and in a webhook delivery document. The trace
-headers of an RPC request are not part of its HMAC signature, like `x-request-id`: they
-grant nothing (no identity, no deadline), and a malformed one is ignored by the parser.
+The gateway starts every trace (a `traceparent` sent from the internet becomes a span
+link, never the parent: a client cannot force sampling). The context travels as W3C trace
+context: in outgoing HTTP headers (the aiohttp client instrumentation), in RPC and event
+message headers (`shared/messaging`), in an outbox entry (stored at write time, so the
+relay's publish joins the trace of the request that wrote it) and in a webhook delivery
+document. The trace headers of an RPC request are not part of its HMAC signature, like
+`x-request-id`: they grant nothing (no identity, no deadline), and a malformed one is
+ignored by the parser.
 
 Spans carry ids only, never PII: `guahao.appointment_id`, `guahao.hospital_id`,
 `guahao.request_id`, event ids and types, route templates — never names, ID numbers,

@@ -38,6 +38,7 @@ class ReceivedSpan:
     name: str
     kind: str  # SERVER, CLIENT, PRODUCER, CONSUMER, INTERNAL
     attributes: dict[str, Any] = field(default_factory=dict)
+    links: tuple[str, ...] = ()  # trace ids of the linked spans
 
     def attr(self, *names: str) -> Any:
         """The first of `names` the span has (old and new semantic conventions)."""
@@ -70,7 +71,8 @@ class OtlpReceiver:
                         service=service, trace_id=span.trace_id.hex(), span_id=span.span_id.hex(),
                         parent_id=span.parent_span_id.hex(), name=span.name,
                         kind=SpanProto.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
-                        attributes={a.key: _value(a.value) for a in span.attributes}))
+                        attributes={a.key: _value(a.value) for a in span.attributes},
+                        links=tuple(link.trace_id.hex() for link in span.links)))
         return web.Response(body=ExportTraceServiceResponse().SerializeToString(),
                             content_type=PROTOBUF)
 

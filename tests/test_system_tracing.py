@@ -23,6 +23,7 @@ from tests.test_notify_system import BOOKED, DAY_AFTER, subscribed_patient
 pytestmark = pytest.mark.slow
 
 SEND_PATH = "/cgi-bin/message/subscribe/send"
+CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
 
 
 @pytest.fixture
@@ -67,7 +68,9 @@ async def test_one_booking_is_one_trace_across_every_hop(
             booked = await api.request(
                 "POST", "/appointments", token=token,
                 json={"slot_id": schedule["slots"][0]["id"], "patient_id": patient_id},
-                headers={"Idempotency-Key": uuid.uuid4().hex, "X-Request-ID": request_id})
+                headers={"Idempotency-Key": uuid.uuid4().hex, "X-Request-ID": request_id,
+                         # a client's own trace context is linked, never continued
+                         "traceparent": f"00-{CLIENT_TRACE}-00f067aa0ba902b7-01"})
             assert booked.status == 201, booked.body
             appointment_id = booked.body["id"]
             [delivery] = await hook_receiver.wait_for(1, timeout=30)
@@ -83,6 +86,7 @@ async def test_one_booking_is_one_trace_across_every_hop(
     root = gateway_span()
     assert root is not None and root.parent_id == ""
     trace_id = root.trace_id
+    assert trace_id != CLIENT_TRACE and root.links == (CLIENT_TRACE,)
 
     def find(service: str, kind: str, predicate: object = None) -> list[ReceivedSpan]:
         return [s for s in otlp.trace(trace_id) if s.service == service and s.kind == kind
