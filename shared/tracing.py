@@ -29,13 +29,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import Span
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, Span, SpanKind, TraceState
+from opentelemetry.util.types import Attributes
 
 log = logging.getLogger("guahao.tracing")
 
@@ -99,7 +101,7 @@ def configure_tracing(service: str) -> bool:
     check_environment()
     if _provider is not None or not wanted():
         return _provider is not None
-    # imported only when wanted: a process with tracing off never loads the SDK
+    # imported only when wanted: with tracing off no exporter or instrumentation is loaded
     from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -108,6 +110,7 @@ def configure_tracing(service: str) -> bool:
 
     # the sampler comes from OTEL_TRACES_SAMPLER(_ARG); OTEL_SERVICE_NAME wins over `service`
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}))
+    provider.sampler = NoLoneClientSpans(provider.sampler)  # before any tracer exists
     exporter = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
     if exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -124,6 +127,29 @@ def configure_tracing(service: str) -> bool:
     _provider = provider
     log.info("tracing on", extra={"exporter": exporter, "service": service})
     return True
+
+
+class NoLoneClientSpans(Sampler):
+    """Wraps the configured sampler: a call to a dependency made outside any traced work
+    (a lease renewal, an outbox sweep, a worker's poll of the store) would be a trace of one
+    span, every few seconds in every process — it is not sampled. Work those loops do for a
+    request or an event runs in that trace's context (`resumed`) and is traced as usual."""
+
+    def __init__(self, inner: Sampler) -> None:
+        self.inner = inner
+
+    def should_sample(self, parent_context: otel_context.Context | None, trace_id: int,
+                      name: str, kind: SpanKind | None = None, attributes: Attributes = None,
+                      links: Sequence[Link] | None = None,
+                      trace_state: TraceState | None = None) -> SamplingResult:
+        if kind is SpanKind.CLIENT and \
+                not trace.get_current_span(parent_context).get_span_context().is_valid:
+            return SamplingResult(Decision.DROP)
+        return self.inner.should_sample(parent_context, trace_id, name, kind, attributes,
+                                        links, trace_state)
+
+    def get_description(self) -> str:
+        return f"NoLoneClientSpans{{{self.inner.get_description()}}}"
 
 
 def shutdown_tracing() -> None:

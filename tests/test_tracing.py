@@ -168,3 +168,19 @@ def test_log_lines_carry_the_current_trace_id() -> None:
     assert "trace_id" not in json.loads(json_lines.format(record))
     with resumed(TRACEPARENT):
         assert json.loads(json_lines.format(record))["trace_id"] == TRACE_ID
+
+
+def test_calls_outside_any_trace_are_not_sampled_but_inside_one_follow_the_sampler() -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision
+    from opentelemetry.trace import SpanKind
+
+    from shared.tracing import NoLoneClientSpans, extract
+
+    sampler = NoLoneClientSpans(ALWAYS_ON)
+    lone = sampler.should_sample(None, 1, "guahao_booking.find", SpanKind.CLIENT)
+    assert lone.decision is Decision.DROP  # a lease renewal, a sweep: no trace of its own
+    inside = sampler.should_sample(extract(TRACEPARENT), 1, "guahao_booking.find",
+                                   SpanKind.CLIENT)
+    assert inside.decision is Decision.RECORD_AND_SAMPLE
+    root = sampler.should_sample(None, 1, "POST /api/v1/appointments", SpanKind.SERVER)
+    assert root.decision is Decision.RECORD_AND_SAMPLE
