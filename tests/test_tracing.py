@@ -157,6 +157,9 @@ async def test_an_outbox_entry_is_published_later_in_the_trace_that_wrote_it(
     assert await relay.flush(collection, "a1") == 2
     # the relay (a crash recovery, long after the request) publishes in the writer's trace
     assert sink.published == [(traced_event.id, TRACE_ID), (untraced_event.id, None)]
+    # and the entries, trace context and all, are gone once published
+    doc = await collection.find_one({"_id": "a1"})
+    assert doc is not None and doc["outbox"] == [] and doc["outbox_pending"] is False
     # what goes on the wire is the event, never the stored trace context
     assert "trace" not in EventEnvelope.model_validate(fields["outbox"][0]).model_dump()
 
