@@ -231,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     env = dict(os.environ)
     env.setdefault("GUAHAO_DEMO", "1")
+    # readable lines in a terminal (coloured unless NO_COLOR); JSON everywhere else
+    env.setdefault("GUAHAO_LOG_FORMAT", "console")
     stack = DevStack(settings.data_dir, env=env, gateway_port=settings.gateway_port)
     stopping = threading.Event()
 

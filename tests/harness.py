@@ -150,7 +150,9 @@ class Api:
         return str(resp.body["access_token"])
 
 
-def start_stack(base: Path) -> tuple[DevStack, str]:
+def start_stack(base: Path, extra_env: dict[str, str] | None = None) -> tuple[DevStack, str]:
+    """A started system on a vhost of its own; `extra_env` adds to (or overrides) the
+    environment every process gets."""
     vhost = create_vhost()
     env = {
         **os.environ,
@@ -172,6 +174,7 @@ def start_stack(base: Path) -> tuple[DevStack, str]:
     }
     for var in ("WECHAT_APPID", "WECHAT_SECRET", "WECHAT_API_BASE", "GATEWAY_PORT"):
         env.pop(var, None)
+    env.update(extra_env or {})
     stack = DevStack(base / "data", env=env, gateway_port=free_port(), log_dir=base / "logs")
     try:
         stack.start(timeout=90)

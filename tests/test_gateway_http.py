@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.limits import Limits, Rate
 from gateway.routes import ROUTES
@@ -404,13 +405,20 @@ async def test_metrics_count_requests_by_route_template(
     assert r.status == 200
     assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     text = await r.text()
-    assert ('guahao_http_requests_total{route="/api/v1/patients/{patient_id}",'
-            'method="GET",status="200"} 1') in text
-    assert 'guahao_http_requests_total{route="unmatched",method="GET",status="404"} 1' in text
-    assert ('guahao_http_request_duration_seconds_bucket{route="/api/v1/patients/{patient_id}",'
-            'method="GET",le="+Inf"} 1') in text
-    assert ('guahao_rpc_duration_seconds_count{service="auth",method="get_patient",'
-            'outcome="ok"} 1') in text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    assert value("guahao_http_requests_total", route="/api/v1/patients/{patient_id}",
+                 method="GET", status="200") == 1
+    assert value("guahao_http_requests_total", route="unmatched", method="GET",
+                 status="404") == 1
+    assert value("guahao_http_request_duration_seconds_bucket",
+                 route="/api/v1/patients/{patient_id}", method="GET", le="+Inf") == 1
+    assert value("guahao_rpc_duration_seconds_count", service="auth", method="get_patient",
+                 outcome="ok") == 1
     assert "p_secret_77" not in text
 
 

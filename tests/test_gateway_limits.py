@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import create_app
 from gateway.limits import (
@@ -117,17 +118,24 @@ def test_metrics_exposition_is_well_formed() -> None:
     text = metrics.render()
     assert text.endswith("\n")
     assert "# TYPE guahao_http_requests_total counter" in text
-    assert 'guahao_http_requests_total{route="/api/v1/me",method="GET",status="200"} 2' in text
-    assert 'guahao_http_requests_total{route="/api/v1/me",method="OTHER",status="405"} 1' in text
-    bucket = 'guahao_http_request_duration_seconds_bucket{route="/api/v1/me",method="GET",'
-    assert bucket + 'le="0.005"} 1' in text
-    assert bucket + 'le="0.25"} 2' in text
-    assert bucket + 'le="+Inf"} 2' in text
-    assert 'guahao_http_request_duration_seconds_count{route="/api/v1/me",method="GET"} 2' in text
-    rpc_bucket = 'guahao_rpc_duration_seconds_bucket{service="auth",method="me",outcome="ok",'
-    assert rpc_bucket + 'le="0.025"} 1' in text
-    for line in text.splitlines():
-        assert line.startswith("#") or line.rsplit(" ", 1)[1].replace(".", "").isdigit()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    requests = "guahao_http_requests_total"
+    assert value(requests, route="/api/v1/me", method="GET", status="200") == 2
+    assert value(requests, route="/api/v1/me", method="OTHER", status="405") == 1
+    bucket = "guahao_http_request_duration_seconds_bucket"
+    assert value(bucket, route="/api/v1/me", method="GET", le="0.005") == 1
+    assert value(bucket, route="/api/v1/me", method="GET", le="0.25") == 2
+    assert value(bucket, route="/api/v1/me", method="GET", le="+Inf") == 2
+    assert value("guahao_http_request_duration_seconds_count",
+                 route="/api/v1/me", method="GET") == 2
+    assert value("guahao_rpc_duration_seconds_bucket",
+                 service="auth", method="me", outcome="ok", le="0.025") == 1
+    assert not [name for name, _ in samples if name.endswith("_created")]
 
 
 TWO_HOPS = parse_networks(["10.251.80.0/24", "192.168.0.0/16"])

@@ -23,6 +23,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from aio_pika.exceptions import AMQPError
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, WaitQueueTimeoutError
@@ -31,8 +32,9 @@ from shared.context import request_id_var
 from shared.errors import ServiceUnavailable
 from shared.messaging.draining import DrainingConsumer
 from shared.messaging.events import EventEnvelope, declare_events_exchange
-from shared.metrics import Registry
+from shared.metrics import LAG_BUCKETS, Registry
 from shared.storage.mongo import Document
+from shared.tracing import event_attributes, extract, tracer
 
 log = logging.getLogger("guahao.consumer")
 
@@ -145,6 +147,10 @@ class EventConsumer(DrainingConsumer):
             ("queue", "outcome"))
         self._dead = registry.counter(
             "guahao_dead_lettered_total", "Events moved to a dead-letter queue.", ("queue",))
+        self._lag = registry.histogram(
+            "guahao_event_lag_seconds",
+            "From an event's occurrence to the start of its handling, by queue.", ("queue",),
+            buckets=LAG_BUCKETS)
         self._channel: AbstractChannel | None = None
         super().__init__()
 
@@ -187,7 +193,22 @@ class EventConsumer(DrainingConsumer):
             self._dead.inc(self.queue_name)
             await self._forward(message, f"{self.queue_name}.dlq", attempts=0)
             return
+        self._observe_lag(event)
         token = request_id_var.set(event.id)
+        try:
+            # the handling continues the trace of the request that caused the event
+            with tracer.start_as_current_span(
+                    f"{event.type} process", context=extract(message.headers),
+                    kind=SpanKind.CONSUMER, record_exception=False,
+                    set_status_on_exception=False,
+                    attributes={**event_attributes(event),
+                                "messaging.destination.name": self.queue_name}):
+                await self._handle_event(message, event)
+        finally:
+            request_id_var.reset(token)
+
+    async def _handle_event(self, message: AbstractIncomingMessage, event: EventEnvelope
+                            ) -> None:
         key = f"{self.queue_name}:{event.id}"
         holder = uuid.uuid4().hex
         claimed = False
@@ -221,8 +242,16 @@ class EventConsumer(DrainingConsumer):
                 await self._retry_infrastructure(message, event)
             else:
                 await self._retry_or_dead_letter(message, event)
-        finally:
-            request_id_var.reset(token)
+
+    def _observe_lag(self, event: EventEnvelope) -> None:
+        try:
+            occurred = dt.datetime.fromisoformat(event.occurred_at)
+        except ValueError:
+            return
+        if occurred.tzinfo is None:
+            return
+        lag = (dt.datetime.now(dt.UTC) - occurred).total_seconds()
+        self._lag.observe(max(lag, 0.0), self.queue_name)
 
     @staticmethod
     def _attempts(message: AbstractIncomingMessage, header: str = "x-attempts") -> int:

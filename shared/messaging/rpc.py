@@ -13,6 +13,9 @@
 - Request id and caller identity travel in headers; with an RpcIdentity (every real
   process) they are signed by the client and verified by the server before executing
   (`shared/messaging/identity.py`).
+- The trace context travels as W3C `traceparent`/`tracestate` headers (`shared/tracing.py`):
+  a client span per call, a server span per request served, its child. They are added
+  after signing and are not signed, like `x-request-id`: they grant nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity
+from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import ConnectionFailure
 
@@ -50,6 +54,7 @@ from shared.messaging.codec import decode, encode
 from shared.messaging.draining import DrainingConsumer
 from shared.messaging.identity import RefusedRequest, RpcIdentity
 from shared.metrics import Registry
+from shared.tracing import annotate, extract, inject, tracer
 
 log = logging.getLogger("guahao.rpc")
 
@@ -129,6 +134,21 @@ class RpcClient:
             timeout = min(timeout, max(0.05, inherited - time.time()))
         if not self.connection.connected.is_set():
             raise ServiceUnavailable(service=service, reason="broker unavailable")
+        with tracer.start_as_current_span(
+                f"{service}.{method}", kind=SpanKind.CLIENT, record_exception=False,
+                set_status_on_exception=False,
+                attributes={"rpc.system": "guahao", "rpc.service": service,
+                            "rpc.method": method}) as span:
+            try:
+                return await self._call(service, method, params, caller, timeout)
+            except DomainError as exc:
+                span.set_attribute("guahao.error_code", exc.code)
+                if exc.status >= 500:
+                    span.set_status(StatusCode.ERROR, exc.code)
+                raise
+
+    async def _call(self, service: str, method: str, params: BaseModel | dict[str, Any] | None,
+                    caller: Caller | None, timeout: float) -> Any:
         deadline = time.time() + timeout
         correlation_id = uuid.uuid4().hex
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -142,6 +162,7 @@ class RpcClient:
         body = encode(params if params is not None else {})
         if self.identity is not None:
             headers.update(self.identity.sign(service, method, correlation_id, headers, body))
+        inject(headers)  # after signing: the trace context is not part of the signature
         message = aio_pika.Message(
             body=body,
             content_type="application/json",
@@ -254,17 +275,25 @@ class RpcServer(DrainingConsumer):
             ctx = CallContext(request_id=request_id, caller=caller, deadline=deadline,
                               service=sender)
             deadline_var.set(deadline)
-            reply = refusal or await self._dispatch(message.type or "", message.body, ctx)
-            if message.reply_to and self._channel is not None:
-                await self._channel.default_exchange.publish(
-                    aio_pika.Message(
-                        body=encode(reply),
-                        content_type="application/json",
-                        correlation_id=message.correlation_id,
-                        delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
-                    ),
-                    routing_key=message.reply_to,
-                )
+            method = message.type or ""
+            with tracer.start_as_current_span(
+                    f"{self.service}.{method if method in self._methods else 'unknown'}",
+                    context=extract(headers), kind=SpanKind.SERVER,
+                    attributes={"rpc.system": "guahao", "rpc.service": self.service,
+                                "rpc.method": method, "guahao.request_id": request_id}) as span:
+                reply = refusal or await self._dispatch(method, message.body, ctx)
+                if "error" in reply:
+                    annotate(span, error_code=str(reply["error"].get("code")))
+                if message.reply_to and self._channel is not None:
+                    await self._channel.default_exchange.publish(
+                        aio_pika.Message(
+                            body=encode(reply),
+                            content_type="application/json",
+                            correlation_id=message.correlation_id,
+                            delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                        ),
+                        routing_key=message.reply_to,
+                    )
             await message.ack()
         except Exception:
             log.exception("rpc request could not be served", extra={"method": message.type})
@@ -306,6 +335,9 @@ class RpcServer(DrainingConsumer):
             params = model.model_validate_json(body) if model is not None else None
         except ValidationError as exc:
             return {"error": ValidationFailed(fields=field_errors(exc)).to_wire()}
+        # the ids an operator looks a trace up by (ids only, never PII)
+        annotate(appointment_id=getattr(params, "appointment_id", None),
+                 hospital_id=getattr(params, "hospital_id", None))
         try:
             result = await handler(params, ctx)
         except DomainError as exc:
