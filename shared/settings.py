@@ -52,6 +52,7 @@ class Settings(BaseModel):
     rate_limits: str = ""
     rpc_key: str | None = None  # base64 HMAC key(s) signing RPC requests, first one signs
     jwt_public_keys: str | None = None  # PEM(s), JWKS JSON, or a path to either: the gateway
+    console_dir: Path | None = None  # the staff console's build; default console/dist
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -92,6 +93,7 @@ class Settings(BaseModel):
             "GUAHAO_RATE_LIMITS": "rate_limits",
             "GUAHAO_RPC_KEY": "rpc_key",
             "GUAHAO_JWT_PUBLIC_KEYS": "jwt_public_keys",
+            "GUAHAO_CONSOLE_DIR": "console_dir",
         }
         values = {field: e[var] for var, field in mapping.items() if e.get(var, "") != ""}
         return cls.model_validate(values)
