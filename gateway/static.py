@@ -165,7 +165,7 @@ class ConsoleSite:
 class DisplaySite:
     """`/display/{hid}/{sid}`: one static page; its script reads the ids from the URL."""
 
-    FILES = frozenset({"display.js", "display.css"})
+    FILES = frozenset({"display.js", "display.css", "favicon.svg"})
 
     def __init__(self, root: Path, cache: FileCache) -> None:
         self.root = root
