@@ -120,6 +120,18 @@ from shared.contracts.patients import (
     PatientUpdate,
     PatientUpdateParams,
 )
+from shared.contracts.queue import (
+    Display,
+    DisplayRef,
+    PatientQueue,
+    QueueCall,
+    QueueCallParams,
+    QueuedAppointment,
+    QueueEntryRef,
+    QueueRecallParams,
+    QueueRef,
+    QueueView,
+)
 from shared.contracts.scheduling import (
     CalendarDay,
     CalendarDayParams,
@@ -167,6 +179,7 @@ HOSPITAL_PARAM = "hospital_id"
 RateKey = Literal["caller", "ip", "username_ip", "refresh_family"]
 
 TEMPLATES = "/admin/hospitals/{hospital_id}/doctors/{doctor_id}/templates"
+QUEUE = "/admin/hospitals/{hospital_id}/schedules/{schedule_id}/queue"
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -333,6 +346,9 @@ ROUTES: tuple[Route, ...] = (
           body=MoveRequest, params=PatientMoveParams, reply=Appointment, roles=PATIENT,
           tag="appointments", rate="book",
           summary="改约: move my appointment to another slot of the same doctor or department"),
+    Route("GET", "/appointments/{appointment_id}/queue", "booking", "patient_queue",
+          params=AppointmentRef, reply=PatientQueue, roles=PATIENT, tag="queue",
+          summary="候诊: my place in the queue, now serving, ETA"),
     Route("POST", "/waitlist", "booking", "join_waitlist", body=WaitlistJoin,
           reply=WaitlistEntry, roles=PATIENT, status=201, tag="waitlist",
           summary="候补: wait for a doctor or a department"),
@@ -406,6 +422,25 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/admin/hospitals/{hospital_id}/appointments/{appointment_id}/no-show",
           "booking", "no_show", params=HospitalAppointmentRef, reply=Appointment,
           roles=FRONT_DESK, tag="admin", summary="Record a no-show"),
+    # the queue (候诊叫号): the desk, and the waiting-room display (public)
+    Route("GET", QUEUE, "booking", "queue_view", params=QueueRef, reply=QueueView,
+          roles=FRONT_DESK, tag="queue",
+          summary="The session's queue: now serving (per room), waiting, skipped, done"),
+    Route("POST", QUEUE + "/call-next", "booking", "queue_call_next", body=QueueCall,
+          params=QueueCallParams, reply=QueuedAppointment, roles=FRONT_DESK, tag="queue",
+          summary="Call the next waiting patient to a room (409 when nobody waits)"),
+    Route("POST", QUEUE + "/{appointment_id}/recall", "booking", "queue_recall",
+          body=QueueCall, params=QueueRecallParams, reply=QueuedAppointment,
+          roles=FRONT_DESK, tag="queue", summary="Call a called or skipped patient again"),
+    Route("POST", QUEUE + "/{appointment_id}/skip", "booking", "queue_skip",
+          params=QueueEntryRef, reply=QueuedAppointment, roles=FRONT_DESK, tag="queue",
+          summary="过号: the patient is not there (checking in again re-queues them)"),
+    Route("POST", QUEUE + "/{appointment_id}/done", "booking", "queue_done",
+          params=QueueEntryRef, reply=QueuedAppointment, roles=FRONT_DESK, tag="queue",
+          summary="就诊完成: the called patient's visit is done (appointment completed)"),
+    Route("GET", "/display/{hospital_id}/{schedule_id}", "booking", "queue_display",
+          params=DisplayRef, reply=Display, tag="queue",
+          summary="Waiting-room display: now serving, next (masked names), waiting count"),
     # scheduling (排班) and statistics (catalog)
     Route("GET", TEMPLATES, "catalog", "list_templates",
           params=DoctorTemplatesRef, reply=WeeklyTemplateList, roles=HOSPITAL_STAFF,

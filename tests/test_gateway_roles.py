@@ -14,7 +14,9 @@ from gateway.testing import FakeRpc, TokenSigner, bearer, fake_auth
 from shared.settings import Settings
 
 DESK_RPCS = {"hospital_appointments", "hospital_get_appointment", "hospital_cancel",
-             "check_in", "no_show", "complete", "move"}
+             "check_in", "no_show", "complete", "move",
+             # the queue (候诊叫号)
+             "queue_view", "queue_call_next", "queue_recall", "queue_skip", "queue_done"}
 
 
 def hospital_routes() -> list[Route]:

@@ -43,6 +43,9 @@ class BookingRules(Contract):
     ban_days: Annotated[int, Field(ge=0, le=365)] = 30
     release_mode: ReleaseMode = "first_come"
     lottery_window_seconds: Annotated[int, Field(ge=1, le=300)] = 10
+    # 候诊: a patient checking in after their number was called or skipped goes back in
+    # after this many waiting patients
+    late_requeue_after: Annotated[int, Field(ge=0, le=50)] = 3
 
 
 class RulesPatch(Contract):
@@ -59,6 +62,7 @@ class RulesPatch(Contract):
     ban_days: Annotated[int, Field(ge=0, le=365)] | None = None
     release_mode: ReleaseMode | None = None
     lottery_window_seconds: Annotated[int, Field(ge=1, le=300)] | None = None
+    late_requeue_after: Annotated[int, Field(ge=0, le=50)] | None = None
 
 
 class RulesPatchParams(RulesPatch):

@@ -44,10 +44,34 @@ class AppointmentData(Reply):
     waitlist_entry_id: str | None = None
 
 
+class QueuePlace(Reply):
+    """An appointment's place in its session's queue (候诊叫号) after the change."""
+
+    schedule_id: str
+    session: str
+    seq_no: int
+    state: str  # waiting | called | skipped | done
+    room: str | None = None
+    recall: bool | None = None  # queue.called: called again (recall), not call-next
+    late: bool | None = None  # queue.requeued: re-inserted after late_requeue_after waiting
+    ahead: int | None = None  # queue.near: waiting patients ahead
+    eta_minutes: int | None = None
+    consult_seconds: int | None = None  # appointment.completed from the queue: done − called
+
+
 class AppointmentChanged(Reply):
-    """`appointment.booked|cancelled|checked_in|no_show|completed`."""
+    """`appointment.booked|cancelled|checked_in|no_show|completed` (`queue` on a
+    completion the queue desk made)."""
 
     appointment: AppointmentData
+    queue: QueuePlace | None = None
+
+
+class QueueChanged(Reply):
+    """`queue.called|skipped|requeued|near`: the appointment and its place in the queue."""
+
+    appointment: AppointmentData
+    queue: QueuePlace
 
 
 class PreviousSlot(Reply):
@@ -150,6 +174,10 @@ EVENT_DATA: dict[str, type[BaseModel]] = {
     "appointment.checked_in": AppointmentChanged,
     "appointment.no_show": AppointmentChanged,
     "appointment.completed": AppointmentChanged,
+    "queue.called": QueueChanged,
+    "queue.skipped": QueueChanged,
+    "queue.requeued": QueueChanged,
+    "queue.near": QueueChanged,
     "schedule.published": SchedulePublished,
     "schedule.stopped": ScheduleStopped,
     "schedule.capacity_changed": CapacityChanged,
