@@ -64,17 +64,6 @@ class Watched:
         page.on("console", on_console)
         page.on("pageerror", lambda exc: self.errors.append((page.url, str(exc))))
 
-    def unexpected(self, tolerated: str | None = None) -> list[tuple[str, str]]:
-        """The errors, less failed requests to URLs matching `tolerated`."""
-        return [(url, text) for url, text in self.errors
-                if not (tolerated and re.search(tolerated, url)
-                        and text.startswith("Failed to load resource"))]
-
-
-# before the queue backend is in the build the queue endpoints answer 404, which the
-# browser logs as a failed request; only that is tolerated, and only then
-NO_QUEUE_YET = r"/schedules/[^/]+/queue|/api/v1/display/"
-
 
 @pytest.fixture
 def prerequisites() -> None:
@@ -135,13 +124,6 @@ async def open_screen(page: Page, path: str) -> None:
     await expect(page).to_have_url(re.compile(re.escape(path) + "$"))
 
 
-async def queue_backend(api: Api, c: Clinic) -> bool:
-    """Whether the queue API (issue 15's backend) is in this build."""
-    resp = await api.request("GET", f"/admin/hospitals/{c.hospital.id}/schedules/{c.sid}/queue",
-                             token=c.hospital.staff_token)
-    return resp.status == 200
-
-
 async def test_desk_checks_a_patient_in_by_code_and_calls_next(api: Api,
                                                                browser: Browser) -> None:
     c = await make_clinic(api)
@@ -163,7 +145,7 @@ async def test_desk_checks_a_patient_in_by_code_and_calls_next(api: Api,
 
     # check-in by the patient's code, as a scanner types it (text + Enter)
     await open_screen(page, "/checkin")
-    code = page.locator("#checkin-code input, input#checkin-code").first
+    code = page.locator("#checkin-code input")
     await expect(code).to_be_focused()
     await code.fill("not-our-code!")
     await code.press("Enter")
@@ -178,43 +160,64 @@ async def test_desk_checks_a_patient_in_by_code_and_calls_next(api: Api,
     await open_screen(page, "/board")
     await expect(card.locator('[data-k="checked_in"]')).to_have_text("1")
 
-    # the queue desk: call next
-    has_queue = await queue_backend(api, c)
-    before = await api.request("GET", f"/appointments/{first['id']}/queue",
-                               token=c.patient_tokens[0])
+    # the second patient checks in at the appointments screen
+    second = c.appointments[1]
+    await open_screen(page, "/appointments")
+    row = page.locator("tr", has_text=str(second["patient"]["id_number_masked"])).filter(
+        has=page.get_by_role("button", name="签到"))
+    await row.get_by_role("button", name="签到").click()
+    await expect(page.get_by_role("status")).to_contain_text("已签到")
+
+    async def my_queue(n: int) -> dict[str, Any]:
+        resp = await api.request("GET", f"/appointments/{c.appointments[n]['id']}/queue",
+                                 token=c.patient_tokens[n])
+        assert resp.status == 200, resp.body
+        return dict(resp.body)
+
+    before = [await my_queue(0), await my_queue(1)]
+    assert [q["status"] for q in before] == ["waiting", "waiting"], before
+    assert (before[0]["position"], before[1]["position"], before[1]["ahead"]) == (1, 2, 1)
+
+    # the queue desk: call next in room 3诊室
     await open_screen(page, "/queue")
     await expect(page.locator("#queue-session")).to_have_value(c.sid)
-    await page.locator("#queue-room input, input#queue-room").first.fill("3诊室")
+    await expect(page.get_by_test_id("waiting")).to_contain_text(f"{second['seq_no']} 号")
+    await page.locator("#queue-room input").fill("3诊室")
     await page.get_by_test_id("call-next").click()
-    if has_queue:
-        assert before.status == 200, before.body
-        serving = page.get_by_test_id("now-serving")
-        await expect(serving).to_contain_text(f"{first['seq_no']} 号")
-        await expect(page.get_by_test_id("queue-notice")).to_contain_text("3诊室")
-        after = await api.request("GET", f"/appointments/{first['id']}/queue",
-                                  token=c.patient_tokens[0])
-        assert after.status == 200, after.body
-        assert after.body != before.body
-        assert after.body["now_serving_seq"] == first["seq_no"], after.body
-    else:
-        # before the queue backend is merged: the desk says so instead of pretending
-        assert before.status == 404, before.body
-        await expect(page.get_by_test_id("queue-error")).to_be_visible()
+    await expect(page.get_by_test_id("queue-notice")).to_contain_text(
+        f"请 {first['seq_no']} 号")
+    await expect(page.get_by_test_id("queue-notice")).to_contain_text("3诊室")
+    serving = page.get_by_test_id("now-serving")
+    await expect(serving).to_contain_text(f"{first['seq_no']} 号")
+    after = [await my_queue(0), await my_queue(1)]
+    assert after[0]["status"] == "called" and after[0]["room"] == "3诊室", after
+    assert after[1]["now_serving_seq"] == first["seq_no"], after
+    assert (after[1]["position"], after[1]["ahead"]) == (1, 0), after  # moved up
     await page.screenshot(path=str(ARTIFACTS / "console-queue-desk.png"), full_page=True)
 
-    # the waiting-room display of this session (no login)
+    # the waiting-room display of this session (no login): masked names only
     await tv.set_viewport_size({"width": 1920, "height": 1080})
     await tv.goto(f"{base}/display/{c.hospital.id}/{c.sid}")
-    if has_queue:
-        await expect(tv.locator("#serving")).to_contain_text(f"{first['seq_no']} 号")
-        await expect(tv.locator("#status")).to_be_hidden()
-        assert "患者" not in await tv.locator("body").inner_text()  # names are masked
-    else:
-        await expect(tv.locator("#status")).to_be_visible()  # nothing to show yet
+    await expect(tv.locator("#serving")).to_contain_text(f"{first['seq_no']} 号")
+    await expect(tv.locator("#serving")).to_contain_text("3诊室")
+    await expect(tv.locator("#next")).to_contain_text(f"{second['seq_no']} 号")
+    await expect(tv.locator("#waiting-count")).to_have_text("1")
+    await expect(tv.locator("#status")).to_be_hidden()
+    shown = await tv.locator("#serving").inner_text() + await tv.locator("#next").inner_text()
+    assert "患*" in shown and "患者" not in shown, shown  # names are masked
     await tv.screenshot(path=str(ARTIFACTS / "display.png"))
+
+    # done: the visit is completed, the board counts it
+    await serving.get_by_role("button", name="完成").click()
+    await expect(serving).to_contain_text("暂无")
+    assert (await my_queue(0))["status"] == "done"
+    done = await api.request("GET", f"/appointments/{first['id']}", token=c.patient_tokens[0])
+    assert done.body["status"] == "completed", done.body
+    await open_screen(page, "/board")
+    await expect(card.locator('[data-k="done"]')).to_have_text("1")
+    await expect(card.locator('[data-k="waiting"]')).to_have_text("1")
     await context.close()
-    unexpected = watched.unexpected(None if has_queue else NO_QUEUE_YET)
-    assert not unexpected, unexpected
+    assert not watched.errors, watched.errors
 
 
 async def test_desk_never_sees_admin_screens_and_b_is_invisible(api: Api,
@@ -255,7 +258,7 @@ async def test_desk_never_sees_admin_screens_and_b_is_invisible(api: Api,
                              f"{b.appointments[0]['id']}") == 404
     # B's patient shows up at A's desk: the code is not found, nothing changes
     await open_screen(page, "/checkin")
-    code = page.locator("#checkin-code input, input#checkin-code").first
+    code = page.locator("#checkin-code input")
     await code.fill(f"guahao:checkin:{b.appointments[0]['id']}")
     await code.press("Enter")
     await expect(page.get_by_test_id("checkin-error")).to_contain_text("未找到该预约")
@@ -334,8 +337,7 @@ async def test_every_screen_is_clean_keyboard_reachable_and_weighed(api: Api,
         assert not missed, (path, missed)
     await page.screenshot(path=str(ARTIFACTS / "console-staff.png"), full_page=True)
     await context.close()
-    unexpected = watched.unexpected(None if await queue_backend(api, c) else NO_QUEUE_YET)
-    assert not unexpected, unexpected
+    assert not watched.errors, watched.errors
 
     report = {"first_load_bytes": weight, "requests": len(transferred),
               "files": [{"url": url.replace(base, ""), "bytes": size}

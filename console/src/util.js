@@ -40,19 +40,15 @@ export function yuan(cents) {
   return cents === null || cents === undefined ? '—' : `¥${(cents / 100).toFixed(2)}`;
 }
 
-/** The queue's entries as a list, whatever shape `now_serving` has (one, several rooms, none). */
+/** Who is being seen now (GET .../queue: one entry per called patient, latest call first). */
 export function servingList(queue) {
-  const serving = queue && queue.now_serving;
-  if (!serving) return [];
-  return Array.isArray(serving) ? serving : [serving];
+  return (queue && queue.now_serving) || [];
 }
 
 export function entryId(entry) {
-  return entry && (entry.appointment_id || entry.id);
+  return entry && entry.appointment_id;
 }
 
 export function entryName(entry) {
-  if (!entry) return '';
-  if (entry.patient && entry.patient.name) return entry.patient.name;
-  return entry.patient_name || entry.name || '';
+  return (entry && entry.patient && entry.patient.name) || '';
 }

@@ -36,9 +36,7 @@
   }
 
   function nameOf(entry) {
-    if (!entry) return '';
-    if (entry.patient && entry.patient.name) return entry.patient.name;
-    return entry.name || entry.patient_name || entry.masked_name || '';
+    return (entry && entry.name) || ''; // masked by the server: 张*
   }
 
   function seqOf(entry) {
@@ -46,8 +44,8 @@
   }
 
   function render(data) {
-    var title = [data.hospital && data.hospital.name, data.department && data.department.name,
-      data.doctor && data.doctor.name].filter(Boolean).join(' · ');
+    var doctor = [data.doctor_name, data.doctor_title].filter(Boolean).join(' ');
+    var title = [data.department_name, doctor].filter(Boolean).join(' · ');
     $('title').textContent = title || '候诊叫号';
     document.title = (title ? title + ' · ' : '') + '候诊叫号';
 
@@ -62,7 +60,7 @@
     }));
     $('serving-empty').hidden = serving.length > 0;
 
-    var next = list(data.next || data.waiting).slice(0, NEXT_SHOWN);
+    var next = list(data.next).slice(0, NEXT_SHOWN);
     var ol = $('next');
     ol.replaceChildren.apply(ol, next.map(function (e) {
       var li = document.createElement('li');
@@ -71,9 +69,7 @@
       return li;
     }));
     $('next-empty').hidden = next.length > 0;
-    var count = data.waiting_count;
-    if (count === undefined) count = list(data.waiting).length;
-    $('waiting-count').textContent = String(count);
+    $('waiting-count').textContent = String(data.waiting_count);
   }
 
   function setStale(stale) {
