@@ -245,6 +245,21 @@ async def test_desk_never_sees_admin_screens_and_b_is_invisible(api: Api,
                }""", [method, path])
         return status
 
+    # an access token about to expire is refreshed first (one rotation), the screen works
+    old_refresh = await page.evaluate(
+        "JSON.parse(sessionStorage.getItem('guahao.console.session')).refresh")
+    await page.evaluate("""() => {
+        const s = JSON.parse(sessionStorage.getItem('guahao.console.session'));
+        s.expiresAt = 0;
+        sessionStorage.setItem('guahao.console.session', JSON.stringify(s));
+    }""")
+    await page.goto(f"{base}/console/board")
+    await expect(page.locator(f'[data-schedule="{a.sid}"]')).to_be_visible()
+    new_refresh = await page.evaluate(
+        "JSON.parse(sessionStorage.getItem('guahao.console.session')).refresh")
+    assert new_refresh != old_refresh
+    # the old refresh token is dead (reusing it would revoke the family: not tried here)
+
     ha, hb = a.hospital.id, b.hospital.id
     for path in (f"/admin/hospitals/{ha}/staff", f"/admin/hospitals/{ha}/webhooks",
                  f"/admin/hospitals/{ha}/stats?from=2026-12-01&to=2026-12-02",
@@ -336,8 +351,28 @@ async def test_every_screen_is_clean_keyboard_reachable_and_weighed(api: Api,
         missed = await keyboard_reach(page)
         assert not missed, (path, missed)
     await page.screenshot(path=str(ARTIFACTS / "console-staff.png"), full_page=True)
-    await context.close()
+
+    # a dialog (TDesign's scroll lock would inject a <style>: turned off, see README)
+    await open_screen(page, "/appointments")
+    await page.get_by_role("button", name="取消").first.click()
+    dialog = page.locator(".t-dialog", has_text="取消预约")
+    await expect(dialog).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_be_hidden()
     assert not watched.errors, watched.errors
+
+    # the CSP is enforced and the watch above would see a breach: an inline style is refused
+    async with page.expect_console_message(lambda m: m.type == "error") as refused:
+        await page.evaluate("""() => {
+            const style = document.createElement('style');
+            style.textContent = 'body { background: red; }';
+            document.head.appendChild(style);
+        }""")
+    assert "Content Security Policy" in (await refused.value).text
+    assert watched.errors and "Content Security Policy" in watched.errors[0][1]
+    assert await page.evaluate("getComputedStyle(document.body).backgroundColor") != \
+        "rgb(255, 0, 0)"
+    await context.close()
 
     report = {"first_load_bytes": weight, "requests": len(transferred),
               "files": [{"url": url.replace(base, ""), "bytes": size}
