@@ -6,6 +6,7 @@ by keyboard, the first-load weight recorded. Screenshots go to tests/artifacts/.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -19,8 +20,17 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
 from gateway.static import DEFAULT_CONSOLE_DIR
+from shared.storage.testing import free_port
 from tests.harness import Api
-from tests.system_kit import Hospital, book, make_hospital, patient, todays_session
+from tests.system_kit import (
+    TOMORROW,
+    Hospital,
+    book,
+    make_hospital,
+    make_schedule,
+    patient,
+    todays_session,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -285,6 +295,119 @@ async def test_desk_never_sees_admin_screens_and_b_is_invisible(api: Api,
     await expect(page.locator(f'[data-schedule="{a.sid}"]')).to_be_visible()
     await expect(page.locator(f'[data-schedule="{b.sid}"]')).to_have_count(0)
     await context.close()
+
+
+async def test_admin_actions_through_the_console(api: Api, browser: Browser) -> None:
+    """What the admin screens change, checked through the API: a webhook (its secret shown
+    once) and a redelivery, 改约 and a cancellation with a reason, a staff account created,
+    disabled and reset, a holiday, a doctor."""
+    c = await make_clinic(api)
+    await make_schedule(api, c.hospital, capacity=5, date=TOMORROW)
+    base = api.stack.gateway_url
+    watched = Watched()
+    context = await browser.new_context(viewport={"width": 1440, "height": 900})
+    page = await context.new_page()
+    watched.attach(page)
+    await login(page, base, c.admin_username, c.admin_password)
+
+    # a webhook to a closed port: its deliveries fail and can be replayed
+    await open_screen(page, "/webhooks")
+    hook_url = f"http://127.0.0.1:{free_port()}/hook"
+    await page.locator("#wh-url input").fill(hook_url)
+    await page.locator("#wh-events input").fill("appointment.*")
+    await page.get_by_role("button", name="添加").click()
+    await expect(page.get_by_test_id("webhook-secret")).not_to_be_empty()
+    await expect(page.locator("main tr", has_text=hook_url)).to_be_visible()
+
+    # 改约 the first to tomorrow, cancel the second with a reason
+    moved_id, cancelled_id = c.appointments[0]["id"], c.appointments[1]["id"]
+    await open_screen(page, "/appointments")
+    rows = page.locator("main tbody tr")
+    await expect(rows).to_have_count(2)
+
+    def row_of(n: int) -> Any:
+        seq = re.compile(rf"^\s*{c.appointments[n]['seq_no']}\s*$")
+        return rows.filter(has=page.locator("td:first-child", has_text=seq))
+
+    first_row = row_of(0)
+    await first_row.get_by_role("button", name="改约").click()
+    move = page.locator(".t-dialog", has_text="新的时段")
+    await expect(move.locator("#move-slot option")).to_have_count(2)  # placeholder + one
+    await move.locator("#move-slot").select_option(index=1)
+    await move.get_by_role("button", name="确认改约").click()
+    await expect(page.get_by_role("status")).to_contain_text("已改约")
+    moved = await api.request("GET", f"/appointments/{moved_id}", token=c.patient_tokens[0])
+    assert moved.body["date"] == TOMORROW.isoformat() and moved.body["status"] == "booked"
+
+    second_row = row_of(1)
+    await second_row.get_by_role("button", name="取消").click()
+    cancel = page.locator(".t-dialog", has_text="取消预约")
+    await cancel.locator("#cancel-reason input").fill("医生临时停诊")
+    await cancel.get_by_role("button", name="确认取消").click()
+    await expect(second_row).to_contain_text("已取消")
+    cancelled = await api.request("GET", f"/appointments/{cancelled_id}",
+                                  token=c.patient_tokens[1])
+    assert (cancelled.body["status"], cancelled.body["cancelled_by"], cancelled.body["reason"]) \
+        == ("cancelled", "hospital", "医生临时停诊"), cancelled.body
+
+    # the webhook saw both; a failed delivery is replayed
+    await open_screen(page, "/webhooks")
+    hook_row = page.locator("main tr", has_text=hook_url)
+    deliveries = page.locator("main h2:has-text('投递记录') + div tbody tr",
+                              has_text="appointment.")
+    for _ in range(30):
+        await hook_row.get_by_role("button", name="投递记录").click()
+        await page.wait_for_load_state("networkidle")
+        if await deliveries.count() >= 2:
+            break
+        await page.wait_for_timeout(500)
+    assert await deliveries.count() >= 2
+    await deliveries.first.get_by_role("button", name="重新投递").click()
+    await expect(page.get_by_role("status")).to_contain_text("已重新投递")
+
+    # a desk account: created, disabled, its password reset (shown once)
+    await open_screen(page, "/staff")
+    username = f"desk_ui_{uuid.uuid4().hex[:6]}"
+    await page.locator("#st-username input").fill(username)
+    await page.locator("#st-password input").fill("desk-ui-password-1")
+    await page.get_by_role("button", name="创建").click()
+    account = page.locator("main tbody tr", has_text=username)
+    await expect(account).to_contain_text("前台")
+    await account.get_by_role("button", name="停用").click()
+    await expect(account).to_contain_text("已停用")
+    refused = await api.request("POST", "/auth/staff/login",
+                                json={"username": username, "password": "desk-ui-password-1"})
+    assert refused.status in (401, 403), refused.body
+    await account.get_by_role("button", name="启用").click()
+    await expect(account).to_contain_text("正常")
+    await account.get_by_role("button", name="重置密码").click()
+    temporary = page.locator("main code.secret")
+    await expect(temporary).not_to_be_empty()
+    relogin = await api.request("POST", "/auth/staff/login", json={
+        "username": username, "password": await temporary.inner_text()})
+    assert relogin.status == 200 and relogin.body["must_change_password"], relogin.body
+
+    # a holiday
+    await open_screen(page, "/calendar")
+    holiday = (TOMORROW + dt.timedelta(days=40)).isoformat()
+    await page.locator('main input[type="date"]').fill(holiday)
+    await page.locator("main label.field input").fill("院庆")
+    await page.get_by_role("button", name="保存").click()
+    await expect(page.locator("main tbody tr", has_text=holiday)).to_contain_text("院庆")
+
+    # a doctor, unpublished, then published
+    await open_screen(page, "/doctors")
+    await page.locator("#doc-name input").fill("李医生")
+    await page.get_by_role("button", name="添加", exact=True).click()
+    doctor = page.locator("main tbody tr", has_text="李医生")
+    await expect(doctor).to_contain_text("未上线")
+    await doctor.get_by_role("button", name="上线").click()
+    await expect(doctor).to_contain_text("已上线")
+    listed = await api.request("GET", "/doctors", params={"hospital_id": c.hospital.id})
+    assert "李医生" in [d["name"] for d in listed.body["items"]]
+
+    await context.close()
+    assert not watched.errors, watched.errors
 
 
 async def keyboard_reach(page: Page) -> list[str]:
