@@ -220,6 +220,9 @@ class Route:
     # open to a token that must change its password first (after a reset)
     password_change_pending_ok: bool = False
     csv: bool = False  # `Accept: text/csv` answers the reply's `items` as CSV
+    # statuses beyond those the route's shape implies (see gateway.openapi._error_statuses),
+    # e.g. 502 where the service calls WeChat on the request path
+    errors: frozenset[int] = frozenset()
 
     @property
     def full_path(self) -> str:
@@ -259,13 +262,14 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/auth/wechat/login", "auth", "wechat_login", body=WechatLogin,
           reply=TokenPair, rate="wechat_login", rate_key="ip", tag="auth",
-          summary="WeChat mini-program login"),
+          errors=frozenset({401, 502}), summary="WeChat mini-program login"),
     Route("POST", "/auth/staff/login", "auth", "staff_login", body=StaffLogin,
           params=StaffLoginParams, reply=TokenPair, rate="login", rate_key="username_ip",
-          client_ip_param="client_ip", tag="auth", summary="Staff / platform admin login"),
+          client_ip_param="client_ip", tag="auth", errors=frozenset({401}),
+          summary="Staff / platform admin login"),
     Route("POST", "/auth/refresh", "auth", "refresh", body=RefreshRequest,
           reply=TokenPair, rate="refresh", rate_key="refresh_family", tag="auth",
-          summary="Rotate the refresh token"),
+          errors=frozenset({401}), summary="Rotate the refresh token"),
     Route("POST", "/auth/logout", "auth", "logout", body=LogoutRequest, reply=Empty,
           roles=ANY_ROLE, password_change_pending_ok=True, tag="auth",
           summary="Revoke the refresh token family"),

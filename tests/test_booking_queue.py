@@ -20,6 +20,7 @@ from shared.contracts.events import EVENT_DATA
 from shared.errors import InvalidState, NotFound
 from shared.faults import Crash
 from shared.storage.mongo import Document
+from shared.storage.opcount import counting
 from tests.booking_kit import Kit, local
 
 TODAY = dt.date(2026, 12, 1)
@@ -424,3 +425,36 @@ async def test_desk_actions_killed_after_their_write(kit: Kit, point: str) -> No
     types = Counter(e.type for e in {e.id: e for e in kit.publisher.events}.values())
     assert types["queue.called"] == 1 and types["appointment.checked_in"] == \
         (5 if point == "checked_in.after_write" else 4)
+
+
+# ---- what a call costs --------------------------------------------------------------------
+
+async def test_a_call_next_costs_a_bounded_number_of_store_operations(
+        counted_db: AsyncDatabase[Document]) -> None:
+    """Steady state (one more patient comes within 3 of the front): the session, the queue
+    read twice (for the call, for the near announcements), the guarded call, one near
+    announcement and the follow-up cleared — whatever the queue's length."""
+    kit = await Kit(counted_db, NOW).setup()
+    sid, _, _ = await session_with(kit, 30)
+    await kit.booking.queue.call_next(kit.hospital_id, sid, None)  # the first four told
+    for _ in range(3):
+        with counting() as ops:
+            await kit.booking.queue.call_next(kit.hospital_id, sid, None)
+        assert Counter(ops) == {"find": 3, "findAndModify": 1, "update": 2}, ops
+
+
+async def test_completing_a_called_patient_the_old_way_times_the_visit_too(kit: Kit) -> None:
+    sid, aids, _ = await session_with(kit, 2)
+    await kit.booking.queue.call_next(kit.hospital_id, sid, "4")
+    kit.clock.advance(minutes=3)
+    completed = await kit.lifecycle.complete(kit.hospital_id, aids[0])  # .../complete
+    assert completed.status == "completed"
+    doc = await kit.appointments.get(aids[0])
+    assert doc is not None and doc["queue"]["consult_seconds"] == 180
+    await kit.lifecycle.complete(kit.hospital_id, aids[1])  # never called: not timed
+    doc = await kit.appointments.get(aids[1])
+    assert doc is not None and doc["status"] == "completed" and "queue" in doc
+    assert "consult_seconds" not in doc["queue"]
+    view = await kit.booking.queue.view(kit.hospital_id, sid)
+    assert {d.appointment_id for d in view.done} == set(aids) and view.consult_minutes == 3.0
+    assert len(events_of(kit, "appointment.completed")) == 2

@@ -58,6 +58,9 @@ class QueuePlacement(Protocol):
 
     async def requeue(self, doc: Document) -> Appointment: ...
 
+    async def done(self, hospital_id: str, schedule_id: str, appointment_id: str
+                   ) -> Appointment: ...
+
 
 class AppointmentLifecycle:
     def __init__(
@@ -202,6 +205,9 @@ class AppointmentLifecycle:
                else await self.appointments.get(appointment_id))
         if doc is None:
             raise NotFound()
+        if self.queue is not None and (doc.get("queue") or {}).get("state") == "called":
+            done = await self.queue.done(doc["hospital_id"], doc["schedule_id"], doc["_id"])
+            return Appointment.model_validate(done.model_dump(exclude={"queue"}))  # timed
         return appointment_view(await self.change(
             doc, "completed", "appointment.completed", {"completed_at": self.clock()}))
 

@@ -226,7 +226,7 @@ class QueueDesk:
                 if updated is not None:
                     await self._follow_up(updated, now)
                     log.info("queue called", extra={"appointment_id": place.id, "room": room})
-                    return await self._queued(updated)
+                    return _queued(updated)
         raise InvalidState("叫号冲突，请重试 / the queue changed meanwhile, try again")
 
     async def recall(self, hospital_id: str, schedule_id: str, appointment_id: str,
@@ -240,7 +240,7 @@ class QueueDesk:
         updated = await self._must(self._write(doc, ("called", "skipped"), fields,
                                                "queue.called", now, inc_calls=True,
                                                recall=True), doc)
-        return await self._queued(updated)
+        return _queued(updated)
 
     async def skip(self, hospital_id: str, schedule_id: str, appointment_id: str
                    ) -> QueuedAppointment:
@@ -254,7 +254,7 @@ class QueueDesk:
                                                "queue.skipped", now, due=was_waiting), doc)
         if was_waiting:  # the patients behind move up
             await self._follow_up(updated, now)
-        return await self._queued(updated)
+        return _queued(updated)
 
     async def done(self, hospital_id: str, schedule_id: str, appointment_id: str
                    ) -> QueuedAppointment:
@@ -279,7 +279,7 @@ class QueueDesk:
             raise InvalidState(status="changed")
         self.faults.point("queue.done.after_write")
         await self.outbox.publish_committed(self.appointments.collection, doc["_id"], [event])
-        return await self._queued(updated)
+        return _queued(updated)
 
     # ---- views -------------------------------------------------------------------------
 
@@ -436,15 +436,6 @@ class QueueDesk:
             raise InvalidState(status=doc["status"])
         return doc
 
-    async def _queued(self, doc: Document) -> QueuedAppointment:
-        line = Line.of(await self.store.of_session(doc["schedule_id"]))
-        place = next(p for p in line.places if p.id == doc["_id"])
-        position = next((i + 1 for i, p in enumerate(line.waiting) if p.id == place.id), None)
-        info = _entry(place, position=position)
-        queue = QueueInfo.model_validate(info.model_dump(include=set(QueueInfo.model_fields)))
-        return QueuedAppointment.model_validate({**appointment_view(doc).model_dump(),
-                                                 "queue": queue})
-
     async def _eta(self, line: Line, doc: Document, ahead: int) -> int:
         minutes, _ = await self._consult_minutes(line, doc["hospital_id"], doc["doctor_id"],
                                                  doc["date"])
@@ -495,6 +486,15 @@ def _after(doc: Document, fields: Document) -> Document:
         else:
             after[key] = value
     return after
+
+
+def _queued(doc: Document) -> QueuedAppointment:
+    """The appointment a desk action changed, with its place (never waiting after one: no
+    position to look up)."""
+    info = _entry(Place.of(doc))
+    queue = QueueInfo.model_validate(info.model_dump(include=set(QueueInfo.model_fields)))
+    return QueuedAppointment.model_validate({**appointment_view(doc).model_dump(),
+                                             "queue": queue})
 
 
 def _entry(place: Place, position: int | None = None) -> QueueEntry:

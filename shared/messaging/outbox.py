@@ -50,8 +50,13 @@ def outbox_push(*events: EventEnvelope) -> dict[str, Any]:
 
 def with_outbox(update: dict[str, Any], *events: EventEnvelope) -> dict[str, Any]:
     """`update` plus the operators that append `events` (one atomic write)."""
+    return merge_updates(update, outbox_push(*events))
+
+
+def merge_updates(update: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Two update documents as one (operator by operator; `extra` wins on a shared field)."""
     merged = {op: dict(fields) for op, fields in update.items()}
-    for op, fields in outbox_push(*events).items():
+    for op, fields in extra.items():
         merged.setdefault(op, {}).update(fields)
     return merged
 
