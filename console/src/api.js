@@ -122,6 +122,11 @@ export async function api(method, path, opts = {}) {
   }
 }
 
+/** A public endpoint (the catalog): no token, so nothing can refuse it for the caller's sake. */
+export function publicGet(path, query) {
+  return send('GET', path, { query });
+}
+
 /** Every page of a `{items, next}` list (bounded). */
 export async function apiAll(path, query = {}, maxPages = 20) {
   const items = [];
