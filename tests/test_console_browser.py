@@ -20,6 +20,7 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
 from gateway.static import DEFAULT_CONSOLE_DIR
+from shared.rules import HOSPITAL_TZ
 from shared.storage.testing import free_port
 from tests.harness import Api
 from tests.system_kit import (
@@ -480,6 +481,17 @@ async def test_every_screen_is_clean_keyboard_reachable_and_weighed(api: Api,
 
     await login(page, base, c.admin_username, c.admin_password)
     await expect(page.get_by_test_id("role")).to_have_text("医院管理员")
+    # an admin's board also lists today's sessions nobody booked, with their capacity
+    empty = await make_schedule(api, c.hospital, capacity=4, session="am",
+                                date=dt.datetime.now(HOSPITAL_TZ).date())
+    await page.get_by_role("button", name="刷新").click()
+    empty_card = page.locator(f'[data-schedule="{empty["id"]}"]')
+    await expect(empty_card).to_contain_text("号源 4")
+    await expect(empty_card.locator('[data-k="booked"]')).to_have_text("0")
+    await expect(empty_card.locator('[data-k="waiting"]')).to_have_text("0")
+    booked_card = page.locator(f'[data-schedule="{c.sid}"]')
+    await expect(booked_card.locator('[data-k="booked"]')).to_have_text("1")
+    await expect(booked_card).to_contain_text("号源 10")
     for path in DESK_SCREENS + ADMIN_SCREENS + ("/password",):
         if path == "/password":
             await page.locator('a[href="/console/password"]').click()
