@@ -574,5 +574,11 @@ async def test_display_keeps_its_data_through_a_network_drop(api: Api,
     state["up"], state["seq"] = True, 8
     await expect(serving).to_contain_text("8 号", timeout=40_000)
     await expect(page.locator("#status")).to_be_hidden()
+
+    # a mistyped address on the TV: the real API answers 404, the page says so
+    unknown = await context.new_page()
+    await unknown.goto(f"{base}/display/h_nope/s_nope")
+    await expect(unknown.locator("#serving-empty")).to_have_text("未找到该出诊，请检查地址")
+    await expect(unknown.locator("#status")).to_be_visible()
     await context.close()
     assert not errors, errors

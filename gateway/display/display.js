@@ -108,6 +108,8 @@
     fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' },
       signal: controller ? controller.signal : undefined })
       .then(function (response) {
+        // an unknown session (a mistyped address on the TV): say so, keep trying slowly
+        $('serving-empty').textContent = response.status === 404 ? '未找到该出诊，请检查地址' : '请稍候';
         if (!response.ok) throw new Error('HTTP ' + response.status);
         return response.json();
       })
