@@ -20,6 +20,7 @@ from gateway.ops import add_ops_routes
 from gateway.revocations import Revocations
 from gateway.routes import ROUTES, Route
 from gateway.state import GATEWAY, Gateway
+from gateway.static import add_static_routes
 from gateway.upstream import Upstream
 from shared.messaging.identity import RpcIdentity
 from shared.messaging.rpc import RpcClient
@@ -83,6 +84,7 @@ def create_app(
     add_ops_routes(app)
     add_api_routes(app, routes)
     add_fhir_routes(app)
+    add_static_routes(app, settings.console_dir)
     return app
 
 

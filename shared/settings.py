@@ -63,6 +63,7 @@ ENV_VARS: dict[str, str] = {
     "GUAHAO_RATE_LIMITS": "rate_limits",
     "GUAHAO_RPC_KEY": "rpc_key",
     "GUAHAO_JWT_PUBLIC_KEYS": "jwt_public_keys",
+    "GUAHAO_CONSOLE_DIR": "console_dir",
 }
 _VAR_OF = {field: var for var, field in ENV_VARS.items()}
 
@@ -136,6 +137,7 @@ class Settings(BaseSettings):
     rate_limits: str = ""
     rpc_key: str | None = None  # base64 HMAC key(s) signing RPC requests, first one signs
     jwt_public_keys: str | None = None  # PEM(s), JWKS JSON, or a path to either: the gateway
+    console_dir: Path | None = None  # the staff console's build; default console/dist
 
     @classmethod
     def settings_customise_sources(
