@@ -78,7 +78,9 @@ class RabbitCluster:
     @classmethod
     @contextmanager
     def start(cls, base: Path | None = None, size: int = 3) -> Iterator[RabbitCluster]:
-        """Start, join and yield a cluster; every node is torn down afterwards."""
+        """Start, join and yield a cluster; every node is torn down afterwards. `base` must
+        be reachable by the rabbitmq user (pytest's tmp_path is not): by default a new
+        temporary folder, removed afterwards."""
         owned = base is None
         root = Path(tempfile.mkdtemp(prefix="guahao-cluster-")) if base is None else base
         cluster = cls(root, size)

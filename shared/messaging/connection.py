@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,13 +72,12 @@ class FailoverConnection(RobustConnection):
 
 async def connect_broker(urls: str | Sequence[str], *, name: str) -> AbstractRobustConnection:
     """Connect with automatic reconnect and failover; channels, queues and consumers are
-    restored. With several nodes each process starts on a random one (spreading the
-    connections over the cluster) and tries each once before it raises."""
+    restored. With several nodes the first listed is preferred and each is tried once
+    before it raises; list the nodes in another order for other processes to spread their
+    connections (and the queue leaders they declare) over the cluster."""
     nodes = [URL(u) for u in broker_urls(urls)]
-    start = random.randrange(len(nodes))
-    order = nodes[start:] + nodes[:start]
     error: BaseException | None = None
-    for first in order:
+    for first in nodes:
         connection = FailoverConnection(
             first, nodes=nodes, reconnect_interval=RECONNECT_INTERVAL, fail_fast="true",
             client_properties={"connection_name": name})

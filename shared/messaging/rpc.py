@@ -298,7 +298,8 @@ class RpcServer(DrainingConsumer):
         try:
             return None, self.identity.verify(self.service, message.type or "",
                                               message.correlation_id or "",
-                                              message.headers or {}, message.body)
+                                              message.headers or {}, message.body,
+                                              redelivered=bool(message.redelivered))
         except RefusedRequest as exc:
             self._refused.inc(exc.reason)
             log.warning("rpc request refused", extra={"method": message.type,
