@@ -2,10 +2,11 @@
 signed nothing, direct reply-to) and confirmed event publishing into a quorum queue.
 
 One node: a vhost of its own on the dev broker (127.0.0.1:5672), RPC queue classic as in
-a single-node deployment. Cluster: three extra nodes started here (tests/rabbit_cluster.py,
-needs root), the RPC queue a quorum queue of 3, the server connected to node 2, the
-client to node 3 (every call crosses nodes, as in production), events into a quorum queue
-replicated on the three.
+a single-node deployment, then quorum (as when AMQP_URLS lists several nodes but only one
+runs: compose without the `cluster` profile). Cluster: three extra nodes started here
+(tests/rabbit_cluster.py, needs root), the RPC queue a quorum queue of 3, the server
+connected to node 2, the client to node 3 (every call crosses nodes, as in production),
+events into a quorum queue replicated on the three.
 
     python -m bench.cluster --calls 1500 --events 1000 --concurrency 64
 """
@@ -75,8 +76,7 @@ async def measure(server_urls: list[str], client_urls: list[str], *, replicated:
         started = time.perf_counter()
         await asyncio.gather(*(publish(n) for n in range(events)))
         events_elapsed = time.perf_counter() - started
-        await queue.delete(if_unused=False, if_empty=False)
-        await channel.queue_delete(f"rpc.{service}")
+        # queues are left: the vhost is deleted, the cluster torn down
         return {
             "rpc_calls_per_s": round(calls / rpc_elapsed, 1),
             "rpc_latency_ms": {q: round(percentile(latencies, v) * 1000, 1)
@@ -104,6 +104,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         single = [amqp_url(vhost)]
         report["one_node"] = await measure(single, single, replicated=False, calls=args.calls,
                                            events=args.events, concurrency=args.concurrency)
+        # what compose's single node does (it lists three nodes, so RPC queues are quorum)
+        report["one_node_quorum_rpc"] = await measure(
+            single, single, replicated=True, calls=args.calls, events=args.events,
+            concurrency=args.concurrency)
     finally:
         delete_vhost(vhost)
     started = time.perf_counter()
