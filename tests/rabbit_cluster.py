@@ -14,6 +14,7 @@ VM only, found by its node name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -266,7 +267,10 @@ class RabbitCluster:
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                # each node runs in a session of its own: its whole process group goes
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
         self.procs.clear()
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +16,8 @@ from aio_pika.abc import AbstractRobustConnection
 from shared.context import CallContext
 from shared.errors import ServiceUnavailable
 from shared.messaging.connection import FailoverConnection, broker_urls, connect_broker
+from shared.messaging.consumer import EventConsumer
+from shared.messaging.events import EventEnvelope, EventPublisher, new_event
 from shared.messaging.rpc import RpcClient, RpcServer
 from shared.settings import Settings
 from shared.storage.testing import free_port
@@ -153,4 +155,53 @@ async def _call_until_served(client: RpcClient, service: str) -> Any:
         try:
             return await client.call(service, "echo", timeout=2)
         except ServiceUnavailable:
+            await asyncio.sleep(0.2)
+
+
+async def test_after_a_node_dies_events_are_published_and_consumed_through_the_other(
+    vhost: str, proxies: list[Proxy]
+) -> None:
+    nodes = [p.url(vhost) for p in proxies]
+    consuming = await connect_broker(nodes, name="tests-consumer")
+    publishing = await connect_broker(nodes, name="tests-publisher")
+    hospital = f"h{uuid.uuid4().hex[:8]}"
+    heard: list[str] = []
+
+    async def handler(event: EventEnvelope) -> None:
+        heard.append(event.id)
+
+    consumer = EventConsumer(consuming, None, service="tests", purpose=f"f{hospital}",
+                             bindings=[f"*.*.{hospital}"], handler=handler)
+    try:
+        await consumer.start()
+        publisher = EventPublisher(publishing)
+        before = new_event("appointment.booked", hospital, {})
+        await publisher.publish(before)
+        await asyncio.wait_for(_until(lambda: before.id in heard), 30)
+
+        await proxies[0].kill()
+        await asyncio.wait_for(_reconnected(consuming, publishing), 30)
+        after = new_event("appointment.booked", hospital, {})
+        await asyncio.wait_for(_publish_until_confirmed(publisher, after), 30)
+        # the consumer consumes again on the other node (its quorum queue kept the binding)
+        await asyncio.wait_for(_until(lambda: after.id in heard), 30)
+        # at least once: an ack cut by the kill is redelivered (ProcessedEvents dedupes)
+        assert set(heard) == {before.id, after.id}
+    finally:
+        await consumer.drain(1)
+        await publishing.close()
+        await consuming.close()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.05)
+
+
+async def _publish_until_confirmed(publisher: EventPublisher, event: EventEnvelope) -> None:
+    while True:  # as the outbox relay does: an unconfirmed publish is published again
+        try:
+            await publisher.publish(event)
+            return
+        except Exception:
             await asyncio.sleep(0.2)
