@@ -14,6 +14,7 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.context import CallContext
+from shared.devstack import StackError, check_broker
 from shared.errors import ServiceUnavailable
 from shared.messaging.connection import FailoverConnection, broker_urls, connect_broker
 from shared.messaging.consumer import EventConsumer
@@ -205,3 +206,11 @@ async def _publish_until_confirmed(publisher: EventPublisher, event: EventEnvelo
             return
         except Exception:
             await asyncio.sleep(0.2)
+
+
+def test_the_dev_stack_needs_one_reachable_node_of_the_list() -> None:
+    dead = f"amqp://guest:guest@127.0.0.1:{free_port()}/"
+    check_broker(f"{dead},amqp://guest:guest@127.0.0.1:5672/")
+    with pytest.raises(StackError) as refused:
+        check_broker(f"{dead}, {dead.replace('127.0.0.1', '127.0.0.2')}")
+    assert str(refused.value).count("127.0.0.") == 2
