@@ -82,15 +82,24 @@ def leaders(cluster: RabbitCluster) -> dict[str, int]:
 async def until_serving(api: Api, token: str, since: float, timeout: float = 120) -> float:
     """Seconds from `since` until a booking-backed read answers 200 again."""
     deadline = time.monotonic() + timeout
+    last: Any = None
     while time.monotonic() < deadline:
         try:
             resp = await api.request("GET", "/appointments", token=token)
             if resp.status == 200:
                 return time.monotonic() - since
-        except aiohttp.ClientError:
-            pass
+            last = (resp.status, resp.body)
+        except aiohttp.ClientError as exc:
+            last = exc
         await asyncio.sleep(0.1)
-    raise AssertionError("the system did not serve again")
+    raise AssertionError(f"the system did not serve again: {last}\n{log_tails(api.stack)}")
+
+
+def log_tails(stack: DevStack, lines: int = 40) -> str:
+    assert stack.log_dir is not None
+    return "\n".join(f"--- {path.name}\n" + "\n".join(
+        path.read_text(errors="replace").splitlines()[-lines:])
+        for path in sorted(stack.log_dir.glob("*.log")) if path.stem != "wechat-fake")
 
 
 def check_outcomes(bookings: list[Booking], capacity: int) -> dict[str, Any]:
