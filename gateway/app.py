@@ -96,7 +96,7 @@ def _upstream_context(injected: Rpc | None) -> CleanupContext:
             yield
             return
         settings = gateway.settings
-        broker = await connect_broker_with_retry(settings.amqp_url, name="gateway")
+        broker = await connect_broker_with_retry(settings.broker_urls, name="gateway")
         client = RpcClient(broker, default_timeout=settings.rpc_timeout,
                            identity=RpcIdentity.from_settings("gateway", settings))
         gateway.upstream.attach(client, broker)

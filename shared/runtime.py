@@ -64,7 +64,8 @@ class ServiceRuntime:
         self.instance_id = f"{name}@{socket.gethostname()}:{os.getpid()}"
         self.metrics = Registry()
         identity = RpcIdentity.from_settings(name, settings)
-        self.rpc_server = RpcServer(name, broker, metrics=self.metrics, identity=identity)
+        self.rpc_server = RpcServer(name, broker, metrics=self.metrics, identity=identity,
+                                    replicated=settings.clustered)
         self.rpc_client = RpcClient(broker, default_timeout=settings.rpc_timeout,
                                     identity=identity)
         self.events = EventPublisher(broker, self.metrics)
@@ -203,11 +204,13 @@ class ServiceRuntime:
 Wiring = Callable[[ServiceRuntime], Awaitable[None]]
 
 
-async def connect_broker_with_retry(url: str, *, name: str, attempts: int = 30) -> Any:
-    """Connect to RabbitMQ, retrying while it is still starting (compose, make run)."""
+async def connect_broker_with_retry(urls: str | Sequence[str], *, name: str,
+                                    attempts: int = 30) -> Any:
+    """Connect to RabbitMQ (one node or a cluster's nodes), retrying while it is still
+    starting (compose, make run)."""
     for attempt in range(1, attempts + 1):
         try:
-            return await connect_broker(url, name=name)
+            return await connect_broker(urls, name=name)
         except (ConnectionError, OSError) as exc:
             if attempt == attempts:
                 raise
@@ -225,7 +228,7 @@ async def serve(name: str, wire: Wiring, settings: Settings | None = None) -> No
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    broker = await connect_broker_with_retry(settings.amqp_url, name=name)
+    broker = await connect_broker_with_retry(settings.broker_urls, name=name)
     mongo = connect_mongo(settings, app_name=name)
     runtime = ServiceRuntime(name, settings, broker, mongo)
     try:

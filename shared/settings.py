@@ -29,6 +29,7 @@ DEV_WECHAT_SECRET = "dev_secret_guahao"
 # name in upper case: `amqp_urls` from AMQP_URLS)
 ENV_VARS: dict[str, str] = {
     "AMQP_URL": "amqp_url",
+    "AMQP_URLS": "amqp_urls",
     "MONGO_URL": "mongo_url",
     "GUAHAO_DATA_DIR": "data_dir",
     "GATEWAY_HOST": "gateway_host",
@@ -102,6 +103,8 @@ class Settings(BaseSettings):
         alias_generator=AliasGenerator(validation_alias=env_var))
 
     amqp_url: str = DEFAULT_AMQP_URL
+    # the nodes of a RabbitMQ cluster, comma-separated; when set it wins over amqp_url
+    amqp_urls: str = ""
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     data_dir: Path = Path(".data")
     gateway_host: str = "127.0.0.1"
@@ -167,6 +170,17 @@ class Settings(BaseSettings):
                              "GUAHAO_RPC_TIMEOUT: a booking still running must never look "
                              "abandoned")
         return self
+
+    @property
+    def broker_urls(self) -> list[str]:
+        """The broker nodes a process connects to, in order: AMQP_URLS, else AMQP_URL."""
+        urls = [u.strip() for u in self.amqp_urls.split(",") if u.strip()]
+        return urls or [self.amqp_url]
+
+    @property
+    def clustered(self) -> bool:
+        """Whether the broker is a cluster (several nodes listed): queues are replicated."""
+        return len(self.broker_urls) > 1
 
     def database_name(self, service: str) -> str:
         """The MongoDB database a service owns (`guahao_<service>`)."""

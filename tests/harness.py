@@ -150,13 +150,15 @@ class Api:
         return str(resp.body["access_token"])
 
 
-def start_stack(base: Path, extra_env: dict[str, str] | None = None) -> tuple[DevStack, str]:
-    """A started system on a vhost of its own; `extra_env` adds to (or overrides) the
-    environment every process gets."""
-    vhost = create_vhost()
+def start_stack(base: Path, extra_env: dict[str, str] | None = None, *,
+                amqp_urls: list[str] | None = None) -> tuple[DevStack, str]:
+    """The system on a vhost of its own of the dev broker, or, given `amqp_urls`, on a
+    cluster's nodes (its default vhost: the cluster is the test's own); `extra_env` adds to
+    (or overrides) the environment every process gets."""
+    vhost = create_vhost() if amqp_urls is None else "/"
     env = {
         **os.environ,
-        "AMQP_URL": amqp_url(vhost),
+        "AMQP_URL": amqp_url(vhost) if amqp_urls is None else amqp_urls[0],
         "GUAHAO_ADMIN_USERNAME": ADMIN_USERNAME,
         "GUAHAO_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "GUAHAO_DEMO": "0",
@@ -172,8 +174,10 @@ def start_stack(base: Path, extra_env: dict[str, str] | None = None) -> tuple[De
                               "user=100000/s:100000,book=100000/s:100000,"
                               "refresh=100000/min:100000,wechat_login=100000/s:100000",
     }
-    for var in ("WECHAT_APPID", "WECHAT_SECRET", "WECHAT_API_BASE", "GATEWAY_PORT"):
+    for var in ("WECHAT_APPID", "WECHAT_SECRET", "WECHAT_API_BASE", "GATEWAY_PORT", "AMQP_URLS"):
         env.pop(var, None)
+    if amqp_urls is not None:
+        env["AMQP_URLS"] = ",".join(amqp_urls)
     env.update(extra_env or {})
     stack = DevStack(base / "data", env=env, gateway_port=free_port(), log_dir=base / "logs")
     try:

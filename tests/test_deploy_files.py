@@ -616,3 +616,46 @@ def test_grafana_provisions_the_dashboard_and_its_queries_read_real_metrics() ->
             "guahao_outbox_oldest_age_seconds", "guahao_outbox_backlog",
             "guahao_dead_lettered_total", "guahao_notify_messages_total",
             "guahao_notify_webhook_attempts_total"} <= read
+
+# --- the `cluster` profile: three RabbitMQ nodes ----------------------------------------------
+
+
+def test_cluster_profile_adds_two_rabbitmq_nodes_that_join_the_first(
+        services: dict[str, Any], compose: dict[str, Any]) -> None:
+    conf = (ROOT / "deploy" / "rabbitmq" / "rabbitmq-cluster.conf").read_text(encoding="utf-8")
+    assert re.search(r"^cluster_formation\.peer_discovery_backend = classic_config$", conf, re.M)
+    peers = set(re.findall(r"^cluster_formation\.classic_config\.nodes\.\d+ = (\S+)$", conf,
+                           re.M))
+    assert peers == {"rabbit@rabbitmq", "rabbit@rabbitmq-2", "rabbit@rabbitmq-3"}
+    join = (ROOT / "deploy" / "rabbitmq" / "join-cluster.sh").read_text(encoding="utf-8")
+    assert "/node1/.erlang.cookie" in join and "exec docker-entrypoint.sh rabbitmq-server" in join
+    assert "profiles" not in services["rabbitmq"], "node 1 runs in every deployment"
+    volumes = set(compose["volumes"])
+    for name in ("rabbitmq-2", "rabbitmq-3"):
+        node = services[name]
+        assert node["profiles"] == ["cluster"], name
+        assert node["image"] == services["rabbitmq"]["image"]
+        assert node["hostname"] == name, "its data is keyed by its node name"
+        mounts = {m.split(":")[1]: m.split(":")[0] for m in node["volumes"]}
+        assert mounts["/var/lib/rabbitmq"] in volumes - {"rabbitmq-data"}, name
+        assert mounts["/node1"] == "rabbitmq-data" and "/node1:ro" in " ".join(node["volumes"])
+        assert mounts["/etc/rabbitmq/rabbitmq.conf"] == "./deploy/rabbitmq/rabbitmq-cluster.conf"
+        assert node["entrypoint"] == ["sh", "/deploy/join-cluster.sh"]
+        assert node["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+        assert "rabbitmq-diagnostics" in " ".join(node["healthcheck"]["test"])
+        assert not node.get("ports"), "the management UI is node 1's"
+    data = [m.split(":")[0] for n in ("rabbitmq-2", "rabbitmq-3") for m in services[n]["volumes"]
+            if m.split(":")[1] == "/var/lib/rabbitmq"]
+    assert len(set(data)) == 2, "each node its own data volume"
+
+
+@pytest.mark.parametrize("name", SCALABLE)
+def test_every_process_lists_the_three_nodes_as_its_own_broker_user(
+        services: dict[str, Any], name: str) -> None:
+    env = service_env(services[name])
+    nodes = env["AMQP_URLS"].split(",")
+    assert nodes[0] == env["AMQP_URL"], "node 1 first: it is there with or without the profile"
+    assert [re.sub(r"^amqp://[^@]+@", "", n) for n in nodes] == [
+        "rabbitmq:5672/", "rabbitmq-2:5672/", "rabbitmq-3:5672/"]
+    users = {re.match(r"^amqp://([^:]+):", n).group(1) for n in nodes}  # type: ignore[union-attr]
+    assert users == {name}

@@ -32,6 +32,7 @@ from shared.context import request_id_var
 from shared.errors import ServiceUnavailable
 from shared.messaging.draining import DrainingConsumer
 from shared.messaging.events import EventEnvelope, declare_events_exchange
+from shared.messaging.queues import QUORUM, declare_durable
 from shared.metrics import LAG_BUCKETS, Registry
 from shared.storage.mongo import Document
 from shared.tracing import event_attributes, extract, tracer
@@ -39,7 +40,6 @@ from shared.tracing import event_attributes, extract, tracer
 log = logging.getLogger("guahao.consumer")
 
 EventHandler = Callable[[EventEnvelope], Awaitable[None]]
-QUORUM = {"x-queue-type": "quorum"}
 
 
 # ConnectionFailure covers AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError.
@@ -162,25 +162,21 @@ class EventConsumer(DrainingConsumer):
         await channel.set_qos(prefetch_count=self.prefetch)
         exchange = await declare_events_exchange(channel)
         dlq = f"{self.queue_name}.dlq"
-        await channel.declare_queue(dlq, durable=True, arguments=QUORUM)
+        await declare_durable(self.connection, channel, dlq, QUORUM)
         # quorum: replicated on a cluster; the delivery limit dead-letters a message that
         # keeps killing its consumer before it can be acknowledged
-        queue = await channel.declare_queue(self.queue_name, durable=True, arguments={
+        queue = await declare_durable(self.connection, channel, self.queue_name, {
             **QUORUM, "x-delivery-limit": self.delivery_limit,
             "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq,
         })
         for pattern in self.bindings:
             await queue.bind(exchange, routing_key=pattern)
-        await channel.declare_queue(
-            f"{self.queue_name}.retry",
-            durable=True,
-            arguments={
-                **QUORUM,
-                "x-message-ttl": int(self.retry_delay * 1000),
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": self.queue_name,
-            },
-        )
+        await declare_durable(self.connection, channel, f"{self.queue_name}.retry", {
+            **QUORUM,
+            "x-message-ttl": int(self.retry_delay * 1000),
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.queue_name,
+        })
         self._channel = channel
         await self._consume(queue, self._handle)
         log.info("consuming", extra={"queue": self.queue_name, "bindings": self.bindings})

@@ -53,6 +53,7 @@ from shared.errors import (
 from shared.messaging.codec import decode, encode
 from shared.messaging.draining import DrainingConsumer
 from shared.messaging.identity import RefusedRequest, RpcIdentity
+from shared.messaging.queues import QUORUM, declare_durable
 from shared.metrics import Registry
 from shared.tracing import annotate, extract, inject, tracer
 
@@ -79,6 +80,9 @@ class RpcClient:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._ready = asyncio.Lock()
         self._served: set[str] = set()  # services whose request queue was seen to exist
+        # direct reply-to is per connection: a reply to a call made on a connection that
+        # dropped can never arrive, so its caller is failed at once instead of at its timeout
+        connection.close_callbacks.add(self._on_connection_lost)
 
     async def start(self) -> None:
         """Open the channel and start consuming direct replies."""
@@ -103,6 +107,15 @@ class RpcClient:
             if not channel.is_closed:
                 await channel.close()
         self._served.add(service)
+
+    def _on_connection_lost(self, sender: object, exc: BaseException | None = None) -> None:
+        pending, self._pending = self._pending, {}
+        if pending:
+            log.warning("broker connection lost: calls in flight fail fast",
+                        extra={"calls": len(pending), "error": repr(exc)})
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError("broker connection lost"))
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         future = self._pending.pop(message.correlation_id or "", None)
@@ -206,8 +219,11 @@ class RpcServer(DrainingConsumer):
         prefetch: int = 128,
         metrics: Registry | None = None,
         identity: RpcIdentity | None = None,
+        replicated: bool = False,
     ) -> None:
         self.service = service
+        # on a cluster the request queue is a quorum queue, so it survives its node
+        self.replicated = replicated
         self.identity = identity
         registry = metrics or Registry()
         self._handled = registry.counter(
@@ -251,7 +267,8 @@ class RpcServer(DrainingConsumer):
         """Declare the queue and start consuming."""
         self._channel = await self.connection.channel()
         await self._channel.set_qos(prefetch_count=self.prefetch)
-        queue = await self._channel.declare_queue(rpc_queue(self.service), durable=True)
+        queue = await declare_durable(self.connection, self._channel, rpc_queue(self.service),
+                                      QUORUM if self.replicated else None)
         await self._consume(queue, self._serve)
         log.info("rpc serving", extra={"queue": rpc_queue(self.service)})
 
@@ -310,7 +327,8 @@ class RpcServer(DrainingConsumer):
         try:
             return None, self.identity.verify(self.service, message.type or "",
                                               message.correlation_id or "",
-                                              message.headers or {}, message.body)
+                                              message.headers or {}, message.body,
+                                              redelivered=bool(message.redelivered))
         except RefusedRequest as exc:
             self._refused.inc(exc.reason)
             log.warning("rpc request refused", extra={"method": message.type,
