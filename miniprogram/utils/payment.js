@@ -7,6 +7,8 @@
  */
 const api = require('./api');
 const config = require('../config');
+const format = require('./format');
+const { showError } = require('./request');
 
 const PAY_KEYS = ['timeStamp', 'nonceStr', 'package', 'signType', 'paySign'];
 
@@ -100,6 +102,55 @@ function askAfterExpiry(state, now = Date.now()) {
   return true;
 }
 
+/**
+ * One tick of the 待支付 countdown of a page showing one appointment (`page.raw`, shown
+ * again by `page.show(a)`, fetched by `page.appointmentId`): re-render the time left and,
+ * once pay_by has passed, ask the server (throttled by askAfterExpiry) — it cancels unpaid
+ * appointments. Answers 'gone' when the appointment was no longer pending (stop the
+ * countdown), 'changed' when the server's answer is not pending any more (already shown),
+ * else 'pending'.
+ */
+async function tickPending(page) {
+  const a = page.raw;
+  if (!a || a.status !== 'pending_payment') return 'gone';
+  page.setData({ a: format.appointmentView(a) });
+  page.expiry = page.expiry || {};
+  if (format.msLeft(a.pay_by) > 0 || !askAfterExpiry(page.expiry)) return 'pending';
+  try {
+    const next = await api.appointments.get(page.appointmentId, { toast: false });
+    page.show(next);
+    return next.status === 'pending_payment' ? 'pending' : 'changed';
+  } catch (err) {
+    return 'pending'; // asked again at the next tick
+  } finally {
+    page.expiry.asking = false;
+  }
+}
+
+/**
+ * A 去支付 tap: open the payment sheet for appointment `id` while `page.data.paying` is set
+ * to `busy` (a second tap meanwhile does nothing, as does a tap when `page.data.paying` is
+ * set already), `onSubmitted()` when the sheet reports success (the server's `paid` is
+ * still to be waited for), a toast when it was closed or failed; a refusal of the server
+ * is shown and the page reloaded quietly.
+ */
+async function payFromPage(page, id, busy, idle, onSubmitted) {
+  if (page.data.paying) return;
+  page.setData({ paying: busy });
+  try {
+    const { outcome } = await requestPayment(id);
+    if (outcome === 'submitted') onSubmitted();
+    else if (outcome === 'cancelled') wx.showToast({ title: '已取消支付，请在截止前完成支付', icon: 'none' });
+    else wx.showToast({ title: '支付未完成，请重试', icon: 'none' });
+  } catch (err) {
+    showError(err);
+    page.reload({ quiet: true });
+  } finally {
+    page.setData({ paying: idle });
+  }
+}
+
 module.exports = {
-  PAY_KEYS, requestPayment, resultUrl, settled, waitForPaid, askAfterExpiry,
+  PAY_KEYS, requestPayment, resultUrl, settled, waitForPaid, askAfterExpiry, tickPending,
+  payFromPage,
 };

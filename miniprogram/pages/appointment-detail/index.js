@@ -138,41 +138,19 @@ Component({
       this.queueTimer = setTimeout(() => this.refreshQueue(run), config.queueRefreshMs);
     },
     async tickPayment() {
-      const a = this.raw;
-      if (!a || a.status !== 'pending_payment') {
+      const state = await payment.tickPending(this);
+      if (state === 'changed') {
+        this.startTimers();
+      } else if (state === 'gone') {
         clearInterval(this.countdownTimer);
         this.countdownTimer = null;
-        return;
-      }
-      this.setData({ a: format.appointmentView(a) });
-      this.expiry = this.expiry || {};
-      // pay_by reached: the server cancels it (system, unpaid)
-      if (format.msLeft(a.pay_by) > 0 || !payment.askAfterExpiry(this.expiry)) return;
-      try {
-        const next = await api.appointments.get(this.appointmentId, { toast: false });
-        this.show(next);
-        if (next.status !== 'pending_payment') this.startTimers();
-      } catch (err) {
-        // asked again at the next tick
-      } finally {
-        this.expiry.asking = false;
       }
     },
-    async onPay() {
+    onPay() {
       const { a } = this.data;
-      if (!a || a.status !== 'pending_payment' || this.data.paying) return;
-      this.setData({ paying: true });
-      try {
-        const { outcome } = await payment.requestPayment(a.id);
-        if (outcome === 'submitted') wx.redirectTo({ url: payment.resultUrl(a.id, true) });
-        else if (outcome === 'cancelled') wx.showToast({ title: '已取消支付，请在截止前完成支付', icon: 'none' });
-        else wx.showToast({ title: '支付未完成，请重试', icon: 'none' });
-      } catch (err) {
-        showError(err);
-        this.reload({ quiet: true });
-      } finally {
-        this.setData({ paying: false });
-      }
+      if (!a || a.status !== 'pending_payment') return Promise.resolve();
+      return payment.payFromPage(this, a.id, true, false,
+        () => wx.redirectTo({ url: payment.resultUrl(a.id, true) }));
     },
     /** 叫号提醒: wx.requestSubscribeMessage (queue_near) is the first call of the tap. */
     onSubscribeQueue() {

@@ -8,7 +8,6 @@ const format = require('../../utils/format');
 const elderMode = require('../../utils/elder-mode');
 const config = require('../../config');
 const payment = require('../../utils/payment');
-const { showError } = require('../../utils/request');
 
 const TABS = [
   { value: '', label: '全部', empty: '还没有预约记录' },
@@ -74,21 +73,10 @@ Component({
         this.stopCountdown();
       }
     },
-    async onPay(e) {
+    onPay(e) {
       const { id } = e.currentTarget.dataset;
-      if (this.data.paying) return;
-      this.setData({ paying: id });
-      try {
-        const { outcome } = await payment.requestPayment(id);
-        if (outcome === 'submitted') wx.navigateTo({ url: payment.resultUrl(id, true) });
-        else if (outcome === 'cancelled') wx.showToast({ title: '已取消支付，请在截止前完成支付', icon: 'none' });
-        else wx.showToast({ title: '支付未完成，请重试', icon: 'none' });
-      } catch (err) {
-        showError(err);
-        this.reload({ quiet: true });
-      } finally {
-        this.setData({ paying: '' });
-      }
+      return payment.payFromPage(this, id, id, '',
+        () => wx.navigateTo({ url: payment.resultUrl(id, true) }));
     },
     onPullDownRefresh() {
       return this.pullRefresh();

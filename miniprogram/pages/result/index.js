@@ -12,7 +12,6 @@ const config = require('../../config');
 const elderMode = require('../../utils/elder-mode');
 const payment = require('../../utils/payment');
 const subscribe = require('../../utils/subscribe');
-const { showError } = require('../../utils/request');
 
 Component({
   behaviors: [pageState, elderMode.behavior],
@@ -125,45 +124,18 @@ Component({
       this.countdownTimer = setInterval(() => this.tick(), config.countdownTickMs);
     },
     async tick() {
-      const a = this.raw;
-      if (!a || a.status !== 'pending_payment') {
+      if ((await payment.tickPending(this)) === 'gone') {
         clearInterval(this.countdownTimer);
         this.countdownTimer = null;
-        return;
-      }
-      this.setData({ a: format.appointmentView(a) });
-      this.expiry = this.expiry || {};
-      // pay_by reached: the server cancels it (cancelled_by system, reason unpaid)
-      if (format.msLeft(a.pay_by) > 0 || !payment.askAfterExpiry(this.expiry)) return;
-      try {
-        const next = await api.appointments.get(this.appointmentId, { toast: false });
-        this.show(next);
-      } catch (err) {
-        // asked again at the next tick
-      } finally {
-        this.expiry.asking = false;
       }
     },
-    async onPay() {
+    onPay() {
       const { a } = this.data;
-      if (!a || a.status !== 'pending_payment' || this.data.paying) return;
-      this.setData({ paying: true });
-      try {
-        const { outcome } = await payment.requestPayment(a.id);
-        if (outcome === 'submitted') {
-          this.paidHint = true;
-          this.waitForPaid();
-        } else if (outcome === 'cancelled') {
-          wx.showToast({ title: '已取消支付，请在截止前完成支付', icon: 'none' });
-        } else {
-          wx.showToast({ title: '支付未完成，请重试', icon: 'none' });
-        }
-      } catch (err) {
-        showError(err);
-        this.reload({ quiet: true });
-      } finally {
-        this.setData({ paying: false });
-      }
+      if (!a || a.status !== 'pending_payment') return Promise.resolve();
+      return payment.payFromPage(this, a.id, true, false, () => {
+        this.paidHint = true;
+        this.waitForPaid();
+      });
     },
     onCheckPaid() {
       this.paidHint = true;
