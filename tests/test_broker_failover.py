@@ -214,3 +214,19 @@ def test_the_dev_stack_needs_one_reachable_node_of_the_list() -> None:
     with pytest.raises(StackError) as refused:
         check_broker(f"{dead}, {dead.replace('127.0.0.1', '127.0.0.2')}")
     assert str(refused.value).count("127.0.0.") == 2
+
+
+async def test_on_a_cluster_no_reply_goes_to_a_caller_whose_node_is_down(vhost: str) -> None:
+    # RabbitMQ 3.10 crashes the replying channel (and connection) on a reply-to address of
+    # a node that is down; such a caller's call failed fast already, so no reply is sent
+    broker = await connect_broker(amqp_url(vhost), name="tests")
+    try:
+        clustered = RpcServer("x", broker, replicated=True)
+        single = RpcServer("x", broker)
+        dead = f"127.0.0.1:{free_port()}"
+        assert await clustered._caller_node_up("127.0.0.1:5672")
+        assert not await clustered._caller_node_up(dead)
+        assert await clustered._caller_node_up(None)  # a caller that names no node
+        assert await single._caller_node_up(dead)  # one node: nothing to check
+    finally:
+        await broker.close()

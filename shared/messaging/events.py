@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -19,6 +21,7 @@ from shared.metrics import Registry
 log = logging.getLogger("guahao.events")
 
 EVENTS_EXCHANGE = "guahao.events"
+PUBLISH_TIMEOUT = 10.0  # for the broker's confirm of one event
 # the "hospital" of events that belong to none (patient profiles): no hospital's binding
 # `*.*.<its id>` matches it, so they stay internal
 PLATFORM = "platform"
@@ -116,15 +119,28 @@ class EventPublisher:
         if self._exchange is None:
             await self.start()
         assert self._exchange is not None
-        await self._exchange.publish(
-            aio_pika.Message(
-                body=encode(event),
-                content_type="application/json",
-                message_id=event.id,
-                type=event.type,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=event.routing_key,
-        )
+        try:
+            # bounded: a confirm that never comes (a channel left talking to a queue leader
+            # that died) must not hold the outbox; it publishes again, consumers dedupe
+            async with asyncio.timeout(PUBLISH_TIMEOUT):
+                await self._exchange.publish(
+                    aio_pika.Message(
+                        body=encode(event),
+                        content_type="application/json",
+                        message_id=event.id,
+                        type=event.type,
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key=event.routing_key,
+                )
+        except TimeoutError:
+            channel, self._channel, self._exchange = self._channel, None, None
+            log.warning("event not confirmed in time: publishing channel recycled",
+                        extra={"event_id": event.id})
+            if channel is not None:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(2):
+                        await channel.close()
+            raise
         self._published.inc(event.type)
         log.debug("event published", extra={"event_id": event.id, "type": event.type})
