@@ -230,3 +230,36 @@ async def test_on_a_cluster_no_reply_goes_to_a_caller_whose_node_is_down(vhost: 
         assert await single._caller_node_up(dead)  # one node: nothing to check
     finally:
         await broker.close()
+
+
+async def test_on_a_cluster_an_rpc_channel_that_gets_no_reply_is_replaced(vhost: str) -> None:
+    # two names of the dev broker stand for two nodes: the client is "clustered"
+    nodes = [amqp_url(vhost), amqp_url(vhost).replace("127.0.0.1", "localhost")]
+    broker = await connect_broker(nodes, name="tests")
+    service = f"test{uuid.uuid4().hex[:8]}"
+    released = asyncio.Event()
+
+    async def silent(params: None, ctx: CallContext) -> str:
+        await released.wait()  # a server that never answers in time
+        return "late"
+
+    server = RpcServer(service, broker)
+    server.add_method("silent", silent)
+    try:
+        await server.start()
+        client = RpcClient(broker, default_timeout=10)
+        waiting = asyncio.create_task(client.call(service, "silent"))
+        await asyncio.sleep(0.2)
+        first = client._channel
+        with pytest.raises(ServiceUnavailable):
+            await client.call(service, "silent", timeout=0.5)
+        assert client._channel is None  # the next call opens a new one
+        with pytest.raises(ServiceUnavailable):  # its reply could only come on the old one
+            await asyncio.wait_for(waiting, 5)
+        released.set()
+        await client.start()
+        assert client._channel is not None and client._channel is not first
+    finally:
+        released.set()
+        await server.drain(1)
+        await broker.close()
