@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.exceptions import DeliveryError
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from shared.context import Caller, actor_var
@@ -133,10 +134,12 @@ class EventPublisher:
                     ),
                     routing_key=event.routing_key,
                 )
-        except TimeoutError:
+        except (TimeoutError, DeliveryError) as exc:
+            # a nack, or no confirm: on a cluster, a channel opened while a queue's leader was
+            # being elected can keep refusing or losing publishes; the next gets a new one
             channel, self._channel, self._exchange = self._channel, None, None
-            log.warning("event not confirmed in time: publishing channel recycled",
-                        extra={"event_id": event.id})
+            log.warning("event not confirmed: publishing channel recycled",
+                        extra={"event_id": event.id, "error": repr(exc)})
             if channel is not None:
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(2):
