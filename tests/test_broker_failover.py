@@ -125,6 +125,7 @@ async def test_a_node_dies_calls_in_flight_fail_fast_and_both_sides_fail_over(
         client = RpcClient(client_side, default_timeout=60)
         assert await client.call(service, "echo") == "here"
         assert isinstance(client_side, FailoverConnection)
+        assert isinstance(server_side, FailoverConnection)
         assert client_side.node == f"127.0.0.1:{proxies[0].port}"
 
         in_flight = asyncio.create_task(client.call(service, "slow"))
@@ -214,3 +215,52 @@ def test_the_dev_stack_needs_one_reachable_node_of_the_list() -> None:
     with pytest.raises(StackError) as refused:
         check_broker(f"{dead}, {dead.replace('127.0.0.1', '127.0.0.2')}")
     assert str(refused.value).count("127.0.0.") == 2
+
+
+async def test_on_a_cluster_no_reply_goes_to_a_caller_whose_node_is_down(vhost: str) -> None:
+    # RabbitMQ 3.10 crashes the replying channel (and connection) on a reply-to address of
+    # a node that is down; such a caller's call failed fast already, so no reply is sent
+    broker = await connect_broker(amqp_url(vhost), name="tests")
+    try:
+        clustered = RpcServer("x", broker, replicated=True)
+        single = RpcServer("x", broker)
+        dead = f"127.0.0.1:{free_port()}"
+        assert await clustered._caller_node_up("127.0.0.1:5672")
+        assert not await clustered._caller_node_up(dead)
+        assert await clustered._caller_node_up(None)  # a caller that names no node
+        assert await single._caller_node_up(dead)  # one node: nothing to check
+    finally:
+        await broker.close()
+
+
+async def test_on_a_cluster_an_rpc_channel_that_gets_no_reply_is_replaced(vhost: str) -> None:
+    # two names of the dev broker stand for two nodes: the client is "clustered"
+    nodes = [amqp_url(vhost), amqp_url(vhost).replace("127.0.0.1", "localhost")]
+    broker = await connect_broker(nodes, name="tests")
+    service = f"test{uuid.uuid4().hex[:8]}"
+    released = asyncio.Event()
+
+    async def silent(params: None, ctx: CallContext) -> str:
+        await released.wait()  # a server that never answers in time
+        return "late"
+
+    server = RpcServer(service, broker)
+    server.add_method("silent", silent)
+    try:
+        await server.start()
+        client = RpcClient(broker, default_timeout=10)
+        waiting = asyncio.create_task(client.call(service, "silent"))
+        await asyncio.sleep(0.2)
+        first = client._channel
+        with pytest.raises(ServiceUnavailable):
+            await client.call(service, "silent", timeout=0.5)
+        assert client._channel is None  # the next call opens a new one
+        with pytest.raises(ServiceUnavailable):  # its reply could only come on the old one
+            await asyncio.wait_for(waiting, 5)
+        released.set()
+        await client.start()
+        assert client._channel is not None and client._channel is not first
+    finally:
+        released.set()
+        await server.drain(1)
+        await broker.close()

@@ -23,6 +23,7 @@ log = logging.getLogger("guahao.messaging")
 
 RECONNECT_INTERVAL = 1.0
 CONNECT_TIMEOUT = 5.0
+RESTORE_TIMEOUT = 15.0
 
 
 def broker_urls(urls: str | Sequence[str]) -> list[str]:
@@ -63,6 +64,25 @@ class FailoverConnection(RobustConnection):
             self.url = self._nodes[self._node]
             log.warning("broker connection moves to another node",
                         extra={"node": f"{self.url.host}:{self.url.port}"})
+
+    async def _on_connected(self) -> None:
+        """Restore channels, queues and consumers, within RESTORE_TIMEOUT: a restore that
+        hangs (a queue still electing its leader, a channel wedged by a crash during the
+        last attempt) is given up and the next attempt goes to the next node."""
+        try:
+            async with asyncio.timeout(RESTORE_TIMEOUT):
+                await super()._on_connected()
+        except TimeoutError:
+            transport = self.transport
+            if transport is not None:
+                await asyncio.gather(transport.connection.close(), return_exceptions=True)
+            log.warning("restoring the broker connection timed out", extra={"node": self.node})
+            raise ConnectionError("restoring channels timed out") from None
+
+    @property
+    def clustered(self) -> bool:
+        """Whether this connection knows several nodes (a cluster)."""
+        return len(self._nodes) > 1
 
     @property
     def node(self) -> str:

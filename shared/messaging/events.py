@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -10,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.exceptions import DeliveryError
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
@@ -21,6 +24,7 @@ from shared.tracing import event_attributes, inject, tracer
 log = logging.getLogger("guahao.events")
 
 EVENTS_EXCHANGE = "guahao.events"
+PUBLISH_TIMEOUT = 10.0  # for the broker's confirm of one event
 # the "hospital" of events that belong to none (patient profiles): no hospital's binding
 # `*.*.<its id>` matches it, so they stay internal
 PLATFORM = "platform"
@@ -125,16 +129,33 @@ class EventPublisher:
                             "messaging.destination.name": EVENTS_EXCHANGE}):
             headers: dict[str, Any] = {}
             inject(headers)  # the consumer's span continues this trace
-            await self._exchange.publish(
-                aio_pika.Message(
-                    body=encode(event),
-                    content_type="application/json",
-                    message_id=event.id,
-                    type=event.type,
-                    headers=headers or None,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key=event.routing_key,
-            )
+            try:
+                # bounded: a confirm that never comes (a channel left talking to a queue
+                # leader that died) must not hold the outbox; it publishes again, consumers
+                # dedupe
+                async with asyncio.timeout(PUBLISH_TIMEOUT):
+                    await self._exchange.publish(
+                        aio_pika.Message(
+                            body=encode(event),
+                            content_type="application/json",
+                            message_id=event.id,
+                            type=event.type,
+                            headers=headers or None,
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        ),
+                        routing_key=event.routing_key,
+                    )
+            except (TimeoutError, DeliveryError) as exc:
+                # a nack, or no confirm: on a cluster, a channel opened while a queue's
+                # leader was being elected can keep refusing or losing publishes; the next
+                # publish gets a new one
+                channel, self._channel, self._exchange = self._channel, None, None
+                log.warning("event not confirmed: publishing channel recycled",
+                            extra={"event_id": event.id, "error": repr(exc)})
+                if channel is not None:
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(2):
+                            await channel.close()
+                raise
         self._published.inc(event.type)
         log.debug("event published", extra={"event_id": event.id, "type": event.type})

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
@@ -60,6 +61,10 @@ from shared.tracing import annotate, extract, inject, tracer
 log = logging.getLogger("guahao.rpc")
 
 REPLY_TO = "amq.rabbitmq.reply-to"
+REPLY_NODE_HEADER = "x-reply-node"  # host:port of the broker node the caller is on
+NODE_CHECK_TIMEOUT = 0.5
+NODE_CHECK_TTL = 0.5
+ANSWER_TIMEOUT = 5.0  # to publish a reply and acknowledge the request
 Handler = Callable[[Any, CallContext], Awaitable[Any]]
 
 
@@ -83,6 +88,8 @@ class RpcClient:
         # direct reply-to is per connection: a reply to a call made on a connection that
         # dropped can never arrive, so its caller is failed at once instead of at its timeout
         connection.close_callbacks.add(self._on_connection_lost)
+        self._service_of: dict[str, str] = {}  # correlation id → service, while pending
+        self._last_reply: dict[str, float] = {}  # service → when its last reply came
 
     async def start(self) -> None:
         """Open the channel and start consuming direct replies."""
@@ -108,6 +115,21 @@ class RpcClient:
                 await channel.close()
         self._served.add(service)
 
+    async def _recycle_channel(self) -> None:
+        """Open a new channel for the next call, after a call that timed out with no reply
+        from its service since it was sent. On a cluster, a channel opened while a queue's
+        leader was being elected can keep sending to the old leader, and its publishes
+        (unconfirmed) vanish. Calls still waiting on it fail fast (their replies could only
+        come back on it)."""
+        channel, self._channel = self._channel, None
+        if channel is None:
+            return
+        log.warning("no reply from the service since the call was sent: rpc channel recycled")
+        self._on_connection_lost(channel)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                await channel.close()
+
     def _on_connection_lost(self, sender: object, exc: BaseException | None = None) -> None:
         pending, self._pending = self._pending, {}
         if pending:
@@ -118,6 +140,9 @@ class RpcClient:
                 future.set_exception(ConnectionError("broker connection lost"))
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        service = self._service_of.pop(message.correlation_id or "", None)
+        if service is not None:
+            self._last_reply[service] = time.monotonic()
         future = self._pending.pop(message.correlation_id or "", None)
         if future is None or future.done():
             log.debug("late rpc reply dropped", extra={"correlation_id": message.correlation_id})
@@ -166,12 +191,16 @@ class RpcClient:
         correlation_id = uuid.uuid4().hex
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = future
+        self._service_of[correlation_id] = service
         headers: dict[str, Any] = {
             "x-request-id": request_id_var.get(),
             "x-deadline": int(deadline * 1000),
         }
         if caller is not None:
             headers["x-caller"] = caller.model_dump_json()
+        reply_node = getattr(self.connection, "node", None)
+        if isinstance(reply_node, str):  # where the reply must go (a cluster's node)
+            headers[REPLY_NODE_HEADER] = reply_node
         body = encode(params if params is not None else {})
         if self.identity is not None:
             headers.update(self.identity.sign(service, method, correlation_id, headers, body))
@@ -186,23 +215,29 @@ class RpcClient:
             expiration=max(timeout, 0.001),
             delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
         )
+        sent = float("inf")  # not yet: a timeout before publishing says nothing of the channel
         try:
             async with asyncio.timeout(timeout):
                 await self.start()
                 await self._check_served(service)
                 assert self._channel is not None
+                sent = time.monotonic()
                 await self._channel.default_exchange.publish(
                     message, routing_key=rpc_queue(service))
                 reply = await future
         except TimeoutError:
             log.info("rpc timed out", extra={"service": service, "method": method})
             self._served.discard(service)  # look again: its queue may be gone
+            if (getattr(self.connection, "clustered", False)
+                    and self._last_reply.get(service, 0.0) < sent):
+                await self._recycle_channel()
             raise ServiceUnavailable(service=service, reason="timeout") from None
         except (AMQPError, ConnectionError, RuntimeError) as exc:
             log.info("rpc broker fault", extra={"service": service, "error": repr(exc)})
             raise ServiceUnavailable(service=service, reason="broker unavailable") from None
         finally:
             self._pending.pop(correlation_id, None)
+            self._service_of.pop(correlation_id, None)
         if "error" in reply:
             raise error_from_wire(reply["error"])
         return reply.get("ok")
@@ -238,6 +273,9 @@ class RpcServer(DrainingConsumer):
         self.prefetch = prefetch
         self._methods: dict[str, tuple[Handler, type[BaseModel] | None]] = {}
         self._channel: AbstractChannel | None = None
+        self._node_checks: dict[str, tuple[float, bool]] = {}  # node → (until, up)
+        # losing our own connection may mean a node died: check callers' nodes afresh
+        connection.close_callbacks.add(lambda *_: self._node_checks.clear())
         super().__init__()
         self.add_method("ping", self._ping)
 
@@ -301,22 +339,53 @@ class RpcServer(DrainingConsumer):
                 reply = refusal or await self._dispatch(method, message.body, ctx)
                 if "error" in reply:
                     annotate(span, error_code=str(reply["error"].get("code")))
-                if message.reply_to and self._channel is not None:
-                    await self._channel.default_exchange.publish(
-                        aio_pika.Message(
-                            body=encode(reply),
-                            content_type="application/json",
-                            correlation_id=message.correlation_id,
-                            delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
-                        ),
-                        routing_key=message.reply_to,
-                    )
-            await message.ack()
+                # bounded: a channel stuck reconnecting must not hold a prefetch slot forever
+                async with asyncio.timeout(ANSWER_TIMEOUT):
+                    if (message.reply_to and self._channel is not None
+                            and await self._caller_node_up(headers.get(REPLY_NODE_HEADER))):
+                        await self._channel.default_exchange.publish(
+                            aio_pika.Message(
+                                body=encode(reply),
+                                content_type="application/json",
+                                correlation_id=message.correlation_id,
+                                delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                            ),
+                            routing_key=message.reply_to,
+                        )
+                    await message.ack()
         except Exception:
             log.exception("rpc request could not be served", extra={"method": message.type})
-            await message.reject(requeue=False)
+            with contextlib.suppress(Exception):  # its channel is gone: the broker requeues it
+                async with asyncio.timeout(ANSWER_TIMEOUT):
+                    await message.reject(requeue=False)
         finally:
             request_id_var.reset(token)
+
+    async def _caller_node_up(self, node: object) -> bool:
+        """Whether the node the caller's connection is on still answers (on a cluster).
+
+        A reply to a direct reply-to address of a node that is down crashes the publishing
+        channel in RabbitMQ 3.10 (`rabbit_channel:deliver_reply` case_clause) and with it
+        this connection, again at every redelivery: such a caller's call has already failed
+        fast anyway, so the reply is dropped instead. Checked by a TCP connect, remembered
+        for NODE_CHECK_TTL (and forgotten when this server's own connection drops)."""
+        if not self.replicated or not isinstance(node, str) or ":" not in node:
+            return True
+        now = time.monotonic()
+        known = self._node_checks.get(node)
+        if known is not None and known[0] > now:
+            return known[1]
+        host, _, port = node.rpartition(":")
+        try:
+            async with asyncio.timeout(NODE_CHECK_TIMEOUT):
+                _, writer = await asyncio.open_connection(host, int(port))
+            writer.close()
+            up = True
+        except (OSError, TimeoutError, ValueError):
+            up = False
+            log.warning("caller's broker node is down: reply dropped", extra={"node": node})
+        self._node_checks[node] = (now + NODE_CHECK_TTL, up)
+        return up
 
     def _authenticate(self, message: AbstractIncomingMessage
                       ) -> tuple[dict[str, Any] | None, str | None]:
