@@ -34,6 +34,12 @@ class Settings(BaseModel):
     rpc_timeout: float = 5.0
     # a unit held this long by an appointment that does not exist is returned (booking)
     booking_orphan_check_seconds: float = 60.0
+    # registration fee (issue 13): `pay_by` after this many seconds instead of the hospital's
+    # `payment_timeout_minutes` (0: the rule; system tests only), and the payment jobs' pace
+    payment_timeout_seconds: float = 0.0
+    payment_query_after_seconds: float = 30.0
+    payment_query_every_seconds: float = 60.0
+    payment_retry_seconds: float = 30.0
     shutdown_grace: float = 10.0
     log_level: str = "INFO"
     mongo_db_prefix: str = "guahao_"
@@ -74,6 +80,10 @@ class Settings(BaseModel):
             "GUAHAO_PII_KEY": "pii_key",
             "GUAHAO_RPC_TIMEOUT": "rpc_timeout",
             "BOOKING_ORPHAN_CHECK_SECONDS": "booking_orphan_check_seconds",
+            "PAYMENT_TIMEOUT_SECONDS": "payment_timeout_seconds",
+            "PAYMENT_QUERY_AFTER_SECONDS": "payment_query_after_seconds",
+            "PAYMENT_QUERY_EVERY_SECONDS": "payment_query_every_seconds",
+            "PAYMENT_RETRY_SECONDS": "payment_retry_seconds",
             "GUAHAO_SHUTDOWN_GRACE": "shutdown_grace",
             "GUAHAO_LOG_LEVEL": "log_level",
             "GUAHAO_MONGO_DB_PREFIX": "mongo_db_prefix",

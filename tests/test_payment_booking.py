@@ -1,0 +1,158 @@
+"""Booking's side of the registration fee (issue 13) on the real store: `pending_payment`
+within the booking budget, paid → booked once, unpaid at `pay_by` → cancelled by the system
+with the unit back exactly once, and the fee's fate projected onto the appointment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.contracts.booking import BookParams
+from shared.contracts.catalog import BookingRules
+from shared.contracts.payment import order_id_for, refund_no_for
+from shared.errors import DomainError
+from shared.messaging.events import new_event
+from shared.storage.mongo import Document
+from shared.storage.opcount import counting
+from tests.booking_kit import Kit, local
+from tests.test_booking_budget import registered, warm
+
+NOW = local(2026, 12, 1, 9, 0)
+TOMORROW = dt.date(2026, 12, 2)
+PAYING = BookingRules(payment="required", payment_timeout_minutes=10)
+
+
+@pytest.fixture
+async def kit(counted_db: AsyncDatabase[Document]) -> Kit:
+    return await Kit(counted_db, NOW, PAYING).setup()
+
+
+def params(slot: str, patient: str) -> BookParams:
+    return BookParams(slot_id=slot, patient_id=patient, idempotency_key=uuid.uuid4().hex)
+
+
+def paid_event(kit: Kit, aid: str, user: str) -> object:
+    return new_event("payment.succeeded", kit.hospital_id, {"payment": {
+        "order_id": order_id_for(aid), "appointment_id": aid, "user_id": user,
+        "amount_cents": 5000, "status": "paid", "transaction_id": "4200000001"}})
+
+
+def refunded_event(kit: Kit, aid: str, user: str) -> object:
+    return new_event("payment.refunded", kit.hospital_id, {
+        "payment": {"order_id": order_id_for(aid), "appointment_id": aid, "user_id": user,
+                    "amount_cents": 5000, "status": "refunded"},
+        "refund": {"out_refund_no": refund_no_for(order_id_for(aid)), "amount_cents": 5000,
+                   "reason": "x"}})
+
+
+async def book_one(kit: Kit, user: str = "u_1", capacity: int = 2) -> tuple[str, str]:
+    slot = kit.schedule(TOMORROW, capacity=capacity).slots[0].id
+    await warm(kit, slot)
+    appointment, _ = await kit.booker.book(user, params(slot, await registered(kit, user)))
+    return appointment.id, slot
+
+
+async def test_booking_at_a_paying_hospital_waits_for_the_fee_within_the_budget(kit: Kit
+                                                                                 ) -> None:
+    slot = kit.schedule(TOMORROW, capacity=2).slots[0].id
+    await warm(kit, slot)
+    patient = await registered(kit, "u_1")
+    with counting() as ops:
+        appointment, created = await kit.booker.book("u_1", params(slot, patient))
+    assert ops == ["find", "findAndModify", "findAndModify", "insert"]
+    assert created and appointment.status == "pending_payment"
+    assert appointment.payment is not None and appointment.payment.amount_cents == 5000
+    assert appointment.payment.order_id == order_id_for(appointment.id)
+    assert appointment.payment.status == "unpaid"
+    assert appointment.pay_by == (NOW + dt.timedelta(minutes=10)).isoformat(timespec="seconds")
+    assert (await kit.stock(slot))["booked"] == 1  # held until pay_by
+    await kit.relay.settle()
+    assert kit.publisher.types() == ["appointment.pending_payment"]
+    data = kit.publisher.events[0].data["appointment"]
+    assert data["payment"] == {"order_id": order_id_for(appointment.id), "amount_cents": 5000}
+    assert data["pay_by"] == appointment.pay_by
+
+
+async def test_a_free_hospital_books_at_once(counted_db: AsyncDatabase[Document]) -> None:
+    kit = await Kit(counted_db, NOW).setup()
+    aid, _ = await book_one(kit)
+    assert (await kit.queries.get_for_user("u_1", aid)).status == "booked"
+
+
+async def test_payment_books_once_with_the_confirmation(kit: Kit) -> None:
+    aid, slot = await book_one(kit)
+    for _ in range(2):  # a redelivered event changes nothing more
+        await kit.booking.fees.on_event(paid_event(kit, aid, "u_1"))  # type: ignore[arg-type]
+    view = await kit.queries.get_for_user("u_1", aid)
+    assert view.status == "booked" and view.payment is not None
+    assert view.payment.status == "paid" and view.pay_by is None
+    await kit.relay.settle()
+    assert kit.publisher.types().count("appointment.booked") == 1
+    assert await kit.booking.fees.expire_unpaid() == 0
+    kit.clock.advance(minutes=11)
+    assert await kit.booking.fees.expire_unpaid() == 0  # paid: never expires
+    assert (await kit.stock(slot))["booked"] == 1
+
+
+async def test_unpaid_at_pay_by_is_cancelled_once_and_the_unit_returns_once(kit: Kit) -> None:
+    aid, slot = await book_one(kit)
+    kit.clock.advance(minutes=9)
+    assert await kit.booking.fees.expire_unpaid() == 0
+    kit.clock.advance(minutes=2)
+    assert await kit.booking.fees.expire_unpaid() == 1
+    assert await kit.booking.fees.expire_unpaid() == 0
+    view = await kit.queries.get_for_user("u_1", aid)
+    assert (view.status, view.cancelled_by, view.reason) == ("cancelled", "system", "unpaid")
+    assert view.payment is not None and view.payment.status == "closed"
+    assert (await kit.stock(slot))["booked"] == 0
+    # the fee arrives after all: booking stays cancelled and shows the refund
+    await kit.booking.fees.on_event(paid_event(kit, aid, "u_1"))  # type: ignore[arg-type]
+    view = await kit.queries.get_for_user("u_1", aid)
+    assert view.status == "cancelled" and view.payment is not None
+    assert view.payment.status == "refunding" and view.refund is not None
+    assert view.refund.status == "processing"
+    await kit.booking.fees.on_event(refunded_event(kit, aid, "u_1"))  # type: ignore[arg-type]
+    await kit.booking.fees.on_event(paid_event(kit, aid, "u_1"))  # type: ignore[arg-type]
+    view = await kit.queries.get_for_user("u_1", aid)
+    assert view.payment is not None and view.payment.status == "refunded"
+    assert view.refund is not None and view.refund.status == "succeeded"
+    assert (await kit.stock(slot))["booked"] == 0
+    await kit.relay.settle()
+    assert "appointment.booked" not in kit.publisher.types()
+
+
+async def test_expiry_racing_the_payment_has_one_winner(kit: Kit) -> None:
+    aid, slot = await book_one(kit)
+    kit.clock.advance(minutes=11)
+    doc = await kit.appointments.get(aid)
+    await kit.booking.fees.on_event(paid_event(kit, aid, "u_1"))  # type: ignore[arg-type]
+    with pytest.raises(DomainError):  # the expiry decided from the stale read loses
+        await kit.lifecycle.cancel(doc, "system", "unpaid")
+    assert (await kit.queries.get_for_user("u_1", aid)).status == "booked"
+    assert (await kit.stock(slot))["booked"] == 1
+
+
+async def test_patient_cancels_unpaid_and_paid_appointments(kit: Kit) -> None:
+    unpaid, slot = await book_one(kit, "u_1")
+    view = await kit.lifecycle.cancel_by_patient("u_1", unpaid)
+    assert view.status == "cancelled" and view.payment is not None
+    assert view.payment.status == "closed"
+    paid, _ = await book_one(kit, "u_2")
+    await kit.booking.fees.on_event(paid_event(kit, paid, "u_2"))  # type: ignore[arg-type]
+    view = await kit.lifecycle.cancel_by_patient("u_2", paid)
+    assert view.payment is not None and view.payment.status == "refunding"
+    assert view.refund is not None
+    assert view.refund.out_refund_no == refund_no_for(order_id_for(paid))
+
+
+async def test_stopping_a_session_cancels_unpaid_appointments_too(kit: Kit) -> None:
+    aid, slot = await book_one(kit)
+    schedule_id = await kit.sessions.schedule_of(slot)
+    assert schedule_id is not None
+    await kit.admin.stop(kit.hospital_id, schedule_id, "医生外出会诊")
+    view = await kit.queries.get_for_user("u_1", aid)
+    assert (view.status, view.cancelled_by) == ("cancelled", "hospital")
+    assert (await kit.stock(slot))["booked"] == 0
