@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from shared.wechat.pay import validate_notify_url
+
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEV_WECHAT_APPID = "wx_dev_guahao"
 DEV_WECHAT_SECRET = "dev_secret_guahao"
@@ -58,6 +60,14 @@ class Settings(BaseModel):
     rate_limits: str = ""
     rpc_key: str | None = None  # base64 HMAC key(s) signing RPC requests, first one signs
     jwt_public_keys: str | None = None  # PEM(s), JWKS JSON, or a path to either: the gateway
+    wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
+    wechatpay_mchid: str | None = None
+    wechatpay_merchant_serial: str | None = None
+    wechatpay_merchant_key: str | None = None  # PEM or a path to it
+    wechatpay_apiv3_key: str | None = None
+    wechatpay_public_key: str | None = None  # PEM or a path to it
+    wechatpay_public_key_id: str | None = None
+    wechatpay_notify_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -102,6 +112,14 @@ class Settings(BaseModel):
             "GUAHAO_RATE_LIMITS": "rate_limits",
             "GUAHAO_RPC_KEY": "rpc_key",
             "GUAHAO_JWT_PUBLIC_KEYS": "jwt_public_keys",
+            "WECHATPAY_API_BASE": "wechatpay_api_base",
+            "WECHATPAY_MCHID": "wechatpay_mchid",
+            "WECHATPAY_MERCHANT_SERIAL": "wechatpay_merchant_serial",
+            "WECHATPAY_MERCHANT_KEY": "wechatpay_merchant_key",
+            "WECHATPAY_APIV3_KEY": "wechatpay_apiv3_key",
+            "WECHATPAY_PUBLIC_KEY": "wechatpay_public_key",
+            "WECHATPAY_PUBLIC_KEY_ID": "wechatpay_public_key_id",
+            "WECHATPAY_NOTIFY_URL": "wechatpay_notify_url",
         }
         values = {field: e[var] for var, field in mapping.items() if e.get(var, "") != ""}
         return cls.model_validate(values)
@@ -112,6 +130,15 @@ class Settings(BaseModel):
             raise ValueError("BOOKING_ORPHAN_CHECK_SECONDS must be at least twice "
                              "GUAHAO_RPC_TIMEOUT: a booking still running must never look "
                              "abandoned")
+        return self
+
+    @model_validator(mode="after")
+    def _wechatpay_reachable(self) -> Settings:
+        if self.wechatpay_notify_url is not None:
+            validate_notify_url(self.wechatpay_notify_url)
+        if self.wechatpay_apiv3_key is not None and (
+                len(self.wechatpay_apiv3_key) != 32 or not self.wechatpay_apiv3_key.isascii()):
+            raise ValueError("WECHATPAY_APIV3_KEY must be 32 ASCII characters")
         return self
 
     def database_name(self, service: str) -> str:
