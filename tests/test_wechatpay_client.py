@@ -28,13 +28,12 @@ if TYPE_CHECKING:  # the kit is a pytest plugin: importing it would skip assert 
 pytest_plugins = ["tests.payfake_kit"]
 
 
-def expire_in(minutes: float = 15) -> dt.datetime:
-    return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
+EXPIRE = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)  # one value: prepay is idempotent
 
 
 async def prepay(pay: WeChatPay, no: str = "GH20261201000001", fen: int = 1500) -> str:
     return await pay.jsapi_prepay(out_trade_no=no, description="挂号费-心内科", amount_fen=fen,
-                                  payer_openid="o_patient_1", time_expire=expire_in())
+                                  payer_openid="o_patient_1", time_expire=EXPIRE)
 
 
 async def paid_order(pay: WeChatPay, payfake: PayFake, no: str = "GH20261201000001",
