@@ -10,6 +10,18 @@ notification resources with the APIv3 key and retries notifications that are not
     python -m shared.wechat.payfake --port 0 --credentials .data
 
 (`--credentials` is a credentials JSON file, or a data dir where the dev set is created.)
+
+Control API (JSON, no signature):
+- `POST /__control/pay` {prepay_id} | {out_trade_no} | the `wx.requestPayment` arguments
+  {appId?, timeStamp, nonceStr, package, signType, paySign} (paySign verified with the
+  merchant key; 400 with `errMsg: "requestPayment:fail …"` otherwise); `force: true` pays
+  an order past its time_expire. The TRANSACTION.SUCCESS notification follows.
+- `POST /__control/behaviour` {notify: normal|twice|late|never|bad_signature|tampered,
+  notify_delay, scope: next|global, fail_next_refund: system_error|abnormal, slow,
+  switch_serial, forge_responses, refund_delay, notify_retries, notify_retry_delay}.
+- `POST /__control/renotify` {out_trade_no | out_refund_no}: send that notification again.
+- `GET /__control/orders[?out_trade_no=]`: orders, their refunds and every delivery attempt.
+- `POST /__control/reset`.
 """
 
 from __future__ import annotations
