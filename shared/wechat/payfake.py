@@ -625,7 +625,10 @@ async def _control_behaviour(request: web.Request) -> web.Response:
         mode = body["notify"]
         if mode not in NOTIFY_MODES:
             raise web.HTTPBadRequest(text=f"notify must be one of {sorted(NOTIFY_MODES)}")
-        how = NotifyMode(str(mode), float(body.get("notify_delay", 1.0)))
+        try:
+            how = NotifyMode(str(mode), float(body.get("notify_delay", 1.0)))
+        except (TypeError, ValueError):
+            raise web.HTTPBadRequest(text="notify_delay is seconds") from None
         if body.get("scope", "next") == "global":
             fake.global_notify, fake.next_notify = how, None
         else:
@@ -634,11 +637,14 @@ async def _control_behaviour(request: web.Request) -> web.Response:
         if body["fail_next_refund"] not in ("system_error", "abnormal", None):
             raise web.HTTPBadRequest(text="fail_next_refund: system_error | abnormal | null")
         fake.fail_next_refund = body["fail_next_refund"]
-    for name in ("slow", "refund_delay", "notify_retry_delay"):
-        if name in body:
-            setattr(fake, name, float(body[name]))
-    if "notify_retries" in body:
-        fake.notify_retries = int(body["notify_retries"])
+    try:
+        for name in ("slow", "refund_delay", "notify_retry_delay"):
+            if name in body:
+                setattr(fake, name, float(body[name]))
+        if "notify_retries" in body:
+            fake.notify_retries = int(body["notify_retries"])
+    except (TypeError, ValueError):
+        raise web.HTTPBadRequest(text="delays are seconds, notify_retries a count") from None
     for name in ("switch_serial", "forge_responses"):
         if name in body:
             setattr(fake, name, bool(body[name]))
