@@ -246,8 +246,8 @@ async def test_stale_notification_is_refused(
         payfake: PayFake, wechatpay: WeChatPay, notify_sink: NotifySink) -> None:
     await paid_order(wechatpay, payfake)
     [(headers, body)] = await notify_sink.wait_for(1)
-    later = payfake.client(notify_sink.url, clock=lambda: time.time() + 301)
-    earlier = payfake.client(notify_sink.url, clock=lambda: time.time() - 301)
+    later = payfake.client(notify_sink.url, clock=lambda: time.time() + 400)
+    earlier = payfake.client(notify_sink.url, clock=lambda: time.time() - 400)
     for client in (later, earlier):
         with pytest.raises(InvalidNotification):
             client.parse_notification(headers, body)
