@@ -19,6 +19,7 @@ from shared.wechat.pay import (
     PayRejected,
     PayUnavailable,
     WeChatPay,
+    platform_certificates_of,
     validate_notify_url,
 )
 
@@ -287,6 +288,28 @@ async def test_platform_certificate_serial_is_accepted_during_a_switch_over(
         await switching.close()
 
 
+async def test_configured_platform_certificates_verify_after_a_switch(
+        payfake: PayFake, notify_sink: NotifySink, pay_credentials: dict[str, str]) -> None:
+    creds = pay_credentials
+    settings = Settings.from_env({
+        "WECHATPAY_API_BASE": payfake.url, "WECHATPAY_MCHID": creds["mchid"],
+        "WECHATPAY_MERCHANT_SERIAL": creds["merchant_serial"],
+        "WECHATPAY_MERCHANT_KEY": creds["merchant_key_pem"],
+        "WECHATPAY_APIV3_KEY": creds["apiv3_key"],
+        "WECHATPAY_PUBLIC_KEY": creds["public_key_pem"],
+        "WECHATPAY_PUBLIC_KEY_ID": creds["public_key_id"],
+        "WECHATPAY_NOTIFY_URL": notify_sink.url, "WECHAT_APPID": creds["appid"],
+        "WECHATPAY_PLATFORM_CERTIFICATES": creds["platform_certificate_pem"],
+    })
+    client = WeChatPay.from_settings(settings)
+    try:
+        await payfake.behave(switch_serial=True)
+        await prepay(client)
+        assert (await client.query_order("GH20261201000001")).trade_state == "NOTPAY"
+    finally:
+        await client.close()
+
+
 async def test_a_response_with_a_bad_signature_is_never_trusted(
         wechatpay: WeChatPay, payfake: PayFake) -> None:
     await prepay(wechatpay)
@@ -365,5 +388,13 @@ def test_from_settings_reads_pems_inline_or_from_files(
     })
     client = WeChatPay.from_settings(settings)
     assert client.mchid == pay_credentials["mchid"] and client.appid == settings.wechat_appid
+    assert platform_certificates_of(None) == {}
+    cert_file = tmp_path / "wechatpay_platform.pem"
+    cert_file.write_text(pay_credentials["platform_certificate_pem"])
+    for given in (pay_credentials["platform_certificate_pem"], f" {cert_file} ,"):
+        assert platform_certificates_of(given) == {
+            pay_credentials["platform_serial"]: pay_credentials["platform_certificate_pem"].strip()}
+    with pytest.raises(ValueError):
+        platform_certificates_of(pay_credentials["public_key_pem"])
     with pytest.raises(ValueError, match="WECHATPAY_MCHID"):
         WeChatPay.from_settings(Settings())
