@@ -19,6 +19,7 @@ from shared.wechat.pay import (
     PayRejected,
     PayUnavailable,
     WeChatPay,
+    _order_of,  # the reply parser, on its own
     platform_certificates_of,
     validate_notify_url,
 )
@@ -398,3 +399,16 @@ def test_from_settings_reads_pems_inline_or_from_files(
         platform_certificates_of(pay_credentials["public_key_pem"])
     with pytest.raises(ValueError, match="WECHATPAY_MCHID"):
         WeChatPay.from_settings(Settings())
+
+
+def test_order_replies_are_typed_strictly_where_money_is_concerned() -> None:
+    unpaid = _order_of({"out_trade_no": "GH1", "trade_state": "NOTPAY"})
+    assert unpaid.amount_fen is None and unpaid.transaction_id is None
+    paid = {"out_trade_no": "GH1", "trade_state": "SUCCESS", "transaction_id": "42",
+            "success_time": "2026-12-01T10:00:00+08:00", "amount": {"total": 1500}}
+    assert _order_of(paid).amount_fen == 1500
+    for broken in ({**paid, "amount": {}}, {**paid, "amount": {"total": "1500"}},
+                   {**paid, "amount": {"total": 15.0}}, {**paid, "transaction_id": ""},
+                   {**paid, "trade_state": "PAID"}):
+        with pytest.raises(ValueError):
+            _order_of(broken)

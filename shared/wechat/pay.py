@@ -58,7 +58,7 @@ class PayOrder:
 
     out_trade_no: str
     trade_state: str
-    amount_fen: int
+    amount_fen: int | None  # the order total; WeChat Pay may omit it until the order is paid
     transaction_id: str | None = None
     success_time: dt.datetime | None = None
     trade_state_desc: str = ""
@@ -141,10 +141,14 @@ def _order_of(data: Mapping[str, Any]) -> PayOrder:
         raise ValueError(f"unknown trade_state {state!r}")
     payer = data.get("payer") or {}
     amount = data.get("amount") or {}
+    total = amount.get("total")
+    if state in ("SUCCESS", "REFUND") and data.get("transaction_id") in (None, ""):
+        raise ValueError("a paid order without transaction_id")
     return PayOrder(
         out_trade_no=str(data["out_trade_no"]),
         trade_state=str(state),
-        amount_fen=_int(amount.get("total"), "amount.total"),
+        amount_fen=(None if total is None and state not in ("SUCCESS", "REFUND")
+                    else _int(total, "amount.total")),
         transaction_id=data.get("transaction_id") or None,
         success_time=_time(data.get("success_time")),
         trade_state_desc=str(data.get("trade_state_desc", "")),
