@@ -186,17 +186,25 @@ async def test_refund_notification_verifies_and_decrypts(
         "RF1", "SUCCESS", 1500)
 
 
-async def test_abnormal_refund_is_notified(wechatpay: WeChatPay, payfake: PayFake,
-                                           notify_sink: NotifySink) -> None:
+@pytest.mark.parametrize("outcome", ["abnormal", "closed"])
+async def test_a_refund_that_fails_later_is_notified(
+        wechatpay: WeChatPay, payfake: PayFake, notify_sink: NotifySink, outcome: str) -> None:
     await paid_order(wechatpay, payfake)
-    await payfake.behave(fail_next_refund="abnormal")
+    await payfake.behave(fail_next_refund=outcome)
     await wechatpay.refund(out_trade_no="GH20261201000001", out_refund_no="RF1",
                            refund_fen=1500, total_fen=1500, reason="")
     _, (headers, body) = await notify_sink.wait_for(2)
     note = wechatpay.parse_notification(headers, body)
-    assert note.event_type == "REFUND.ABNORMAL"
-    assert note.refund is not None and note.refund.status == "ABNORMAL"
-    assert (await wechatpay.query_refund("RF1")).status == "ABNORMAL"
+    assert note.event_type == f"REFUND.{outcome.upper()}"
+    assert note.refund is not None and note.refund.status == outcome.upper()
+    assert (await wechatpay.query_refund("RF1")).status == outcome.upper()
+    retry = wechatpay.refund(out_trade_no="GH20261201000001", out_refund_no="RF2",
+                             refund_fen=1500, total_fen=1500, reason="")
+    if outcome == "closed":  # a closed refund gave the money back to the refundable amount
+        assert (await retry).refund_fen == 1500
+    else:
+        with pytest.raises(PayRejected):
+            await retry
 
 
 async def test_notification_sent_twice_parses_to_the_same_event(

@@ -17,7 +17,7 @@ Control API (JSON, no signature):
   merchant key; 400 with `errMsg: "requestPayment:fail …"` otherwise); `force: true` pays
   an order past its time_expire. The TRANSACTION.SUCCESS notification follows.
 - `POST /__control/behaviour` {notify: normal|twice|late|never|bad_signature|tampered,
-  notify_delay, scope: next|global, fail_next_refund: system_error|abnormal, slow,
+  notify_delay, scope: next|global, fail_next_refund: system_error|abnormal|closed, slow,
   switch_serial, forge_responses, refund_delay, notify_retries, notify_retry_delay}.
 - `POST /__control/renotify` {out_trade_no | out_refund_no}: send that notification again.
 - `GET /__control/orders[?out_trade_no=]`: orders, their refunds and every delivery attempt.
@@ -539,7 +539,7 @@ async def _refund(request: web.Request, fake: FakeWechatPay, raw: bytes) -> _Rep
         out_trade_no=out_trade_no, transaction_id=order.transaction_id, refund=refund_fen,
         total=total_fen, reason=reason, notify_url=notify_url or order.notify_url,
         create_time=paycrypto.rfc3339(dt.datetime.now(dt.UTC)),
-        outcome="ABNORMAL" if failure == "abnormal" else "SUCCESS")
+        outcome={"abnormal": "ABNORMAL", "closed": "CLOSED"}.get(failure or "", "SUCCESS"))
     fake.refunds[out_refund_no] = refund
     order.refunds.append(out_refund_no)
     fake.spawn(fake.settle_refund(refund))
@@ -617,7 +617,7 @@ async def _control_pay(request: web.Request) -> web.Response:
 
 async def _control_behaviour(request: web.Request) -> web.Response:
     """Switches: notify (mode for the next order, or every order with scope "global"),
-    notify_delay, fail_next_refund ("system_error" | "abnormal"), slow (s), switch_serial
+    notify_delay, fail_next_refund ("system_error" | "abnormal" | "closed"), slow (s), switch_serial
     (sign with the platform certificate), forge_responses (responses signed wrongly),
     refund_delay (s), notify_retries, notify_retry_delay (s)."""
     fake, body = request.app[FAKE_PAY], await _control_body(request)
@@ -634,8 +634,9 @@ async def _control_behaviour(request: web.Request) -> web.Response:
         else:
             fake.next_notify = how
     if "fail_next_refund" in body:
-        if body["fail_next_refund"] not in ("system_error", "abnormal", None):
-            raise web.HTTPBadRequest(text="fail_next_refund: system_error | abnormal | null")
+        if body["fail_next_refund"] not in ("system_error", "abnormal", "closed", None):
+            raise web.HTTPBadRequest(
+                text="fail_next_refund: system_error | abnormal | closed | null")
         fake.fail_next_refund = body["fail_next_refund"]
     try:
         for name in ("slow", "refund_delay", "notify_retry_delay"):
