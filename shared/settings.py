@@ -68,6 +68,7 @@ class Settings(BaseModel):
     wechatpay_public_key: str | None = None  # PEM or a path to it
     wechatpay_public_key_id: str | None = None
     wechatpay_notify_url: str | None = None
+    wechatpay_platform_certificates: str | None = None  # PEMs or paths, during a switch-over
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -120,6 +121,7 @@ class Settings(BaseModel):
             "WECHATPAY_PUBLIC_KEY": "wechatpay_public_key",
             "WECHATPAY_PUBLIC_KEY_ID": "wechatpay_public_key_id",
             "WECHATPAY_NOTIFY_URL": "wechatpay_notify_url",
+            "WECHATPAY_PLATFORM_CERTIFICATES": "wechatpay_platform_certificates",
         }
         values = {field: e[var] for var, field in mapping.items() if e.get(var, "") != ""}
         return cls.model_validate(values)

@@ -19,6 +19,8 @@ from shared.wechat.pay import (
     PayRejected,
     PayUnavailable,
     WeChatPay,
+    _order_of,  # the reply parser, on its own
+    platform_certificates_of,
     validate_notify_url,
 )
 
@@ -28,13 +30,12 @@ if TYPE_CHECKING:  # the kit is a pytest plugin: importing it would skip assert 
 pytest_plugins = ["tests.payfake_kit"]
 
 
-def expire_in(minutes: float = 15) -> dt.datetime:
-    return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
+EXPIRE = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)  # one value: prepay is idempotent
 
 
 async def prepay(pay: WeChatPay, no: str = "GH20261201000001", fen: int = 1500) -> str:
     return await pay.jsapi_prepay(out_trade_no=no, description="挂号费-心内科", amount_fen=fen,
-                                  payer_openid="o_patient_1", time_expire=expire_in())
+                                  payer_openid="o_patient_1", time_expire=EXPIRE)
 
 
 async def paid_order(pay: WeChatPay, payfake: PayFake, no: str = "GH20261201000001",
@@ -185,17 +186,25 @@ async def test_refund_notification_verifies_and_decrypts(
         "RF1", "SUCCESS", 1500)
 
 
-async def test_abnormal_refund_is_notified(wechatpay: WeChatPay, payfake: PayFake,
-                                           notify_sink: NotifySink) -> None:
+@pytest.mark.parametrize("outcome", ["abnormal", "closed"])
+async def test_a_refund_that_fails_later_is_notified(
+        wechatpay: WeChatPay, payfake: PayFake, notify_sink: NotifySink, outcome: str) -> None:
     await paid_order(wechatpay, payfake)
-    await payfake.behave(fail_next_refund="abnormal")
+    await payfake.behave(fail_next_refund=outcome)
     await wechatpay.refund(out_trade_no="GH20261201000001", out_refund_no="RF1",
                            refund_fen=1500, total_fen=1500, reason="")
     _, (headers, body) = await notify_sink.wait_for(2)
     note = wechatpay.parse_notification(headers, body)
-    assert note.event_type == "REFUND.ABNORMAL"
-    assert note.refund is not None and note.refund.status == "ABNORMAL"
-    assert (await wechatpay.query_refund("RF1")).status == "ABNORMAL"
+    assert note.event_type == f"REFUND.{outcome.upper()}"
+    assert note.refund is not None and note.refund.status == outcome.upper()
+    assert (await wechatpay.query_refund("RF1")).status == outcome.upper()
+    retry = wechatpay.refund(out_trade_no="GH20261201000001", out_refund_no="RF2",
+                             refund_fen=1500, total_fen=1500, reason="")
+    if outcome == "closed":  # a closed refund gave the money back to the refundable amount
+        assert (await retry).refund_fen == 1500
+    else:
+        with pytest.raises(PayRejected):
+            await retry
 
 
 async def test_notification_sent_twice_parses_to_the_same_event(
@@ -247,8 +256,8 @@ async def test_stale_notification_is_refused(
         payfake: PayFake, wechatpay: WeChatPay, notify_sink: NotifySink) -> None:
     await paid_order(wechatpay, payfake)
     [(headers, body)] = await notify_sink.wait_for(1)
-    later = payfake.client(notify_sink.url, clock=lambda: time.time() + 301)
-    earlier = payfake.client(notify_sink.url, clock=lambda: time.time() - 301)
+    later = payfake.client(notify_sink.url, clock=lambda: time.time() + 400)
+    earlier = payfake.client(notify_sink.url, clock=lambda: time.time() - 400)
     for client in (later, earlier):
         with pytest.raises(InvalidNotification):
             client.parse_notification(headers, body)
@@ -286,6 +295,28 @@ async def test_platform_certificate_serial_is_accepted_during_a_switch_over(
     finally:
         await plain.close()
         await switching.close()
+
+
+async def test_configured_platform_certificates_verify_after_a_switch(
+        payfake: PayFake, notify_sink: NotifySink, pay_credentials: dict[str, str]) -> None:
+    creds = pay_credentials
+    settings = Settings.from_env({
+        "WECHATPAY_API_BASE": payfake.url, "WECHATPAY_MCHID": creds["mchid"],
+        "WECHATPAY_MERCHANT_SERIAL": creds["merchant_serial"],
+        "WECHATPAY_MERCHANT_KEY": creds["merchant_key_pem"],
+        "WECHATPAY_APIV3_KEY": creds["apiv3_key"],
+        "WECHATPAY_PUBLIC_KEY": creds["public_key_pem"],
+        "WECHATPAY_PUBLIC_KEY_ID": creds["public_key_id"],
+        "WECHATPAY_NOTIFY_URL": notify_sink.url, "WECHAT_APPID": creds["appid"],
+        "WECHATPAY_PLATFORM_CERTIFICATES": creds["platform_certificate_pem"],
+    })
+    client = WeChatPay.from_settings(settings)
+    try:
+        await payfake.behave(switch_serial=True)
+        await prepay(client)
+        assert (await client.query_order("GH20261201000001")).trade_state == "NOTPAY"
+    finally:
+        await client.close()
 
 
 async def test_a_response_with_a_bad_signature_is_never_trusted(
@@ -366,5 +397,26 @@ def test_from_settings_reads_pems_inline_or_from_files(
     })
     client = WeChatPay.from_settings(settings)
     assert client.mchid == pay_credentials["mchid"] and client.appid == settings.wechat_appid
+    assert platform_certificates_of(None) == {}
+    cert_file = tmp_path / "wechatpay_platform.pem"
+    cert_file.write_text(pay_credentials["platform_certificate_pem"])
+    for given in (pay_credentials["platform_certificate_pem"], f" {cert_file} ,"):
+        assert platform_certificates_of(given) == {
+            pay_credentials["platform_serial"]: pay_credentials["platform_certificate_pem"].strip()}
+    with pytest.raises(ValueError):
+        platform_certificates_of(pay_credentials["public_key_pem"])
     with pytest.raises(ValueError, match="WECHATPAY_MCHID"):
         WeChatPay.from_settings(Settings())
+
+
+def test_order_replies_are_typed_strictly_where_money_is_concerned() -> None:
+    unpaid = _order_of({"out_trade_no": "GH1", "trade_state": "NOTPAY"})
+    assert unpaid.amount_fen is None and unpaid.transaction_id is None
+    paid = {"out_trade_no": "GH1", "trade_state": "SUCCESS", "transaction_id": "42",
+            "success_time": "2026-12-01T10:00:00+08:00", "amount": {"total": 1500}}
+    assert _order_of(paid).amount_fen == 1500
+    for broken in ({**paid, "amount": {}}, {**paid, "amount": {"total": "1500"}},
+                   {**paid, "amount": {"total": 15.0}}, {**paid, "transaction_id": ""},
+                   {**paid, "trade_state": "PAID"}):
+        with pytest.raises(ValueError):
+            _order_of(broken)

@@ -58,7 +58,7 @@ class PayOrder:
 
     out_trade_no: str
     trade_state: str
-    amount_fen: int
+    amount_fen: int | None  # the order total; WeChat Pay may omit it until the order is paid
     transaction_id: str | None = None
     success_time: dt.datetime | None = None
     trade_state_desc: str = ""
@@ -99,6 +99,18 @@ def pem_or_path(value: str) -> str:
     return Path(value).expanduser().read_text()
 
 
+def platform_certificates_of(value: str | None) -> dict[str, str]:
+    """WECHATPAY_PLATFORM_CERTIFICATES: PEM certificates inline, or comma-separated paths."""
+    if not value:
+        return {}
+    text = value if "-----BEGIN" in value else "\n".join(
+        pem_or_path(path.strip()) for path in value.split(",") if path.strip())
+    certificates = paycrypto.certificates_by_serial(text)
+    if not certificates:
+        raise ValueError("WECHATPAY_PLATFORM_CERTIFICATES holds no PEM certificate")
+    return certificates
+
+
 def validate_notify_url(url: str) -> str:
     """`url` if WeChat Pay may call it: https, or http on a loopback address (dev)."""
     parts = urlsplit(url)
@@ -129,10 +141,14 @@ def _order_of(data: Mapping[str, Any]) -> PayOrder:
         raise ValueError(f"unknown trade_state {state!r}")
     payer = data.get("payer") or {}
     amount = data.get("amount") or {}
+    total = amount.get("total")
+    if state in ("SUCCESS", "REFUND") and data.get("transaction_id") in (None, ""):
+        raise ValueError("a paid order without transaction_id")
     return PayOrder(
         out_trade_no=str(data["out_trade_no"]),
         trade_state=str(state),
-        amount_fen=_int(amount.get("total"), "amount.total"),
+        amount_fen=(None if total is None and state not in ("SUCCESS", "REFUND")
+                    else _int(total, "amount.total")),
         transaction_id=data.get("transaction_id") or None,
         success_time=_time(data.get("success_time")),
         trade_state_desc=str(data.get("trade_state_desc", "")),
@@ -189,7 +205,8 @@ class WeChatPay:
 
     @classmethod
     def from_settings(cls, settings: Any) -> WeChatPay:
-        """The client configured by the WECHATPAY_* settings (PEMs inline or as paths)."""
+        """The client configured by the WECHATPAY_* settings (PEMs inline or as paths);
+        WECHATPAY_PLATFORM_CERTIFICATES are also accepted, for a switch-over."""
         needed = ("wechatpay_mchid", "wechatpay_merchant_serial", "wechatpay_merchant_key",
                   "wechatpay_apiv3_key", "wechatpay_public_key", "wechatpay_public_key_id",
                   "wechatpay_notify_url")
@@ -204,6 +221,8 @@ class WeChatPay:
             public_key_pem=pem_or_path(settings.wechatpay_public_key),
             public_key_id=settings.wechatpay_public_key_id,
             notify_url=settings.wechatpay_notify_url,
+            platform_certificates=platform_certificates_of(
+                settings.wechatpay_platform_certificates),
         )
 
     async def close(self) -> None:

@@ -60,6 +60,17 @@ def load_public_key(pem: str) -> rsa.RSAPublicKey:
     return key
 
 
+def certificates_by_serial(pems: str) -> dict[str, str]:
+    """Platform certificates keyed by serial (upper-case hex, as in `Wechatpay-Serial`) from
+    concatenated PEM certificates."""
+    found: dict[str, str] = {}
+    for block in re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----",
+                            pems, flags=re.S):
+        cert = x509.load_pem_x509_certificate(block.encode())
+        found[format(cert.serial_number, "X")] = block
+    return found
+
+
 def rsa_sign(key: rsa.RSAPrivateKey, message: bytes) -> str:
     """Base64 of the SHA256withRSA signature of `message`."""
     return base64.b64encode(key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()

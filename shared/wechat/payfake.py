@@ -10,6 +10,18 @@ notification resources with the APIv3 key and retries notifications that are not
     python -m shared.wechat.payfake --port 0 --credentials .data
 
 (`--credentials` is a credentials JSON file, or a data dir where the dev set is created.)
+
+Control API (JSON, no signature):
+- `POST /__control/pay` {prepay_id} | {out_trade_no} | the `wx.requestPayment` arguments
+  {appId?, timeStamp, nonceStr, package, signType, paySign} (paySign verified with the
+  merchant key; 400 with `errMsg: "requestPayment:fail …"` otherwise); `force: true` pays
+  an order past its time_expire. The TRANSACTION.SUCCESS notification follows.
+- `POST /__control/behaviour` {notify: normal|twice|late|never|bad_signature|tampered,
+  notify_delay, scope: next|global, fail_next_refund: system_error|abnormal|closed, slow,
+  switch_serial, forge_responses, refund_delay, notify_retries, notify_retry_delay}.
+- `POST /__control/renotify` {out_trade_no | out_refund_no}: send that notification again.
+- `GET /__control/orders[?out_trade_no=]`: orders, their refunds and every delivery attempt.
+- `POST /__control/reset`.
 """
 
 from __future__ import annotations
@@ -527,7 +539,7 @@ async def _refund(request: web.Request, fake: FakeWechatPay, raw: bytes) -> _Rep
         out_trade_no=out_trade_no, transaction_id=order.transaction_id, refund=refund_fen,
         total=total_fen, reason=reason, notify_url=notify_url or order.notify_url,
         create_time=paycrypto.rfc3339(dt.datetime.now(dt.UTC)),
-        outcome="ABNORMAL" if failure == "abnormal" else "SUCCESS")
+        outcome={"abnormal": "ABNORMAL", "closed": "CLOSED"}.get(failure or "", "SUCCESS"))
     fake.refunds[out_refund_no] = refund
     order.refunds.append(out_refund_no)
     fake.spawn(fake.settle_refund(refund))
@@ -605,7 +617,7 @@ async def _control_pay(request: web.Request) -> web.Response:
 
 async def _control_behaviour(request: web.Request) -> web.Response:
     """Switches: notify (mode for the next order, or every order with scope "global"),
-    notify_delay, fail_next_refund ("system_error" | "abnormal"), slow (s), switch_serial
+    notify_delay, fail_next_refund ("system_error" | "abnormal" | "closed"), slow (s), switch_serial
     (sign with the platform certificate), forge_responses (responses signed wrongly),
     refund_delay (s), notify_retries, notify_retry_delay (s)."""
     fake, body = request.app[FAKE_PAY], await _control_body(request)
@@ -613,20 +625,27 @@ async def _control_behaviour(request: web.Request) -> web.Response:
         mode = body["notify"]
         if mode not in NOTIFY_MODES:
             raise web.HTTPBadRequest(text=f"notify must be one of {sorted(NOTIFY_MODES)}")
-        how = NotifyMode(str(mode), float(body.get("notify_delay", 1.0)))
+        try:
+            how = NotifyMode(str(mode), float(body.get("notify_delay", 1.0)))
+        except (TypeError, ValueError):
+            raise web.HTTPBadRequest(text="notify_delay is seconds") from None
         if body.get("scope", "next") == "global":
             fake.global_notify, fake.next_notify = how, None
         else:
             fake.next_notify = how
     if "fail_next_refund" in body:
-        if body["fail_next_refund"] not in ("system_error", "abnormal", None):
-            raise web.HTTPBadRequest(text="fail_next_refund: system_error | abnormal | null")
+        if body["fail_next_refund"] not in ("system_error", "abnormal", "closed", None):
+            raise web.HTTPBadRequest(
+                text="fail_next_refund: system_error | abnormal | closed | null")
         fake.fail_next_refund = body["fail_next_refund"]
-    for name in ("slow", "refund_delay", "notify_retry_delay"):
-        if name in body:
-            setattr(fake, name, float(body[name]))
-    if "notify_retries" in body:
-        fake.notify_retries = int(body["notify_retries"])
+    try:
+        for name in ("slow", "refund_delay", "notify_retry_delay"):
+            if name in body:
+                setattr(fake, name, float(body[name]))
+        if "notify_retries" in body:
+            fake.notify_retries = int(body["notify_retries"])
+    except (TypeError, ValueError):
+        raise web.HTTPBadRequest(text="delays are seconds, notify_retries a count") from None
     for name in ("switch_serial", "forge_responses"):
         if name in body:
             setattr(fake, name, bool(body[name]))
