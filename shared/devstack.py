@@ -29,7 +29,7 @@ from shared.settings import DEFAULT_AMQP_URL, Settings
 from shared.storage.testing import free_port, start_embedded_mongo, wait_for_port
 from shared.wechat.paycrypto import dev_pay_credentials
 
-SERVICES = ("auth", "catalog", "booking", "notify")
+SERVICES = ("auth", "catalog", "booking", "notify", "payment")
 
 
 class StackError(RuntimeError):

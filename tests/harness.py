@@ -113,7 +113,8 @@ class Api:
         return str(resp.body["access_token"])
 
 
-def start_stack(base: Path) -> tuple[DevStack, str]:
+def start_stack(base: Path, extra_env: dict[str, str] | None = None
+                ) -> tuple[DevStack, str]:
     vhost = create_vhost()
     env = {
         **os.environ,
@@ -132,6 +133,7 @@ def start_stack(base: Path) -> tuple[DevStack, str]:
         "GUAHAO_RATE_LIMITS": "ip=100000/s:100000,login=100000/min:100000,"
                               "user=100000/s:100000,book=100000/s:100000,"
                               "refresh=100000/min:100000,wechat_login=100000/s:100000",
+        **(extra_env or {}),
     }
     for var in ("WECHAT_APPID", "WECHAT_SECRET", "WECHAT_API_BASE", "GATEWAY_PORT"):
         env.pop(var, None)

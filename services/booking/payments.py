@@ -78,9 +78,10 @@ class FeeOutcomes:
         doc = await self.appointments.get(aid)
         if doc is None or not doc.get("payment"):
             return
+        refund = {**refund_view(doc["payment"], "succeeded"),
+                  "out_refund_no": data.refund.out_refund_no}
         await self.appointments.record_payment(aid, ["unpaid", "paid", "closed", "refunding"], {
-            "payment": {**doc["payment"], "status": "refunded"},
-            "refund": refund_view(doc["payment"], "succeeded")})
+            "payment": {**doc["payment"], "status": "refunded"}, "refund": refund})
 
     async def expire_unpaid(self) -> int:
         """Cancel (by the system, reason `unpaid`) what was not paid by its `pay_by`; the

@@ -28,9 +28,12 @@ def order_id_for(appointment_id: str) -> str:
     return "ord_" + hashlib.sha256(appointment_id.encode()).hexdigest()[:28]
 
 
-def refund_no_for(order_id: str) -> str:
-    """The `out_refund_no` of the (one, full) refund of an order."""
-    return "ref_" + hashlib.sha256(f"refund|{order_id}".encode()).hexdigest()[:28]
+def refund_no_for(order_id: str, attempt: int = 0) -> str:
+    """The `out_refund_no` of the (one, full) refund of an order; every retry of it uses the
+    same. Only a refund WeChat Pay closed (REFUND.CLOSED: the money stayed with the merchant)
+    is asked for again, as attempt 1, 2… under a new number."""
+    base = "ref_" + hashlib.sha256(f"refund|{order_id}".encode()).hexdigest()[:28]
+    return base if attempt == 0 else f"{base}-{attempt}"
 
 
 class AppointmentPayment(Reply):
