@@ -248,3 +248,32 @@ async def test_staff_see_the_day_of_payments_of_their_hospital_only(
     assert foreign.status == 404
     mine = await api.request("GET", f"/admin/hospitals/{h.id}/payments", token=token)
     assert mine.status == 403
+
+
+async def test_a_flash_crowd_never_oversells_and_releases_every_unpaid_unit(
+        api: Api, fake: PayFakeControl) -> None:
+    """60 patients at once for 20 numbers; half of the winners never pay."""
+    h = await paying_hospital(api)
+    date, session = next_session(h)
+    schedule = await make_schedule(api, h, capacity=20, date=date, session=session,
+                                   starts=("08:00",) if session == "am" else ("14:00",))
+    slot = schedule["slots"][0]["id"]
+    patients = await asyncio.gather(*(patient(api, 300 + n) for n in range(60)))
+    replies = await asyncio.gather(*(book(api, t, slot, p) for t, p in patients))
+    won = [(t, r.body["id"]) for (t, _), r in zip(patients, replies, strict=True)
+           if r.status == 201]
+    assert len(won) == 20, [r.body for r in replies if r.status not in (201, 409)]
+    assert {r.error_code for r in replies if r.status != 201} == {"SLOT_FULL"}
+    assert await remaining(api, h, slot) == 0
+    payers, idle = won[:10], won[10:]
+    for token, aid in payers:
+        await fake.pay(await tap(api, token, aid))
+    for token, aid in payers:
+        await until(api, token, aid, "booked", "paid")
+    for token, aid in idle:
+        await until(api, token, aid, "cancelled", "closed")
+    assert await remaining(api, h, slot) == 10
+    staff = await api.request("GET", f"/admin/hospitals/{h.id}/appointments",
+                              token=h.staff_token, params={"schedule_id": schedule["id"]})
+    statuses = [a["status"] for a in staff.body["items"]]
+    assert statuses.count("booked") == 10 and statuses.count("cancelled") == 10
