@@ -30,12 +30,15 @@ FORWARDED_HEADERS = ("Wechatpay-Serial", "Wechatpay-Signature", "Wechatpay-Times
 async def wechat_pay_notify(request: web.Request) -> web.StreamResponse:
     if request.content_length is not None and request.content_length > MAX_NOTIFICATION_BYTES:
         raise PayloadTooLarge(limit_bytes=MAX_NOTIFICATION_BYTES)
-    body = await request.content.read(MAX_NOTIFICATION_BYTES + 1)
-    if len(body) > MAX_NOTIFICATION_BYTES:
-        raise PayloadTooLarge(limit_bytes=MAX_NOTIFICATION_BYTES)
+    body = bytearray()
+    while chunk := await request.content.read(MAX_NOTIFICATION_BYTES + 1 - len(body)):
+        body += chunk
+        if len(body) > MAX_NOTIFICATION_BYTES:  # chunked, or a lying Content-Length
+            raise PayloadTooLarge(limit_bytes=MAX_NOTIFICATION_BYTES)
     headers = {name: request.headers[name] for name in FORWARDED_HEADERS
                if name in request.headers}
-    params = NotificationParams(headers=headers, body_b64=base64.b64encode(body).decode())
+    params = NotificationParams(headers=headers,
+                                body_b64=base64.b64encode(bytes(body)).decode())
     await request.app[GATEWAY].upstream.call("payment", "notify", params)
     return web.Response(status=204)
 
