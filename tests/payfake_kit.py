@@ -3,6 +3,7 @@
 Fixtures: `pay_credentials` (one dev credential set per session), `payfake` (the fake served
 in-process on 127.0.0.1, with control helpers), `notify_sink` (a receiver of its
 notifications), `wechatpay` (a `WeChatPay` client of the fake whose notify URL is the sink).
+`PayFakeControl(url, http)` drives a fake started elsewhere (the dev stack's).
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ Received = tuple[dict[str, str], bytes]  # the headers and raw body of one notif
 
 
 @dataclass
-class PayFake:
-    """A running pay fake: its URL, its state (for white-box assertions) and control calls."""
+class PayFakeControl:
+    """The control API of a pay fake at `url`, e.g. the dev stack's
+    (`PayFakeControl(stack.wechatpay_url, http)`)."""
 
     url: str
-    state: FakeWechatPay
-    creds: dict[str, str]
     http: aiohttp.ClientSession
 
     async def control(self, path: str, body: dict[str, Any] | None = None,
@@ -54,6 +54,17 @@ class PayFake:
         async with self.http.get(f"{self.url}/__control/orders", params=params) as resp:
             reply: dict[str, Any] = await resp.json()
             return reply
+
+    async def reset(self) -> None:
+        await self.control("reset")
+
+
+@dataclass
+class PayFake(PayFakeControl):
+    """A pay fake served in-process: also its state (white-box assertions) and credentials."""
+
+    state: FakeWechatPay
+    creds: dict[str, str]
 
     def client(self, notify_url: str, **overrides: Any) -> WeChatPay:
         """A client of this fake configured like production, from the dev credentials."""
@@ -108,8 +119,8 @@ async def payfake(pay_credentials: dict[str, str],
                              refund_delay=0.05)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    yield PayFake(str(server.make_url("")).rstrip("/"), app[FAKE_PAY], pay_credentials,
-                  payfake_http)
+    yield PayFake(url=str(server.make_url("")).rstrip("/"), http=payfake_http,
+                  state=app[FAKE_PAY], creds=pay_credentials)
     await server.close()
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import pytest
 
 from shared.devstack import DevStack
@@ -327,7 +328,7 @@ async def test_notify_never_and_late(payfake: PayFake, wechatpay: WeChatPay,
 async def test_reset_forgets_everything(payfake: PayFake, wechatpay: WeChatPay) -> None:
     await paid(payfake, wechatpay)
     await payfake.behave(slow=0.01, switch_serial=True)
-    await payfake.control("reset")
+    await payfake.reset()
     assert (await payfake.orders())["orders"] == []
     with pytest.raises(PayRejected):
         await wechatpay.query_order("GH_FAKE_0001")
@@ -350,7 +351,9 @@ def test_the_command_line_fake_serves_the_dev_credentials(tmp_path: Path) -> Non
     assert proc.returncode == 0
 
 
-async def test_devstack_configures_the_services_for_its_pay_fake(tmp_path: Path) -> None:
+async def test_devstack_configures_the_services_for_its_pay_fake(
+        tmp_path: Path, payfake_http: aiohttp.ClientSession) -> None:
+    http = payfake_http
     stack = DevStack(tmp_path, env={**os.environ, "WECHAT_APPID": "wx_dev_guahao"},
                      gateway_port=18080)
     stack.gateway_port = 18080
@@ -365,6 +368,14 @@ async def test_devstack_configures_the_services_for_its_pay_fake(tmp_path: Path)
             with pytest.raises(PayRejected) as refused:  # a verified, signed answer
                 await client.query_order("GH_NONE_001")
             assert refused.value.code == "ORDER_NOT_EXIST"
+            prepay_id = await client.jsapi_prepay(
+                out_trade_no="GH_DEV_0001", description="挂号费", amount_fen=100,
+                payer_openid="o_dev", time_expire=EXPIRE)
+            stack.env = env
+            async with http.post(f"{stack.wechatpay_url}/__control/pay",
+                                 json=client.jsapi_pay_args(prepay_id)) as resp:
+                assert resp.status == 200, await resp.text()
+            assert (await client.query_order("GH_DEV_0001")).trade_state == "SUCCESS"
         finally:
             await client.close()
     finally:

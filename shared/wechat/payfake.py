@@ -744,13 +744,13 @@ async def _serve(args: argparse.Namespace) -> None:
     runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
     await runner.setup()
     try:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):  # before announcing: stoppable at once
+            loop.add_signal_handler(signum, stop.set)
         await web.TCPSite(runner, args.host, args.port).start()
         port = runner.addresses[0][1]
         print(f"wechatpay-fake listening on http://{args.host}:{port}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
         await stop.wait()
     finally:
         await runner.cleanup()
