@@ -1,6 +1,6 @@
 """Builders for the registration-fee system tests: a stack whose payment deadlines are
-seconds (PAYMENT_TIMEOUT_SECONDS), a hospital that collects the fee, the pay fake's control
-API, and waiting for an eventual state."""
+seconds (PAYMENT_TIMEOUT_SECONDS), a hospital that collects the fee, waiting for an
+eventual state (the pay fake's control API: tests/payfake_kit.py `PayFakeControl`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from shared.devstack import DevStack
 from tests.harness import Api, delete_vhost, start_stack
@@ -42,40 +42,6 @@ async def paying_hospital(api: Api) -> Hospital:
     assert rules.status == 200, rules.body
     assert rules.body["rules"]["payment"] == "required"
     return h
-
-
-class PayFakeControl:
-    """The pay fake's control API (`/__control/...`) over HTTP."""
-
-    def __init__(self, api: Api) -> None:
-        self.api = api
-        self.url = api.stack.wechatpay_url
-
-    async def post(self, path: str, expect: int | None = 200, **body: Any) -> dict[str, Any]:
-        async with self.api.session.post(f"{self.url}/__control/{path}", json=body) as resp:
-            reply: dict[str, Any] = await resp.json(content_type=None)
-            if expect is not None:
-                assert resp.status == expect, reply
-            return reply
-
-    async def pay(self, args: dict[str, Any], expect: int | None = 200,
-                  **extra: Any) -> dict[str, Any]:
-        """The patient completes wx.requestPayment with the server's arguments."""
-        return await self.post("pay", expect, **args, **extra)
-
-    async def behave(self, **switches: Any) -> dict[str, Any]:
-        return await self.post("behaviour", **switches)
-
-    async def order(self, out_trade_no: str) -> dict[str, Any]:
-        async with self.api.session.get(f"{self.url}/__control/orders",
-                                        params={"out_trade_no": out_trade_no}) as resp:
-            reply: dict[str, Any] = await resp.json(content_type=None)
-            return reply
-
-    async def orders(self) -> list[dict[str, Any]]:
-        async with self.api.session.get(f"{self.url}/__control/orders") as resp:
-            reply: dict[str, Any] = await resp.json(content_type=None)
-            return list(reply["orders"])
 
 
 async def eventually(probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool],

@@ -14,7 +14,8 @@ import pytest
 from shared.contracts.payment import order_id_for
 from shared.devstack import DevStack
 from tests.harness import Api
-from tests.pay_system_kit import PayFakeControl, eventually, pay_stack, paying_hospital
+from tests.pay_system_kit import eventually, pay_stack, paying_hospital
+from tests.payfake_kit import PayFakeControl
 from tests.test_payment_system import booked_unpaid, remaining, tap, until
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 
 @pytest.fixture
 def fake(api: Api) -> PayFakeControl:
-    return PayFakeControl(api)
+    return PayFakeControl(api.stack.wechatpay_url, api.session)
 
 
 async def restart_payment(api: Api, points: str = "") -> None:
@@ -67,13 +68,13 @@ async def test_killed_between_the_steps_of_pay(api: Api, stack: DevStack,
         await api.request("POST", f"/appointments/{aid}/pay", token=token)
         await died(stack)
         await restart_payment(api)
-        await fake.pay(await tap_until_answered(api, token, aid))
+        await fake.pay(**await tap_until_answered(api, token, aid))
         await until(api, token, aid, "booked", "paid")
-        assert len((await fake.order(order_id_for(aid)))["orders"]) == 1
+        assert len((await fake.orders(order_id_for(aid)))["orders"]) == 1
     token, aid, _ = await booked_unpaid(api, h, 402)
     args = await tap_until_answered(api, token, aid)
     await restart_payment(api, "paid.after_write")  # stored, not yet announced nor answered
-    await fake.pay(args)
+    await fake.pay(**args)
     await died(stack)
     await restart_payment(api)
     await until(api, token, aid, "booked", "paid")
@@ -96,20 +97,20 @@ async def test_killed_between_the_steps_of_expiry(api: Api, stack: DevStack,
         return str({i["order_id"]: i["status"] for i in day.body["items"]}[order_id_for(aid)])
 
     assert await eventually(order_state, lambda s: s == "closed", 30) == "closed"
-    assert (await fake.order(order_id_for(aid)))["orders"][0]["state"] == "CLOSED"
+    assert (await fake.orders(order_id_for(aid)))["orders"][0]["state"] == "CLOSED"
 
 
 async def test_killed_between_the_steps_of_a_refund(api: Api, stack: DevStack,
                                                     fake: PayFakeControl) -> None:
     h = await paying_hospital(api)
     token, aid, _ = await booked_unpaid(api, h, 420)
-    await fake.pay(await tap(api, token, aid))
+    await fake.pay(**await tap(api, token, aid))
     await until(api, token, aid, "booked", "paid")
     await restart_payment(api, "refund.after_submit")
     assert (await api.request("POST", f"/appointments/{aid}/cancel", token=token)).status == 200
     await died(stack)  # the refund was asked for, the answer is lost
     await restart_payment(api)
     done = await until(api, token, aid, "cancelled", "refunded", timeout=60)
-    refunds = (await fake.order(order_id_for(aid)))["orders"][0]["refunds"]
+    refunds = (await fake.orders(order_id_for(aid)))["orders"][0]["refunds"]
     assert [r["out_refund_no"] for r in refunds] == [done["refund"]["out_refund_no"]]
     assert refunds[0]["status"] == "SUCCESS"

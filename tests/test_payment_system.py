@@ -16,7 +16,8 @@ import pytest
 from shared.contracts.payment import order_id_for
 from shared.devstack import DevStack
 from tests.harness import Api, Response
-from tests.pay_system_kit import PayFakeControl, eventually, pay_stack, paying_hospital
+from tests.pay_system_kit import eventually, pay_stack, paying_hospital
+from tests.payfake_kit import PayFakeControl
 from tests.system_kit import TOMORROW, Hospital, book, make_schedule, patient
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 
 @pytest.fixture
 def fake(api: Api) -> PayFakeControl:
-    return PayFakeControl(api)
+    return PayFakeControl(api.stack.wechatpay_url, api.session)
 
 
 SESSIONS: dict[str, Iterator[tuple[dt.date, str]]] = {}
@@ -97,10 +98,10 @@ async def test_pay_books_once_even_when_notified_twice(api: Api, fake: PayFakeCo
     token, aid, slot = await booked_unpaid(api, h, 201)
     assert await remaining(api, h, slot) == 2  # held while unpaid
     await fake.behave(notify="twice")
-    await fake.pay(await tap(api, token, aid))
+    await fake.pay(**await tap(api, token, aid))
     booked = await until(api, token, aid, "booked", "paid")
     assert booked["pay_by"] is None
-    order = await fake.order(order_id_for(aid))
+    order = await fake.orders(order_id_for(aid))
     assert [d["status"] for d in order["deliveries"]].count(204) == 2  # both answered
     events = [m.type for m in await hospital_events.collect(until=5, timeout=8)]
     assert events.count("appointment.pending_payment") == 1
@@ -115,8 +116,8 @@ async def test_forged_and_tampered_notifications_are_refused(api: Api,
     for n, mode in ((202, "bad_signature"), (203, "tampered")):
         token, aid, _ = await booked_unpaid(api, h, n)
         await fake.behave(notify=mode)
-        await fake.pay(await tap(api, token, aid))
-        order = await eventually(lambda aid=aid: fake.order(order_id_for(aid)),
+        await fake.pay(**await tap(api, token, aid))
+        order = await eventually(lambda aid=aid: fake.orders(order_id_for(aid)),
                                  lambda o: len(o["deliveries"]) >= 2, 10)
         assert {d["status"] for d in order["deliveries"]} == {401}, order["deliveries"]
         # only WeChat Pay's query (the paid order is real) settles it, never the forgery
@@ -136,7 +137,7 @@ async def test_a_lost_notification_is_settled_by_the_query_job(api: Api,
     h = await paying_hospital(api)
     token, aid, _ = await booked_unpaid(api, h, 204)
     await fake.behave(notify="never")
-    await fake.pay(await tap(api, token, aid))
+    await fake.pay(**await tap(api, token, aid))
     await until(api, token, aid, "booked", "paid")
 
 
@@ -149,10 +150,10 @@ async def test_unpaid_at_pay_by_is_cancelled_the_unit_returns_once_the_order_clo
     cancelled = await until(api, token, aid, "cancelled", "closed")
     assert (cancelled["cancelled_by"], cancelled["reason"]) == ("system", "unpaid")
     assert await remaining(api, h, slot) == 1
-    order = await eventually(lambda: fake.order(order_id_for(aid)),
+    order = await eventually(lambda: fake.orders(order_id_for(aid)),
                              lambda o: o["orders"][0]["state"] == "CLOSED", 20)
     assert order["orders"][0]["state"] == "CLOSED"
-    late = await fake.pay(args, expect=None)
+    late = await fake.pay(400, **args)
     assert late.get("code") == "ORDER_CLOSED", late
     # the freed unit can be booked again, once
     token2, pid2 = await patient(api, 206)
@@ -168,20 +169,20 @@ async def test_a_payment_after_expiry_is_refunded(api: Api, fake: PayFakeControl
     try:
         await until(api, token, aid, "cancelled", "closed")
         await asyncio.sleep(1.0)
-        await fake.pay(args, force=True)  # … when the patient's payment goes through
+        await fake.pay(**args, force=True)  # … when the patient's payment goes through
     finally:
         await fake.behave(slow=0)
     refunded = await until(api, token, aid, "cancelled", "refunded", timeout=60)
     assert refunded["refund"]["status"] == "succeeded"
     assert refunded["refund"]["amount_cents"] == 5000
-    order = (await fake.order(order_id_for(aid)))["orders"][0]
+    order = (await fake.orders(order_id_for(aid)))["orders"][0]
     assert [r["status"] for r in order["refunds"]] == ["SUCCESS"]
 
 
 async def cancel_paid(api: Api, h: Hospital, n: int, fake: PayFakeControl
                       ) -> tuple[str, str, str]:
     token, aid, slot = await booked_unpaid(api, h, n)
-    await fake.pay(await tap(api, token, aid))
+    await fake.pay(**await tap(api, token, aid))
     await until(api, token, aid, "booked", "paid")
     return token, aid, slot
 
@@ -209,7 +210,7 @@ async def test_a_refund_that_fails_once_is_retried_with_the_same_out_refund_no(
     await fake.behave(fail_next_refund="system_error")
     assert (await api.request("POST", f"/appointments/{aid}/cancel", token=token)).status == 200
     done = await until(api, token, aid, "cancelled", "refunded")
-    order = (await fake.order(order_id_for(aid)))["orders"][0]
+    order = (await fake.orders(order_id_for(aid)))["orders"][0]
     assert [r["out_refund_no"] for r in order["refunds"]] == [done["refund"]["out_refund_no"]]
 
 
@@ -220,7 +221,7 @@ async def test_fifty_concurrent_taps_make_one_prepay(api: Api, fake: PayFakeCont
         api.request("POST", f"/appointments/{aid}/pay", token=token) for _ in range(50)))
     assert {r.status for r in replies} == {200}, [r.body for r in replies if r.status != 200]
     assert len({r.body["package"] for r in replies}) == 1
-    assert len([o for o in await fake.orders()
+    assert len([o for o in (await fake.orders())["orders"]
                 if o["out_trade_no"] == order_id_for(aid)]) == 1
     other_token, _ = await patient(api, 212)
     theirs = await api.request("POST", f"/appointments/{aid}/pay", token=other_token)
@@ -267,7 +268,7 @@ async def test_a_flash_crowd_never_oversells_and_releases_every_unpaid_unit(
     assert await remaining(api, h, slot) == 0
     payers, idle = won[:10], won[10:]
     for token, aid in payers:
-        await fake.pay(await tap(api, token, aid))
+        await fake.pay(**await tap(api, token, aid))
     for token, aid in payers:
         await until(api, token, aid, "booked", "paid")
     for token, aid in idle:

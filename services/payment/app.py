@@ -92,8 +92,10 @@ async def wire(rt: ServiceRuntime) -> None:
                     clock=_utcnow, faults=FaultPoints.from_env(), pace=pace_of(rt.settings))
     await payment.orders.ensure_indexes()
     payment.handlers.register(rt.rpc_server)
-    # competing consumers: one replica handles each appointment event for payment (deduped)
+    # competing consumers: one replica handles each appointment event for payment; no dedupe
+    # ledger: opening an order and marking it cancelled are idempotent by the order id and
+    # the order's version (and most cancellations are of hospitals that collect nothing)
     rt.consume("appointments", ["appointment.pending_payment.*", "appointment.cancelled.*"],
-               payment.service.on_appointment_event)
+               payment.service.on_appointment_event, dedupe=False)
     rt.add_leased_job("settlement", lambda term: payment.settlement.run_once(), interval=1.0,
                       idle_interval=2.0, ttl=dt.timedelta(seconds=30))
