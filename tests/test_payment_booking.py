@@ -10,9 +10,14 @@ import uuid
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.booking.fhir import appointment_resource
+from services.catalog.repository import CatalogRepository
+from services.catalog.stats import StatsRepository, StatsService
+from shared.context import Caller
 from shared.contracts.booking import BookParams
 from shared.contracts.catalog import BookingRules
 from shared.contracts.payment import order_id_for, refund_no_for
+from shared.contracts.scheduling import StatsQuery
 from shared.errors import DomainError
 from shared.messaging.events import new_event
 from shared.storage.mongo import Document
@@ -156,3 +161,30 @@ async def test_stopping_a_session_cancels_unpaid_appointments_too(kit: Kit) -> N
     view = await kit.queries.get_for_user("u_1", aid)
     assert (view.status, view.cancelled_by) == ("cancelled", "hospital")
     assert (await kit.stock(slot))["booked"] == 0
+
+
+async def test_an_unpaid_appointment_is_a_pending_fhir_appointment(kit: Kit) -> None:
+    aid, _ = await book_one(kit)
+    resource = appointment_resource(await kit.queries.get_for_user("u_1", aid))
+    assert resource.status == "pending"
+
+
+async def test_statistics_take_unpaid_appointments_and_their_expiry(
+        mongo_db: AsyncDatabase[Document]) -> None:
+    store = StatsRepository(mongo_db)
+    await store.ensure_indexes()
+    catalog = CatalogRepository(mongo_db)
+    await catalog.insert_hospital({"_id": "h_p", "name": "x", "version": 1})
+    stats = StatsService(store, catalog, lambda: NOW)
+    row = {"id": "apt_1", "date": "2026-12-02", "doctor_id": "doc_1", "department_id": "dep_1"}
+    await stats.on_event(new_event("appointment.pending_payment", "h_p", {
+        "appointment": {**row, "status": "pending_payment"}}, at=NOW))
+    await stats.on_event(new_event("appointment.cancelled", "h_p", {"appointment": {
+        **row, "status": "cancelled", "cancelled_by": "system", "reason": "unpaid"}},
+        at=NOW + dt.timedelta(minutes=15)))
+    reply = await stats.query(Caller(user_id="root", role="platform_admin"),
+                              StatsQuery.model_validate({"hospital_id": "h_p",
+                                                         "from": "2026-12-02",
+                                                         "to": "2026-12-02"}))
+    (item,) = reply.items
+    assert (item.booked, item.cancelled_by_system) == (1, 1)
