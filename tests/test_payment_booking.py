@@ -14,7 +14,7 @@ from services.booking.fhir import appointment_resource
 from services.catalog.repository import CatalogRepository
 from services.catalog.stats import StatsRepository, StatsService
 from shared.context import Caller
-from shared.contracts.booking import BookParams
+from shared.contracts.booking import BookParams, WaitlistJoin
 from shared.contracts.catalog import BookingRules
 from shared.contracts.payment import order_id_for, refund_no_for
 from shared.contracts.scheduling import StatsQuery
@@ -188,3 +188,46 @@ async def test_statistics_take_unpaid_appointments_and_their_expiry(
                                                          "to": "2026-12-02"}))
     (item,) = reply.items
     assert (item.booked, item.cancelled_by_system) == (1, 1)
+
+
+async def test_an_unpaid_unit_goes_to_the_waitlist_which_pays_too(kit: Kit) -> None:
+    holder, slot = await book_one(kit, "u_1", capacity=1)
+    waiter = kit.patients.add("u_w")
+    entry = await kit.waitlist.join("u_w", WaitlistJoin.model_validate({
+        "hospital_id": kit.hospital_id, "doctor_id": "doc_1", "date_from": TOMORROW,
+        "date_to": TOMORROW, "patient_id": waiter}))
+    kit.clock.advance(minutes=11)
+    assert await kit.booking.fees.expire_unpaid() == 1
+    promoted = await kit.entries.get(entry.id)
+    assert promoted is not None and promoted["status"] == "promoted"
+    view = await kit.queries.get_for_user("u_w", promoted["appointment_id"])
+    assert view.status == "pending_payment" and view.payment is not None
+    assert view.pay_by == (kit.clock() + dt.timedelta(minutes=10)).isoformat(timespec="seconds")
+    assert (await kit.stock(slot))["holders"] == [promoted["appointment_id"]]
+    kit.clock.advance(minutes=11)  # the promoted patient does not pay either: back to the pool
+    assert await kit.booking.fees.expire_unpaid() == 1
+    assert (await kit.stock(slot))["booked"] == 0
+
+
+async def test_drawn_lottery_entries_of_a_paying_hospital_wait_for_the_fee(
+        mongo_db: AsyncDatabase[Document]) -> None:
+    release = local(2026, 12, 1, 8, 0)  # 2026-12-08 opens then
+    kit = await Kit(mongo_db, release + dt.timedelta(seconds=1), BookingRules(
+        release_mode="lottery", lottery_window_seconds=10, payment="required")).setup()
+    slot = kit.schedule(dt.date(2026, 12, 8), capacity=2, starts=("08:00",)).slots[0].id
+    entries = []
+    for n in range(4):
+        user = f"u_{n}"
+        appointment, _ = await kit.booker.book(user, params(slot, kit.patients.add(user)))
+        entries.append((user, appointment.id))
+    kit.clock.now = release + dt.timedelta(seconds=11)
+    assert await kit.booking.lottery.draw_due(kit.booker.complete_pending) == 2
+    views = [await kit.queries.get_for_user(u, a) for u, a in entries]
+    assert sorted(v.status for v in views) == ["cancelled", "cancelled", "pending_payment",
+                                               "pending_payment"]
+    await kit.relay.settle()
+    assert kit.publisher.types().count("appointment.pending_payment") == 2
+    assert "appointment.booked" not in kit.publisher.types()
+    kit.clock.advance(minutes=16)  # the default payment_timeout_minutes
+    assert await kit.booking.fees.expire_unpaid() == 2
+    assert (await kit.stock(slot))["booked"] == 0

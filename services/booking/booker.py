@@ -283,19 +283,28 @@ class Booker:
     async def complete_pending(self, doc: Document, rules: BookingRules,
                                take_unit: TakeUnit | None = None,
                                extra_events: ExtraEvents | None = None) -> Appointment:
-        """pending → booked for an appointment that already exists (a lottery entry)."""
+        """pending → booked (or pending_payment, at a hospital that collects the fee) for an
+        appointment that already exists (a lottery entry)."""
         slot = await self.session_book.slot(doc["slot_id"])
         patient = PatientRef(id=doc["patient"]["id"], user_id=doc["user_id"],
                              id_hash=doc["id_hash"], name=doc["patient"]["name"],
                              id_number_masked=doc["patient"]["id_number_masked"])
         seq_no = await self.take(doc, slot, patient, rules, take_unit)
         now = self.clock()
-        booked = {**doc, "status": "booked", "seq_no": seq_no}
-        events = [appointment_event("appointment.booked", booked, now),
+        if rules.payment == "required" and doc["fee_cents"] > 0:  # a drawn entry pays too
+            after = self.awaiting_payment(doc, seq_no, rules, now)
+            fields = {k: after[k] for k in ("status", "seq_no", "updated_at", "pay_by",
+                                            "awaiting_payment", "payment")}
+            event_type = "appointment.pending_payment"
+        else:
+            fields = {"status": "booked", "seq_no": seq_no, "booked_at": now,
+                      "updated_at": now}
+            event_type = "appointment.booked"
+        booked = {**doc, **fields}
+        events = [appointment_event(event_type, booked, now),
                   *(extra_events(booked) if extra_events else [])]
         final = await self.appointments.transition(doc["_id"], "pending", with_outbox(
-            {"$set": {"status": "booked", "seq_no": seq_no, "booked_at": now,
-                      "updated_at": now}}, *events))
+            {"$set": fields}, *events))
         if final is None:
             return await self._concurrent_first(doc)
         await self.outbox.publish_committed(self.appointments.collection, doc["_id"], events)
