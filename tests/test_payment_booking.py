@@ -19,6 +19,7 @@ from shared.contracts.catalog import BookingRules
 from shared.contracts.payment import order_id_for, refund_no_for
 from shared.contracts.scheduling import StatsQuery
 from shared.errors import DomainError
+from shared.faults import Crash
 from shared.messaging.events import new_event
 from shared.storage.mongo import Document
 from shared.storage.opcount import counting
@@ -231,3 +232,22 @@ async def test_drawn_lottery_entries_of_a_paying_hospital_wait_for_the_fee(
     kit.clock.advance(minutes=16)  # the default payment_timeout_minutes
     assert await kit.booking.fees.expire_unpaid() == 2
     assert (await kit.stock(slot))["booked"] == 0
+
+
+@pytest.mark.parametrize("point", ["cancelled.after_write", "settle.after_unit",
+                                   "settle.after_person"])
+async def test_an_expiry_killed_mid_way_returns_the_unit_once(kit: Kit, point: str) -> None:
+    aid, slot = await book_one(kit, capacity=1)
+    kit.clock.advance(minutes=11)
+    kit.faults.arm(point)
+    with pytest.raises(Crash):
+        await kit.booking.fees.expire_unpaid()
+    kit.faults.disarm()
+    kit.clock.advance(seconds=120)  # the next process: its reconciler and expiry job
+    await kit.booking.reconciler.run_once()
+    assert await kit.booking.fees.expire_unpaid() == 0
+    doc = await kit.appointments.get(aid)
+    assert doc is not None and doc["status"] == "cancelled" and "owed" not in doc
+    assert (await kit.stock(slot))["holders"] == [] and (await kit.stock(slot))["booked"] == 0
+    person = await kit.persons.collection.find_one({"holds." + aid: {"$exists": True}})
+    assert person is None
