@@ -96,7 +96,8 @@ async def test_killed_between_the_steps_of_expiry(api: Api, stack: DevStack,
                                 token=h.staff_token)
         return str({i["order_id"]: i["status"] for i in day.body["items"]}[order_id_for(aid)])
 
-    assert await eventually(order_state, lambda s: s == "closed", 30) == "closed"
+    # the dead process's settlement lease (30 s) expires before the new one closes it
+    assert await eventually(order_state, lambda s: s == "closed", 75) == "closed"
     assert (await fake.orders(order_id_for(aid)))["orders"][0]["state"] == "CLOSED"
 
 
@@ -110,7 +111,7 @@ async def test_killed_between_the_steps_of_a_refund(api: Api, stack: DevStack,
     assert (await api.request("POST", f"/appointments/{aid}/cancel", token=token)).status == 200
     await died(stack)  # the refund was asked for, the answer is lost
     await restart_payment(api)
-    done = await until(api, token, aid, "cancelled", "refunded", timeout=60)
+    done = await until(api, token, aid, "cancelled", "refunded", timeout=90)  # lease: 30 s
     refunds = (await fake.orders(order_id_for(aid)))["orders"][0]["refunds"]
     assert [r["out_refund_no"] for r in refunds] == [done["refund"]["out_refund_no"]]
     assert refunds[0]["status"] == "SUCCESS"

@@ -23,6 +23,7 @@ from shared.errors import NotFound
 from shared.faults import FaultPoints
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.rpc import RpcClient
+from shared.metrics import Registry
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.wechat.openids import AuthOpenids
@@ -68,11 +69,12 @@ def pace_of(settings: Settings) -> Pace:
 
 
 def build(db: Any, *, pay: PayApi, openids: Openids, appointments: AppointmentLookup,
-          outbox: OutboxRelay, clock: Clock, faults: FaultPoints, pace: Pace) -> Payment:
+          outbox: OutboxRelay, clock: Clock, faults: FaultPoints, pace: Pace,
+          metrics: Registry | None = None) -> Payment:
     orders = Orders(db)
     service = PaymentService(orders=orders, pay=pay, openids=openids,
                              appointments=appointments, outbox=outbox, faults=faults,
-                             clock=clock, pace=pace)
+                             clock=clock, pace=pace, metrics=metrics)
     return Payment(orders=orders, service=service,
                    settlement=Settlement(orders=orders, service=service, pay=pay,
                                          faults=faults, clock=clock),
@@ -89,7 +91,8 @@ async def wire(rt: ServiceRuntime) -> None:
     relay = await rt.outbox([rt.db.orders])
     payment = build(rt.db, pay=wechat_pay, openids=AuthOpenids(rt.rpc_client),
                     appointments=BookingAppointments(rt.rpc_client), outbox=relay,
-                    clock=_utcnow, faults=FaultPoints.from_env(), pace=pace_of(rt.settings))
+                    clock=_utcnow, faults=FaultPoints.from_env(), pace=pace_of(rt.settings),
+                    metrics=rt.metrics)
     await payment.orders.ensure_indexes()
     payment.handlers.register(rt.rpc_server)
     # competing consumers: one replica handles each appointment event for payment; no dedupe

@@ -91,6 +91,7 @@ class Settlement:
                 "state": "closed", "closing": False, "querying": False,
                 "updated_at": self.clock()}})
             log.info("order closed", extra={"order_id": doc["_id"]})
+            self.service.outcomes.inc("closed")
 
     async def close_cancelled(self) -> int:
         now = self.clock()

@@ -46,6 +46,7 @@ from shared.errors import InvalidState, NotFound, ServiceUnavailable, Unauthenti
 from shared.faults import FaultPoints
 from shared.messaging.events import EventEnvelope, new_event
 from shared.messaging.outbox import OutboxRelay, with_outbox
+from shared.metrics import Registry
 from shared.rules import HOSPITAL_TZ
 from shared.wechat.pay import (
     InvalidNotification,
@@ -114,7 +115,10 @@ class PaymentService:
     def __init__(self, *, orders: Orders, pay: PayApi, openids: Openids,
                  appointments: AppointmentLookup, outbox: OutboxRelay,
                  faults: FaultPoints | None = None, clock: Clock = _utcnow,
-                 pace: Pace | None = None) -> None:
+                 pace: Pace | None = None, metrics: Registry | None = None) -> None:
+        self.outcomes = (metrics or Registry()).counter(
+            "guahao_payment_orders_total",
+            "Changes of registration-fee orders, and refused notifications.", ("event",))
         self.orders = orders
         self.pay = pay
         self.openids = openids
@@ -173,6 +177,7 @@ class PaymentService:
             if changed is not None:
                 log.info("order after cancellation", extra={
                     "order_id": order_id, "state": changed["state"]})
+                self.outcomes.inc(f"cancelled_{changed['state']}")
                 return
         raise ServiceUnavailable("order busy")
 
@@ -242,6 +247,7 @@ class PaymentService:
         await self.orders.store_prepay(order_id, holder, prepay_id, now,
                                        now + self.pace.query_after)
         log.info("prepaid", extra={"order_id": order_id})
+        self.outcomes.inc("prepaid")
         return PayArgs.model_validate(self.pay.jsapi_pay_args(prepay_id))
 
     # ---- what WeChat Pay reports -------------------------------------------------------
@@ -253,6 +259,7 @@ class PaymentService:
             note = self.pay.parse_notification(headers, body)
         except InvalidNotification as exc:
             log.warning("notification refused", extra={"reason": str(exc)})
+            self.outcomes.inc("notification_refused")
             raise Unauthenticated("通知验签失败 / notification not verified") from exc
         if note.order is not None:
             await self.record_order(note.order)
@@ -269,7 +276,7 @@ class PaymentService:
                 log.error("payment for an unknown order",
                           extra={"order_id": reported.out_trade_no})
                 return None
-            if doc["state"] != "unpaid" or not can_move("unpaid", "paid"):
+            if not can_move(doc["state"], "paid"):
                 return doc  # a duplicate, or late: never reopens anything
             if reported.amount_fen != doc["amount_fen"]:
                 log.error("paid amount differs from the order", extra={
@@ -284,6 +291,7 @@ class PaymentService:
                 self.faults.point("paid.after_write")
                 log.info("order paid", extra={"order_id": doc["_id"],
                                               "state": changed["state"]})
+                self.outcomes.inc("paid")
                 await self.outbox.publish_committed(self.orders.collection, doc["_id"], [event])
                 return changed
         raise ServiceUnavailable("order busy")
@@ -293,7 +301,7 @@ class PaymentService:
         looked at again by the refund job (same out_refund_no)."""
         for _ in range(CHANGE_ATTEMPTS):
             doc = await self.orders.get(reported.out_trade_no)
-            if doc is None or doc["state"] != "refunding":
+            if doc is None or not can_move(doc["state"], "refunded"):
                 return doc
             refund = doc["refund"]
             if reported.out_refund_no != refund["out_refund_no"]:
@@ -315,6 +323,7 @@ class PaymentService:
                 changed = await self.orders.change(doc, with_outbox({"$set": fields}, event))
                 if changed is not None:
                     log.info("order refunded", extra={"order_id": doc["_id"]})
+                    self.outcomes.inc("refunded")
                     await self.outbox.publish_committed(self.orders.collection, doc["_id"],
                                                         [event])
                     return changed
