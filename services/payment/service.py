@@ -239,7 +239,7 @@ class PaymentService:
             log.warning("prepay refused", extra={"order_id": order_id, "code": exc.code})
             raise InvalidState(f"微信支付拒绝 / WeChat Pay refused: {exc.code}",
                                code=exc.code) from exc
-        except BaseException:
+        except (Exception, asyncio.CancelledError):  # not a kill: its claim just expires
             await asyncio.shield(self.orders.release_claim(order_id, holder))
             raise
         self.faults.point("pay.after_prepay")
