@@ -18,7 +18,7 @@ from shared.contracts.booking import BookParams, WaitlistJoin
 from shared.contracts.catalog import BookingRules
 from shared.contracts.payment import order_id_for, refund_no_for
 from shared.contracts.scheduling import StatsQuery
-from shared.errors import DomainError
+from shared.errors import DomainError, NotFound
 from shared.faults import Crash
 from shared.messaging.events import new_event
 from shared.storage.mongo import Document
@@ -251,3 +251,20 @@ async def test_an_expiry_killed_mid_way_returns_the_unit_once(kit: Kit, point: s
     assert (await kit.stock(slot))["holders"] == [] and (await kit.stock(slot))["booked"] == 0
     person = await kit.persons.collection.find_one({"holds." + aid: {"$exists": True}})
     assert person is None
+
+
+async def test_a_profile_heard_of_before_its_person_document_can_book(kit: Kit) -> None:
+    """The `views` broadcast can reach a replica before the `patients` consumer wrote the
+    person document (seen as NOT_FOUND in a flash crowd of fresh profiles)."""
+    slot = kit.schedule(TOMORROW, capacity=2).slots[0].id
+    await warm(kit, slot)
+    pid = kit.patients.add("u_fresh")
+    kit.booking.patients.remember(await kit.patients.resolve("u_fresh", pid))  # memory only
+    appointment, created = await kit.booker.book("u_fresh", params(slot, pid))
+    assert created and appointment.status == "pending_payment"
+    deleted = kit.patients.add("u_gone")
+    ref = await kit.patients.resolve("u_gone", deleted)
+    await kit.booking.patients.forget(deleted, ref.id_hash)
+    kit.booking.patients.remember(ref)  # a stale memory of a deleted profile
+    with pytest.raises(NotFound):
+        await kit.booker.book("u_gone", params(slot, deleted))

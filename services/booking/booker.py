@@ -211,6 +211,14 @@ class Booker:
         person = await self.persons.get(patient.id_hash)
         if aid in (person or {}).get("holds", {}):
             return  # a resumed booking: the hold is ours already
+        if ((person or {}).get("profiles") or {}).get(patient.id) != patient.user_id and \
+                await self.persons.add_profile(patient.id_hash, patient.id, patient.user_id):
+            # this replica heard of the profile (the `views` broadcast) before the person
+            # document did (the `patients` consumer): record it now, once, and try again
+            if await self.persons.hold(patient, aid, limits, now,
+                                       now + self.orphan_check_after):
+                return
+            person = await self.persons.get(patient.id_hash)
         if slot is not None and await self.sessions.release(slot.schedule_id, slot.id, aid):
             self.sold_out.freed(slot.id)
         raise self._person_refusal(person, patient, limits, rules)
