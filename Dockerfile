@@ -1,6 +1,16 @@
 # One image for every guahao process. The default command runs the gateway; each compose
 # service picks its process with `command: ["python", "-m", "services.<name>"]`.
 # No HEALTHCHECK here: the checks live in docker-compose.yml (they differ per process).
+
+# 0. The staff console (Vue + TDesign), built from its locked npm dependencies; only the
+#    built files reach the image, which the gateway serves at /console/.
+FROM node:22-slim AS console
+WORKDIR /console
+COPY console/package.json console/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY console/ ./
+RUN npm run build
+
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
@@ -32,6 +42,7 @@ COPY gateway ./gateway
 COPY services ./services
 # The WeChat fake (deploy/compose.wechat-fake.yml) accepts only the pages of this file (41030).
 COPY miniprogram/app.json ./miniprogram/app.json
+COPY --from=console /console/dist ./console/dist
 RUN python -m compileall -q shared gateway services
 
 USER 10001:10001

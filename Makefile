@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.lock | 
 UV     ?= uv
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
 
-.PHONY: run test test-fast lint bench venv clean miniprogram lock check-lock
+.PHONY: run test test-fast lint bench venv clean miniprogram console lock check-lock
 
 # Every third-party package comes from the lock, checked against its sha256 (the build
 # backend included: the project itself is installed without build isolation).
@@ -30,18 +30,23 @@ check-lock: venv
 	$(PY) deploy/check-lock.py
 
 ## Start the whole system locally (embedded store, WeChat fake, services, gateway).
-run: venv
+run: venv console
 	$(PY) -m shared.devstack
 
 ## Everything CI runs: lint, the mini-program's unit tests, then pytest (which also runs
 ## the mini-program's end-to-end suite against a started system).
-test: venv check-lock lint miniprogram
+test: venv check-lock lint miniprogram console
 	$(PY) -m pytest -q -p no:cacheprovider
 
 ## The mini-program: dependencies, npm build (TDesign into miniprogram_npm), ESLint (with the
 ## mini-program globals wx, App, Page, Component, getApp, getCurrentPages), jest unit tests.
 miniprogram:
 	cd miniprogram && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build:npm && npm run --silent lint && npm test --silent
+
+## The staff web console (Vue 3 + TDesign, Vite): console/dist, served by the gateway at
+## /console/ (a missing build is a 503 page there, not a crash).
+console:
+	cd console && npm ci --no-audit --no-fund --loglevel=error && npm run build
 
 ## The fast set: no multi-process, fault-injection or load tests.
 test-fast: venv
@@ -55,4 +60,5 @@ bench: venv
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache miniprogram/node_modules miniprogram/miniprogram_npm
+	rm -rf $(VENV) .data .pytest_cache miniprogram/node_modules miniprogram/miniprogram_npm \
+	  console/node_modules console/dist

@@ -117,13 +117,16 @@ async def prepare(client: Client, capacity: int) -> str:
     return str(schedule["slots"][0]["id"])
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+async def run(args: argparse.Namespace, base_env: dict[str, str] | None = None
+              ) -> dict[str, Any]:
+    """One flash crowd; the system it starts gets `base_env` (default: this process's)."""
     stack: DevStack | None = None
     base, fake = args.gateway, args.wechat_fake
     amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     mongo_url = os.environ.get("MONGO_URL", "")
     if base is None:
-        env = {**os.environ, "GUAHAO_ADMIN_USERNAME": ADMIN[0],
+        env = {**(os.environ if base_env is None else base_env),
+               "GUAHAO_ADMIN_USERNAME": ADMIN[0],
                "GUAHAO_ADMIN_PASSWORD": ADMIN[1], "GUAHAO_DEMO": "0",
                "GUAHAO_RATE_LIMITS": "ip=1000000/s:1000000,login=1000000/min:1000000,"
                                      "refresh=1000000/min:1000000,"
@@ -177,8 +180,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.1)
             notify_lag = time.perf_counter() - crowd_over
         rpc = await rpc_echo_floor(stack.env["AMQP_URL"] if stack else amqp_url,
-                                   calls=args.floor_calls, concurrency=args.concurrency)
-        store = await store_floor(mongo_url, 300) if mongo_url else None
+                                   calls=args.floor_calls, concurrency=args.concurrency
+                                   ) if args.floor_calls else None  # 0: no floors
+        store = await store_floor(mongo_url, 300) if mongo_url and args.floor_calls else None
     finally:
         if stack is not None:
             stack.stop()
@@ -199,7 +203,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                    "last_sent_s_after_crowd": round(notify_lag, 2)},
         "floor_rpc_echo": rpc,
         "floor_guarded_update": store,
-        "ratio_attempts_to_rpc_echo": round(attempts_per_s / rpc["calls_per_s"], 2),
+        "ratio_attempts_to_rpc_echo": round(attempts_per_s / rpc["calls_per_s"], 2)
+        if rpc else None,
     }
     return report
 

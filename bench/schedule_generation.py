@@ -30,7 +30,7 @@ from services.catalog import holidays
 from services.catalog.repository import CatalogRepository
 from services.catalog.scheduling import Scheduler
 from services.catalog.scheduling_repository import SchedulingRepository
-from services.catalog.service import CatalogService
+from services.catalog.service import CatalogService, Clock
 from shared.contracts.booking import Availability
 from shared.contracts.catalog import DepartmentCreate, DoctorCreate, HospitalCreate
 from shared.contracts.scheduling import TemplateFields
@@ -90,11 +90,11 @@ async def run(args: argparse.Namespace, mongo_url: str) -> dict[str, Any]:
     try:
         repo = CatalogRepository(db)
         await repo.ensure_indexes()
-        relay = OutboxRelay(DiscardingPublisher(),  # type: ignore[arg-type]
+        relay = OutboxRelay(DiscardingPublisher(),
                             repo.outbox_collections,
                             Lease(db["leases"], "bench", "bench", dt.timedelta(seconds=10)))
         await relay.ensure_indexes()
-        clock = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
+        clock: Clock = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
         catalog = CatalogService(repo, relay, NoBooking(), clock)
         store = SchedulingRepository(db)
         await store.ensure_indexes()

@@ -59,6 +59,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "GUAHAO_WEBHOOK_KEY": random_b64(32),
     "GUAHAO_RPC_KEY": random_b64(32),
     "GUAHAO_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(18),
+    "GRAFANA_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(18),
     "MONGO_ROOT_PASSWORD": lambda: secrets.token_urlsafe(24),
     "MONGO_APP_PASSWORD": lambda: secrets.token_urlsafe(24),
     "MONGO_REPLICA_KEY": random_b64(96),

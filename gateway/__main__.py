@@ -11,17 +11,29 @@ from gateway.limits import Limits, parse_rates
 from shared.logs import configure_logging
 from shared.loop import use_fast_loop
 from shared.settings import Settings
+from shared.tracing import check_environment as check_tracing_environment
+from shared.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("guahao.gateway")
 
 
 def main() -> None:
+    try:
+        settings = Settings.from_env()
+        check_tracing_environment()
+    except ValueError as exc:  # names the variable
+        raise SystemExit(f"gateway cannot start: {exc}") from None
     use_fast_loop()
-    settings = Settings.from_env()
-    configure_logging("gateway", settings.log_level)
+    configure_logging("gateway", settings.log_level, settings.log_format)
+    configure_tracing("gateway")
     proxies = [p for p in settings.trusted_proxies.split(",") if p.strip()]
     limits = Limits(parse_rates(settings.rate_limits))
     app = create_app(settings, limits=limits, trusted_proxies=proxies)
+
+    async def flush_spans(_: web.Application) -> None:
+        shutdown_tracing()
+
+    app.on_cleanup.append(flush_spans)
     host, port = settings.gateway_host, settings.gateway_port
 
     def announce(_: str) -> None:

@@ -21,6 +21,7 @@ from gateway.payments import NOTIFY_PATH, add_payment_routes, notify_openapi
 from gateway.revocations import Revocations
 from gateway.routes import ROUTES, Route
 from gateway.state import GATEWAY, Gateway
+from gateway.static import add_static_routes
 from gateway.upstream import Upstream
 from shared.messaging.identity import RpcIdentity
 from shared.messaging.rpc import RpcClient
@@ -86,6 +87,7 @@ def create_app(
     add_api_routes(app, routes)
     add_fhir_routes(app)
     add_payment_routes(app)
+    add_static_routes(app, settings.console_dir)
     return app
 
 
@@ -97,7 +99,7 @@ def _upstream_context(injected: Rpc | None) -> CleanupContext:
             yield
             return
         settings = gateway.settings
-        broker = await connect_broker_with_retry(settings.amqp_url, name="gateway")
+        broker = await connect_broker_with_retry(settings.broker_urls, name="gateway")
         client = RpcClient(broker, default_timeout=settings.rpc_timeout,
                            identity=RpcIdentity.from_settings("gateway", settings))
         gateway.upstream.attach(client, broker)

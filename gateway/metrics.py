@@ -1,29 +1,33 @@
-"""The gateway's Prometheus series (exposition in `shared.metrics`).
+"""The gateway's Prometheus series (prometheus-client, through `shared.metrics`).
 
-Label values are bounded: routes are route templates (`/api/v1/patients/{patient_id}`),
-never raw paths; methods outside the HTTP verbs collapse to `OTHER`.
+RED per route and per RPC: requests by route template, method and status (rate, errors),
+latency by route template and method (duration), and every RPC the gateway makes by
+service, method and outcome. Label values are bounded: routes are route templates
+(`/api/v1/patients/{patient_id}`), never raw paths; methods outside the HTTP verbs
+collapse to `OTHER`.
 """
 
 from __future__ import annotations
 
-from shared.metrics import Counter, Histogram
+from shared.metrics import Registry
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class GatewayMetrics:
-    """The gateway's series; one instance per app."""
+    """The gateway's series; one instance (and registry) per app."""
 
-    def __init__(self) -> None:
-        self.http_requests = Counter(
+    def __init__(self, registry: Registry | None = None) -> None:
+        self.registry = registry or Registry()
+        self.http_requests = self.registry.counter(
             "guahao_http_requests_total", "HTTP requests by route template, method and status.",
             ("route", "method", "status"),
         )
-        self.http_duration = Histogram(
+        self.http_duration = self.registry.histogram(
             "guahao_http_request_duration_seconds", "HTTP request latency by route template.",
             ("route", "method"),
         )
-        self.rpc_duration = Histogram(
+        self.rpc_duration = self.registry.histogram(
             "guahao_rpc_duration_seconds", "RPC latency by service, method and outcome.",
             ("service", "method", "outcome"),
         )
@@ -37,7 +41,4 @@ class GatewayMetrics:
         self.rpc_duration.observe(seconds, service, method, outcome)
 
     def render(self) -> str:
-        lines: list[str] = []
-        for metric in (self.http_requests, self.http_duration, self.rpc_duration):
-            lines.extend(metric.render())
-        return "\n".join(lines) + "\n"
+        return self.registry.exposition()

@@ -10,12 +10,14 @@ from typing import ClassVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, StatusCode, get_current_span
 
 from gateway.limits import IP, client_ip
 from gateway.responses import error_response
 from gateway.state import CALLER, CLIENT_IP, GATEWAY, REQUEST_ID
 from shared.context import new_request_id, request_id_var
 from shared.errors import BadRequest, DomainError, Internal, NotFound, PayloadTooLarge
+from shared.tracing import extract, tracer
 
 log = logging.getLogger("guahao.gateway")
 access_log = logging.getLogger("guahao.gateway.access")
@@ -56,8 +58,36 @@ def route_template(request: web.Request) -> str:
 
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, the request's server span (the root of the request's trace), access
+    log and metrics.
+
+    The span is ours rather than the aiohttp-server instrumentation's: that one records
+    the raw target with its query string (FHIR searches carry ID numbers); ours records
+    the route template, like the metrics."""
     request_id = request_id_from(request.headers.get("X-Request-ID"))
     request[REQUEST_ID] = request_id
+    route = route_template(request)
+    if request.path in OPS_PATHS:  # probes and scrapes: no trace of their own
+        return await _observed(request, handler, request_id, route, INVALID_SPAN)
+    with tracer.start_as_current_span(
+            f"{request.method} {route}", kind=SpanKind.SERVER, links=_caller_trace(request),
+            record_exception=False, set_status_on_exception=False,
+            attributes={"http.request.method": request.method, "http.route": route,
+                        "guahao.request_id": request_id}) as span:
+        return await _observed(request, handler, request_id, route, span)
+
+
+def _caller_trace(request: web.Request) -> list[Link] | None:
+    """A `traceparent` sent from the internet is linked, never continued: the gateway
+    starts every trace, so a client cannot choose its trace id or force it sampled."""
+    if "traceparent" not in request.headers:
+        return None
+    caller = get_current_span(extract(request.headers)).get_span_context()
+    return [Link(caller)] if caller.is_valid else None
+
+
+async def _observed(request: web.Request, handler: Handler, request_id: str, route: str,
+                    span: Span) -> web.StreamResponse:
     token = request_id_var.set(request_id)
     started = time.perf_counter()
     status = 499  # only a cancelled (client went away) request escapes the error middleware
@@ -68,7 +98,10 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         return response
     finally:
         elapsed = time.perf_counter() - started
-        route = route_template(request)
+        if span.is_recording():
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(StatusCode.ERROR)
         request.app[GATEWAY].metrics.observe_request(route, request.method, status, elapsed)
         caller = request.get(CALLER)
         access_log.log(

@@ -38,9 +38,11 @@ ERROR_RESPONSES = MappingProxyType({  # status → (components/responses name, d
     401: ("Unauthenticated", "UNAUTHENTICATED or TOKEN_EXPIRED"),
     403: ("Forbidden", "FORBIDDEN: the role may not call this"),
     404: ("NotFound", "NOT_FOUND (also another user's or another hospital's resource)"),
+    409: ("Conflict", "SLOT_FULL, ALREADY_BOOKED, INVALID_STATE, CONFLICT, … (see the contract)"),
     413: ("PayloadTooLarge", "PAYLOAD_TOO_LARGE: body over 64 KiB"),
     422: ("ValidationFailed", "VALIDATION_FAILED: details.fields has a message per field"),
     429: ("RateLimited", "RATE_LIMITED: wait Retry-After seconds"),
+    502: ("WechatError", "WECHAT_ERROR: WeChat refused the call (details.errcode)"),
     503: ("ServiceUnavailable", "SERVICE_UNAVAILABLE: a service did not answer in time"),
 })
 
@@ -95,15 +97,20 @@ def _operation(
         op["x-roles"] = sorted(route.roles)
     if route.body is not None:
         op["requestBody"] = {
-            "required": True,
+            # an empty body reads as `{}`: required only when `{}` cannot be valid
+            "required": any(f.is_required() for f in route.body.model_fields.values()),
             "content": {JSON: {"schema": refs[(route.body, "validation")]}},
         }
     reply = refs[(route.reply, "serialization")] if route.reply else {"type": "object"}
     success = "Created" if route.status == 201 else "OK"
+    content = {JSON: {"schema": reply},
+               **({"text/csv": {"schema": {"type": "string"}}} if route.csv else {})}
+    # a replay (same Idempotency-Key) or an existing resource answers 200 with the same body
+    replayed = ({"200": {"description": "OK: already done (replay)", "content": content}}
+                if route.created_flag or "idempotency_key" in route.headers.values() else {})
     op["responses"] = {
-        str(route.status): {"description": success, "content": {
-            JSON: {"schema": reply},
-            **({"text/csv": {"schema": {"type": "string"}}} if route.csv else {})}},
+        **replayed,
+        str(route.status): {"description": success, "content": content},
         **{
             str(s): {"$ref": f"#/components/responses/{ERROR_RESPONSES[s][0]}"}
             for s in _error_statuses(route)
@@ -143,16 +150,28 @@ def _parameters(
 
 
 def _error_statuses(route: Route) -> list[int]:
-    statuses = {429, 503}
+    """Every status the route can answer besides its success: checked against what the
+    system tests see (tests/harness.py refuses an undeclared status)."""
+    statuses = {429, 503} | set(route.errors)
+    if route.method != "GET":  # a change meets the state it changes: 409 (INVALID_STATE, …)
+        statuses.add(409)
     if route.body is not None:
         statuses |= {400, 413, 422}
     if route.query is not None or route.params is not None:
         statuses.add(422)
     if route.roles is not None:
         statuses |= {401, 403}
-    if route.path_params or route.hospital_scoped:
+    if route.path_params or route.hospital_scoped or _refers_to_ids(route):
         statuses.add(404)
     return sorted(statuses)
+
+
+def _refers_to_ids(route: Route) -> bool:
+    """A body or query naming another resource (`slot_id`, `patient_id`, …): 404 when it
+    does not exist or is not the caller's."""
+    return any(name.endswith("_id")
+               for model in (route.body, route.query) if model is not None
+               for name in model.model_fields)
 
 
 def _error_response(status: int, error_schema: dict[str, Any]) -> dict[str, Any]:

@@ -121,6 +121,18 @@ from shared.contracts.patients import (
     PatientUpdateParams,
 )
 from shared.contracts.payment import PayArgs, PaymentList, PaymentsFilter, PaymentsQuery, PayParams
+from shared.contracts.queue import (
+    Display,
+    DisplayRef,
+    PatientQueue,
+    QueueCall,
+    QueueCallParams,
+    QueuedAppointment,
+    QueueEntryRef,
+    QueueRecallParams,
+    QueueRef,
+    QueueView,
+)
 from shared.contracts.scheduling import (
     CalendarDay,
     CalendarDayParams,
@@ -168,6 +180,7 @@ HOSPITAL_PARAM = "hospital_id"
 RateKey = Literal["caller", "ip", "username_ip", "refresh_family"]
 
 TEMPLATES = "/admin/hospitals/{hospital_id}/doctors/{doctor_id}/templates"
+QUEUE = "/admin/hospitals/{hospital_id}/schedules/{schedule_id}/queue"
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -208,6 +221,9 @@ class Route:
     # open to a token that must change its password first (after a reset)
     password_change_pending_ok: bool = False
     csv: bool = False  # `Accept: text/csv` answers the reply's `items` as CSV
+    # statuses beyond those the route's shape implies (see gateway.openapi._error_statuses),
+    # e.g. 502 where the service calls WeChat on the request path
+    errors: frozenset[int] = frozenset()
 
     @property
     def full_path(self) -> str:
@@ -247,13 +263,14 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/auth/wechat/login", "auth", "wechat_login", body=WechatLogin,
           reply=TokenPair, rate="wechat_login", rate_key="ip", tag="auth",
-          summary="WeChat mini-program login"),
+          errors=frozenset({401, 502}), summary="WeChat mini-program login"),
     Route("POST", "/auth/staff/login", "auth", "staff_login", body=StaffLogin,
           params=StaffLoginParams, reply=TokenPair, rate="login", rate_key="username_ip",
-          client_ip_param="client_ip", tag="auth", summary="Staff / platform admin login"),
+          client_ip_param="client_ip", tag="auth", errors=frozenset({401}),
+          summary="Staff / platform admin login"),
     Route("POST", "/auth/refresh", "auth", "refresh", body=RefreshRequest,
           reply=TokenPair, rate="refresh", rate_key="refresh_family", tag="auth",
-          summary="Rotate the refresh token"),
+          errors=frozenset({401}), summary="Rotate the refresh token"),
     Route("POST", "/auth/logout", "auth", "logout", body=LogoutRequest, reply=Empty,
           roles=ANY_ROLE, password_change_pending_ok=True, tag="auth",
           summary="Revoke the refresh token family"),
@@ -338,6 +355,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/appointments/{appointment_id}/pay", "payment", "pay", params=PayParams,
           reply=PayArgs, roles=PATIENT, rate="book", tag="payments",
           summary="挂号费: the arguments of wx.requestPayment (one prepay however many taps)"),
+    Route("GET", "/appointments/{appointment_id}/queue", "booking", "patient_queue",
+          params=AppointmentRef, reply=PatientQueue, roles=PATIENT, tag="queue",
+          summary="候诊: my place in the queue, now serving, ETA"),
     Route("POST", "/waitlist", "booking", "join_waitlist", body=WaitlistJoin,
           reply=WaitlistEntry, roles=PATIENT, status=201, tag="waitlist",
           summary="候补: wait for a doctor or a department"),
@@ -411,6 +431,25 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/admin/hospitals/{hospital_id}/appointments/{appointment_id}/no-show",
           "booking", "no_show", params=HospitalAppointmentRef, reply=Appointment,
           roles=FRONT_DESK, tag="admin", summary="Record a no-show"),
+    # the queue (候诊叫号): the desk, and the waiting-room display (public)
+    Route("GET", QUEUE, "booking", "queue_view", params=QueueRef, reply=QueueView,
+          roles=FRONT_DESK, tag="queue",
+          summary="The session's queue: now serving (per room), waiting, skipped, done"),
+    Route("POST", QUEUE + "/call-next", "booking", "queue_call_next", body=QueueCall,
+          params=QueueCallParams, reply=QueuedAppointment, roles=FRONT_DESK, tag="queue",
+          summary="Call the next waiting patient to a room (409 when nobody waits)"),
+    Route("POST", QUEUE + "/{appointment_id}/recall", "booking", "queue_recall",
+          body=QueueCall, params=QueueRecallParams, reply=QueuedAppointment,
+          roles=FRONT_DESK, tag="queue", summary="Call a called or skipped patient again"),
+    Route("POST", QUEUE + "/{appointment_id}/skip", "booking", "queue_skip",
+          params=QueueEntryRef, reply=QueuedAppointment, roles=FRONT_DESK, tag="queue",
+          summary="过号: the patient is not there (checking in again re-queues them)"),
+    Route("POST", QUEUE + "/{appointment_id}/done", "booking", "queue_done",
+          params=QueueEntryRef, reply=QueuedAppointment, roles=FRONT_DESK, tag="queue",
+          summary="就诊完成: the called patient's visit is done (appointment completed)"),
+    Route("GET", "/display/{hospital_id}/{schedule_id}", "booking", "queue_display",
+          params=DisplayRef, reply=Display, tag="queue",
+          summary="Waiting-room display: now serving, next (masked names), waiting count"),
     # scheduling (排班) and statistics (catalog)
     Route("GET", TEMPLATES, "catalog", "list_templates",
           params=DoctorTemplatesRef, reply=WeeklyTemplateList, roles=HOSPITAL_STAFF,

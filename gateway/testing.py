@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel
@@ -16,6 +18,9 @@ from pydantic import BaseModel
 from gateway.auth import AUDIENCE, ISSUER, ConfiguredSigningKeys
 from shared.context import Caller, request_id_var
 from shared.errors import ServiceUnavailable
+
+Client = TestClient[web.Request, web.Application]  # a test client of the gateway app
+MakeClient = Callable[..., Awaitable[Client]]  # the `make_client` fixture: options -> Client
 
 
 class TokenSigner:
@@ -129,3 +134,9 @@ def fake_auth(*signers: TokenSigner) -> FakeRpc:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def authenticated(caller: Caller | None) -> Caller:
+    """The caller a responder was given for an authenticated route (never None there)."""
+    assert caller is not None, "the gateway forwarded no caller"
+    return caller

@@ -30,6 +30,17 @@ const config = {
   maxPatients: 5,
   // how often the result page asks whether a release lottery (放号抽签) has been drawn
   lotteryPollMs: 2000,
+  // after the payment sheet: how often / how long the result page asks whether the server
+  // has recorded the payment (WeChat Pay's notification, or the server's own order query)
+  payPollMs: 2000,
+  payConfirmTimeoutMs: 60000,
+  // the 待支付 countdown tick
+  countdownTickMs: 1000,
+  // 候诊: how often the appointment page refreshes the queue position while it is shown
+  queueRefreshMs: 10000,
+  // subscribe-message kinds asked for by the 叫号提醒 button (result and detail pages):
+  // the booking tap already asks for 3, WeChat's limit per call
+  queueTemplateKinds: ['queue_near'],
   // a refresh answered 429/503 is retried after Retry-After (capped) this many times
   refreshRetries: 2,
   refreshRetryCapMs: 5000,

@@ -120,13 +120,15 @@ def delete_users(names: list[str]) -> None:
                         f"|| U <- [{users}]], ok.")
 
 
-def rabbitmqctl(*args: str, stdin: str | None = None, attempts: int = 3) -> str:
+def rabbitmqctl(*args: str, stdin: str | None = None, attempts: int = 3,
+                transient: tuple[int, ...] = (69, 75)) -> str:
     """Run one rabbitmqctl command; raises CalledProcessError with its output. A busy node
-    that did not answer in time (exit 69/75) is asked again."""
+    that did not answer in time (exit 69/75, or codes the caller adds to `transient` for an
+    idempotent command) is asked again."""
     for attempt in range(attempts):
         done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True,
                               timeout=90, input=stdin)
-        if done.returncode not in (69, 75):
+        if done.returncode not in transient:
             break
         time.sleep(1.0 + attempt)
     if done.returncode != 0:

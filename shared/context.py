@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict
 # check-in, queue), `hospital_admin` runs one hospital, `platform_admin` runs the platform.
 HOSPITAL_ROLES = frozenset({"hospital_admin", "desk"})
 STAFF_ROLES = HOSPITAL_ROLES | {"platform_admin"}
+# internal operations (service to service, never routed by the gateway): a service's signed
+# call carries no caller; of the users only a platform admin may make them
+INTERNAL_ROLES = frozenset({"platform_admin"})
 
 
 class Caller(BaseModel):

@@ -37,20 +37,24 @@ class StackError(RuntimeError):
 
 
 def check_broker(amqp_url: str) -> None:
-    """Fail early, with a way out, when RabbitMQ does not accept connections."""
-    url = urlparse(amqp_url)
-    host, port = url.hostname or "127.0.0.1", url.port or 5672
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return
-    except OSError:
-        raise StackError(
-            f"RabbitMQ is not reachable at {host}:{port}.\n"
-            "  Start it:  rabbitmq-server -detached"
-            "   (Debian/Ubuntu: apt-get install rabbitmq-server)\n"
-            "  or with Docker:  docker run -d -p 5672:5672 rabbitmq:4-management\n"
-            "  or point AMQP_URL at your broker."
-        ) from None
+    """Fail early, with a way out, when RabbitMQ does not accept connections. `amqp_url`
+    may list a cluster's nodes, comma-separated (AMQP_URLS): one reachable is enough."""
+    tried = []
+    for node in [u.strip() for u in amqp_url.split(",") if u.strip()] or [amqp_url]:
+        url = urlparse(node)
+        host, port = url.hostname or "127.0.0.1", url.port or 5672
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                return
+        except OSError:
+            tried.append(f"{host}:{port}")
+    raise StackError(
+        f"RabbitMQ is not reachable at {', '.join(tried)}.\n"
+        "  Start it:  rabbitmq-server -detached"
+        "   (Debian/Ubuntu: apt-get install rabbitmq-server)\n"
+        "  or with Docker:  docker run -d -p 5672:5672 rabbitmq:4-management\n"
+        "  or point AMQP_URL at your broker."
+    )
 
 
 def _pump(stream: IO[bytes], prefix: str, sink: IO[str]) -> None:
@@ -102,7 +106,7 @@ class DevStack:
         env["GUAHAO_DATA_DIR"] = str(self.data_dir)
         env["PYTHONUNBUFFERED"] = "1"
         env["GUAHAO_OPS_PORT"] = "0"  # many processes on one host: each picks a free port
-        check_broker(env["AMQP_URL"])
+        check_broker(env.get("AMQP_URLS") or env["AMQP_URL"])
         if not env.get("GUAHAO_JWT_PUBLIC_KEYS"):  # the gateway trusts auth's (dev) key
             env["GUAHAO_JWT_PUBLIC_KEYS"] = public_keys_of_private(
                 env.get("GUAHAO_JWT_PRIVATE_KEY") or dev_private_pem(self.data_dir)[0])
@@ -258,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     env = dict(os.environ)
     env.setdefault("GUAHAO_DEMO", "1")
+    # readable lines in a terminal (coloured unless NO_COLOR); JSON everywhere else
+    env.setdefault("GUAHAO_LOG_FORMAT", "console")
     stack = DevStack(settings.data_dir, env=env, gateway_port=settings.gateway_port)
     stopping = threading.Event()
 

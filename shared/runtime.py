@@ -32,6 +32,8 @@ from shared.metrics import CONTENT_TYPE, Registry
 from shared.settings import Settings
 from shared.storage.lease import Lease, run_leased
 from shared.storage.mongo import Document, connect_mongo, service_database
+from shared.tracing import check_environment as check_tracing_environment
+from shared.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("guahao.runtime")
 
@@ -62,7 +64,8 @@ class ServiceRuntime:
         self.instance_id = f"{name}@{socket.gethostname()}:{os.getpid()}"
         self.metrics = Registry()
         identity = RpcIdentity.from_settings(name, settings)
-        self.rpc_server = RpcServer(name, broker, metrics=self.metrics, identity=identity)
+        self.rpc_server = RpcServer(name, broker, metrics=self.metrics, identity=identity,
+                                    replicated=settings.clustered)
         self.rpc_client = RpcClient(broker, default_timeout=settings.rpc_timeout,
                                     identity=identity)
         self.events = EventPublisher(broker, self.metrics)
@@ -105,6 +108,9 @@ class ServiceRuntime:
         self.on_close(relay.settle)  # closers run last-added first: settle, then sweep
         self.metrics.gauge("guahao_outbox_backlog", "Documents with unpublished events.",
                            relay.backlog)
+        self.metrics.gauge("guahao_outbox_oldest_age_seconds",
+                           "Age of the oldest unpublished outbox event (0: none).",
+                           relay.oldest_age)
         return relay
 
     def add_leased_job(self, name: str, work: Callable[[int], Awaitable[object]], *,
@@ -198,11 +204,13 @@ class ServiceRuntime:
 Wiring = Callable[[ServiceRuntime], Awaitable[None]]
 
 
-async def connect_broker_with_retry(url: str, *, name: str, attempts: int = 30) -> Any:
-    """Connect to RabbitMQ, retrying while it is still starting (compose, make run)."""
+async def connect_broker_with_retry(urls: str | Sequence[str], *, name: str,
+                                    attempts: int = 30) -> Any:
+    """Connect to RabbitMQ (one node or a cluster's nodes), retrying while it is still
+    starting (compose, make run)."""
     for attempt in range(1, attempts + 1):
         try:
-            return await connect_broker(url, name=name)
+            return await connect_broker(urls, name=name)
         except (ConnectionError, OSError) as exc:
             if attempt == attempts:
                 raise
@@ -214,12 +222,13 @@ async def connect_broker_with_retry(url: str, *, name: str, attempts: int = 30) 
 async def serve(name: str, wire: Wiring, settings: Settings | None = None) -> None:
     """Run one service until SIGTERM/SIGINT, then drain within the grace period."""
     settings = settings or Settings.from_env()
-    configure_logging(name, settings.log_level)
+    configure_logging(name, settings.log_level, settings.log_format)
+    configure_tracing(name)  # before the MongoDB client: its command listener
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    broker = await connect_broker_with_retry(settings.amqp_url, name=name)
+    broker = await connect_broker_with_retry(settings.broker_urls, name=name)
     mongo = connect_mongo(settings, app_name=name)
     runtime = ServiceRuntime(name, settings, broker, mongo)
     try:
@@ -234,10 +243,17 @@ async def serve(name: str, wire: Wiring, settings: Settings | None = None) -> No
     await stop.wait()
     log.info("service stopping", extra={"grace_s": settings.shutdown_grace})
     await runtime.stop()
+    shutdown_tracing()
     log.info("service stopped")
 
 
 def main(name: str, wire: Wiring) -> None:
-    """`python -m services.<name>` entry point."""
+    """`python -m services.<name>` entry point; a wrong setting stops it at once, naming
+    the variable (exit status 1)."""
+    try:
+        settings = Settings.from_env()
+        check_tracing_environment()
+    except ValueError as exc:
+        raise SystemExit(f"{name} cannot start: {exc}") from None
     use_fast_loop()
-    asyncio.run(serve(name, wire))
+    asyncio.run(serve(name, wire, settings))

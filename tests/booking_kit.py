@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import uuid
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -15,6 +16,7 @@ from shared.contracts.catalog import (
     BookingRules,
     PersonRef,
     ScheduleDefinition,
+    Session,
     SlotDefinition,
 )
 from shared.errors import NotFound
@@ -91,6 +93,14 @@ class StubPatients:
             id_hash=hashlib.sha256(self.people[patient_id].encode()).hexdigest())
 
 
+class Stock(TypedDict):
+    """A slot's stock as `Kit.stock` reads it."""
+    capacity: int
+    booked: int
+    holders: list[str]
+    stopped: bool
+
+
 class Kit:
     """A booking service with one hospital; `schedule()` adds sessions."""
 
@@ -103,7 +113,7 @@ class Kit:
         self.patients = StubPatients()
         self.publisher = RecordingPublisher()
         self.faults = FaultPoints()
-        self.relay = OutboxRelay(self.publisher,  # type: ignore[arg-type]
+        self.relay = OutboxRelay(self.publisher,
                                  [db.appointments, db.sessions, db.waitlist],
                                  Lease(db.leases, "outbox", "me", dt.timedelta(seconds=10)))
         self.booking = build(db, catalog=self.catalog, auth=self.patients, outbox=self.relay,
@@ -128,7 +138,7 @@ class Kit:
         return await self.appointments.collection.count_documents(
             {**query, "status": {"$in": ["pending", "pending_payment", "booked"]}})
 
-    async def stock(self, slot_id: str) -> dict[str, object]:
+    async def stock(self, slot_id: str) -> Stock:
         """A slot's stock as stored: capacity, booked, holders, and its session's stop."""
         schedule_id = await self.sessions.schedule_of(slot_id)
         session = await self.sessions.get(schedule_id) if schedule_id else None
@@ -138,7 +148,7 @@ class Kit:
         return {"capacity": stock.capacity, "booked": stock.booked,
                 "holders": list(stock.holders), "stopped": session.stopped}
 
-    def schedule(self, date: dt.date, session: str = "am", *, capacity: int = 5,
+    def schedule(self, date: dt.date, session: Session = "am", *, capacity: int = 5,
                  starts: tuple[str, ...] = ("08:00", "08:30"), department: str = "dep_1",
                  doctor: str = "doc_1") -> ScheduleDefinition:
         sid = f"sch_{uuid.uuid4().hex[:10]}"

@@ -106,7 +106,7 @@ async def build_catalog(db: AsyncDatabase[Document]) -> CatalogKit:
     clock = FakeClock()
     publisher = RecordingPublisher()
     relay = OutboxRelay(
-        publisher,  # type: ignore[arg-type]  # records instead of publishing
+        publisher,  # records instead of publishing
         repo.outbox_collections,
         Lease(db["leases"], "catalog.outbox", "test", dt.timedelta(seconds=10)),
     )

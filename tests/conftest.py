@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,25 +35,38 @@ def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait(timeout=10)
 
 
+@asynccontextmanager
+async def scratch_database(mongo_url: str, **options: Any
+                           ) -> AsyncIterator[AsyncDatabase[Document]]:
+    """A database of its own, dropped afterwards (`options` go to the client)."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=True, **options)
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
 @pytest.fixture
 async def mongo_db(mongo_url: str) -> AsyncIterator[AsyncDatabase[Document]]:
     """A database of its own for one test, dropped afterwards."""
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=True)
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    yield client[name]
-    await client.drop_database(name)
-    await client.close()
+    async with scratch_database(mongo_url) as db:
+        yield db
+
+
+@pytest.fixture
+async def other_db(mongo_url: str) -> AsyncIterator[AsyncDatabase[Document]]:
+    """A second database for the same test (another service's store)."""
+    async with scratch_database(mongo_url) as db:
+        yield db
 
 
 @pytest.fixture
 async def counted_db(mongo_url: str) -> AsyncIterator[AsyncDatabase[Document]]:
     """Like `mongo_db`, with the driver's commands counted (`shared.storage.opcount`)."""
-    client: AsyncMongoClient[Document] = AsyncMongoClient(
-        mongo_url, tz_aware=True, event_listeners=[STORE_OPS])
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    yield client[name]
-    await client.drop_database(name)
-    await client.close()
+    async with scratch_database(mongo_url, event_listeners=[STORE_OPS]) as db:
+        yield db
 
 
 @pytest.fixture(scope="session")

@@ -3,17 +3,14 @@ signing keys, and app clients built on them."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from gateway.app import create_app
-from gateway.testing import FakeRpc, TokenSigner, fake_auth
+from gateway.testing import Client, FakeRpc, MakeClient, TokenSigner, fake_auth
 from shared.settings import Settings
-
-MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
 @pytest.fixture
@@ -27,13 +24,13 @@ def rpc(signer: TokenSigner) -> FakeRpc:
 
 
 @pytest.fixture
-def make_client(aiohttp_client: Any, rpc: FakeRpc) -> MakeClient:
-    async def make(**options: Any) -> TestClient[Any, Any]:
+def make_client(aiohttp_client: AiohttpClient, rpc: FakeRpc) -> MakeClient:
+    async def make(**options: Any) -> Client:
         return await aiohttp_client(create_app(Settings(), rpc=rpc, **options))
 
     return make
 
 
 @pytest.fixture
-async def client(make_client: MakeClient) -> TestClient[Any, Any]:
+async def client(make_client: MakeClient) -> Client:
     return await make_client()

@@ -91,7 +91,9 @@ def build_fixtures() -> dict[str, Any]:
         fee_cents=10000, patient=AppointmentPatient(
             id="p_1", name="张三", id_number_masked="1101**********002X"),
         cancel_deadline="2026-12-02T06:00:00+08:00", created_at="2026-12-01T09:00:03+08:00")
-    leaf = lambda i, n, parent: Department(id=i, name=n, parent_id=parent)  # noqa: E731
+    def leaf(i: str, n: str, parent: str) -> Department:
+        return Department(id=i, name=n, parent_id=parent)
+
     departments = DepartmentTree(items=[
         Department(id="dep_internal", name="内科", children=[
             leaf("dep_cardio", "心血管内科", "dep_internal"),
@@ -117,7 +119,7 @@ def build_fixtures() -> dict[str, Any]:
              "visit_reminder", "waitlist_promoted"]
     ids = ["TPL_CONFIRMED", "TPL_CANCELLED", "TPL_MOVED", "TPL_REMINDER", "TPL_WAITLIST"]
     consented = Me(id="u_1", role="patient", consents=[
-        Consent(kind=k, version="2026-11", at="2026-11-30T10:00:00+08:00")  # type: ignore[arg-type]
+        Consent(kind=k, version="2026-11", at="2026-11-30T10:00:00+08:00")
         for k in ("patient_data", "privacy", "terms")])
     token = TokenPair(access_token="at-N", refresh_token="rt-N-xxxxxxxxxxxxxxxx", expires_in=900,
                       user=UserRef(id="u_1", role="patient"))

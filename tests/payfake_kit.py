@@ -41,8 +41,9 @@ class PayFakeControl:
             assert resp.status == expect, reply
             return reply
 
-    async def pay(self, expect: int = 200, **body: Any) -> dict[str, Any]:
-        """The payer pays: prepay_id=…, out_trade_no=…, or the wx.requestPayment args."""
+    async def pay(self, expect: Any = 200, **body: Any) -> dict[str, Any]:
+        """The payer pays: prepay_id=…, out_trade_no=…, or the wx.requestPayment args
+        (`expect: Any` because callers spread those args, a dict[str, str], beside it)."""
         return await self.control("pay", body, expect)
 
     async def behave(self, **switches: Any) -> dict[str, Any]:

@@ -59,7 +59,7 @@ class Kit:
     def __init__(self, db: AsyncDatabase[Document], payfake: PayFake, sink: NotifySink) -> None:
         self.clock = Clock()
         self.publisher = RecordingPublisher()
-        self.relay = OutboxRelay(self.publisher,  # type: ignore[arg-type]
+        self.relay = OutboxRelay(self.publisher,
                                  [db.orders], Lease(db.leases, "outbox", "me",
                                                     dt.timedelta(seconds=10)))
         self.payfake, self.sink = payfake, sink
@@ -83,7 +83,7 @@ class Kit:
                                                     "挂号费-心内科-李医生")
         return aid
 
-    async def tap(self, aid: str, user: str = "u_1") -> dict[str, str]:
+    async def tap(self, aid: str, user: str = "u_1") -> dict[str, Any]:
         args = await self.service.pay_args(None, user, aid)
         return args.model_dump()
 

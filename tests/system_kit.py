@@ -7,16 +7,19 @@ import asyncio
 import datetime as dt
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
+import aiohttp
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 
 from shared.devstack import DevStack
 from shared.idcard import check_character
+from shared.messaging.connection import connect_broker
 from shared.messaging.events import EVENTS_EXCHANGE
+from shared.messaging.queues import QUORUM
 from shared.rules import HOSPITAL_TZ
 from tests.harness import Api, Response
 
@@ -34,6 +37,14 @@ class Hospital:
     staff_token: str
     department_id: str
     doctor_id: str
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    """Wait until `check()` is true (something asynchronous has happened), at most
+    `timeout` seconds: a hang fails the test instead of stalling it."""
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.2)
 
 
 async def make_hospital(api: Api) -> Hospital:
@@ -110,13 +121,17 @@ async def book(api: Api, token: str, slot_id: str, patient_id: str,
 
 
 async def hospital_events_queue(stack: DevStack) -> AsyncIterator[Any]:
-    """A durable queue bound per hospital; outlives a broker restart."""
-    connection = await aio_pika.connect_robust(stack.env["AMQP_URL"], reconnect_interval=1)
+    """A durable queue bound per hospital; outlives a broker restart (and, on a cluster,
+    the loss of a node: it is then a quorum queue, read over a failing-over connection)."""
+    clustered = bool(stack.env.get("AMQP_URLS"))
+    connection = await connect_broker(stack.env.get("AMQP_URLS") or stack.env["AMQP_URL"],
+                                      name="tests-his")
     channel = await connection.channel()
     exchange = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC,
                                               durable=True)
     # durable and named: it must outlive a broker restart in the fault tests
-    queue = await channel.declare_queue(f"test.events.{uuid.uuid4().hex[:8]}", durable=True)
+    queue = await channel.declare_queue(f"test.events.{uuid.uuid4().hex[:8]}", durable=True,
+                                        arguments=QUORUM if clustered else None)
 
     class Events:
         async def bind(self, hospital_id: str) -> None:
@@ -143,3 +158,78 @@ async def hospital_events_queue(stack: DevStack) -> AsyncIterator[Any]:
     yield Events()
     await queue.delete(if_unused=False, if_empty=False)
     await connection.close()
+
+
+@dataclass
+class Try:
+    """One HTTP attempt of a booking: its status, error code and when it ran (monotonic)."""
+
+    status: int
+    code: str | None
+    started: float
+    ended: float
+
+
+@dataclass
+class Booking:
+    """A patient's booking as the mini-program makes it: every attempt, one Idempotency-Key."""
+
+    patient_id: str
+    key: str
+    tries: list[Try] = field(default_factory=list)
+    appointment_id: str | None = None
+
+    @property
+    def status(self) -> int:
+        return self.tries[-1].status if self.tries else 0
+
+
+async def book_retrying(session: aiohttp.ClientSession, gateway_url: str, token: str,
+                        slot_id: str, patient_id: str, key: str, *, attempts: int = 5,
+                        pause: float = 0.5) -> Booking:
+    """Book as the mini-program does: a 503 (a deadline passed on an overloaded box, a
+    broker node lost mid-call) is retried with the same Idempotency-Key, so nothing is
+    booked twice."""
+    booking = Booking(patient_id, key)
+    for n in range(attempts):
+        if n:
+            await asyncio.sleep(pause)
+        started = time.monotonic()
+        async with session.post(f"{gateway_url}/api/v1/appointments",
+                                json={"slot_id": slot_id, "patient_id": patient_id},
+                                headers={"Authorization": f"Bearer {token}",
+                                         "Idempotency-Key": key}) as r:
+            body = await r.json(content_type=None)
+        error = body.get("error") if isinstance(body, dict) else None
+        booking.tries.append(Try(r.status, error.get("code") if isinstance(error, dict) else None,
+                                 started, time.monotonic()))
+        if r.status in (200, 201):
+            booking.appointment_id = body["id"]
+        if r.status != 503:
+            break
+    return booking
+
+
+async def flash_crowd(session: aiohttp.ClientSession, gateways: list[str], slots: list[str],
+                      patients: list[tuple[str, str]], *, key_prefix: str,
+                      concurrency: int | None = None, attempts: int = 5,
+                      on_booked: Callable[[int], None] | None = None) -> list[Booking]:
+    """Every patient books once (retrying 503s), patient i on `slots[i % len(slots)]`
+    through `gateways[i % len(gateways)]`; `on_booked(n)` hears the running count of
+    bookings made."""
+    gate = asyncio.Semaphore(concurrency or len(patients))
+    booked = 0
+
+    async def one(i: int, token: str, patient_id: str) -> Booking:
+        nonlocal booked
+        async with gate:
+            result = await book_retrying(session, gateways[i % len(gateways)], token,
+                                         slots[i % len(slots)], patient_id,
+                                         f"{key_prefix}-{i}-{patient_id}", attempts=attempts)
+        if result.appointment_id is not None:
+            booked += 1
+            if on_booked is not None:
+                on_booked(booked)
+        return result
+
+    return list(await asyncio.gather(*(one(i, t, p) for i, (t, p) in enumerate(patients))))

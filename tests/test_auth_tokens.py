@@ -15,7 +15,7 @@ from pathlib import Path
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -42,8 +42,10 @@ async def kit(mongo_db: AsyncDatabase[Document], clock: FakeClock) -> AuthKit:
 
 def decode(kit: AuthKit, token: str) -> dict[str, object]:
     published = kit.service.signing_keys().keys[0]
+    key = load_pem_public_key(published.public_key_pem.encode())
+    assert isinstance(key, Ed25519PublicKey)
     return jwt.decode(
-        token, load_pem_public_key(published.public_key_pem.encode()), algorithms=["EdDSA"],
+        token, key, algorithms=["EdDSA"],
         audience="guahao", issuer="guahao-auth",
     )
 

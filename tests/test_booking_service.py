@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from typing import Any
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
@@ -45,7 +46,7 @@ def key() -> str:
 
 
 async def book(kit: Kit, slot_id: str, user: str | None = None, patient: str | None = None,
-               idem: str | None = None) -> dict[str, object]:
+               idem: str | None = None) -> dict[str, Any]:
     user = user or f"u_{uuid.uuid4().hex[:8]}"
     patient = patient or kit.patients.add(user)
     appointment, _ = await kit.booker.book(
@@ -260,7 +261,7 @@ async def test_move_takes_the_new_slot_before_releasing_the_old(kit: Kit) -> Non
     moved = await kit.lifecycle.move_by_hospital(kit.hospital_id, str(moving["id"]), new)
     assert moved.slot_id == new and moved.start == "08:30" and moved.seq_no == 3
     old_doc, new_doc = await kit.stock(old), await kit.stock(new)
-    assert old_doc["booked"] == 0 and new_doc["booked"] == 1  # type: ignore[index]
+    assert old_doc["booked"] == 0 and new_doc["booked"] == 1
     assert "appointment.rescheduled" in kit.publisher.types()
 
 

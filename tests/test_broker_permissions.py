@@ -220,7 +220,7 @@ async def test_a_hospital_user_receives_only_its_own_events_and_can_delete_nothi
         for hid in (theirs, ours, theirs):
             await events.publish(new_event("appointment.booked", hid, {"n": hid}))
         queue = await channel.declare_queue(f"his.{ours}.audit", passive=True)
-        received = []
+        received: list[str] = []
         async with asyncio.timeout(5):
             while not received:
                 message = await queue.get(fail=False)

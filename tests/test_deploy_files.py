@@ -7,7 +7,6 @@ sets for health checks, scaling, dependencies, configuration and the runbook.
 
 from __future__ import annotations
 
-import ast
 import base64
 import re
 import subprocess
@@ -27,6 +26,9 @@ RUNBOOK = ROOT / "docs" / "operations.md"
 API_MD = ROOT.parent / "shared" / "api.md"  # the handbook beside the repo (CI has a copy)
 
 SCALABLE = ("gateway", "auth", "catalog", "booking", "notify", "payment")
+OBSERVABILITY = ("jaeger", "prometheus", "grafana")
+PROMETHEUS = ROOT / "deploy" / "prometheus"
+GRAFANA = ROOT / "deploy" / "grafana"
 SERVICES = ("auth", "catalog", "booking", "notify", "payment")
 
 
@@ -44,21 +46,15 @@ def compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return compose["services"]
+    found: dict[str, dict[str, Any]] = compose["services"]
+    return found
 
 
 def settings_env_vars() -> dict[str, str]:
-    """`Settings.from_env`'s mapping (env var → field), read from the source."""
-    tree = ast.parse((ROOT / "shared" / "settings.py").read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == "from_env":
-            for stmt in ast.walk(node):
-                if (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Dict)
-                        and any(isinstance(t, ast.Name) and t.id == "mapping"
-                                for t in stmt.targets)):
-                    return {ast.literal_eval(k): ast.literal_eval(v)  # type: ignore[arg-type]
-                            for k, v in zip(stmt.value.keys, stmt.value.values, strict=True)}
-    raise AssertionError("no `mapping = {...}` in Settings.from_env")
+    """Every variable `Settings.from_env` reads (env var → field)."""
+    from shared.settings import Settings, env_var
+
+    return {env_var(name): name for name in Settings.model_fields}
 
 
 def config_table_vars(markdown: str) -> set[str]:
@@ -216,10 +212,12 @@ def test_dependencies_wait_with_conditions(services: dict[str, Any]) -> None:
 def test_proxy_publishes_the_only_public_port_and_balances_gateways(
         services: dict[str, Any]) -> None:
     published = {name for name, s in services.items() if s.get("ports")}
-    assert published <= {"proxy", "rabbitmq"}
+    operator_uis = {"rabbitmq", *OBSERVABILITY}
+    assert published <= {"proxy", *operator_uis}
     assert any(str(p).endswith(":8080") for p in services["proxy"]["ports"])
-    for port in services["rabbitmq"].get("ports", []):
-        assert str(port).startswith("127.0.0.1:"), "broker UI on loopback only"
+    for name in operator_uis:
+        for port in services[name].get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name}: operator UI on loopback only"
     conf = (ROOT / "deploy" / "nginx" / "guahao.conf").read_text(encoding="utf-8")
     assert re.search(r"resolver\s+127\.0\.0\.11\b", conf)
     assert re.search(r"set\s+\$\w+\s+http://gateway:8080;", conf)
@@ -359,9 +357,10 @@ def test_dockerfile_installs_dependencies_before_copying_the_source() -> None:
     first_pyproject = next(i for i, arg in copies if arg.split()[0] == "pyproject.toml")
     install = next(i for i, (kw, arg) in enumerate(instructions)
                    if kw == "RUN" and "pip install" in arg)
-    packages = [p.rstrip("*") for p in re.findall(
-        r'"([a-z_]+\*?)"', re.search(r"include\s*=\s*\[(.*?)\]", (ROOT / "pyproject.toml")
-                                     .read_text(encoding="utf-8")).group(1))]
+    include = re.search(r"include\s*=\s*\[(.*?)\]",
+                        (ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert include is not None
+    packages = [p.rstrip("*") for p in re.findall(r'"([a-z_]+\*?)"', include.group(1))]
     assert packages
     for package in packages:
         copy = next((i for i, arg in copies if arg.split()[0].rstrip("/") == package), None)
@@ -494,3 +493,169 @@ def test_image_and_venv_install_only_hash_checked_locked_packages() -> None:
     assert "--require-hashes -r requirements-dev.lock" in makefile
     assert "--no-deps --no-build-isolation -e ." in makefile
     assert re.search(r"^test: .*check-lock", makefile, re.M)
+
+
+# --- observability (issue 16) ----------------------------------------------------------
+
+
+def registered_metrics() -> set[str]:
+    """Every metric name the code registers, plus prometheus-client's process collector."""
+    pattern = re.compile(r"""(?:counter|histogram|gauge|Counter|Histogram|Gauge)\(\s*["']"""
+                         r"""(guahao_[a-z0-9_]+)["']""")
+    names: set[str] = set()
+    for package in ("gateway", "shared", "services"):
+        for path in (ROOT / package).rglob("*.py"):
+            names |= set(pattern.findall(path.read_text(encoding="utf-8")))
+    return names | {"process_cpu_seconds_total", "process_resident_memory_bytes"}
+
+
+def metrics_in(expr: str) -> set[str]:
+    """The guahao/process metric names a PromQL expression reads (series suffixes off)."""
+    found = set()
+    for name in re.findall(r"\b((?:guahao|process)_[a-z0-9_]+)", expr):
+        for suffix in ("_bucket", "_count", "_sum"):
+            if name.endswith(suffix) and name.removesuffix(suffix) in registered_metrics():
+                name = name.removesuffix(suffix)
+        found.add(name)
+    return found
+
+
+def test_compose_ships_jaeger_prometheus_and_grafana(services: dict[str, Any]) -> None:
+    assert services["jaeger"]["image"].startswith("jaegertracing/jaeger:")
+    assert services["prometheus"]["image"].startswith("prom/prometheus:")
+    assert services["grafana"]["image"].startswith("grafana/grafana:")
+    mounts = {name: [str(v) for v in services[name].get("volumes", [])] for name in OBSERVABILITY}
+    assert "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in \
+        mounts["prometheus"]
+    assert "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in mounts["prometheus"]
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts["grafana"]
+    assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in mounts["grafana"]
+    for name in OBSERVABILITY:  # they reach (and are reached by) the gateway and services
+        assert "backend" in services[name]["networks"], name
+    grafana_env = service_env(services["grafana"])
+    assert grafana_env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+
+
+@pytest.mark.parametrize("name", SCALABLE)
+def test_every_python_process_exports_traces_to_jaeger(services: dict[str, Any],
+                                                       name: str) -> None:
+    from shared.tracing import check_environment, wanted
+
+    env = {k: str(v) for k, v in service_env(services[name]).items()}
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "${OTEL_EXPORTER_OTLP_ENDPOINT:-http://jaeger:4318}"
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    assert env["OTEL_TRACES_SAMPLER"] == "${OTEL_TRACES_SAMPLER:-parentbased_traceidratio}"
+    assert env["OTEL_TRACES_SAMPLER_ARG"] == "${OTEL_TRACES_SAMPLER_ARG:-0.1}"
+    # with the defaults interpolated, the process turns tracing on and accepts the settings
+    defaults = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", v) for k, v in env.items()}
+    assert wanted(defaults)
+    check_environment(defaults)
+    assert "OTEL_SERVICE_NAME" not in env, "each process names itself (gateway, booking, …)"
+
+
+def test_prometheus_scrapes_every_process_and_rabbitmq() -> None:
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text(encoding="utf-8"))
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    [gateway] = jobs["guahao-gateway"]["dns_sd_configs"]
+    assert gateway["names"] == ["gateway"] and gateway["port"] == 8080
+    [services] = jobs["guahao-services"]["dns_sd_configs"]
+    assert set(services["names"]) == set(SERVICES) and services["port"] == 9100
+    rabbit_targets = [t for name in ("rabbitmq", "rabbitmq-queues")
+                      for c in jobs[name]["static_configs"] for t in c["targets"]]
+    assert rabbit_targets == ["rabbitmq:15692", "rabbitmq:15692"]
+    plugins = (ROOT / "deploy" / "rabbitmq" / "enabled_plugins").read_text(encoding="utf-8")
+    assert "rabbitmq_prometheus" in plugins
+
+
+ALERTS = ("GuahaoBookingP99High", "GuahaoHttp5xxRatioHigh", "GuahaoOutboxBacklogOld",
+          "GuahaoEventsDeadLettered", "GuahaoWechatSendFailures", "GuahaoWebhookFailures")
+
+
+def test_alert_rules_cover_the_issue_and_read_real_metrics() -> None:
+    rules = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text(encoding="utf-8"))
+    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"]}
+    assert set(ALERTS) <= set(alerts)
+    runbook = RUNBOOK.read_text(encoding="utf-8")
+    for name, rule in alerts.items():
+        used = metrics_in(rule["expr"])
+        assert used, f"{name} reads no guahao metric"
+        assert used <= registered_metrics(), f"{name} reads unknown {used - registered_metrics()}"
+        assert rule["labels"]["severity"] in ("warning", "critical"), name
+        assert rule["annotations"]["summary"], name
+        assert f"`{name}`" in runbook, f"docs/operations.md does not explain {name}"
+    assert 'route="/api/v1/appointments"' in alerts["GuahaoBookingP99High"]["expr"]
+    assert "histogram_quantile(0.99" in alerts["GuahaoBookingP99High"]["expr"]
+
+
+def test_grafana_provisions_the_dashboard_and_its_queries_read_real_metrics() -> None:
+    import json
+
+    sources = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "guahao.yml")
+                             .read_text(encoding="utf-8"))
+    uids = {d["uid"]: d for d in sources["datasources"]}
+    assert uids["prometheus"]["url"] == "http://prometheus:9090"
+    assert uids["jaeger"]["type"] == "jaeger"
+    providers = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "guahao.yml")
+                               .read_text(encoding="utf-8"))
+    assert providers["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    [path] = (GRAFANA / "dashboards").glob("*.json")
+    dashboard = json.loads(path.read_text(encoding="utf-8"))
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    assert dashboard["uid"] and len(panels) >= 10
+    read: set[str] = set()
+    for panel in panels:
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] in uids, panel["title"]
+            read |= metrics_in(target["expr"])
+    assert read - {"process_cpu_seconds_total", "process_resident_memory_bytes"} <= \
+        registered_metrics()
+    # RED per route and per RPC method, event lag, outbox, dead letters, WeChat, webhooks
+    assert {"guahao_http_requests_total", "guahao_http_request_duration_seconds",
+            "guahao_rpc_handled_total", "guahao_rpc_handle_seconds", "guahao_event_lag_seconds",
+            "guahao_outbox_oldest_age_seconds", "guahao_outbox_backlog",
+            "guahao_dead_lettered_total", "guahao_notify_messages_total",
+            "guahao_notify_webhook_attempts_total"} <= read
+
+# --- the `cluster` profile: three RabbitMQ nodes ----------------------------------------------
+
+
+def test_cluster_profile_adds_two_rabbitmq_nodes_that_join_the_first(
+        services: dict[str, Any], compose: dict[str, Any]) -> None:
+    conf = (ROOT / "deploy" / "rabbitmq" / "rabbitmq-cluster.conf").read_text(encoding="utf-8")
+    assert re.search(r"^cluster_formation\.peer_discovery_backend = classic_config$", conf, re.M)
+    peers = set(re.findall(r"^cluster_formation\.classic_config\.nodes\.\d+ = (\S+)$", conf,
+                           re.M))
+    assert peers == {"rabbit@rabbitmq", "rabbit@rabbitmq-2", "rabbit@rabbitmq-3"}
+    join = (ROOT / "deploy" / "rabbitmq" / "join-cluster.sh").read_text(encoding="utf-8")
+    assert "/node1/.erlang.cookie" in join and "exec docker-entrypoint.sh rabbitmq-server" in join
+    assert "profiles" not in services["rabbitmq"], "node 1 runs in every deployment"
+    volumes = set(compose["volumes"])
+    for name in ("rabbitmq-2", "rabbitmq-3"):
+        node = services[name]
+        assert node["profiles"] == ["cluster"], name
+        assert node["image"] == services["rabbitmq"]["image"]
+        assert node["hostname"] == name, "its data is keyed by its node name"
+        mounts = {m.split(":")[1]: m.split(":")[0] for m in node["volumes"]}
+        assert mounts["/var/lib/rabbitmq"] in volumes - {"rabbitmq-data"}, name
+        assert mounts["/node1"] == "rabbitmq-data" and "/node1:ro" in " ".join(node["volumes"])
+        assert mounts["/etc/rabbitmq/rabbitmq.conf"] == "./deploy/rabbitmq/rabbitmq-cluster.conf"
+        assert node["entrypoint"] == ["sh", "/deploy/join-cluster.sh"]
+        assert node["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+        assert "rabbitmq-diagnostics" in " ".join(node["healthcheck"]["test"])
+        assert not node.get("ports"), "the management UI is node 1's"
+    data = [m.split(":")[0] for n in ("rabbitmq-2", "rabbitmq-3") for m in services[n]["volumes"]
+            if m.split(":")[1] == "/var/lib/rabbitmq"]
+    assert len(set(data)) == 2, "each node its own data volume"
+
+
+@pytest.mark.parametrize("name", SCALABLE)
+def test_every_process_lists_the_three_nodes_as_its_own_broker_user(
+        services: dict[str, Any], name: str) -> None:
+    env = service_env(services[name])
+    nodes = env["AMQP_URLS"].split(",")
+    assert nodes[0] == env["AMQP_URL"], "node 1 first: it is there with or without the profile"
+    assert [re.sub(r"^amqp://[^@]+@", "", n) for n in nodes] == [
+        "rabbitmq:5672/", "rabbitmq-2:5672/", "rabbitmq-3:5672/"]
+    users = {re.match(r"^amqp://([^:]+):", n).group(1) for n in nodes}  # type: ignore[union-attr]
+    assert users == {name}

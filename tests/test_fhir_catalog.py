@@ -7,7 +7,7 @@ the official FHIR R4 JSON schema."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
@@ -31,6 +31,7 @@ from shared.contracts.fhir import (
     FhirBulkPage,
     FhirRead,
     FhirSearch,
+    FhirSlot,
     fhir_id,
 )
 from shared.errors import BadRequest, NotFound, ServiceUnavailable
@@ -103,7 +104,7 @@ def practitioner(world: World) -> str:
 
 
 async def test_slots_of_a_doctor_in_a_start_range_are_one_per_slice_free_or_busy(
-        kit, world, fhir):
+        kit: CatalogKit, world: World, fhir: FhirCatalog) -> None:
     booked = await publish(kit, world, day(1))
     await publish(kit, world, day(8))  # after the range
     remaining(kit, booked, 0, 2)
@@ -119,7 +120,8 @@ async def test_slots_of_a_doctor_in_a_start_range_are_one_per_slice_free_or_busy
     assert [e["fullUrl"] for e in bundle["entry"]] == [f"{BASE}/Slot/{s['id']}" for s in slots]
 
 
-async def test_status_filters_slots_and_a_comma_means_any_of(kit, world, fhir):
+async def test_status_filters_slots_and_a_comma_means_any_of(
+        kit: CatalogKit, world: World, fhir: FhirCatalog) -> None:
     schedule = await publish(kit, world, day(1))
     remaining(kit, schedule, 0, 2)
     actor = ("schedule.actor", practitioner(world))
@@ -130,7 +132,7 @@ async def test_status_filters_slots_and_a_comma_means_any_of(kit, world, fhir):
 
 
 async def test_a_stopped_session_has_busy_unavailable_slots_and_an_inactive_schedule(
-        kit, world, fhir):
+        kit: CatalogKit, world: World, fhir: FhirCatalog) -> None:
     schedule = await publish(kit, world, day(2))
     remaining(kit, schedule, 3, 3, stopped=True)
     slots = resources(await search(fhir, "Slot", ("schedule", f"Schedule/{fhir_id(schedule.id)}")))
@@ -142,7 +144,8 @@ async def test_a_stopped_session_has_busy_unavailable_slots_and_an_inactive_sche
     assert [r["id"] for r in resources(inactive)] == [fhir_id(schedule.id)]
 
 
-async def test_slices_that_already_started_today_are_closed(kit, world, fhir):
+async def test_slices_that_already_started_today_are_closed(
+        kit: CatalogKit, world: World, fhir: FhirCatalog) -> None:
     today = await kit.service.create_schedule(world.admin, ScheduleCreateParams(
         hospital_id=world.hospital_id, doctor_id=world.doctor_id, date=day(0), session="pm",
         slots=[SlotSpec(start="08:00", end="08:30", capacity=2),
@@ -152,13 +155,14 @@ async def test_slices_that_already_started_today_are_closed(kit, world, fhir):
     assert [s["status"] for s in slots] == ["busy-unavailable", "free"]
 
 
-async def test_a_slot_search_must_be_narrowed(fhir, world):
+async def test_a_slot_search_must_be_narrowed(fhir: FhirCatalog, world: World) -> None:
     with pytest.raises(BadRequest) as refused:
         await search(fhir, "Slot", ("status", "free"))
     assert refused.value.details["issue"] == "too-costly"
 
 
-async def test_slots_of_a_hospital_are_found_through_its_location(kit, world, fhir):
+async def test_slots_of_a_hospital_are_found_through_its_location(
+        kit: CatalogKit, world: World, fhir: FhirCatalog) -> None:
     await publish(kit, world, day(1))
     other = await add_world(kit, name="别的医院")
     await publish(kit, other, day(1))
@@ -166,11 +170,12 @@ async def test_slots_of_a_hospital_are_found_through_its_location(kit, world, fh
         fhir, "Slot", ("schedule.actor", f"Location/{fhir_id(world.hospital_id)}"),
         ("start", "2026-12-02")))
     assert len(slots) == 2
-    owners = {(await fhir.read("Slot", s["id"])).schedule.reference for s in slots}
+    owners = {cast(FhirSlot, await fhir.read("Slot", s["id"])).schedule.reference for s in slots}
     assert len(owners) == 1
 
 
-async def test_a_slot_is_readable_by_its_id(kit, world, fhir):
+async def test_a_slot_is_readable_by_its_id(
+        kit: CatalogKit, world: World, fhir: FhirCatalog) -> None:
     schedule = await publish(kit, world, day(1))
     slot = (await fhir.read("Slot", fhir_id(schedule.slots[1].id))).model_dump(mode="json")
     assert slot["start"] == "2026-12-02T08:30:00+08:00"
@@ -179,7 +184,8 @@ async def test_a_slot_is_readable_by_its_id(kit, world, fhir):
         await fhir.read("Slot", "slot.nothing")
 
 
-async def test_without_booking_numbers_a_slot_search_is_unavailable(kit, world, fhir):
+async def test_without_booking_numbers_a_slot_search_is_unavailable(
+        kit: CatalogKit, world: World, fhir: FhirCatalog) -> None:
     await publish(kit, world, day(1))
     kit.booking.down = True
     with pytest.raises(ServiceUnavailable):
@@ -190,7 +196,7 @@ async def test_without_booking_numbers_a_slot_search_is_unavailable(kit, world, 
 
 
 async def test_a_page_links_to_the_next_one_and_the_total_counts_every_match(
-        kit, world, fhir):
+        kit: CatalogKit, world: World, fhir: FhirCatalog) -> None:
     await publish(kit, world, day(1))
     await publish(kit, world, day(2))
     actor = ("schedule.actor", practitioner(world))
@@ -209,7 +215,7 @@ async def test_a_page_links_to_the_next_one_and_the_total_counts_every_match(
 
 
 async def test_schedules_of_a_doctor_are_searched_by_date_of_their_planning_horizon(
-        kit, world, fhir):
+        kit: CatalogKit, world: World, fhir: FhirCatalog) -> None:
     first = await publish(kit, world, day(1))
     await publish(kit, world, day(3))
     found = await search(fhir, "Schedule", ("actor", practitioner(world)),
@@ -225,7 +231,8 @@ async def test_schedules_of_a_doctor_are_searched_by_date_of_their_planning_hori
     assert [r["planningHorizon"]["start"][:10] for r in resources(later)] == ["2026-12-04"]
 
 
-async def test_practitioners_are_found_by_id_and_by_name(kit, world, fhir):
+async def test_practitioners_are_found_by_id_and_by_name(
+        kit: CatalogKit, world: World, fhir: FhirCatalog) -> None:
     doctor_id = fhir_id(world.doctor_id)
     by_id = await search(fhir, "Practitioner", ("_id", doctor_id))
     assert [r["id"] for r in resources(by_id)] == [doctor_id]
@@ -238,7 +245,8 @@ async def test_practitioners_are_found_by_id_and_by_name(kit, world, fhir):
     assert_fhir_valid(read)
 
 
-async def test_unpublished_doctors_and_their_sessions_are_not_published(kit, world, fhir):
+async def test_unpublished_doctors_and_their_sessions_are_not_published(
+        kit: CatalogKit, world: World, fhir: FhirCatalog) -> None:
     await publish(kit, world, day(1))
     await kit.service.update_doctor(world.admin, DoctorPatchParams(
         hospital_id=world.hospital_id, doctor_id=world.doctor_id, published=False))
@@ -249,7 +257,7 @@ async def test_unpublished_doctors_and_their_sessions_are_not_published(kit, wor
     assert (await search(fhir, "Practitioner", ("name", "张")))["total"] == 0
 
 
-async def test_hospitals_are_locations(kit, world, fhir):
+async def test_hospitals_are_locations(kit: CatalogKit, world: World, fhir: FhirCatalog) -> None:
     location = (await fhir.read("Location", fhir_id(world.hospital_id))).model_dump(mode="json")
     assert location["name"] == "测试医院"
     assert_fhir_valid(location)
@@ -273,7 +281,8 @@ async def all_pages(fhir: FhirCatalog, kind: str) -> list[dict[str, Any]]:
     raise AssertionError("bulk pages never ended")
 
 
-async def test_bulk_files_hold_the_published_window_of_every_hospital(kit, world, fhir):
+async def test_bulk_files_hold_the_published_window_of_every_hospital(
+        kit: CatalogKit, world: World, fhir: FhirCatalog) -> None:
     inside = [await publish(kit, world, day(n)) for n in (0, 3, 7)]
     await publish(kit, world, day(8))  # beyond window_days = 7
     second = await add_world(kit, name="第二医院")
@@ -291,7 +300,7 @@ async def test_bulk_files_hold_the_published_window_of_every_hospital(kit, world
 
 
 async def test_bulk_pages_continue_after_their_cursor_without_repeats(
-        kit, world, fhir, monkeypatch):
+        kit: CatalogKit, world: World, fhir: FhirCatalog, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(catalog_fhir, "BULK_PAGE_TARGET", 1)
     for n in range(4):
         await publish(kit, world, day(n))
@@ -303,7 +312,8 @@ async def test_bulk_pages_continue_after_their_cursor_without_repeats(
         await fhir.bulk_page(FhirBulkPage(resource_type="Slot", cursor="h_1|not-a-date"))
 
 
-async def test_a_hospital_with_a_shorter_window_publishes_fewer_days(kit, fhir):
+async def test_a_hospital_with_a_shorter_window_publishes_fewer_days(
+        kit: CatalogKit, fhir: FhirCatalog) -> None:
     hospital = await kit.service.create_hospital(PLATFORM_ADMIN, HospitalCreate(
         name="短窗口医院", rules=BookingRules(window_days=1)))
     world = await staffed(kit, hospital.id)
@@ -324,7 +334,8 @@ async def staffed(kit: CatalogKit, hospital_id: str) -> World:
     return World(hospital_id, admin, dep.id, dep.id, doctor.id)
 
 
-async def test_the_demo_hospital_publishes_valid_bulk_files(kit, fhir):
+async def test_the_demo_hospital_publishes_valid_bulk_files(
+        kit: CatalogKit, fhir: FhirCatalog) -> None:
     from tests.scheduling_kit import build_scheduler
     await seed_demo(kit.service, build_scheduler(kit))
     (location,) = await all_pages(fhir, "Location")
@@ -338,6 +349,6 @@ async def test_the_demo_hospital_publishes_valid_bulk_files(kit, fhir):
         assert_fhir_valid(resource)
 
 
-def test_read_params_accept_only_fhir_ids():
+def test_read_params_accept_only_fhir_ids() -> None:
     with pytest.raises(ValueError):
         FhirRead(resource_type="Slot", id="slot_1")

@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.testing import bearer
+from gateway.testing import Client, FakeRpc, MakeClient, TokenSigner, bearer
 from shared.contracts.fhir import FhirAppointmentRef, FhirBulkPage, FhirRead, FhirSearch
-from shared.errors import BadRequest, NotFound, ServiceUnavailable
+from shared.errors import BadRequest, DomainError, NotFound, ServiceUnavailable
 from tests.test_fhir_schema import VALID_SLOT, assert_fhir_valid
 
 pytest_plugins = ["tests.gateway_fixtures"]
@@ -42,7 +42,8 @@ async def outcome(response: Any, status: int, issue: str) -> dict[str, Any]:
 # --- reads and searches -------------------------------------------------------------------
 
 
-async def test_a_read_goes_to_the_catalog_and_answers_fhir_json(client, rpc):
+async def test_a_read_goes_to_the_catalog_and_answers_fhir_json(
+        client: Client, rpc: FakeRpc) -> None:
     rpc.on("catalog", "fhir_read", VALID_SLOT)
     body = await fhir_json(await client.get("/fhir/Slot/slot.1"), 200)
     assert body == VALID_SLOT
@@ -50,7 +51,8 @@ async def test_a_read_goes_to_the_catalog_and_answers_fhir_json(client, rpc):
     assert call.params == FhirRead(resource_type="Slot", id="slot.1")
 
 
-async def test_a_search_passes_the_query_through_with_repeats_and_the_base_url(client, rpc):
+async def test_a_search_passes_the_query_through_with_repeats_and_the_base_url(
+        client: Client, rpc: FakeRpc) -> None:
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": 0}
     rpc.on("catalog", "fhir_search", bundle)
     response = await client.get(
@@ -64,7 +66,7 @@ async def test_a_search_passes_the_query_through_with_repeats_and_the_base_url(c
                 ("start", "lt2026-12-08"), ("status", "free")])
 
 
-async def test_a_posted_search_merges_the_form_with_the_query(client, rpc):
+async def test_a_posted_search_merges_the_form_with_the_query(client: Client, rpc: FakeRpc) -> None:
     rpc.on("catalog", "fhir_search", {"resourceType": "Bundle", "type": "searchset"})
     response = await client.post("/fhir/Schedule/_search?actor=Location/h.1",
                                  data={"date": "ge2026-12-01"})
@@ -83,18 +85,19 @@ async def test_a_posted_search_merges_the_form_with_the_query(client, rpc):
     ("/fhir/metadata?_format=application/fhir%2Bxml", 406, "not-supported"),
 ])
 async def test_what_is_not_served_answers_an_operation_outcome_without_calling_a_service(
-        client, rpc, path, status, issue):
+        client: Client, rpc: FakeRpc, path: str, status: int, issue: str) -> None:
     await outcome(await client.get(path), status, issue)
     assert [c for c in rpc.calls if c.service != "auth"] == []
 
 
-async def test_an_oversized_query_is_refused_as_invalid(client, rpc):
+async def test_an_oversized_query_is_refused_as_invalid(client: Client, rpc: FakeRpc) -> None:
     body = await outcome(await client.get("/fhir/Slot?start=" + "9" * 600), 400, "invalid")
     assert "params" in body["issue"][0]["diagnostics"]
     assert rpc.calls_to("fhir_search") == []
 
 
-async def test_a_posted_search_too_large_is_an_operation_outcome(client, rpc):
+async def test_a_posted_search_too_large_is_an_operation_outcome(
+        client: Client, rpc: FakeRpc) -> None:
     async def chunked_form() -> Any:  # no Content-Length: aiohttp refuses it while reading
         yield b"status=" + b"x" * 70_000
 
@@ -105,7 +108,7 @@ async def test_a_posted_search_too_large_is_an_operation_outcome(client, rpc):
     assert rpc.calls_to("fhir_search") == []
 
 
-async def test_writes_are_not_allowed(client):
+async def test_writes_are_not_allowed(client: Client) -> None:
     response = await client.delete("/fhir/Slot/slot.1")
     await outcome(response, 405, "not-supported")
     assert response.headers["Allow"] == "GET, HEAD"
@@ -117,7 +120,8 @@ async def test_writes_are_not_allowed(client):
     (BadRequest("bad date", issue="invalid", parameter="start"), 400, "invalid"),
     (ServiceUnavailable(service="booking"), 503, "transient"),
 ])
-async def test_service_errors_become_operation_outcomes(client, rpc, error, status, issue):
+async def test_service_errors_become_operation_outcomes(
+        client: Client, rpc: FakeRpc, error: DomainError, status: int, issue: str) -> None:
     rpc.on("catalog", "fhir_search", error)
     body = await outcome(await client.get("/fhir/Slot?start=xx"), status, issue)
     if error.details.get("parameter"):
@@ -125,7 +129,7 @@ async def test_service_errors_become_operation_outcomes(client, rpc, error, stat
     assert body["issue"][0]["details"]["text"] == error.message
 
 
-async def test_metadata_is_a_capability_statement_of_what_is_served(client):
+async def test_metadata_is_a_capability_statement_of_what_is_served(client: Client) -> None:
     response = await client.get("/fhir/metadata")
     assert response.status == 200 and response.content_type == "application/fhir+json"
     body = await response.json(content_type=None)
@@ -144,21 +148,22 @@ async def test_metadata_is_a_capability_statement_of_what_is_served(client):
 # --- Appointment --------------------------------------------------------------------------
 
 
-async def test_an_appointment_needs_a_token(client, rpc):
+async def test_an_appointment_needs_a_token(client: Client, rpc: FakeRpc) -> None:
     response = await client.get("/fhir/Appointment/apt.1")
     await outcome(response, 401, "login")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert rpc.calls_to("fhir_appointment") == []
 
 
-async def test_a_patient_token_cannot_read_fhir_appointments(client, rpc, signer):
+async def test_a_patient_token_cannot_read_fhir_appointments(
+        client: Client, rpc: FakeRpc, signer: TokenSigner) -> None:
     response = await client.get("/fhir/Appointment/apt.1", headers=bearer(signer.token()))
     await outcome(response, 403, "forbidden")
     assert rpc.calls_to("fhir_appointment") == []
 
 
 async def test_hospital_staff_read_an_appointment_through_booking_as_themselves(
-        client, rpc, signer):
+        client: Client, rpc: FakeRpc, signer: TokenSigner) -> None:
     rpc.on("booking", "fhir_appointment", APPOINTMENT)
     token = signer.token("s_1", "hospital_admin", hid="h_1")
     body = await fhir_json(await client.get("/fhir/Appointment/apt.1", headers=bearer(token)),
@@ -169,7 +174,8 @@ async def test_hospital_staff_read_an_appointment_through_booking_as_themselves(
     assert call.caller is not None and call.caller.hospital_id == "h_1"
 
 
-async def test_another_hospitals_appointment_is_not_found(client, rpc, signer):
+async def test_another_hospitals_appointment_is_not_found(
+        client: Client, rpc: FakeRpc, signer: TokenSigner) -> None:
     rpc.on("booking", "fhir_appointment", NotFound())
     token = signer.token("s_2", "hospital_admin", hid="h_2")
     await outcome(await client.get("/fhir/Appointment/apt.1", headers=bearer(token)),
@@ -179,7 +185,7 @@ async def test_another_hospitals_appointment_is_not_found(client, rpc, signer):
 # --- SMART Scheduling Links ---------------------------------------------------------------
 
 
-async def test_the_manifest_links_every_bulk_file_absolutely_from_the_host(client):
+async def test_the_manifest_links_every_bulk_file_absolutely_from_the_host(client: Client) -> None:
     response = await client.get("/fhir/$bulk-publish", headers={"Host": "guahao.example"})
     assert response.status == 200 and response.content_type == "application/json"
     manifest = await response.json()
@@ -192,7 +198,8 @@ async def test_the_manifest_links_every_bulk_file_absolutely_from_the_host(clien
 
 
 @pytest.mark.parametrize(("trusted", "scheme"), [(("127.0.0.1",), "https"), ((), "http")])
-async def test_x_forwarded_proto_counts_only_from_a_trusted_proxy(make_client, trusted, scheme):
+async def test_x_forwarded_proto_counts_only_from_a_trusted_proxy(
+        make_client: MakeClient, trusted: tuple[str, ...], scheme: str) -> None:
     client = await make_client(trusted_proxies=trusted)
     manifest = await (await client.get("/fhir/$bulk-publish", headers={
         "Host": "guahao.example", "X-Forwarded-Proto": "https"})).json()
@@ -209,7 +216,8 @@ def pages(*chunks: dict[str, Any]) -> Callable[[Any, Any], Any]:
     return respond
 
 
-async def test_a_bulk_file_is_every_page_one_resource_per_line(client, rpc):
+async def test_a_bulk_file_is_every_page_one_resource_per_line(
+        client: Client, rpc: FakeRpc) -> None:
     slot2 = {**VALID_SLOT, "id": "slot.2"}
     rpc.on("catalog", "fhir_bulk", pages({"resources": [VALID_SLOT], "next": "1"},
                                          {"resources": [], "next": "2"},
@@ -223,7 +231,7 @@ async def test_a_bulk_file_is_every_page_one_resource_per_line(client, rpc):
     assert {c.params.resource_type for c in rpc.calls_to("fhir_bulk")} == {"Slot"}
 
 
-async def test_head_of_a_bulk_file_answers_headers_only(client, rpc):
+async def test_head_of_a_bulk_file_answers_headers_only(client: Client, rpc: FakeRpc) -> None:
     rpc.on("catalog", "fhir_bulk", {"resources": [VALID_SLOT], "next": None})
     response = await client.head("/fhir/bulk/Location.ndjson")
     assert response.status == 200
@@ -232,12 +240,13 @@ async def test_head_of_a_bulk_file_answers_headers_only(client, rpc):
 
 
 async def test_a_bulk_file_that_fails_before_its_first_line_is_an_operation_outcome(
-        client, rpc):
+        client: Client, rpc: FakeRpc) -> None:
     rpc.on("catalog", "fhir_bulk", ServiceUnavailable(service="booking"))
     await outcome(await client.get("/fhir/bulk/Schedule.ndjson"), 503, "transient")
 
 
-async def test_a_bulk_file_that_fails_midway_is_cut_off_not_silently_short(client, rpc):
+async def test_a_bulk_file_that_fails_midway_is_cut_off_not_silently_short(
+        client: Client, rpc: FakeRpc) -> None:
     def respond(params: FhirBulkPage, caller: Any) -> Any:
         if params.cursor is None:
             return {"resources": [VALID_SLOT], "next": "1"}

@@ -78,7 +78,7 @@ def extension(resource: dict[str, Any], url: str) -> Any:
 # --- ids and names ------------------------------------------------------------------------
 
 
-def test_fhir_ids_write_underscores_as_dots_and_map_back():
+def test_fhir_ids_write_underscores_as_dots_and_map_back() -> None:
     assert fhir_id("doc_demo_1") == "doc.demo.1"
     assert guahao_id("doc.demo.1") == "doc_demo_1"
     assert guahao_id(fhir_id("slot_3f2a9c")) == "slot_3f2a9c"
@@ -87,14 +87,14 @@ def test_fhir_ids_write_underscores_as_dots_and_map_back():
 @pytest.mark.parametrize(("name", "masked"), [
     ("张三", "张*"), ("王建国", "王*国"), ("欧阳娜娜", "欧**娜"), ("李", "*"),
 ])
-def test_patient_names_are_masked_for_third_parties(name, masked):
+def test_patient_names_are_masked_for_third_parties(name: str, masked: str) -> None:
     assert mask_name(name) == masked
 
 
 # --- Practitioner, Location ---------------------------------------------------------------
 
 
-def test_a_chinese_doctor_name_is_text_only_with_the_title_as_qualification():
+def test_a_chinese_doctor_name_is_text_only_with_the_title_as_qualification() -> None:
     resource = dumped(practitioner_resource(DOCTOR))
     assert resource == {
         "resourceType": "Practitioner", "id": "doc.1", "active": True,
@@ -104,14 +104,14 @@ def test_a_chinese_doctor_name_is_text_only_with_the_title_as_qualification():
     assert_fhir_valid(resource)
 
 
-def test_a_name_with_spaces_gives_family_and_given():
+def test_a_name_with_spaces_gives_family_and_given() -> None:
     resource = dumped(practitioner_resource({**DOCTOR, "name": "Anna Maria Smith"}))
     assert resource["name"] == [{"use": "official", "text": "Anna Maria Smith",
                                  "family": "Smith", "given": ["Anna", "Maria"]}]
     assert_fhir_valid(resource)
 
 
-def test_a_hospital_is_a_location_with_address_text_and_phone():
+def test_a_hospital_is_a_location_with_address_text_and_phone() -> None:
     resource = dumped(location_resource(HOSPITAL))
     assert resource["name"] == "协和示范医院"
     assert resource["telecom"] == [{"system": "phone", "value": "010-69156114", "use": "work"}]
@@ -128,13 +128,14 @@ def test_a_hospital_is_a_location_with_address_text_and_phone():
      {"state": "广东省", "city": "广州市", "district": "越秀区", "line": ["中山二路58号"]}),
     ("Demo Street 1", {}),
 ])
-def test_address_parts_are_filled_only_when_the_address_spells_them_out(text, parts):
+def test_address_parts_are_filled_only_when_the_address_spells_them_out(
+        text: str, parts: dict[str, Any]) -> None:
     address = dumped(location_resource({**HOSPITAL, "address": text}))["address"]
     assert address == {"use": "work", "type": "physical", "text": text, "country": "CN",
                        **parts}
 
 
-def test_a_hospital_without_address_or_phone_leaves_them_out():
+def test_a_hospital_without_address_or_phone_leaves_them_out() -> None:
     resource = dumped(location_resource({"_id": "h_2", "name": "社区医院"}))
     assert "address" not in resource and "telecom" not in resource
     assert_fhir_valid(resource)
@@ -143,7 +144,7 @@ def test_a_hospital_without_address_or_phone_leaves_them_out():
 # --- Schedule, Slot -----------------------------------------------------------------------
 
 
-def test_a_session_is_a_schedule_of_its_doctor_at_its_hospital_over_its_slices():
+def test_a_session_is_a_schedule_of_its_doctor_at_its_hospital_over_its_slices() -> None:
     resource = dumped(schedule_resource(session(("08:00", 2, "open"), ("08:30", 0, "full"))))
     assert resource["id"] == "sch.1"
     assert resource["active"] is True
@@ -157,7 +158,7 @@ def test_a_session_is_a_schedule_of_its_doctor_at_its_hospital_over_its_slices()
     assert_fhir_valid(resource)
 
 
-def test_a_stopped_session_is_an_inactive_schedule():
+def test_a_stopped_session_is_an_inactive_schedule() -> None:
     resource = dumped(schedule_resource(session(("08:00", 3, "stopped"), status="stopped")))
     assert resource["active"] is False
     assert_fhir_valid(resource)
@@ -171,7 +172,7 @@ def test_a_stopped_session_is_an_inactive_schedule():
     ("not_released", 3, "busy-unavailable"),
 ])
 def test_each_slice_is_one_slot_whose_status_says_whether_it_can_be_booked_now(
-        slice_status, remaining, fhir_status):
+        slice_status: str, remaining: int, fhir_status: str) -> None:
     (slot,) = [dumped(s) for s in slot_resources(
         session(("08:00", remaining, slice_status)), APPID)]
     assert slot["status"] == fhir_status
@@ -179,12 +180,12 @@ def test_each_slice_is_one_slot_whose_status_says_whether_it_can_be_booked_now(
     assert_fhir_valid(slot)
 
 
-def test_a_slot_not_yet_released_says_when_it_opens():
+def test_a_slot_not_yet_released_says_when_it_opens() -> None:
     (slot,) = slot_resources(session(("08:00", 3, "not_released")), APPID)
     assert slot.comment is not None and "2026-11-25T08:00:00+08:00" in slot.comment
 
 
-def test_slot_instants_are_hospital_local_with_their_offset_and_point_at_the_schedule():
+def test_slot_instants_are_hospital_local_with_their_offset_and_point_at_the_schedule() -> None:
     slots = [dumped(s) for s in slot_resources(
         session(("08:00", 2, "open"), ("08:30", 1, "open")), APPID)]
     assert [(s["id"], s["start"], s["end"]) for s in slots] == [
@@ -195,7 +196,7 @@ def test_slot_instants_are_hospital_local_with_their_offset_and_point_at_the_sch
     assert start == dt.datetime(2026, 12, 2, 8, 0, tzinfo=HOSPITAL_TZ)
 
 
-def test_the_booking_deep_link_opens_the_doctor_page_of_the_mini_program_for_that_slice():
+def test_the_booking_deep_link_opens_the_doctor_page_of_the_mini_program_for_that_slice() -> None:
     (slot,) = [dumped(s) for s in slot_resources(session(("08:00", 2, "open")), APPID)]
     link = extension(slot, BOOKING_DEEP_LINK)["valueUrl"]
     assert link == ("weixin://dl/business/?appid=wx_test_appid&path=pages/doctor/index"
@@ -227,13 +228,13 @@ def appointment(status: str = "booked", **extra: Any) -> Appointment:
     ("booked", "booked"), ("checked_in", "checked-in"), ("completed", "fulfilled"),
     ("cancelled", "cancelled"), ("no_show", "noshow"),
 ])
-def test_appointment_statuses_map_to_fhir(status, fhir_status):
+def test_appointment_statuses_map_to_fhir(status: str, fhir_status: str) -> None:
     resource = dumped(appointment_resource(appointment(status)))
     assert resource["status"] == fhir_status
     assert_fhir_valid(resource)
 
 
-def test_an_appointment_names_its_doctor_slot_and_hospital_and_only_a_masked_patient():
+def test_an_appointment_names_its_doctor_slot_and_hospital_and_only_a_masked_patient() -> None:
     resource = dumped(appointment_resource(appointment()))
     assert resource["id"] == "apt.1"
     assert resource["start"] == "2026-12-02T08:00:00+08:00"
@@ -251,7 +252,7 @@ def test_an_appointment_names_its_doctor_slot_and_hospital_and_only_a_masked_pat
         assert secret not in text
 
 
-def test_a_cancelled_appointment_says_who_cancelled_and_why():
+def test_a_cancelled_appointment_says_who_cancelled_and_why() -> None:
     resource = dumped(appointment_resource(
         appointment("cancelled", cancelled_by="hospital", reason="医生临时出诊")))
     assert resource["cancelationReason"]["text"].startswith("医院取消")
@@ -275,7 +276,8 @@ SLOT_START = dt.datetime(2026, 12, 1, 8, 0, tzinfo=HOSPITAL_TZ)
     ("eq2026-12-01T08:00:00+08:00", True), ("eq2026-12-01T08:00:00 08:00", True),
     ("lt2026-12-01T01:00:00+01:00", False), ("lt2026-12-01T01:00:01+01:00", True),
 ])
-def test_a_slot_start_matches_date_prefixes_at_the_precision_given(value, matches):
+def test_a_slot_start_matches_date_prefixes_at_the_precision_given(
+        value: str, matches: bool) -> None:
     assert parse_date_criterion("start", value).matches_instant(SLOT_START) is matches
 
 
@@ -285,20 +287,20 @@ def test_a_slot_start_matches_date_prefixes_at_the_precision_given(value, matche
     ("eq2026-12-01T08:00", False), ("sa2026-12-01T07:59", True),
     ("eb2026-12-01T12:00", True), ("eb2026-12-01T11:59", False), ("ne2026-12-02", True),
 ])
-def test_a_schedule_horizon_matches_date_prefixes_as_a_period(value, matches):
+def test_a_schedule_horizon_matches_date_prefixes_as_a_period(value: str, matches: bool) -> None:
     start, end = SLOT_START, SLOT_START + dt.timedelta(hours=4)
     assert parse_date_criterion("date", value).matches_period(start, end) is matches
 
 
 @pytest.mark.parametrize("value", ["2026-13-01", "2026-02-30", "tomorrow", "xx2026-12-01",
                                    "2026-12-01T8:00", ""])
-def test_a_malformed_date_is_refused_as_invalid(value):
+def test_a_malformed_date_is_refused_as_invalid(value: str) -> None:
     with pytest.raises(BadRequest) as refused:
         parse_date_criterion("start", value)
     assert refused.value.details == {"issue": "invalid", "parameter": "start"}
 
 
-def test_the_approximate_prefix_is_refused_as_not_supported():
+def test_the_approximate_prefix_is_refused_as_not_supported() -> None:
     with pytest.raises(BadRequest) as refused:
         parse_date_criterion("start", "ap2026-12-01")
     assert refused.value.details["issue"] == "not-supported"
@@ -307,7 +309,8 @@ def test_the_approximate_prefix_is_refused_as_not_supported():
 @pytest.mark.parametrize("pairs", [
     [("foo", "1")], [("start:missing", "true")], [("name", "x")], [("_sort", "start")],
 ])
-def test_an_unsupported_search_parameter_is_refused_not_ignored(pairs):
+def test_an_unsupported_search_parameter_is_refused_not_ignored(
+        pairs: list[tuple[str, str]]) -> None:
     with pytest.raises(BadRequest) as refused:
         parse_search("Slot", pairs)
     assert refused.value.details["issue"] == "not-supported"
@@ -316,12 +319,12 @@ def test_an_unsupported_search_parameter_is_refused_not_ignored(pairs):
 
 @pytest.mark.parametrize("pairs", [[("_count", "501")], [("_count", "-1")],
                                    [("_offset", "x")]])
-def test_bad_paging_values_are_refused(pairs):
+def test_bad_paging_values_are_refused(pairs: list[tuple[str, str]]) -> None:
     with pytest.raises(BadRequest):
         parse_search("Slot", pairs)
 
 
-def test_repeats_are_and_commas_are_or_and_empty_values_are_ignored():
+def test_repeats_are_and_commas_are_or_and_empty_values_are_ignored() -> None:
     query = parse_search("Slot", [
         ("start", "ge2026-12-01"), ("start", "lt2026-12-08"), ("status", "free,busy"),
         ("schedule.actor", ""), ("_count", "10"), ("_offset", "20")])
@@ -332,7 +335,7 @@ def test_repeats_are_and_commas_are_or_and_empty_values_are_ignored():
     assert parse_search("Slot", [("_count", "0")]).summary_count is True
 
 
-def test_start_ranges_narrow_the_dates_looked_at():
+def test_start_ranges_narrow_the_dates_looked_at() -> None:
     def dates(*values: str) -> tuple[dt.date, dt.date]:
         return date_range(parse_search("Slot", [("start", v) for v in values]).dates("start"))
 
@@ -342,7 +345,7 @@ def test_start_ranges_narrow_the_dates_looked_at():
     assert dates("eq2026-12-01,eq2026-12-05") == (dt.date(2026, 12, 1), dt.date(2026, 12, 5))
 
 
-def test_references_take_typed_bare_and_absolute_forms():
+def test_references_take_typed_bare_and_absolute_forms() -> None:
     query = parse_search("Slot", [("schedule.actor",
                                    "Practitioner/doc.1,Location/h.1,doc.2,"
                                    "https://x.example/fhir/Practitioner/doc.3")])

@@ -72,13 +72,13 @@ def assert_fhir_valid(resource: Any) -> None:
     assert not errors, "invalid FHIR R4:\n" + "\n".join(errors)
 
 
-def test_shipped_schema_is_the_documented_fhir_r4_schema():
+def test_shipped_schema_is_the_documented_fhir_r4_schema() -> None:
     assert hashlib.sha256(schema_bytes()).hexdigest() == FHIR_SCHEMA_SHA256
     assert fhir_schema()["id"] == "http://hl7.org/fhir/json-schema/4.0"
     assert fhir_schema()["$schema"] == "http://json-schema.org/draft-06/schema#"
 
 
-def test_a_minimal_slot_is_valid():
+def test_a_minimal_slot_is_valid() -> None:
     assert fhir_validator().is_valid(VALID_SLOT)  # the whole schema, as HL7 publishes it
     assert_fhir_valid(VALID_SLOT)
 
@@ -92,12 +92,12 @@ def test_a_minimal_slot_is_valid():
     {"resourceType": "Slots"},
 ], ids=["underscore-id", "bad-status", "instant-without-offset", "null", "unknown-element",
         "unknown-type"])
-def test_the_validator_refuses_what_fhir_forbids(change):
+def test_the_validator_refuses_what_fhir_forbids(change: dict[str, Any]) -> None:
     assert fhir_errors({**VALID_SLOT, **change})
     assert not fhir_validator().is_valid({**VALID_SLOT, **change})
 
 
-def test_errors_of_a_bundle_point_into_its_entries():
+def test_errors_of_a_bundle_point_into_its_entries() -> None:
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": 1,
               "entry": [{"fullUrl": "http://h/fhir/Slot/slot.1",
                          "resource": {**VALID_SLOT, "status": "open"}}]}

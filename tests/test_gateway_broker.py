@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 from aio_pika.abc import AbstractRobustConnection
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from pytest_aiohttp import AiohttpClient
 
 from gateway.app import create_app
 from gateway.routes import ROUTES
-from gateway.testing import TokenSigner, bearer, signing_keys
+from gateway.testing import Client, TokenSigner, bearer, signing_keys
 from shared.context import CallContext
 from shared.contracts.patients import PatientCreate
 from shared.errors import LimitReached
@@ -75,7 +76,7 @@ async def auth_service(broker: AbstractRobustConnection) -> AsyncIterator[FakeAu
 
 def isolated_app(
     service: str, rpc: RpcClient | None = None, *, amqp_url: str = AMQP_URL, **options: Any
-) -> Any:
+) -> web.Application:
     """The gateway with every route (and the signing keys) pointed at `service`."""
     routes = tuple(replace(route, service=service) for route in ROUTES)
     # a gateway that connects itself generates its dev RPC key there: not in the repo's .data
@@ -87,14 +88,16 @@ def isolated_app(
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, broker, auth_service) -> TestClient[Any, Any]:
+async def client(aiohttp_client: AiohttpClient, broker: AbstractRobustConnection,
+                 auth_service: FakeAuthService) -> Client:
     rpc = RpcClient(broker, default_timeout=3.0)
     return await aiohttp_client(
         isolated_app(auth_service.name, rpc, required_services=(auth_service.name,))
     )
 
 
-async def test_request_travels_to_the_service_with_caller_and_request_id(client, auth_service):
+async def test_request_travels_to_the_service_with_caller_and_request_id(
+        client: Client, auth_service: FakeAuthService) -> None:
     token = auth_service.signer.token("u_42")
     r = await client.post("/api/v1/patients", json=PATIENT_BODY,
                           headers={**bearer(token), "X-Request-ID": "e2e-1"})
@@ -106,7 +109,8 @@ async def test_request_travels_to_the_service_with_caller_and_request_id(client,
     assert ctx.caller is not None and (ctx.caller.user_id, ctx.caller.role) == ("u_42", "patient")
 
 
-async def test_domain_error_raised_by_the_service_reaches_the_client(client, auth_service):
+async def test_domain_error_raised_by_the_service_reaches_the_client(
+        client: Client, auth_service: FakeAuthService) -> None:
     body = {**PATIENT_BODY, "name": "满员"}
     r = await client.post("/api/v1/patients", json=body,
                           headers=bearer(auth_service.signer.token()))
@@ -115,7 +119,8 @@ async def test_domain_error_raised_by_the_service_reaches_the_client(client, aut
         "code": "LIMIT_REACHED", "message": LimitReached.default_message, "details": {"limit": 5}}
 
 
-async def test_service_nobody_serves_is_503_at_once(aiohttp_client, broker):
+async def test_service_nobody_serves_is_503_at_once(
+        aiohttp_client: AiohttpClient, broker: AbstractRobustConnection) -> None:
     rpc = RpcClient(broker, default_timeout=5.0)
     client = await aiohttp_client(isolated_app(f"nobody_{uuid.uuid4().hex[:10]}", rpc))
     started = time.monotonic()
@@ -125,7 +130,8 @@ async def test_service_nobody_serves_is_503_at_once(aiohttp_client, broker):
     assert time.monotonic() - started < 1.0
 
 
-async def test_readyz_is_ready_when_every_required_service_answers(client, auth_service):
+async def test_readyz_is_ready_when_every_required_service_answers(
+        client: Client, auth_service: FakeAuthService) -> None:
     r = await client.get("/readyz")
     assert r.status == 200
     assert await r.json() == {
@@ -133,8 +139,8 @@ async def test_readyz_is_ready_when_every_required_service_answers(client, auth_
 
 
 async def test_readyz_is_503_when_a_required_service_does_not_answer(
-    aiohttp_client, broker, auth_service
-):
+    aiohttp_client: AiohttpClient, broker: AbstractRobustConnection, auth_service: FakeAuthService
+) -> None:
     missing = f"nobody_{uuid.uuid4().hex[:10]}"
     rpc = RpcClient(broker, default_timeout=3.0)
     app = isolated_app(auth_service.name, rpc, required_services=(auth_service.name, missing))
@@ -148,7 +154,8 @@ async def test_readyz_is_503_when_a_required_service_does_not_answer(
     assert body["services"] == {auth_service.name: "ok", missing: "no such service"}
 
 
-async def test_gateway_connects_to_the_broker_itself(aiohttp_client, auth_service):
+async def test_gateway_connects_to_the_broker_itself(
+        aiohttp_client: AiohttpClient, auth_service: FakeAuthService) -> None:
     app = isolated_app(auth_service.name, required_services=(auth_service.name,),
                        signing_keys=auth_service.signer.configured_keys())
     client = await aiohttp_client(app)
@@ -197,8 +204,8 @@ class CuttableProxy:
 
 @pytest.mark.slow
 async def test_broker_outage_gives_fast_503_and_recovers_without_restart(
-    aiohttp_client, auth_service
-):
+    aiohttp_client: AiohttpClient, auth_service: FakeAuthService
+) -> None:
     proxy = CuttableProxy("127.0.0.1", 5672)
     await proxy.start()
     url = AMQP_URL.replace("127.0.0.1:5672", f"127.0.0.1:{proxy.port}")

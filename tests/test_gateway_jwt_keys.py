@@ -6,13 +6,13 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
+from pytest_aiohttp import AiohttpClient
 
 from gateway.app import create_app
 from gateway.routes import ROUTES
-from gateway.testing import FakeRpc, TokenSigner, bearer, fake_auth
+from gateway.testing import FakeRpc, TokenSigner, authenticated, bearer, fake_auth
 from shared.jwt_keys import (
     dev_private_pem,
     key_id,
@@ -42,12 +42,13 @@ def jwk(signer: TokenSigner, kid: str | None = None) -> dict[str, str]:
 
 
 def answering_me(rpc: FakeRpc) -> FakeRpc:
-    rpc.on("auth", "me", lambda p, caller: {"id": caller.user_id, "role": caller.role})
+    rpc.on("auth", "me", lambda p, caller: {
+        "id": authenticated(caller).user_id, "role": authenticated(caller).role})
     return rpc
 
 
 async def test_a_key_published_over_rpc_is_not_trusted_when_keys_are_configured(
-    aiohttp_client: Any,
+    aiohttp_client: AiohttpClient,
 ) -> None:
     configured, impostor = pem_signer(), pem_signer()
     impostor.kid = configured.kid  # an RPC answer claiming the very kid the gateway expects
@@ -62,7 +63,7 @@ async def test_a_key_published_over_rpc_is_not_trusted_when_keys_are_configured(
 
 
 async def test_rotation_several_configured_keys_are_each_accepted(
-    aiohttp_client: Any, tmp_path: Path,
+    aiohttp_client: AiohttpClient, tmp_path: Path,
 ) -> None:
     old, new, retired = pem_signer(), pem_signer(), pem_signer()
     path = tmp_path / "jwt_public_keys.pem"

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 import pytest
+from pytest_aiohttp import AiohttpClient
 
 from gateway.app import create_app
 from gateway.routes import FRONT_DESK, HOSPITAL_STAFF, ROUTES, Route
-from gateway.testing import FakeRpc, TokenSigner, bearer, fake_auth
+from gateway.testing import Client, FakeRpc, TokenSigner, authenticated, bearer, fake_auth
 from shared.settings import Settings
 
 DESK_RPCS = {"hospital_appointments", "hospital_get_appointment", "hospital_cancel",
-             "check_in", "no_show", "complete", "move"}
+             "check_in", "no_show", "complete", "move",
+             # the queue (候诊叫号)
+             "queue_view", "queue_call_next", "queue_recall", "queue_skip", "queue_done"}
 
 
 def hospital_routes() -> list[Route]:
@@ -34,13 +36,14 @@ def signer() -> TokenSigner:
 @pytest.fixture
 def rpc(signer: TokenSigner) -> FakeRpc:
     fake = fake_auth(signer)
-    fake.on("auth", "me", lambda p, caller: {"id": caller.user_id, "role": caller.role,
-                                             "hospital_id": caller.hospital_id})
+    fake.on("auth", "me", lambda p, caller: {
+        "id": authenticated(caller).user_id, "role": authenticated(caller).role,
+        "hospital_id": authenticated(caller).hospital_id})
     return fake
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, rpc: FakeRpc) -> Any:
+async def client(aiohttp_client: AiohttpClient, rpc: FakeRpc) -> Client:
     return await aiohttp_client(create_app(Settings(), rpc=rpc, routes=ROUTES))
 
 
@@ -54,7 +57,8 @@ def test_desk_is_allowed_exactly_on_the_front_desk_routes() -> None:
 
 @pytest.mark.parametrize("route", [r for r in hospital_routes() if r.rpc not in DESK_RPCS],
                          ids=lambda r: f"{r.method} {r.path}")
-async def test_desk_on_an_admin_route_is_forbidden(client, rpc, signer, route) -> None:
+async def test_desk_on_an_admin_route_is_forbidden(
+        client: Client, rpc: FakeRpc, signer: TokenSigner, route: Route) -> None:
     r = await client.request(route.method, concrete(route, "h_1"), json={},
                              headers=bearer(signer.token("s_d", "desk", "h_1")))
     assert r.status == 403, await r.text()
@@ -65,7 +69,7 @@ async def test_desk_on_an_admin_route_is_forbidden(client, rpc, signer, route) -
 @pytest.mark.parametrize("route", [r for r in hospital_routes() if r.rpc in DESK_RPCS],
                          ids=lambda r: f"{r.method} {r.path}")
 async def test_desk_reaches_front_desk_routes_of_its_hospital_only(
-        client, rpc, signer, route) -> None:
+        client: Client, rpc: FakeRpc, signer: TokenSigner, route: Route) -> None:
     rpc.on(route.service, route.rpc, {})
     token = bearer(signer.token("s_d", "desk", "h_1"))
     other = await client.request(route.method, concrete(route, "h_2"), json={},
@@ -75,17 +79,17 @@ async def test_desk_reaches_front_desk_routes_of_its_hospital_only(
     body = {"slot_id": "sl_1"} if route.rpc == "move" else {}
     await client.request(route.method, concrete(route, "h_1"), json=body, headers=token)
     calls = rpc.calls_to(route.rpc)
-    assert len(calls) == 1 and calls[0].caller.role == "desk"
-    assert calls[0].caller.hospital_id == "h_1"
+    assert len(calls) == 1 and authenticated(calls[0].caller).role == "desk"
+    assert authenticated(calls[0].caller).hospital_id == "h_1"
 
 
-async def test_desk_token_without_hospital_is_refused(client, signer) -> None:
+async def test_desk_token_without_hospital_is_refused(client: Client, signer: TokenSigner) -> None:
     r = await client.get("/api/v1/me", headers=bearer(signer.token("s_d", "desk")))
     assert r.status == 401
 
 
 async def test_revoked_token_version_is_refused_once_the_gateway_learns_it(
-        client, rpc, signer) -> None:
+        client: Client, rpc: FakeRpc, signer: TokenSigner) -> None:
     old = bearer(signer.token("s_1", "hospital_admin", "h_1", tv=0))
     assert (await client.get("/api/v1/me", headers=old)).status == 200
     now = time.time()
@@ -106,7 +110,8 @@ async def test_revoked_token_version_is_refused_once_the_gateway_learns_it(
     assert len(rpc.calls_to("revocations")) == 1
 
 
-async def test_token_after_a_reset_opens_only_the_password_change(client, rpc, signer) -> None:
+async def test_token_after_a_reset_opens_only_the_password_change(
+        client: Client, rpc: FakeRpc, signer: TokenSigner) -> None:
     token = bearer(signer.token("s_1", "desk", "h_1", tv=1, pwc=True))
     rpc.on("booking", "hospital_appointments", {"items": []})
     blocked = await client.get("/api/v1/admin/hospitals/h_1/appointments", headers=token)
@@ -118,19 +123,21 @@ async def test_token_after_a_reset_opens_only_the_password_change(client, rpc, s
     changed = await client.post("/api/v1/auth/password", headers=token,
                                 json={"old": "one-time-pass", "new": "a-new-password"})
     assert changed.status == 200
-    assert rpc.calls_to("change_password")[0].caller.user_id == "s_1"
+    assert authenticated(rpc.calls_to("change_password")[0].caller).user_id == "s_1"
 
 
 @pytest.mark.parametrize("query", ["from=2026-11-30&to=2026-11-01", "from=9999-12-31",
                                    "to=1999-01-01", "from=%C2%B2"])
-async def test_bad_audit_dates_are_422_not_500(client, rpc, signer, query) -> None:
+async def test_bad_audit_dates_are_422_not_500(
+        client: Client, rpc: FakeRpc, signer: TokenSigner, query: str) -> None:
     token = bearer(signer.token("s_1", "hospital_admin", "h_1"))
     r = await client.get(f"/api/v1/admin/hospitals/h_1/audit?{query}", headers=token)
     assert r.status == 422, await r.text()
     assert rpc.calls_to("audit_log") == []
 
 
-async def test_audit_dates_reach_auth_by_their_public_names(client, rpc, signer) -> None:
+async def test_audit_dates_reach_auth_by_their_public_names(
+        client: Client, rpc: FakeRpc, signer: TokenSigner) -> None:
     rpc.on("auth", "audit_log", {"items": []})
     token = bearer(signer.token("s_1", "hospital_admin", "h_1"))
     r = await client.get("/api/v1/admin/hospitals/h_1/audit?from=2026-11-01&to=2026-11-30",

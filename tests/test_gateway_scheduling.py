@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.testing import bearer
+from gateway.testing import Client, FakeRpc, TokenSigner, bearer
 
 pytest_plugins = ["tests.gateway_fixtures"]
 
@@ -20,7 +20,8 @@ def admin(signer: Any, hid: str = "h_1") -> dict[str, str]:
     return bearer(signer.token("s_1", role="hospital_admin", hid=hid))
 
 
-async def test_statistics_answer_json_by_default_and_csv_when_asked(client, rpc, signer):
+async def test_statistics_answer_json_by_default_and_csv_when_asked(
+        client: Client, rpc: FakeRpc, signer: TokenSigner) -> None:
     rpc.on("catalog", "hospital_stats", STATS)
     url = "/api/v1/admin/hospitals/h_1/stats?from=2026-12-01&to=2026-12-07&group_by=doctor"
     r = await client.get(url, headers=admin(signer))
@@ -41,8 +42,8 @@ async def test_statistics_answer_json_by_default_and_csv_when_asked(client, rpc,
 
 
 async def test_statistics_of_another_hospital_are_not_found_and_bad_ranges_refused(
-    client, rpc, signer
-):
+    client: Client, rpc: FakeRpc, signer: TokenSigner
+) -> None:
     rpc.on("catalog", "hospital_stats", STATS)
     r = await client.get("/api/v1/admin/hospitals/h_2/stats?from=2026-12-01&to=2026-12-07",
                          headers=admin(signer))
@@ -57,8 +58,8 @@ async def test_statistics_of_another_hospital_are_not_found_and_bad_ranges_refus
 
 
 async def test_template_calendar_leave_and_preview_routes_forward_their_fields(
-    client, rpc, signer
-):
+    client: Client, rpc: FakeRpc, signer: TokenSigner
+) -> None:
     for method in ("create_template", "update_template", "set_calendar_day", "doctor_leave",
                    "preview_schedules"):
         rpc.on("catalog", method, {})

@@ -7,24 +7,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.rules import HOSPITAL_TZ
 from shared.wechat.fake import DEFAULT_TEMPLATES
 from tests.harness import Api
 from tests.notify_kit import Receiver, verify
-from tests.system_kit import book, id_number, make_hospital, make_schedule
+from tests.system_kit import book, eventually, id_number, make_hospital, make_schedule
 
 BOOKED = DEFAULT_TEMPLATES["booking_confirmed"].template_id
 CANCELLED = DEFAULT_TEMPLATES["appointment_cancelled"].template_id
 DAY_AFTER = (dt.datetime.now(HOSPITAL_TZ) + dt.timedelta(days=2)).date()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.2)
 
 
 async def subscribed_patient(api: Api, n: int, template_id: str, accepts: int

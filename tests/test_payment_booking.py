@@ -134,6 +134,7 @@ async def test_expiry_racing_the_payment_has_one_winner(kit: Kit) -> None:
     aid, slot = await book_one(kit)
     kit.clock.advance(minutes=11)
     doc = await kit.appointments.get(aid)
+    assert doc is not None
     await kit.booking.fees.on_event(paid_event(kit, aid, "u_1"))  # type: ignore[arg-type]
     with pytest.raises(DomainError):  # the expiry decided from the stale read loses
         await kit.lifecycle.cancel(doc, "system", "unpaid")

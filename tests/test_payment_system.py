@@ -118,8 +118,12 @@ async def test_forged_and_tampered_notifications_are_refused(api: Api,
         token, aid, _ = await booked_unpaid(api, h, n)
         await fake.behave(notify=mode)
         await fake.pay(**await tap(api, token, aid))
-        order = await eventually(lambda aid=aid: fake.orders(order_id_for(aid)),
-                                 lambda o: len(o["deliveries"]) >= 2, 10)
+        order_id = order_id_for(aid)
+
+        async def deliveries(order_id: str = order_id) -> dict[str, Any]:
+            return await fake.orders(order_id)
+
+        order = await eventually(deliveries, lambda o: len(o["deliveries"]) >= 2, 10)
         assert {d["status"] for d in order["deliveries"]} == {401}, order["deliveries"]
         # only WeChat Pay's query (the paid order is real) settles it, never the forgery
         await until(api, token, aid, "booked", "paid")

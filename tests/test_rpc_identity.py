@@ -102,6 +102,25 @@ def test_unsigned_other_key_replayed_and_far_deadline_requests_are_refused() -> 
     assert replayed.value.reason == "replayed"
 
 
+def test_a_broker_redelivery_of_a_request_seen_before_is_not_a_replay() -> None:
+    # a broker node died before the server acknowledged the request: the broker delivers
+    # it again, flagged redelivered; a second publish of the same request is not flagged
+    key = new_rpc_key()
+    server = RpcIdentity("booking", keys(key))
+    headers, body = signed(RpcIdentity("gateway", keys(key)), method="book",
+                           correlation_id="c-lost")
+    assert server.verify("booking", "book", "c-lost", headers, body) == "gateway"
+    assert server.verify("booking", "book", "c-lost", headers, body,
+                         redelivered=True) == "gateway"
+    with pytest.raises(RefusedRequest) as replayed:
+        server.verify("booking", "book", "c-lost", headers, body)
+    assert replayed.value.reason == "replayed"
+    fresh, fresh_body = signed(RpcIdentity("gateway", keys(key)), method="book",
+                               correlation_id="c-new")
+    assert server.verify("booking", "book", "c-new", fresh, fresh_body,
+                         redelivered=True) == "gateway"
+
+
 def test_key_rotation_verifies_with_every_listed_key_and_signs_with_the_first() -> None:
     old, new = new_rpc_key(), new_rpc_key()
     during = RpcIdentity("booking", keys(new, old))

@@ -178,7 +178,7 @@ async def test_a_holiday_produces_nothing_and_a_tiaoxiu_saturday_works_as_its_we
     assert dates_of(docs) == [saturday.isoformat()]
     assert docs[0]["slots"][0]["capacity"] == 7
     calendar = await scheduler.calendar(world.admin, CalendarQuery(
-        hospital_id=world.hospital_id, from_=TODAY, to=day(30)))
+        hospital_id=world.hospital_id, **{"from": TODAY}, to=day(30)))
     assert [(c.date, c.closed, c.workday_as) for c in calendar.items] == [
         (wednesday, True, None), (saturday, False, 3)]
 
@@ -428,7 +428,7 @@ async def test_preview_shows_what_generation_would_do_without_doing_it(
     await scheduler.set_calendar_day(world.admin, CalendarDayParams(
         hospital_id=world.hospital_id, date=day(9), closed=True, reason="元旦"))
     preview = await scheduler.preview(world.admin, PreviewQuery(
-        hospital_id=world.hospital_id, from_=TODAY, to=day(14)))
+        hospital_id=world.hospital_id, **{"from": TODAY}, to=day(14)))
     actions = {(item.date.isoformat(), item.action) for item in preview.items}
     assert (docs[0]["date"], "kept_booked") in actions
     assert (docs[1]["date"], "replace") in actions
@@ -448,7 +448,7 @@ async def test_leave_stops_the_sessions_in_range_with_its_reason_and_generation_
     docs = {doc["date"]: doc for doc in await sessions(kit, world)}
     await booking.book(docs[day(2).isoformat()]["_id"], units=3)
     leave = await scheduler.add_leave(world.admin, LeaveCreateParams(
-        hospital_id=world.hospital_id, doctor_id=world.doctor_id, from_=day(2), to=day(3),
+        hospital_id=world.hospital_id, doctor_id=world.doctor_id, **{"from": day(2)}, to=day(3),
         reason="外出会诊"))
     on_leave = {docs[day(2).isoformat()]["_id"], docs[day(3).isoformat()]["_id"]}
     assert set(leave.stopped) == on_leave and leave.cancelled == 3
@@ -482,7 +482,7 @@ async def test_a_leave_interrupted_by_booking_is_finished_by_the_job(
     booking.stop_schedule = down  # type: ignore[method-assign]
     with pytest.raises(ServiceUnavailable):
         await scheduler.add_leave(world.admin, LeaveCreateParams(
-            hospital_id=world.hospital_id, doctor_id=world.doctor_id, from_=day(1),
+            hospital_id=world.hospital_id, doctor_id=world.doctor_id, **{"from": day(1)},
             to=day(1), reason="病假"))
     booking.stop_schedule = original  # type: ignore[method-assign]
     await scheduler.generation_pass()

@@ -9,14 +9,13 @@ import logging
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.catalog.repository import CatalogRepository
+from services.catalog.service import Clock
 from services.catalog.stats import StatsRepository, StatsService, ratio
 from shared.contracts.booking import (
     AppointmentList,
@@ -42,15 +41,6 @@ OPERATIONS = 500
 def every_log_line_is_built(caplog: pytest.LogCaptureFixture) -> None:
     """Log records are really made (a reserved `extra` key fails only then)."""
     caplog.set_level(logging.DEBUG, logger="guahao")
-
-
-@pytest.fixture
-async def catalog_db(mongo_url: str) -> AsyncIterator[AsyncDatabase[Document]]:
-    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=True)
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    yield client[name]
-    await client.drop_database(name)
-    await client.close()
 
 
 class BookingRecords:
@@ -163,14 +153,14 @@ async def projected(stats: StatsService, hospital_id: str, group_by: str
 
 
 async def test_statistics_equal_a_direct_count_after_a_randomized_week_and_a_rebuild(
-    mongo_db: AsyncDatabase[Document], catalog_db: AsyncDatabase[Document]
+    mongo_db: AsyncDatabase[Document], other_db: AsyncDatabase[Document]
 ) -> None:
     rng = random.Random(14)
     kit = await Kit(mongo_db, local(2026, 12, 1, 9, 0), BookingRules(max_active=50)).setup()
     schedules, done = await run_hospital_day(kit, rng)
     assert done >= OPERATIONS
 
-    catalog = CatalogRepository(catalog_db)
+    catalog = CatalogRepository(other_db)
     await catalog.ensure_indexes()
     await catalog.insert_hospital({"_id": kit.hospital_id, "name": "统计医院", "version": 1})
     for schedule in schedules:  # the catalog's own record of the sessions
@@ -180,7 +170,7 @@ async def test_statistics_equal_a_direct_count_after_a_randomized_week_and_a_reb
             "date": schedule.date.isoformat(), "session": schedule.session,
             "fee_cents": schedule.fee_cents,
             "slots": [slot.model_dump() for slot in schedule.slots]})
-    store = StatsRepository(catalog_db)
+    store = StatsRepository(other_db)
     await store.ensure_indexes()
     stats = StatsService(store, catalog, kit.clock)
 
@@ -206,7 +196,7 @@ async def test_statistics_equal_a_direct_count_after_a_randomized_week_and_a_reb
 
     # rebuilt from scratch from booking's records: the same numbers
     for collection in ("stats_appointments", "stats_slots", "stats_schedules"):
-        await catalog_db[collection].delete_many({})
+        await other_db[collection].delete_many({})
     kit.clock.advance(minutes=5)
     await stats.rebuild(kit.hospital_id, BookingRecords(kit))
     for group_by in ("day", "doctor", "department"):
@@ -220,13 +210,13 @@ async def test_statistics_equal_a_direct_count_after_a_randomized_week_and_a_reb
 
 
 async def test_an_event_claimed_but_not_applied_is_applied_on_redelivery(
-    catalog_db: AsyncDatabase[Document],
+    other_db: AsyncDatabase[Document],
 ) -> None:
-    store = StatsRepository(catalog_db)
+    store = StatsRepository(other_db)
     await store.ensure_indexes()
-    catalog = CatalogRepository(catalog_db)
+    catalog = CatalogRepository(other_db)
     await catalog.insert_hospital({"_id": "h_s", "name": "x", "version": 1})
-    clock = lambda: local(2026, 12, 1)  # noqa: E731
+    clock: Clock = lambda: local(2026, 12, 1)  # noqa: E731
     stats = StatsService(store, catalog, clock)
     event = new_event("appointment.booked", "h_s", {"appointment": {
         "id": "apt_1", "status": "booked", "date": "2026-12-02", "doctor_id": "doc_1",
@@ -243,11 +233,11 @@ async def test_an_event_claimed_but_not_applied_is_applied_on_redelivery(
 
 
 async def test_statistics_group_by_one_plain_field_per_query(
-    catalog_db: AsyncDatabase[Document],
+    other_db: AsyncDatabase[Document],
 ) -> None:
     """Pins the nx-27017 gap the projection avoids: a compound `$group` key is answered
     with the literal expression there, so every count groups by one plain field."""
-    store = StatsRepository(catalog_db)
+    store = StatsRepository(other_db)
     for i, (date, status) in enumerate([("2026-12-02", "booked"), ("2026-12-02", "no_show"),
                                         ("2026-12-03", "booked")]):
         await store.set_appointment(f"apt_{i}", "2026-12-01T08:00:00.000+08:00", 1, {

@@ -26,6 +26,13 @@ async def test_each_service_has_healthz_and_metrics(api: Api, stack: DevStack) -
             text = await resp.text()
     assert 'guahao_rpc_handled_total{method="list_hospitals",outcome="ok"}' in text
     assert "guahao_outbox_backlog" in text
+    assert "guahao_outbox_oldest_age_seconds" in text
+    assert "process_cpu_seconds_total" in text  # prometheus-client's process collector
+    assert "_created" not in text
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{stack.ops_url('notify')}/metrics") as resp:
+            text = await resp.text()
+    assert "# TYPE guahao_event_lag_seconds histogram" in text
 
 
 async def test_gateway_metrics_and_readiness(api: Api) -> None:

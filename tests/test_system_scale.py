@@ -17,7 +17,7 @@ from pymongo import AsyncMongoClient
 from shared.devstack import DevStack
 from shared.storage.testing import free_port
 from tests.harness import Api
-from tests.system_kit import make_hospital, make_schedule, patient
+from tests.system_kit import flash_crowd, make_hospital, make_schedule, patient
 
 pytestmark = pytest.mark.slow
 
@@ -49,26 +49,10 @@ async def test_400_bookings_on_5_slots_over_2_gateways_and_3_booking_processes(
             patients += await asyncio.gather(*(patient(api, 8000 + batch + i)
                                                for i in range(50)))
         async with aiohttp.ClientSession() as session:
-            async def attempt(i: int, token: str, pid: str) -> tuple[int, str | None]:
-                # as the mini-program does: a 503 (deadline passed on an overloaded 2-core
-                # box) is retried with the same Idempotency-Key, so nothing is booked twice
-                url = f"{gateways[i % 2]}/api/v1/appointments"
-                for _ in range(5):
-                    async with session.post(
-                            url, json={"slot_id": slots[i % 5], "patient_id": pid},
-                            headers={"Authorization": f"Bearer {token}",
-                                     "Idempotency-Key": f"scale-{i}-{pid}"}) as r:
-                        body = await r.json()
-                        if r.status != 503:
-                            return r.status, body.get("id")
-                    await asyncio.sleep(0.5)
-                return 503, None
-
-            outcomes = await asyncio.gather(
-                *(attempt(i, t, p) for i, (t, p) in enumerate(patients)))
-            statuses = Counter(200 if s == 201 else s for s, _ in outcomes)
-            assert statuses == {200: 50, 409: 350}, Counter(s for s, _ in outcomes)
-            assert len({aid for s, aid in outcomes if s in (200, 201)}) == 50
+            bookings = await flash_crowd(session, gateways, slots, patients, key_prefix="scale")
+            statuses = Counter(200 if b.status == 201 else b.status for b in bookings)
+            assert statuses == {200: 50, 409: 350}, Counter(b.status for b in bookings)
+            assert len({b.appointment_id for b in bookings if b.appointment_id}) == 50
             for name in ("booking", *[n for n in EXTRA if n.startswith("booking")]):
                 async with session.get(f"{stack.ops_url(name)}/metrics") as resp:
                     assert handled(await resp.text(), "book") > 0, f"{name} handled none"

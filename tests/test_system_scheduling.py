@@ -6,22 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.rules import HOSPITAL_TZ
 from shared.wechat.fake import DEFAULT_TEMPLATES
 from tests.harness import Api
-from tests.system_kit import book, make_hospital
+from tests.system_kit import book, eventually, make_hospital
 
 CANCELLED = DEFAULT_TEMPLATES["appointment_cancelled"].template_id
 DAY_AFTER = (dt.datetime.now(HOSPITAL_TZ) + dt.timedelta(days=2)).date()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.2)
 
 
 async def test_template_to_booking_to_leave_to_statistics(api: Api) -> None:

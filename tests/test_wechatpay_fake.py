@@ -86,7 +86,7 @@ async def test_a_signed_order_is_accepted(payfake: PayFake) -> None:
 async def test_requests_not_signed_by_the_merchant_are_refused(
         payfake: PayFake, pay_credentials: dict[str, str], case: str) -> None:
     body = order_body(payfake)
-    kwargs: dict[str, Any] = {
+    cases: dict[str, dict[str, Any]] = {
         "unsigned": {"headers": {"Authorization": ""}},
         "scheme": {"scheme": "WECHATPAY2-SHA256-RSA"},
         "mchid": {"mchid": "1900000000"},
@@ -96,8 +96,8 @@ async def test_requests_not_signed_by_the_merchant_are_refused(
         "other_key": {"key_pem": pay_credentials["wechatpay_private_key_pem"]},
         "body": {"signed_body": json.dumps({**body, "amount": {"total": 1}}).encode()},
         "path": {"signed_path": JSAPI + "?x=1"},
-    }[case]
-    status, reply = await call(payfake, "POST", JSAPI, body, **kwargs)
+    }
+    status, reply = await call(payfake, "POST", JSAPI, body, **cases[case])
     assert (status, reply["code"]) == (401, "SIGN_ERROR")
     assert payfake.state.orders == {}
 

@@ -152,6 +152,15 @@ function fakeWx(routes = {}) {
   fn('navigateBack');
   fn('stopPullDownRefresh');
   fn('setNavigationBarTitle');
+  // the payment sheet: succeeds unless a test says otherwise (success proves nothing: the
+  // pages wait for the server's `paid`)
+  fn('requestPayment', (opts) => {
+    setTimeout(() => {
+      const res = { errMsg: 'requestPayment:ok' };
+      if (opts.success) opts.success(res);
+      if (opts.complete) opts.complete(res);
+    }, 0);
+  });
   fn('requestSubscribeMessage', (opts) => {
     const res = { errMsg: 'requestSubscribeMessage:ok' };
     (opts.tmplIds || []).forEach((id) => {
@@ -274,3 +283,10 @@ function withDataId(nodes, id) {
 }
 
 module.exports.withDataId = withDataId;
+
+/** The data part of a wx.* options object (its success/fail/complete callbacks left out). */
+function withoutCallbacks(opts) {
+  return Object.fromEntries(Object.entries(opts || {}).filter(([, v]) => typeof v !== 'function'));
+}
+
+module.exports.withoutCallbacks = withoutCallbacks;

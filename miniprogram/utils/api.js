@@ -54,6 +54,10 @@ const appointments = {
   get: (id, opts) => request({ url: `/appointments/${e(id)}`, ...opts }),
   cancel: (id, opts) => request({ url: `/appointments/${e(id)}/cancel`, method: 'POST', data: {}, ...opts }),
   move: (id, slotId, opts) => request({ url: `/appointments/${e(id)}/move`, method: 'POST', data: { slot_id: slotId }, ...opts }),
+  /** The wx.requestPayment arguments of an unpaid appointment (JSAPI prepay). */
+  pay: (id, opts) => request({ url: `/appointments/${e(id)}/pay`, method: 'POST', data: {}, ...opts }),
+  /** 候诊: {position, ahead, now_serving_seq, eta_minutes, status}. */
+  queue: (id, opts) => request({ url: `/appointments/${e(id)}/queue`, ...opts }),
 };
 
 const waitlist = {
@@ -85,6 +89,15 @@ const staff = {
   capacity: (slotId, delta, opts) => request({ url: admin(`/slots/${e(slotId)}/capacity`), method: 'POST', data: { delta }, auth: 'staff', ...opts }),
   doctors: (opts) => request({ url: admin('/doctors'), auth: 'staff', ...opts }),
   publish: (did, published, opts) => request({ url: admin(`/doctors/${e(did)}`), method: 'PATCH', data: { published }, auth: 'staff', ...opts }),
+  /** A doctor's sessions over the booking window (no date: the whole window). */
+  doctorSchedules: (did, opts) => request({ url: admin('/schedules'), query: { doctor_id: did }, auth: 'staff', ...opts }),
+  /** Doctor leave {from, to, reason}: 停诊 of every session in the range. */
+  leave: (did, body, opts) => request({ url: admin(`/doctors/${e(did)}/leave`), method: 'POST', data: body, auth: 'staff', ...opts }),
+  stats: (query, opts) => request({ url: admin('/stats'), query, auth: 'staff', ...opts }),
+  queue: (sid, opts) => request({ url: admin(`/schedules/${e(sid)}/queue`), auth: 'staff', ...opts }),
+  callNext: (sid, room, opts) => request({
+    url: admin(`/schedules/${e(sid)}/queue/call-next`), method: 'POST', data: room ? { room } : {}, auth: 'staff', ...opts,
+  }),
 };
 
 module.exports = {

@@ -10,6 +10,7 @@ const SESSION_ORDER = { am: 0, pm: 1, evening: 2 };
 
 const APPOINTMENT_STATUS = {
   pending: { label: '抽签中', theme: 'warning' },
+  pending_payment: { label: '待支付', theme: 'warning' },
   booked: { label: '待就诊', theme: 'primary' },
   checked_in: { label: '已签到', theme: 'success' },
   completed: { label: '已完成', theme: 'default' },
@@ -18,6 +19,14 @@ const APPOINTMENT_STATUS = {
 };
 
 const CANCELLED_BY = { patient: '本人取消', hospital: '医院取消', system: '系统取消' };
+
+// payment.status of an appointment (api.md "Registration fee")
+const PAYMENT_STATUS = {
+  unpaid: '待支付', paid: '已支付', refunding: '退款中', refunded: '已退款', closed: '已关闭',
+};
+
+// machine reasons the server may give for a cancellation, in words
+const REASONS = { unpaid: '超时未支付，号源已释放' };
 
 const RELATIONS = [
   { value: 'self', label: '本人' },
@@ -208,10 +217,47 @@ function param(query, key) {
   }
 }
 
+/** Milliseconds left until an ISO instant (0 once past or unreadable). */
+function msLeft(iso, now = Date.now()) {
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? 0 : Math.max(0, ms - now);
+}
+
+/** Time left to `iso` as "14:05" (mm:ss) or "1:02:03" beyond an hour; '' once past. */
+function countdown(iso, now = Date.now()) {
+  const left = Math.ceil(msLeft(iso, now) / 1000);
+  if (left <= 0) return '';
+  const h = Math.floor(left / 3600);
+  const m = Math.floor((left % 3600) / 60);
+  const sec = left % 60;
+  return h ? `${h}:${pad(m)}:${pad(sec)}` : `${pad(m)}:${pad(sec)}`;
+}
+
+/** Payment fields of an appointment for display (empty when the hospital takes no fee online). */
+function paymentView(a, now = Date.now()) {
+  const payment = a.payment || null;
+  const refund = a.refund || (payment && payment.refund) || null;
+  const pending = a.status === 'pending_payment';
+  const refundCents = refund && (refund.amount_cents !== undefined ? refund.amount_cents : null);
+  return {
+    awaitingPayment: pending,
+    payStatusText: payment ? PAYMENT_STATUS[payment.status] || payment.status || '' : '',
+    amountText: payment && payment.amount_cents !== undefined ? fee(payment.amount_cents) : '',
+    payByText: pending ? instant(a.pay_by, now) : '',
+    countdownText: pending ? countdown(a.pay_by, now) : '',
+    payExpired: pending && !!a.pay_by && msLeft(a.pay_by, now) <= 0,
+    refundText: payment && (payment.status === 'refunding' || payment.status === 'refunded')
+      ? `${PAYMENT_STATUS[payment.status]}${refundCents !== null ? ` ${fee(refundCents)}` : ''}`
+      : '',
+  };
+}
+
 /** Display fields of an appointment (api.md shape). */
 function appointmentView(a, now = Date.now()) {
   return {
     ...a,
+    ...paymentView(a, now),
+    reasonText: a.reason ? REASONS[a.reason] || a.reason : '',
     statusText: appointmentStatus(a.status),
     statusTheme: appointmentTheme(a.status),
     dateText: dateLabel(a.date),
@@ -280,6 +326,10 @@ module.exports = {
   SESSION_ORDER,
   RELATIONS,
   CANCELLED_BY,
+  PAYMENT_STATUS,
+  countdown,
+  msLeft,
+  paymentView,
   today,
   addDays,
   weekday,

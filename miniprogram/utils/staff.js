@@ -1,6 +1,7 @@
 /** Helpers for the staff pages: the staff session and its hospital. */
-const { getSession } = require('./request');
+const { getSession, errorText, readable } = require('./request');
 const format = require('./format');
+const api = require('./api');
 
 /** The staff session's hospital id, or '' (then the page sends the user to staff-login). */
 function requireStaff() {
@@ -35,4 +36,38 @@ function confirmModal(options) {
   });
 }
 
-module.exports = { requireStaff, loadDatedStaffPage, confirmModal };
+/**
+ * The message of a failed staff action, shown on the page: a 422's first field message,
+ * the Chinese half of the server's message, and for 503 / network failures a retry hint.
+ */
+function actionErrorText(err) {
+  const text = errorText(err);
+  if (err && (err.network || err.statusCode === 503 || err.statusCode === 429) && !/重试|稍后/.test(text)) {
+    return `${text}，请稍后重试`;
+  }
+  return text;
+}
+
+/** Per-field messages of a 422 (`details.fields`), readable: {from: '…', reason: '…'}. */
+function fieldErrors(err) {
+  const out = {};
+  const fields = (err && err.code === 'VALIDATION_FAILED' && err.fields) || {};
+  Object.keys(fields).forEach((k) => {
+    out[k] = readable(String(fields[k]));
+  });
+  return out;
+}
+
+/** The staff's doctors as {id: doctor} (GET /admin/hospitals/{hid}/doctors). */
+async function doctorsById(opts) {
+  const { items } = await api.staff.doctors({ toast: false, ...opts });
+  const byId = {};
+  (items || []).forEach((d) => {
+    byId[d.id] = d;
+  });
+  return byId;
+}
+
+module.exports = {
+  requireStaff, loadDatedStaffPage, confirmModal, actionErrorText, fieldErrors, doctorsById,
+};

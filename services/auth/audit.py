@@ -31,6 +31,8 @@ log = logging.getLogger("guahao.auth.audit")
 AUDITED_EVENTS = [
     "appointment.cancelled.*", "appointment.checked_in.*", "appointment.no_show.*",
     "appointment.rescheduled.*", "schedule.*.*", "doctor.*.*", "hospital.*.*",
+    # the queue desk (候诊叫号): calls, 过号, re-queues and 就诊完成 (`queue.near` is no one's act)
+    "appointment.completed.*", "queue.called.*", "queue.skipped.*", "queue.requeued.*",
 ]
 # what an entry names as its target, in order of preference: data[<kind>]["id"]
 TARGET_KINDS = ("appointment", "schedule", "slot", "doctor", "staff")

@@ -10,7 +10,8 @@ from services.auth.pii import PiiCipher
 from services.auth.repository import PatientRepository, UserRepository
 from services.auth.service import require_caller
 from services.auth.tokens import Clock
-from shared.context import Caller
+from shared.context import INTERNAL_ROLES, Caller
+from shared.contracts.events import PatientChanged, PatientProfile, typed_event
 from shared.contracts.patients import (
     Patient,
     PatientCreate,
@@ -22,13 +23,12 @@ from shared.contracts.patients import (
 from shared.errors import Conflict, Forbidden, Internal, LimitReached, NotFound, ValidationFailed
 from shared.idcard import mask_id_number, mask_phone, parse_resident_id
 from shared.ids import new_id
-from shared.messaging.events import PLATFORM, EventEnvelope, EventPublisher, new_event
+from shared.messaging.events import PLATFORM, EventEnvelope, EventPublisher
 from shared.storage.mongo import Document
 
 log = logging.getLogger("guahao.auth.patients")
 
 PROFILE_LIMIT = 5
-INTERNAL_ROLES = frozenset({"platform_admin", "internal"})
 
 
 def default_profile_id(docs: list[Document], chosen: str | None) -> str | None:
@@ -204,11 +204,10 @@ class PatientService:
         name in clear in the stored profile, and a lost event only costs booking one
         read-through to auth at the profile's first booking (a deletion does not rely on
         events: booking is told synchronously)."""
-        return new_event(event_type, PLATFORM, {"patient": {
-            "id": doc["_id"], "user_id": doc["user_id"], "id_hash": doc["id_hash"],
-            "name": self._open(doc, "name"),
-            "id_number_masked": mask_id_number(self._open(doc, "id_number"))}},
-            at=self.clock())
+        return typed_event(event_type, PLATFORM, PatientChanged(patient=PatientProfile(
+            id=doc["_id"], user_id=doc["user_id"], id_hash=doc["id_hash"],
+            name=self._open(doc, "name"),
+            id_number_masked=mask_id_number(self._open(doc, "id_number")))), at=self.clock())
 
     async def _publish(self, event: EventEnvelope) -> None:
         if self.events is None:

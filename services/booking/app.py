@@ -23,6 +23,9 @@ from services.booking.projections import (
     SoldOutBoard,
 )
 from services.booking.queries import AppointmentQueries
+from services.booking.queue import QueueDesk
+from services.booking.queue_handlers import QueueHandlers
+from services.booking.queue_repository import QueueStore
 from services.booking.repository import (
     Appointments,
     DaySweeps,
@@ -124,9 +127,13 @@ class Booking:
     fees: FeeOutcomes
     events: BookingEvents
     handlers: BookingHandlers
+    queue: QueueDesk
+    queue_store: QueueStore
+    queue_handlers: QueueHandlers
 
     async def ensure_indexes(self) -> None:
-        for repo in (self.sessions, self.appointments, self.persons, self.holds, self.entries):
+        for repo in (self.sessions, self.appointments, self.persons, self.holds, self.entries,
+                     self.queue_store):
             await repo.ensure_indexes()
 
 
@@ -151,10 +158,14 @@ def build(db: Any, *, catalog: CatalogPort, auth: AuthPort, outbox: OutboxRelay,
                                sessions=sessions, persons=persons, session_book=session_book,
                                rules=rules, patients=patients, booker=booker, catalog=catalog,
                                outbox=outbox, clock=clock)
+    queue_store = QueueStore(db)
+    queue = QueueDesk(store=queue_store, appointments=appointments, sessions=sessions,
+                      rules=rules, outbox=outbox, faults=faults, clock=clock)
     lifecycle = AppointmentLifecycle(appointments=appointments, sessions=sessions,
                                      persons=persons, session_book=session_book, rules=rules,
                                      sold_out=sold_out, outbox=outbox, booker=booker,
-                                     waitlist=waitlist, faults=faults, clock=clock)
+                                     waitlist=waitlist, faults=faults, clock=clock,
+                                     queue=queue)
     admin = SessionAdmin(sessions=sessions, appointments=appointments,
                          session_book=session_book, lifecycle=lifecycle, waitlist=waitlist,
                          sold_out=sold_out, outbox=outbox, faults=faults, clock=clock)
@@ -179,6 +190,8 @@ def build(db: Any, *, catalog: CatalogPort, auth: AuthPort, outbox: OutboxRelay,
         handlers=BookingHandlers(booker=booker, lifecycle=lifecycle, admin=admin,
                                  queries=queries, waitlist=waitlist, patients=patients,
                                  metrics=metrics),
+        queue=queue, queue_store=queue_store,
+        queue_handlers=QueueHandlers(desk=queue, lifecycle=lifecycle),
     )
 
 
@@ -201,6 +214,7 @@ async def wire(rt: ServiceRuntime) -> None:
                     if rt.settings.payment_timeout_seconds else None)
     await booking.ensure_indexes()
     booking.handlers.register(rt.rpc_server)
+    booking.queue_handlers.register(rt.rpc_server)
     events = booking.events
     # competing consumers: one replica handles each event for the service
     rt.consume("inventory", ["schedule.published.*"], events.schedule_published)
@@ -218,6 +232,9 @@ async def wire(rt: ServiceRuntime) -> None:
                       interval=1.0, idle_interval=4.0, ttl=dt.timedelta(seconds=30))
     rt.add_leased_job("unpaid_expiry", lambda term: booking.fees.expire_unpaid(), interval=1.0,
                       idle_interval=5.0, ttl=dt.timedelta(seconds=30))
+    # the queue_near announcements a crash left undone (an index look-up when idle)
+    rt.add_leased_job("queue_repair", lambda term: booking.queue.repair_once(), interval=5.0,
+                      idle_interval=15.0, ttl=dt.timedelta(seconds=60))
     rt.add_leased_job("end_of_day", lambda term: booking.end_of_day.run_once(), interval=60.0,
                       ttl=dt.timedelta(seconds=120))
 

@@ -56,6 +56,7 @@ from shared.faults import FaultPoints
 from shared.messaging.events import EventEnvelope
 from shared.messaging.outbox import OutboxRelay, outbox_fields, with_outbox
 from shared.storage.mongo import Document
+from shared.tracing import annotate
 
 log = logging.getLogger("guahao.booking")
 
@@ -141,6 +142,7 @@ class Booker:
     async def book(self, user_id: str, params: BookParams) -> tuple[Appointment, bool]:
         """First come: book a slot; the appointment and whether this call created it."""
         aid, req_hash, slot, rules = await self.prepare(user_id, params)
+        annotate(appointment_id=aid, hospital_id=slot.hospital_id)
         collecting = self.lottery.is_collecting(rules, slot)
         if not collecting:
             self.refuse_sold_out(slot, aid)

@@ -24,9 +24,15 @@ from shared.contracts.booking import (
     SlotState,
     StopResult,
 )
+from shared.contracts.events import (
+    CapacityChanged,
+    ChangedSlot,
+    ScheduleStopped,
+    StoppedSchedule,
+    typed_event,
+)
 from shared.errors import InvalidState, NotFound, ValidationFailed
 from shared.faults import FaultPoints
-from shared.messaging.events import new_event
 from shared.messaging.outbox import OutboxRelay, outbox_push
 
 log = logging.getLogger("guahao.booking.clinic")
@@ -73,9 +79,10 @@ class SessionAdmin:
         """停诊: refuse new bookings (one write), then cancel every active appointment."""
         session = await self.session_book.session(schedule_id, hospital_id)
         now = self.clock()
-        event = new_event("schedule.stopped", hospital_id, {"schedule": {
-            "id": schedule_id, "doctor_id": session.doctor.id, "date": session.date,
-            "session": session.session, "reason": reason}}, at=now)
+        event = typed_event("schedule.stopped", hospital_id, ScheduleStopped(
+            schedule=StoppedSchedule(id=schedule_id, doctor_id=session.doctor.id,
+                                     date=session.date, session=session.session,
+                                     reason=reason)), at=now)
         if await self.sessions.stop(schedule_id, reason, now, outbox_push(event)):
             await self.outbox.publish_committed(self.sessions.collection, schedule_id, [event])
         for slot_id in session.slots:
@@ -132,10 +139,10 @@ class SessionAdmin:
         session = await self.sessions.get(slot.schedule_id)
         assert session is not None
         capacity = session.stock[slot_id].capacity + delta - handed
-        event = new_event("schedule.capacity_changed", hospital_id, {"slot": {
-            "id": slot_id, "schedule_id": slot.schedule_id, "doctor_id": slot.doctor_id,
-            "date": slot.date, "start": slot.start, "end": slot.end,
-            "capacity": capacity, "delta": delta}}, at=self.clock())
+        event = typed_event("schedule.capacity_changed", hospital_id, CapacityChanged(
+            slot=ChangedSlot(id=slot_id, schedule_id=slot.schedule_id, doctor_id=slot.doctor_id,
+                             date=slot.date, start=slot.start, end=slot.end,
+                             capacity=capacity, delta=delta)), at=self.clock())
         rest = delta - handed
         updated = await self.sessions.change_capacity(slot.schedule_id, slot_id, rest,
                                                       outbox_push(event))

@@ -16,7 +16,7 @@ from services.booking.queries import AppointmentQueries
 from services.booking.repository import Sessions
 from services.booking.waitlist import WaitlistService
 from shared.access import require_hospital_admin, require_hospital_desk, require_patient
-from shared.context import CallContext
+from shared.context import INTERNAL_ROLES, CallContext
 from shared.contracts.auth import ActiveAppointmentCount
 from shared.contracts.booking import (
     Appointment,
@@ -49,8 +49,6 @@ from shared.messaging.events import EventEnvelope
 from shared.messaging.rpc import RpcServer
 from shared.metrics import Registry
 from shared.storage.opcount import counting
-
-INTERNAL_ROLES = frozenset({"service", "platform_admin"})
 
 
 class BookingHandlers:

@@ -72,6 +72,17 @@ class HandOver(Protocol):
     async def hand_over(self, slot_id: str, from_appointment_id: str | None) -> bool: ...
 
 
+class QueuePlacement(Protocol):
+    """Where a check-in puts the appointment in its session's queue (the queue desk)."""
+
+    async def place(self, doc: Document) -> Document: ...
+
+    async def requeue(self, doc: Document) -> Appointment: ...
+
+    async def done(self, hospital_id: str, schedule_id: str, appointment_id: str
+                   ) -> Appointment: ...
+
+
 class AppointmentLifecycle:
     def __init__(
         self,
@@ -87,8 +98,10 @@ class AppointmentLifecycle:
         waitlist: HandOver | None,
         faults: FaultPoints,
         clock: Clock,
+        queue: QueuePlacement | None = None,
     ) -> None:
         self.appointments = appointments
+        self.queue = queue
         self.sessions = sessions
         self.persons = persons
         self.session_book = session_book
@@ -193,15 +206,20 @@ class AppointmentLifecycle:
         return appointment_view(await self.cancel(doc, "hospital", reason or "医院取消"))
 
     async def check_in(self, hospital_id: str, appointment_id: str) -> Appointment:
-        """签到: only on the visit day (hospital-local)."""
+        """签到: only on the visit day (hospital-local); the same write puts the appointment
+        in its session's queue. A skipped patient checking in again goes back in the queue."""
         doc = await self.of_hospital(hospital_id, appointment_id)
+        if doc["status"] == "checked_in" and self.queue is not None:
+            return await self.queue.requeue(doc)
         today = local_now(self.clock()).date().isoformat()
         if doc["status"] == "booked" and doc["date"] != today:
             raise InvalidState("只能在就诊当天签到 / check-in only on the visit day",
                                date=doc["date"])
+        fields: Document = {"checked_in_at": self.clock()}
+        if doc["status"] == "booked" and self.queue is not None:
+            fields["queue"] = await self.queue.place(doc)
         return appointment_view(await self.change(
-            doc, "checked_in", "appointment.checked_in", {"checked_in_at": self.clock()},
-            frees_person=True))
+            doc, "checked_in", "appointment.checked_in", fields, frees_person=True))
 
     async def complete(self, hospital_id: str | None, appointment_id: str) -> Appointment:
         """就诊完成 (checked_in → completed)."""
@@ -209,6 +227,9 @@ class AppointmentLifecycle:
                else await self.appointments.get(appointment_id))
         if doc is None:
             raise NotFound()
+        if self.queue is not None and (doc.get("queue") or {}).get("state") == "called":
+            done = await self.queue.done(doc["hospital_id"], doc["schedule_id"], doc["_id"])
+            return Appointment.model_validate(done.model_dump(exclude={"queue"}))  # timed
         return appointment_view(await self.change(
             doc, "completed", "appointment.completed", {"completed_at": self.clock()}))
 

@@ -23,6 +23,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.booking.domain import PatientRef, PersonLimits, Session
 from shared.contracts.catalog import ScheduleDefinition
+from shared.messaging.outbox import merge_updates
 from shared.storage.mongo import Document
 
 NO_OUTBOX = {"outbox": 0}
@@ -135,7 +136,7 @@ class Sessions:
         time (the caller's event rides in `outbox`)."""
         result = await self.collection.update_one(
             {"_id": schedule_id, "stopped": False},
-            _merge({"$set": {"stopped": True, "stop_reason": reason, "stopped_at": now,
+            merge_updates({"$set": {"stopped": True, "stop_reason": reason, "stopped_at": now,
                              "stopping": True},
                     "$inc": {"v": 1}}, outbox))
         return result.modified_count == 1
@@ -149,7 +150,7 @@ class Sessions:
             guard["$expr"] = {"$lte": [f"${stock}.booked",
                                        {"$add": [f"${stock}.capacity", delta]}]}
         doc = await self.collection.find_one_and_update(
-            guard, _merge({"$inc": {f"{stock}.capacity": delta, "v": 1}}, outbox),
+            guard, merge_updates({"$inc": {f"{stock}.capacity": delta, "v": 1}}, outbox),
             projection=NO_OUTBOX, return_document=ReturnDocument.AFTER)
         return None if doc is None else Session.from_doc(doc)
 
@@ -525,13 +526,6 @@ class Waitlist:
             {"_id": entry_id, "status": {"$in": ["waiting", "promoting"]}},
             {"$set": {"status": status, **fields}, "$unset": {"promoting_at": ""}},
             projection=NO_OUTBOX, return_document=ReturnDocument.AFTER)
-
-
-def _merge(update: Document, extra: Document) -> Document:
-    merged = {op: dict(fields) for op, fields in update.items()}
-    for op, fields in extra.items():
-        merged.setdefault(op, {}).update(fields)
-    return merged
 
 
 async def _insert_if_absent(collection: Any, doc: Document) -> None:

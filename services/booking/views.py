@@ -8,8 +8,14 @@ from typing import Any
 from services.booking.domain import iso_local
 from shared.contracts.booking import Appointment
 from shared.contracts.catalog import PersonRef
-from shared.contracts.events import EVENT_DATA, AppointmentData, EventPatient, EventPayment
-from shared.messaging.events import EventEnvelope, new_event
+from shared.contracts.events import (
+    EVENT_DATA,
+    AppointmentData,
+    EventPatient,
+    EventPayment,
+    typed_event,
+)
+from shared.messaging.events import EventEnvelope
 from shared.storage.mongo import Document
 
 
@@ -45,5 +51,4 @@ def appointment_event(event_type: str, doc: Document, at: dt.datetime, **extra: 
                              amount_cents=doc["payment"]["amount_cents"])
         if doc.get("payment") else None)
     data = EVENT_DATA[event_type].model_validate({"appointment": appointment, **extra})
-    return new_event(event_type, doc["hospital_id"],
-                     data.model_dump(mode="json", exclude_none=True), at=at)
+    return typed_event(event_type, doc["hospital_id"], data, at=at)

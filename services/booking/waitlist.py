@@ -30,6 +30,14 @@ from services.booking.repository import (
 )
 from services.booking.views import appointment_event
 from shared.contracts.booking import WaitlistEntry, WaitlistJoin, WaitlistList
+from shared.contracts.events import (
+    AppointmentData,
+    EventPatient,
+    WaitlistEntryData,
+    WaitlistJoined,
+    WaitlistPromoted,
+    typed_event,
+)
 from shared.errors import (
     AlreadyBooked,
     DomainError,
@@ -39,7 +47,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.ids import new_id
-from shared.messaging.events import EventEnvelope, new_event
+from shared.messaging.events import EventEnvelope
 from shared.messaging.outbox import OutboxRelay, outbox_fields
 from shared.rules import local_now
 from shared.storage.mongo import Document
@@ -108,7 +116,8 @@ class WaitlistService:
         for key in ("doctor_id", "department_id", "sessions"):
             if getattr(params, key) is not None:
                 doc[key] = getattr(params, key)
-        event = new_event("waitlist.joined", hospital_id, {"entry": _event_view(doc)}, at=now)
+        event = typed_event("waitlist.joined", hospital_id, WaitlistJoined(
+            entry=_event_view(doc)), at=now)
         await self.entries.insert({**doc, **outbox_fields(event)})
         await self.outbox.publish_committed(self.entries.collection, entry_id, [event])
         return _view(doc)
@@ -190,9 +199,10 @@ class WaitlistService:
 
             def promoted(booked: Document, entry: Document = entry) -> list[EventEnvelope]:
                 announced = appointment_event("appointment.booked", booked, now)
-                return [new_event("waitlist.promoted", slot.hospital_id, {
-                    "entry": _event_view(entry),
-                    "appointment": announced.data["appointment"]}, at=now)]
+                return [typed_event("waitlist.promoted", slot.hospital_id, WaitlistPromoted(
+                    entry=_event_view(entry),
+                    appointment=AppointmentData.model_validate(
+                        announced.data["appointment"])), at=now)]
 
             # at a hospital that collects the fee the promoted patient pays like any other
             await self.booker.insert_booked(doc, seq_no, promoted, rules=rules)
@@ -241,15 +251,14 @@ class WaitlistService:
         await self.holds.drop_all(entry["_id"])
 
 
-def _event_view(doc: Document) -> Document:
-    view: Document = {k: doc[k] for k in ("_id", "hospital_id", "date_from", "date_to",
-                                          "user_id") if k in doc}
-    view["id"] = view.pop("_id")
-    view["patient"] = {k: doc["patient"][k] for k in ("id", "name", "id_number_masked")}
-    for key in ("doctor_id", "department_id", "sessions"):
-        if key in doc:
-            view[key] = doc[key]
-    return view
+def _event_view(doc: Document) -> WaitlistEntryData:
+    return WaitlistEntryData(
+        id=doc["_id"], hospital_id=doc["hospital_id"], date_from=doc["date_from"],
+        date_to=doc["date_to"], user_id=doc["user_id"],
+        patient=EventPatient.model_validate(
+            {k: doc["patient"][k] for k in ("id", "name", "id_number_masked")}),
+        doctor_id=doc.get("doctor_id"), department_id=doc.get("department_id"),
+        sessions=doc.get("sessions"))
 
 
 def _view(doc: Document) -> WaitlistEntry:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from pydantic import BaseModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -54,6 +55,7 @@ from shared.contracts.catalog import (
     Slot,
     SlotDefinition,
 )
+from shared.contracts.events import DoctorUpdated, RulesUpdated, SchedulePublished, typed_event
 from shared.errors import (
     Conflict,
     DomainError,
@@ -65,7 +67,7 @@ from shared.errors import (
 )
 from shared.idcard import is_ascii_digits
 from shared.ids import new_id
-from shared.messaging.events import EventEnvelope, new_event
+from shared.messaging.events import EventEnvelope
 from shared.messaging.outbox import outbox_fields, with_outbox
 from shared.rules import BookingWindow, local_now, schedule_status
 from shared.storage.mongo import Document
@@ -150,10 +152,6 @@ def doctor_view(doc: Document, next_available: dt.date | None = None) -> Doctor:
         fee_cents=doc["fee_cents"], published=bool(doc.get("published")),
         next_available_date=next_available,
     )
-
-
-def event_data(model: Doctor | ScheduleDefinition) -> dict[str, Any]:
-    return model.model_dump(mode="json", exclude_none=True)
 
 
 def definition_of(
@@ -373,7 +371,7 @@ class CatalogService:
         doc = self._doctor_doc(new_id("doc"), params.hospital_id, params)
         doctor = doctor_view(doc)
         await self.repo.insert_doctor(doc | outbox_fields(self._event(
-            "doctor.updated", params.hospital_id, {"doctor": event_data(doctor)})))
+            "doctor.updated", params.hospital_id, DoctorUpdated(doctor=doctor))))
         await self.outbox.flush_quietly(self.repo.doctors, doc["_id"])
         log.info("doctor created",
                  extra={"hospital_id": params.hospital_id, "doctor_id": doc["_id"]})
@@ -393,7 +391,7 @@ class CatalogService:
                 return doctor_view(doc)
             after = {k: v for k, v in doc.items() if k not in cleared} | changes
             event = self._event("doctor.updated", params.hospital_id,
-                                {"doctor": event_data(doctor_view(after))})
+                                DoctorUpdated(doctor=doctor_view(after)))
             update: dict[str, Any] = {"$set": {**changes, "updated_at": self.clock()},
                                       "$inc": {"version": 1}}
             if cleared:
@@ -418,7 +416,8 @@ class CatalogService:
                 return hospital_detail(doc)
             stored = rules.model_dump()
             event = self._event("hospital.rules_updated", params.hospital_id,
-                                {"hospital_id": params.hospital_id, "rules": stored})
+                                RulesUpdated(hospital_id=params.hospital_id, rules=rules),
+                                keep_none=True)
             update = {"$set": {"rules": stored, "updated_at": self.clock()},
                       "$inc": {"version": 1}}
             updated = await self.repo.update_hospital(
@@ -522,7 +521,7 @@ class CatalogService:
 
     async def seed_doctor(self, doctor_id: str, hospital_id: str, spec: DoctorCreate) -> bool:
         doc = self._doctor_doc(doctor_id, hospital_id, spec)
-        event = self._event("doctor.updated", hospital_id, {"doctor": event_data(doctor_view(doc))})
+        event = self._event("doctor.updated", hospital_id, DoctorUpdated(doctor=doctor_view(doc)))
         try:
             await self.repo.insert_doctor(doc | outbox_fields(event))
         except DuplicateKeyError:
@@ -554,8 +553,9 @@ class CatalogService:
 
     # helpers
 
-    def _event(self, type: str, hospital_id: str, data: dict[str, Any]) -> EventEnvelope:
-        return new_event(type, hospital_id, data, at=self.clock())
+    def _event(self, event_type: str, hospital_id: str, data: BaseModel, *,
+               keep_none: bool = False) -> EventEnvelope:
+        return typed_event(event_type, hospital_id, data, at=self.clock(), keep_none=keep_none)
 
     async def _hospital(self, hospital_id: str) -> Document:
         doc = await self.repo.hospital(hospital_id)
@@ -639,7 +639,7 @@ class CatalogService:
         }
         definition = definition_of(doc, doctor, department)
         event = self._event("schedule.published", doctor["hospital_id"],
-                            {"schedule": event_data(definition)})
+                            SchedulePublished(schedule=definition))
         return doc | outbox_fields(event)
 
     @staticmethod

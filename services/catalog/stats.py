@@ -327,8 +327,8 @@ async def _rebuild_command(hospital_id: str) -> None:
     from shared.storage.mongo import connect_mongo, service_database
 
     settings = Settings.from_env()
-    configure_logging("catalog-stats", settings.log_level)
-    broker = await connect_broker_with_retry(settings.amqp_url, name="catalog-stats")
+    configure_logging("catalog-stats", settings.log_level, settings.log_format)
+    broker = await connect_broker_with_retry(settings.broker_urls, name="catalog-stats")
     mongo = connect_mongo(settings, app_name="catalog-stats")
     try:
         db = service_database(mongo, settings, "catalog")

@@ -22,8 +22,9 @@ from services.notify.repository import Deliveries, MessageLog, Quotas, Reminders
 from services.notify.subscriptions import SubscriptionService
 from services.notify.templates import TemplateConfigError, load_templates
 from services.notify.webhooks import SecretBox, UrlPolicy, WebhookService
+from shared.contracts.events import WebhooksChanged, typed_event
 from shared.messaging.broadcast import BroadcastListener
-from shared.messaging.events import PLATFORM, new_event
+from shared.messaging.events import PLATFORM
 from shared.runtime import ServiceRuntime
 from shared.wechat import WechatClient
 from shared.wechat.openids import AuthOpenids
@@ -74,8 +75,8 @@ async def wire(rt: ServiceRuntime) -> None:
         retry_base=settings.webhook_retry_base_seconds,
         max_attempts=settings.webhook_max_attempts)
     async def announce_webhooks_changed(hospital_id: str) -> None:
-        await rt.events.publish(new_event("webhook.changed", PLATFORM,
-                                          {"hospital_id": hospital_id}))
+        await rt.events.publish(typed_event("webhook.changed", PLATFORM,
+                                            WebhooksChanged(hospital_id=hospital_id)))
 
     webhooks = WebhookService(webhook_docs, deliveries, box, policy, clock,
                               on_new_delivery=worker.wake, announce=announce_webhooks_changed)

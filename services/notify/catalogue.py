@@ -85,7 +85,15 @@ WHEN = {
     "appointment.rescheduled": "the hospital moved it (改约); `data.previous` is the old slot",
     "appointment.checked_in": "the patient checked in",
     "appointment.no_show": "the visit day passed without a check-in",
-    "appointment.completed": "就诊完成: a checked-in visit is done",
+    "appointment.completed": "就诊完成: a checked-in visit is done (from the queue desk: "
+                             "`queue` with the room and `consult_seconds` = done − called)",
+    "queue.called": "候诊叫号: a checked-in patient is called to a room (`recall`: called "
+                    "again)",
+    "queue.skipped": "过号: a called (or waiting) patient was not there",
+    "queue.requeued": "a skipped patient checked in again: back in the queue after "
+                      "`late_requeue_after` waiting patients (`late`)",
+    "queue.near": "the patient's turn is near: `ahead` waiting patients before them (3 or "
+                  "fewer, once per appointment), `eta_minutes`",
     "schedule.published": "a clinic session was published with its slots",
     "schedule.stopped": "停诊: the session was stopped; its appointments are cancelled",
     "schedule.capacity_changed": "加号 / capacity reduced on one slot",
@@ -124,6 +132,11 @@ def _appointment(**changes: Any) -> dict[str, Any]:
     }
 
 
+def _queue(**fields: Any) -> dict[str, Any]:
+    """An appointment's place in its session's queue (booking's queue desk)."""
+    return {"schedule_id": "sch_3d92f0", "session": "am", "seq_no": 7, **fields}
+
+
 def appointment_examples() -> list[EventEnvelope]:
     # booking's own builder, so these bodies are exactly what booking publishes
     moved = _appointment(slot_id="slot_8a41c5", start="10:00", end="10:30", seq_no=12)
@@ -141,6 +154,14 @@ def appointment_examples() -> list[EventEnvelope]:
         appointment_event("appointment.checked_in", _appointment(status="checked_in"), AT),
         appointment_event("appointment.no_show", _appointment(status="no_show"), AT),
         appointment_event("appointment.completed", _appointment(status="completed"), AT),
+        appointment_event("queue.called", _appointment(status="checked_in"), AT, queue=_queue(
+            state="called", room="3诊室", recall=False)),
+        appointment_event("queue.skipped", _appointment(status="checked_in"), AT, queue=_queue(
+            state="skipped", room="3诊室")),
+        appointment_event("queue.requeued", _appointment(status="checked_in"), AT,
+                          queue=_queue(state="waiting", room="3诊室", late=True)),
+        appointment_event("queue.near", _appointment(status="checked_in"), AT, queue=_queue(
+            state="waiting", ahead=3, eta_minutes=18)),
     ]
     return [_envelope(e.type, e.data, minutes) for minutes, e in enumerate(examples)]
 

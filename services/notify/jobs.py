@@ -27,6 +27,7 @@ from services.notify.metrics import NotifyMetrics
 from services.notify.repository import Deliveries, Webhooks
 from services.notify.webhooks import SecretBox, UrlPolicy, sign
 from shared.storage.mongo import Document
+from shared.tracing import resumed, tracer
 
 log = logging.getLogger("guahao.notify.jobs")
 # what is read of a receiver's answer body (the rest is dropped with the connection)
@@ -181,7 +182,19 @@ class DeliveryWorker:
         task.add_done_callback(done)
 
     async def attempt(self, delivery: Document, token: str) -> None:
-        """One POST of one claimed delivery, then its outcome recorded (fenced by `token`)."""
+        """One POST of one claimed delivery, then its outcome recorded (fenced by `token`),
+        in the trace of the event that caused it."""
+        with resumed(delivery.get("trace")), tracer.start_as_current_span(
+                "webhook deliver", attributes={
+                    "guahao.delivery_id": delivery["_id"],
+                    "guahao.webhook_id": delivery["webhook_id"],
+                    "guahao.hospital_id": delivery.get("hospital_id", ""),
+                    "guahao.event_id": delivery.get("event_id", ""),
+                    "guahao.event_type": delivery.get("event_type", ""),
+                    "guahao.attempt": int(delivery.get("attempts", 0)) + 1}):
+            await self._attempt(delivery, token)
+
+    async def _attempt(self, delivery: Document, token: str) -> None:
         webhook = await self.webhooks.by_id(delivery["webhook_id"])
         if webhook is None or webhook.get("deleted_at") or not webhook.get("active"):
             await self._record(delivery, token, None, "webhook deleted", final=True)

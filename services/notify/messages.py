@@ -36,6 +36,7 @@ EVENT_KINDS = {
     "appointment.cancelled": "appointment_cancelled",
     "appointment.rescheduled": "appointment_moved",
     "waitlist.promoted": "waitlist_promoted",
+    "queue.near": "queue_near",
 }
 
 
@@ -84,7 +85,8 @@ class MessageSender:
         self.miniprogram_state = miniprogram_state
 
     async def send(self, kind: str, appointment: dict[str, Any], *, event_id: str,
-                   previous: dict[str, Any] | None = None) -> str:
+                   previous: dict[str, Any] | None = None,
+                   queue: dict[str, Any] | None = None) -> str:
         """Decide and send; returns the outcome (`sent`, `failed`, `skipped_no_quota`,
         `config_fault`, or `duplicate` / `not_configured` when nothing was attempted)."""
         template = self.templates.get(kind)
@@ -95,17 +97,19 @@ class MessageSender:
         user_id = str(appointment["user_id"])
         record = {"kind": kind, "template_id": template.template_id, "user_id": user_id,
                   "appointment_id": str(appointment["id"]), "event_id": event_id}
-        status = await self._deliver(key, template, user_id, appointment, previous, record)
+        status = await self._deliver(key, template, user_id, appointment, previous, record,
+                                     queue)
         self.metrics.messages.inc(kind, status)
         return status
 
     async def _deliver(self, key: str, template: Template, user_id: str,
                        appointment: dict[str, Any], previous: dict[str, Any] | None,
-                       record: dict[str, Any]) -> str:
+                       record: dict[str, Any], queue: dict[str, Any] | None = None) -> str:
         """Two store operations for a message: spend a unit of quota (the write that also
         makes a redelivery a no-op), then record what became of it."""
         try:
-            data, page = template.render(appointment_fields(template.kind, appointment, previous))
+            data, page = template.render(appointment_fields(template.kind, appointment, previous,
+                                                            queue))
         except (KeywordFault, KeyError, ValueError) as exc:
             return await self._config_fault(key, template, record, attempts=0, error=str(exc))
         if not await self.quotas.spend(user_id, template.template_id, key):
@@ -187,4 +191,5 @@ class AppointmentMessages:
         if kind == "booking_confirmed" and appointment.get("waitlist_entry_id"):
             return  # a promotion is announced once, as waitlist_promoted
         await self.sender.send(kind, appointment, event_id=event.id,
-                               previous=event.data.get("previous"))
+                               previous=event.data.get("previous"),
+                               queue=event.data.get("queue"))

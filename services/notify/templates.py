@@ -40,6 +40,7 @@ DEV_KEYWORDS: dict[str, dict[str, str]] = {
     "appointment_moved": {**_VISIT, "thing4": "原定{previous_time}"},
     "visit_reminder": {**_VISIT, "thing4": "{note}"},
     "waitlist_promoted": {**_VISIT, "character_string4": "{seq_no}"},
+    "queue_near": {**_VISIT, "character_string4": "{seq_no}", "thing5": "{note}"},
 }
 NOTES = {
     "booking_confirmed": "请提前15分钟到院取号",
@@ -47,6 +48,7 @@ NOTES = {
     "appointment_moved": "就诊时间已调整",
     "visit_reminder": "明天就诊，第{seq_no}号，请按时到院",
     "waitlist_promoted": "候补成功，请按时就诊",
+    "queue_near": "前面还有{ahead}人，请到诊室附近候诊",
 }
 
 
@@ -159,7 +161,8 @@ def _read(path: str) -> str:
 
 FIELD_NAMES = frozenset({
     "id", "doctor", "doctor_title", "department", "patient", "visit_time", "visit_date",
-    "start", "end", "session", "seq_no", "reason", "note", "previous_time",
+    "start", "end", "session", "seq_no", "reason", "note", "previous_time", "ahead",
+    "eta_minutes",
 })
 
 
@@ -179,8 +182,10 @@ def visit_time(date: str, clock: str) -> str:
 
 
 def appointment_fields(kind: str, appointment: dict[str, Any],
-                       previous: dict[str, Any] | None = None) -> dict[str, str]:
-    """The values keyword expressions may use, from an appointment of a booking event."""
+                       previous: dict[str, Any] | None = None,
+                       queue: dict[str, Any] | None = None) -> dict[str, str]:
+    """The values keyword expressions may use, from an appointment of a booking event (and
+    its place in the queue, for `queue.*` events)."""
     day = dt.date.fromisoformat(appointment["date"])
     seq_no = appointment.get("seq_no")
     fields = {
@@ -197,6 +202,8 @@ def appointment_fields(kind: str, appointment: dict[str, Any],
         "seq_no": "" if seq_no is None else str(seq_no),
         "previous_time": (visit_time(previous["date"], previous["start"]) if previous
                           else visit_time(appointment["date"], appointment["start"])),
+        "ahead": str((queue or {}).get("ahead", "")),
+        "eta_minutes": str((queue or {}).get("eta_minutes", "")),
     }
     fields["note"] = NOTES.get(kind, "").format_map(fields)
     fields["reason"] = str(appointment.get("reason") or NOTES.get(kind, ""))

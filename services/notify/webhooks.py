@@ -41,6 +41,7 @@ from shared.keyfile import create_secret_file
 from shared.messaging.events import HOSPITAL_TZ, EventEnvelope
 from shared.settings import Settings
 from shared.storage.mongo import Document
+from shared.tracing import carrier
 
 log = logging.getLogger("guahao.notify.webhooks")
 
@@ -239,6 +240,7 @@ class WebhookService:
         order_key = (str(appointment["id"]) if isinstance(appointment, dict)
                      and appointment.get("id") else event.id)
         now, body = self.clock(), event.model_dump_json()
+        context = carrier()
         created = 0
         for hook in hooks:
             created += await self.deliveries.insert_once({
@@ -248,6 +250,8 @@ class WebhookService:
                 "occurred_at": dt.datetime.fromisoformat(event.occurred_at),
                 "body": body, "status": "pending", "attempts": 0, "next_attempt_at": now,
                 "created_at": now, "history": [],
+                # the delivery's attempts join the trace of the event's cause
+                **({"trace": context} if context else {}),
             })
         if created:
             log.debug("webhook deliveries created", extra={"event_id": event.id, "n": created})

@@ -32,7 +32,7 @@ from services.payment.domain import (
 )
 from services.payment.repository import Orders
 from shared.context import deadline_var
-from shared.contracts.events import AppointmentChanged, AppointmentData
+from shared.contracts.events import EVENT_DATA, AppointmentChanged, AppointmentData, typed_event
 from shared.contracts.payment import (
     OrderEntry,
     PayArgs,
@@ -44,7 +44,7 @@ from shared.contracts.payment import (
 )
 from shared.errors import InvalidState, NotFound, ServiceUnavailable, Unauthenticated
 from shared.faults import FaultPoints
-from shared.messaging.events import EventEnvelope, new_event
+from shared.messaging.events import EventEnvelope
 from shared.messaging.outbox import OutboxRelay, with_outbox
 from shared.metrics import Registry
 from shared.rules import HOSPITAL_TZ
@@ -361,7 +361,8 @@ class PaymentService:
             net_cents=paid - refunded))
 
     def _event(self, type_: str, doc: Document, data: Document) -> EventEnvelope:
-        return new_event(type_, doc["hospital_id"], data, at=self.clock())
+        return typed_event(type_, doc["hospital_id"], EVENT_DATA[type_].model_validate(data),
+                           at=self.clock())
 
 
 def facts_of(data: AppointmentData, hospital_id: str) -> OrderFacts:

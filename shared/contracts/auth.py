@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from shared.contracts.base import Contract, Reply
+from shared.contracts.base import Contract, PlausibleDate, Reply
 
 Role = Literal["patient", "hospital_admin", "desk", "platform_admin"]
 # roles of a hospital's own staff accounts (shared.context.HOSPITAL_ROLES)
@@ -205,8 +205,8 @@ class AuditFilter(Contract):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: dt.date | None = Field(default=None, alias="from")
-    to: dt.date | None = None
+    from_: PlausibleDate | None = Field(default=None, alias="from")
+    to: PlausibleDate | None = None
 
     @model_validator(mode="after")
     def _range(self) -> AuditFilter:

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+)
 
 from shared.errors import BadRequest, ValidationFailed
 
@@ -41,8 +49,24 @@ def plausible_date(value: dt.date) -> dt.date:
     return value
 
 
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def iso_date_text(value: object) -> object:
+    """A date in text is `YYYY-MM-DD` only: pydantic would also read `0` or `1e9` in a path
+    or query string as a Unix time."""
+    if not isinstance(value, str):
+        return value
+    try:
+        if ISO_DATE.fullmatch(value) is None:
+            raise ValueError
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("日期格式应为 YYYY-MM-DD / date must be YYYY-MM-DD") from None
+
+
 # Every date a request carries (replies keep plain `dt.date`).
-PlausibleDate = Annotated[dt.date, AfterValidator(plausible_date)]
+PlausibleDate = Annotated[dt.date, BeforeValidator(iso_date_text), AfterValidator(plausible_date)]
 
 
 # An opaque page cursor: printable ASCII only, so a service decoding it never meets "²"

@@ -46,6 +46,9 @@ class BookingRules(Contract):
     lottery_window_seconds: Annotated[int, Field(ge=1, le=300)] = 10
     payment: PaymentMode = "none"
     payment_timeout_minutes: Annotated[int, Field(ge=1, le=120)] = 15
+    # 候诊: a patient checking in after their number was called or skipped goes back in
+    # after this many waiting patients
+    late_requeue_after: Annotated[int, Field(ge=0, le=50)] = 3
 
 
 class RulesPatch(Contract):
@@ -64,6 +67,7 @@ class RulesPatch(Contract):
     lottery_window_seconds: Annotated[int, Field(ge=1, le=300)] | None = None
     payment: PaymentMode | None = None
     payment_timeout_minutes: Annotated[int, Field(ge=1, le=120)] | None = None
+    late_requeue_after: Annotated[int, Field(ge=0, le=50)] | None = None
 
 
 class RulesPatchParams(RulesPatch):

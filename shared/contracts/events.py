@@ -8,10 +8,13 @@ routed with the hospital id `platform`, which no hospital's binding matches.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pydantic import BaseModel
 
 from shared.contracts.base import Reply
 from shared.contracts.catalog import BookingRules, Doctor, PersonRef, ScheduleDefinition
+from shared.messaging.events import EventEnvelope, new_event
 
 
 class EventPatient(Reply):
@@ -53,10 +56,34 @@ class AppointmentData(Reply):
     payment: EventPayment | None = None
 
 
+class QueuePlace(Reply):
+    """An appointment's place in its session's queue (候诊叫号) after the change."""
+
+    schedule_id: str
+    session: str
+    seq_no: int
+    state: str  # waiting | called | skipped | done
+    room: str | None = None
+    recall: bool | None = None  # queue.called: called again (recall), not call-next
+    late: bool | None = None  # queue.requeued: re-inserted after late_requeue_after waiting
+    ahead: int | None = None  # queue.near: waiting patients ahead
+    eta_minutes: int | None = None
+    consult_seconds: int | None = None  # appointment.completed from the queue: done − called
+
+
 class AppointmentChanged(Reply):
-    """`appointment.booked|cancelled|checked_in|no_show|completed`."""
+    """`appointment.booked|cancelled|checked_in|no_show|completed` (`queue` on a
+    completion the queue desk made)."""
 
     appointment: AppointmentData
+    queue: QueuePlace | None = None
+
+
+class QueueChanged(Reply):
+    """`queue.called|skipped|requeued|near`: the appointment and its place in the queue."""
+
+    appointment: AppointmentData
+    queue: QueuePlace
 
 
 class PreviousSlot(Reply):
@@ -192,6 +219,10 @@ EVENT_DATA: dict[str, type[BaseModel]] = {
     "appointment.checked_in": AppointmentChanged,
     "appointment.no_show": AppointmentChanged,
     "appointment.completed": AppointmentChanged,
+    "queue.called": QueueChanged,
+    "queue.skipped": QueueChanged,
+    "queue.requeued": QueueChanged,
+    "queue.near": QueueChanged,
     "schedule.published": SchedulePublished,
     "schedule.stopped": ScheduleStopped,
     "schedule.capacity_changed": CapacityChanged,
@@ -205,5 +236,19 @@ EVENT_DATA: dict[str, type[BaseModel]] = {
     "patient.updated": PatientChanged,
     "webhook.changed": WebhooksChanged,
 }
+
+
+def typed_event(event_type: str, hospital_id: str, data: BaseModel, *,
+                at: dt.datetime | None = None, keep_none: bool = False) -> EventEnvelope:
+    """A new event whose data is its type's model (`EVENT_DATA`): a publisher cannot send a
+    shape its consumers and the event catalogue do not know. Absent (None) fields are left
+    out unless `keep_none` (rules, where None is a value)."""
+    expected = EVENT_DATA[event_type]
+    if type(data) is not expected:
+        raise TypeError(f"{event_type} carries {expected.__name__}, not {type(data).__name__}")
+    return new_event(event_type, hospital_id,
+                     data.model_dump(mode="json", exclude_none=not keep_none), at=at)
+
+
 # the types a hospital receives (the others stay inside guahao)
 INTERNAL_TYPES = frozenset({"patient.registered", "patient.updated", "webhook.changed"})

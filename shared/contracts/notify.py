@@ -12,7 +12,7 @@ from shared.contracts.catalog import Id
 
 NotificationKind = Literal[
     "booking_confirmed", "appointment_cancelled", "appointment_moved", "visit_reminder",
-    "waitlist_promoted",
+    "waitlist_promoted", "queue_near",
 ]
 SubscribeResult = Literal["accept", "reject", "ban", "filter"]
 TemplateId = Annotated[str, StringConstraints(min_length=1, max_length=128,

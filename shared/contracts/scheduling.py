@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from shared.contracts.base import Contract, Reply
+from shared.contracts.base import Contract, PlausibleDate, Reply
 from shared.contracts.catalog import ClockTime, Fee, Id, Session
 
 ClinicType = Literal["general", "expert", "special"]  # 普通 / 专家 / 特需
@@ -39,8 +39,8 @@ class TemplateFields(Contract):
     fee_cents: Fee | None = None
     clinic_type: ClinicType = "general"
     weeks: WeekParity = "every"
-    valid_from: dt.date
-    valid_to: dt.date | None = None
+    valid_from: PlausibleDate
+    valid_to: PlausibleDate | None = None
 
     @field_validator("weekdays")
     @classmethod
@@ -71,8 +71,8 @@ class TemplatePatch(Contract):
     fee_cents: Fee | None = None
     clinic_type: ClinicType | None = None
     weeks: WeekParity | None = None
-    valid_from: dt.date | None = None
-    valid_to: dt.date | None = None
+    valid_from: PlausibleDate | None = None
+    valid_to: PlausibleDate | None = None
 
 
 class TemplatePatchParams(TemplatePatch):
@@ -168,7 +168,7 @@ class CalendarDay(Contract):
 
 class CalendarDayParams(CalendarDay):
     hospital_id: Id
-    date: dt.date
+    date: PlausibleDate
 
 
 class CalendarEntry(Reply):
@@ -193,8 +193,8 @@ class CalendarSet(Reply):
 class CalendarRange(Contract):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: dt.date = Field(alias="from")
-    to: dt.date
+    from_: PlausibleDate = Field(alias="from")
+    to: PlausibleDate
 
     @model_validator(mode="after")
     def _range(self) -> CalendarRange:
@@ -218,8 +218,8 @@ class LeaveCreate(Contract):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: dt.date = Field(alias="from")
-    to: dt.date
+    from_: PlausibleDate = Field(alias="from")
+    to: PlausibleDate
     reason: Reason
 
     @model_validator(mode="after")
@@ -254,8 +254,8 @@ class PreviewRange(Contract):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: dt.date = Field(alias="from")
-    to: dt.date
+    from_: PlausibleDate = Field(alias="from")
+    to: PlausibleDate
 
     @model_validator(mode="after")
     def _range(self) -> PreviewRange:
@@ -309,8 +309,8 @@ class StatsFilter(Contract):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: dt.date = Field(alias="from")
-    to: dt.date
+    from_: PlausibleDate = Field(alias="from")
+    to: PlausibleDate
     group_by: StatsGroup = "day"
 
     @model_validator(mode="after")

@@ -23,6 +23,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from aio_pika.exceptions import AMQPError
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, WaitQueueTimeoutError
@@ -31,13 +32,14 @@ from shared.context import request_id_var
 from shared.errors import ServiceUnavailable
 from shared.messaging.draining import DrainingConsumer
 from shared.messaging.events import EventEnvelope, declare_events_exchange
-from shared.metrics import Registry
+from shared.messaging.queues import QUORUM, declare_durable
+from shared.metrics import LAG_BUCKETS, Registry
 from shared.storage.mongo import Document
+from shared.tracing import event_attributes, extract, tracer
 
 log = logging.getLogger("guahao.consumer")
 
 EventHandler = Callable[[EventEnvelope], Awaitable[None]]
-QUORUM = {"x-queue-type": "quorum"}
 
 
 # ConnectionFailure covers AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError.
@@ -145,6 +147,10 @@ class EventConsumer(DrainingConsumer):
             ("queue", "outcome"))
         self._dead = registry.counter(
             "guahao_dead_lettered_total", "Events moved to a dead-letter queue.", ("queue",))
+        self._lag = registry.histogram(
+            "guahao_event_lag_seconds",
+            "From an event's occurrence to the start of its handling, by queue.", ("queue",),
+            buckets=LAG_BUCKETS)
         self._channel: AbstractChannel | None = None
         super().__init__()
 
@@ -156,25 +162,21 @@ class EventConsumer(DrainingConsumer):
         await channel.set_qos(prefetch_count=self.prefetch)
         exchange = await declare_events_exchange(channel)
         dlq = f"{self.queue_name}.dlq"
-        await channel.declare_queue(dlq, durable=True, arguments=QUORUM)
+        await declare_durable(self.connection, channel, dlq, QUORUM)
         # quorum: replicated on a cluster; the delivery limit dead-letters a message that
         # keeps killing its consumer before it can be acknowledged
-        queue = await channel.declare_queue(self.queue_name, durable=True, arguments={
+        queue = await declare_durable(self.connection, channel, self.queue_name, {
             **QUORUM, "x-delivery-limit": self.delivery_limit,
             "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq,
         })
         for pattern in self.bindings:
             await queue.bind(exchange, routing_key=pattern)
-        await channel.declare_queue(
-            f"{self.queue_name}.retry",
-            durable=True,
-            arguments={
-                **QUORUM,
-                "x-message-ttl": int(self.retry_delay * 1000),
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": self.queue_name,
-            },
-        )
+        await declare_durable(self.connection, channel, f"{self.queue_name}.retry", {
+            **QUORUM,
+            "x-message-ttl": int(self.retry_delay * 1000),
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.queue_name,
+        })
         self._channel = channel
         await self._consume(queue, self._handle)
         log.info("consuming", extra={"queue": self.queue_name, "bindings": self.bindings})
@@ -187,7 +189,22 @@ class EventConsumer(DrainingConsumer):
             self._dead.inc(self.queue_name)
             await self._forward(message, f"{self.queue_name}.dlq", attempts=0)
             return
+        self._observe_lag(event)
         token = request_id_var.set(event.id)
+        try:
+            # the handling continues the trace of the request that caused the event
+            with tracer.start_as_current_span(
+                    f"{event.type} process", context=extract(message.headers),
+                    kind=SpanKind.CONSUMER, record_exception=False,
+                    set_status_on_exception=False,
+                    attributes={**event_attributes(event),
+                                "messaging.destination.name": self.queue_name}):
+                await self._handle_event(message, event)
+        finally:
+            request_id_var.reset(token)
+
+    async def _handle_event(self, message: AbstractIncomingMessage, event: EventEnvelope
+                            ) -> None:
         key = f"{self.queue_name}:{event.id}"
         holder = uuid.uuid4().hex
         claimed = False
@@ -221,8 +238,16 @@ class EventConsumer(DrainingConsumer):
                 await self._retry_infrastructure(message, event)
             else:
                 await self._retry_or_dead_letter(message, event)
-        finally:
-            request_id_var.reset(token)
+
+    def _observe_lag(self, event: EventEnvelope) -> None:
+        try:
+            occurred = dt.datetime.fromisoformat(event.occurred_at)
+        except ValueError:
+            return
+        if occurred.tzinfo is None:
+            return
+        lag = (dt.datetime.now(dt.UTC) - occurred).total_seconds()
+        self._lag.observe(max(lag, 0.0), self.queue_name)
 
     @staticmethod
     def _attempts(message: AbstractIncomingMessage, header: str = "x-attempts") -> int:

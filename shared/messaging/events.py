@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from shared.context import Caller, actor_var
 from shared.messaging.codec import encode
 from shared.metrics import Registry
+from shared.tracing import event_attributes, inject, tracer
 
 log = logging.getLogger("guahao.events")
 
@@ -94,7 +96,8 @@ async def declare_events_exchange(channel: AbstractChannel) -> AbstractExchange:
 
 
 class EventPublisher:
-    """Publishes events persistently and returns only once the broker confirmed them."""
+    """Publishes events persistently and returns only once the broker confirmed them; the
+    current trace context rides in the message headers."""
 
     def __init__(
         self, connection: AbstractRobustConnection, metrics: Registry | None = None
@@ -116,15 +119,22 @@ class EventPublisher:
         if self._exchange is None:
             await self.start()
         assert self._exchange is not None
-        await self._exchange.publish(
-            aio_pika.Message(
-                body=encode(event),
-                content_type="application/json",
-                message_id=event.id,
-                type=event.type,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=event.routing_key,
-        )
+        with tracer.start_as_current_span(
+                f"{event.type} publish", kind=SpanKind.PRODUCER,
+                attributes={**event_attributes(event),
+                            "messaging.destination.name": EVENTS_EXCHANGE}):
+            headers: dict[str, Any] = {}
+            inject(headers)  # the consumer's span continues this trace
+            await self._exchange.publish(
+                aio_pika.Message(
+                    body=encode(event),
+                    content_type="application/json",
+                    message_id=event.id,
+                    type=event.type,
+                    headers=headers or None,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=event.routing_key,
+            )
         self._published.inc(event.type)
         log.debug("event published", extra={"event_id": event.id, "type": event.type})

@@ -123,9 +123,14 @@ class RpcIdentity:
                 SIGNATURE_HEADER: _mac(self._keys.signing, payload)}
 
     def verify(self, target: str, method: str, correlation_id: str,
-               headers: Mapping[str, Any], body: bytes) -> str:
+               headers: Mapping[str, Any], body: bytes, *, redelivered: bool = False) -> str:
         """The signing process kind of a request served as `target.method`; raises
-        RefusedRequest when it is not a genuine, fresh request of this deployment."""
+        RefusedRequest when it is not a genuine, fresh request of this deployment.
+
+        `redelivered` (set by the broker, never by a publisher) marks a delivery given back
+        because the channel that took it was lost before acknowledging it (a broker node
+        died): the same request again, not a replay, so a correlation id already seen is
+        accepted for it. Handlers are idempotent (bookings by their Idempotency-Key)."""
         signature = _text(headers.get(SIGNATURE_HEADER))
         sender = _text(headers.get(SERVICE_HEADER))
         deadline_raw = headers.get(DEADLINE_HEADER)
@@ -142,11 +147,14 @@ class RpcIdentity:
         deadline = deadline_raw / 1000
         if deadline > now + MAX_HORIZON:
             raise RefusedRequest("too_far")
-        self._remember(correlation_id, deadline, now)
+        self._remember(correlation_id, deadline, now, redelivered)
         return sender
 
-    def _remember(self, correlation_id: str, deadline: float, now: float) -> None:
+    def _remember(self, correlation_id: str, deadline: float, now: float,
+                  redelivered: bool) -> None:
         if correlation_id in self._seen:
+            if redelivered:
+                return
             raise RefusedRequest("replayed")
         if len(self._seen) >= self._replay_memory:
             self._seen = {cid: d for cid, d in self._seen.items() if d >= now}

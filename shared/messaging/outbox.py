@@ -6,6 +6,10 @@ service flushes that document at once (the fast path); a relay under a lease swe
 collection for documents still pending (a crash between commit and publish, a broker
 outage) and publishes them. Events are removed only after the broker confirmed them, so a
 crash at any point loses nothing and at worst publishes twice (consumers dedupe by id).
+
+An outbox entry keeps the trace context of the request that wrote it (`trace`, W3C
+headers; not part of the event): whoever publishes it later — the fast path or the relay
+after a crash — publishes it in that trace, so the consumers' handling joins it too.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from shared.messaging.events import EventEnvelope, EventPublisher
 from shared.storage.lease import Lease
 from shared.storage.mongo import Document
+from shared.tracing import carrier, resumed
 
 log = logging.getLogger("guahao.outbox")
 
@@ -34,24 +39,41 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+TRACE_FIELD = "trace"
+
+
+def _entries(events: Sequence[EventEnvelope]) -> list[dict[str, Any]]:
+    """The stored form of `events`: each with the current trace context, when there is one."""
+    context = carrier()
+    entries = [e.model_dump() for e in events]
+    if context is not None:
+        for entry in entries:
+            entry[TRACE_FIELD] = context
+    return entries
+
+
 def outbox_fields(*events: EventEnvelope) -> dict[str, Any]:
     """Fields for a new document that announces `events`."""
-    return {"outbox": [e.model_dump() for e in events], "outbox_pending": True,
-            "outbox_at": _now()}
+    return {"outbox": _entries(events), "outbox_pending": True, "outbox_at": _now()}
 
 
 def outbox_push(*events: EventEnvelope) -> dict[str, Any]:
     """Update operators that append `events` to a document's outbox (merge into the update)."""
     return {
-        "$push": {"outbox": {"$each": [e.model_dump() for e in events]}},
+        "$push": {"outbox": {"$each": _entries(events)}},
         "$set": {"outbox_pending": True, "outbox_at": _now()},
     }
 
 
 def with_outbox(update: dict[str, Any], *events: EventEnvelope) -> dict[str, Any]:
     """`update` plus the operators that append `events` (one atomic write)."""
+    return merge_updates(update, outbox_push(*events))
+
+
+def merge_updates(update: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Two update documents as one (operator by operator; `extra` wins on a shared field)."""
     merged = {op: dict(fields) for op, fields in update.items()}
-    for op, fields in outbox_push(*events).items():
+    for op, fields in extra.items():
         merged.setdefault(op, {}).update(fields)
     return merged
 
@@ -98,7 +120,8 @@ class OutboxRelay:
         try:
             for raw in events:
                 event = EventEnvelope.model_validate(raw)
-                await self.publisher.publish(event)
+                with resumed(raw.get(TRACE_FIELD)):  # in the trace of the writing request
+                    await self.publisher.publish(event)
                 published.append(event.id)
         finally:
             if published:
@@ -197,6 +220,23 @@ class OutboxRelay:
     async def backlog(self) -> int:
         """Documents with unpublished events (a metric)."""
         return sum([await c.count_documents({"outbox_pending": True}) for c in self.collections])
+
+    async def oldest_age(self) -> float:
+        """Seconds since the oldest still unpublished event was written, 0 when none is
+        (a metric: a growing age means nothing publishes — broker down, relay stuck)."""
+        oldest: dt.datetime | None = None
+        for collection in self.collections:
+            doc = await collection.find_one({"outbox_pending": True},
+                                            projection={"_id": 0, "outbox_at": 1},
+                                            sort=[("outbox_at", 1)])
+            at = (doc or {}).get("outbox_at")
+            if isinstance(at, dt.datetime) and (oldest is None or at < oldest):
+                oldest = at
+        if oldest is None:
+            return 0.0
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=dt.UTC)
+        return max((_now() - oldest).total_seconds(), 0.0)
 
     async def run(self) -> None:
         """The relay loop: only the lease holder sweeps, so replicas do not race. With

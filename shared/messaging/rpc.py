@@ -13,6 +13,9 @@
 - Request id and caller identity travel in headers; with an RpcIdentity (every real
   process) they are signed by the client and verified by the server before executing
   (`shared/messaging/identity.py`).
+- The trace context travels as W3C `traceparent`/`tracestate` headers (`shared/tracing.py`):
+  a client span per call, a server span per request served, its child. They are added
+  after signing and are not signed, like `x-request-id`: they grant nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity
+from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import ConnectionFailure
 
@@ -49,7 +53,9 @@ from shared.errors import (
 from shared.messaging.codec import decode, encode
 from shared.messaging.draining import DrainingConsumer
 from shared.messaging.identity import RefusedRequest, RpcIdentity
+from shared.messaging.queues import QUORUM, declare_durable
 from shared.metrics import Registry
+from shared.tracing import annotate, extract, inject, tracer
 
 log = logging.getLogger("guahao.rpc")
 
@@ -74,6 +80,9 @@ class RpcClient:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._ready = asyncio.Lock()
         self._served: set[str] = set()  # services whose request queue was seen to exist
+        # direct reply-to is per connection: a reply to a call made on a connection that
+        # dropped can never arrive, so its caller is failed at once instead of at its timeout
+        connection.close_callbacks.add(self._on_connection_lost)
 
     async def start(self) -> None:
         """Open the channel and start consuming direct replies."""
@@ -98,6 +107,15 @@ class RpcClient:
             if not channel.is_closed:
                 await channel.close()
         self._served.add(service)
+
+    def _on_connection_lost(self, sender: object, exc: BaseException | None = None) -> None:
+        pending, self._pending = self._pending, {}
+        if pending:
+            log.warning("broker connection lost: calls in flight fail fast",
+                        extra={"calls": len(pending), "error": repr(exc)})
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError("broker connection lost"))
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         future = self._pending.pop(message.correlation_id or "", None)
@@ -129,6 +147,21 @@ class RpcClient:
             timeout = min(timeout, max(0.05, inherited - time.time()))
         if not self.connection.connected.is_set():
             raise ServiceUnavailable(service=service, reason="broker unavailable")
+        with tracer.start_as_current_span(
+                f"{service}.{method}", kind=SpanKind.CLIENT, record_exception=False,
+                set_status_on_exception=False,
+                attributes={"rpc.system": "guahao", "rpc.service": service,
+                            "rpc.method": method}) as span:
+            try:
+                return await self._call(service, method, params, caller, timeout)
+            except DomainError as exc:
+                span.set_attribute("guahao.error_code", exc.code)
+                if exc.status >= 500:
+                    span.set_status(StatusCode.ERROR, exc.code)
+                raise
+
+    async def _call(self, service: str, method: str, params: BaseModel | dict[str, Any] | None,
+                    caller: Caller | None, timeout: float) -> Any:
         deadline = time.time() + timeout
         correlation_id = uuid.uuid4().hex
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -142,6 +175,7 @@ class RpcClient:
         body = encode(params if params is not None else {})
         if self.identity is not None:
             headers.update(self.identity.sign(service, method, correlation_id, headers, body))
+        inject(headers)  # after signing: the trace context is not part of the signature
         message = aio_pika.Message(
             body=body,
             content_type="application/json",
@@ -185,8 +219,11 @@ class RpcServer(DrainingConsumer):
         prefetch: int = 128,
         metrics: Registry | None = None,
         identity: RpcIdentity | None = None,
+        replicated: bool = False,
     ) -> None:
         self.service = service
+        # on a cluster the request queue is a quorum queue, so it survives its node
+        self.replicated = replicated
         self.identity = identity
         registry = metrics or Registry()
         self._handled = registry.counter(
@@ -230,7 +267,8 @@ class RpcServer(DrainingConsumer):
         """Declare the queue and start consuming."""
         self._channel = await self.connection.channel()
         await self._channel.set_qos(prefetch_count=self.prefetch)
-        queue = await self._channel.declare_queue(rpc_queue(self.service), durable=True)
+        queue = await declare_durable(self.connection, self._channel, rpc_queue(self.service),
+                                      QUORUM if self.replicated else None)
         await self._consume(queue, self._serve)
         log.info("rpc serving", extra={"queue": rpc_queue(self.service)})
 
@@ -254,17 +292,25 @@ class RpcServer(DrainingConsumer):
             ctx = CallContext(request_id=request_id, caller=caller, deadline=deadline,
                               service=sender)
             deadline_var.set(deadline)
-            reply = refusal or await self._dispatch(message.type or "", message.body, ctx)
-            if message.reply_to and self._channel is not None:
-                await self._channel.default_exchange.publish(
-                    aio_pika.Message(
-                        body=encode(reply),
-                        content_type="application/json",
-                        correlation_id=message.correlation_id,
-                        delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
-                    ),
-                    routing_key=message.reply_to,
-                )
+            method = message.type or ""
+            with tracer.start_as_current_span(
+                    f"{self.service}.{method if method in self._methods else 'unknown'}",
+                    context=extract(headers), kind=SpanKind.SERVER,
+                    attributes={"rpc.system": "guahao", "rpc.service": self.service,
+                                "rpc.method": method, "guahao.request_id": request_id}) as span:
+                reply = refusal or await self._dispatch(method, message.body, ctx)
+                if "error" in reply:
+                    annotate(span, error_code=str(reply["error"].get("code")))
+                if message.reply_to and self._channel is not None:
+                    await self._channel.default_exchange.publish(
+                        aio_pika.Message(
+                            body=encode(reply),
+                            content_type="application/json",
+                            correlation_id=message.correlation_id,
+                            delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                        ),
+                        routing_key=message.reply_to,
+                    )
             await message.ack()
         except Exception:
             log.exception("rpc request could not be served", extra={"method": message.type})
@@ -281,7 +327,8 @@ class RpcServer(DrainingConsumer):
         try:
             return None, self.identity.verify(self.service, message.type or "",
                                               message.correlation_id or "",
-                                              message.headers or {}, message.body)
+                                              message.headers or {}, message.body,
+                                              redelivered=bool(message.redelivered))
         except RefusedRequest as exc:
             self._refused.inc(exc.reason)
             log.warning("rpc request refused", extra={"method": message.type,
@@ -306,6 +353,9 @@ class RpcServer(DrainingConsumer):
             params = model.model_validate_json(body) if model is not None else None
         except ValidationError as exc:
             return {"error": ValidationFailed(fields=field_errors(exc)).to_wire()}
+        # the ids an operator looks a trace up by (ids only, never PII)
+        annotate(appointment_id=getattr(params, "appointment_id", None),
+                 hospital_id=getattr(params, "hospital_id", None))
         try:
             result = await handler(params, ctx)
         except DomainError as exc:

@@ -79,6 +79,8 @@ DEFAULT_TEMPLATES: dict[str, FakeTemplate] = {
     "waitlist_promoted": FakeTemplate(
         "tmpl_waitlist_promoted", (*_VISIT_KEYS, "character_string4")
     ),
+    # 候诊提醒: the patient's turn is near (3 or fewer ahead)
+    "queue_near": FakeTemplate("tmpl_queue_near", (*_VISIT_KEYS, "character_string4", "thing5")),
 }
 
 

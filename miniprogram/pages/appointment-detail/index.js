@@ -3,12 +3,20 @@
 // address, phone → wx.makePhoneCall, map → wx.openLocation), the check-in QR code that the
 // staff page scans, and 改约 to another bookable slice of the same doctor
 // (POST /appointments/{id}/move).
+// 待支付: countdown to pay_by and 去支付 (utils/payment.js); refund status once cancelled.
+// 候诊: on the visit day the queue (GET /appointments/{id}/queue: position, ahead, now
+// serving, ETA) is refreshed every config.queueRefreshMs while the page is shown (stopped in
+// onHide / onUnload), and 叫号提醒 asks for the `queue_near` subscribe message.
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
 const checkinCode = require('../../utils/checkin-code');
 const { showError } = require('../../utils/request');
 const elderMode = require('../../utils/elder-mode');
+const config = require('../../config');
+const payment = require('../../utils/payment');
+const subscribe = require('../../utils/subscribe');
+const { errorText } = require('../../utils/request');
 
 const SUBSCRIBE_VALUES = ['accept', 'reject', 'ban', 'filter'];
 
@@ -29,6 +37,11 @@ Component({
     qrRows: [],
     moveSlots: null, // [{id, text}] while choosing a new slice
     moving: false,
+    paying: false,
+    queue: null, // {position, ahead, nowServing, eta, status, called, done}
+    queueError: '',
+    queueTemplate: '',
+    queueSubscribed: false,
   },
   methods: {
     onLoad(query = {}) {
@@ -42,8 +55,135 @@ Component({
         .then(({ items }) => {
           const t = (items || []).find((x) => x.kind === 'appointment_moved');
           this.movedTemplate = t ? t.template_id : '';
+          const q = (items || []).find((x) => config.queueTemplateKinds.includes(x.kind));
+          this.setData({ queueTemplate: q ? q.template_id : '' });
         })
         .catch(() => {});
+    },
+    onShow() {
+      if (!this.hidden) return; // the first onShow follows onLoad, which starts the timers
+      this.hidden = false;
+      this.startTimers();
+    },
+    onHide() {
+      this.hidden = true;
+      this.stopTimers();
+    },
+    onUnload() {
+      this.hidden = true;
+      this.stopTimers();
+    },
+    stopTimers() {
+      clearTimeout(this.queueTimer);
+      this.queueTimer = null;
+      clearInterval(this.countdownTimer);
+      this.countdownTimer = null;
+      this.queueRun = (this.queueRun || 0) + 1; // an answer in flight schedules nothing more
+    },
+    startTimers() {
+      this.stopTimers();
+      const a = this.raw;
+      if (this.hidden || !a) return;
+      if (a.status === 'pending_payment') {
+        this.countdownTimer = setInterval(() => this.tickPayment(), config.countdownTickMs);
+      }
+      if (this.queueable(a)) this.refreshQueue(this.queueRun);
+      else this.setData({ queue: null, queueError: '' });
+    },
+    /** The queue matters on the visit day, once checked in (or booked, to see it move). */
+    queueable(a) {
+      return a.status === 'checked_in' || (a.status === 'booked' && a.date === format.today());
+    },
+    async refreshQueue(run) {
+      try {
+        const q = await api.appointments.queue(this.appointmentId, { toast: false });
+        if (run !== this.queueRun) return;
+        const eta = q.eta_minutes === null || q.eta_minutes === undefined ? NaN : Number(q.eta_minutes);
+        if (q.status === 'cancelled' || q.status === 'no_show') {
+          // out of the queue for good: show the appointment as it is now (no more polling)
+          this.setData({ queue: null, queueError: '' });
+          this.reload({ quiet: true });
+          return;
+        }
+        this.setData({
+          queueError: '',
+          queue: {
+            position: q.position,
+            ahead: q.ahead,
+            nowServing: q.now_serving_seq,
+            hasNowServing: q.now_serving_seq !== null && q.now_serving_seq !== undefined,
+            eta: Number.isFinite(eta) ? Math.max(0, Math.round(eta)) : null,
+            status: q.status,
+            room: q.room || '',
+            called: q.status === 'called',
+            skipped: q.status === 'skipped',
+            done: q.status === 'done' || q.status === 'completed',
+            waiting: q.status === 'waiting' || (q.status === undefined && q.position !== null && q.position !== undefined),
+          },
+        });
+        if (q.status === 'done' || q.status === 'completed') {
+          this.reload({ quiet: true });
+          return;
+        }
+      } catch (err) {
+        if (run !== this.queueRun) return;
+        // not in the queue yet (booked, not checked in) answers 404/409: nothing to show
+        const absent = err.statusCode === 404 || err.statusCode === 409;
+        this.setData({
+          queue: absent ? null : this.data.queue,
+          queueError: absent ? '' : `候诊信息暂时无法获取：${errorText(err)}`,
+        });
+      }
+      if (run !== this.queueRun) return;
+      this.queueTimer = setTimeout(() => this.refreshQueue(run), config.queueRefreshMs);
+    },
+    async tickPayment() {
+      const a = this.raw;
+      if (!a || a.status !== 'pending_payment') {
+        clearInterval(this.countdownTimer);
+        this.countdownTimer = null;
+        return;
+      }
+      this.setData({ a: format.appointmentView(a) });
+      this.expiry = this.expiry || {};
+      // pay_by reached: the server cancels it (system, unpaid)
+      if (format.msLeft(a.pay_by) > 0 || !payment.askAfterExpiry(this.expiry)) return;
+      try {
+        const next = await api.appointments.get(this.appointmentId, { toast: false });
+        this.show(next);
+        if (next.status !== 'pending_payment') this.startTimers();
+      } catch (err) {
+        // asked again at the next tick
+      } finally {
+        this.expiry.asking = false;
+      }
+    },
+    async onPay() {
+      const { a } = this.data;
+      if (!a || a.status !== 'pending_payment' || this.data.paying) return;
+      this.setData({ paying: true });
+      try {
+        const { outcome } = await payment.requestPayment(a.id);
+        if (outcome === 'submitted') wx.redirectTo({ url: payment.resultUrl(a.id, true) });
+        else if (outcome === 'cancelled') wx.showToast({ title: '已取消支付，请在截止前完成支付', icon: 'none' });
+        else wx.showToast({ title: '支付未完成，请重试', icon: 'none' });
+      } catch (err) {
+        showError(err);
+        this.reload({ quiet: true });
+      } finally {
+        this.setData({ paying: false });
+      }
+    },
+    /** 叫号提醒: wx.requestSubscribeMessage (queue_near) is the first call of the tap. */
+    onSubscribeQueue() {
+      const tmpl = this.data.queueTemplate;
+      if (!tmpl) return Promise.resolve();
+      return subscribe.ask([tmpl]).then((accepted) => {
+        if (accepted.length) {
+          this.setData({ queueSubscribed: true });
+          wx.showToast({ title: '快到您时将通知您', icon: 'none' });
+        }
+      });
     },
     /** The 改约 tap: wx.requestSubscribeMessage (appointment_moved) is its first call —
      * anything awaited before it would lose the user's gesture. */
@@ -69,6 +209,7 @@ Component({
       return this.runLoad(async () => {
         const a = await api.appointments.get(this.appointmentId, { toast: false });
         this.show(a);
+        this.startTimers();
         if (!this.data.hospital) {
           api.catalog.hospital(a.hospital_id, { toast: false })
             .then((hospital) => {
@@ -91,6 +232,7 @@ Component({
       }, opts);
     },
     show(a) {
+      this.raw = a;
       const view = format.appointmentView(a);
       this.setData({
         a: view,
@@ -153,6 +295,7 @@ Component({
         const updated = await api.appointments.move(this.data.a.id, id, { toast: false });
         this.setData({ moveSlots: null });
         this.show(updated);
+        this.startTimers();
         wx.showToast({ title: '已改约', icon: 'success' });
       } catch (err) {
         showError(err);
@@ -176,6 +319,7 @@ Component({
       try {
         const updated = await api.appointments.cancel(a.id, { toast: false });
         this.show(updated);
+        this.startTimers();
         wx.showToast({ title: '已取消预约', icon: 'success' });
       } catch (err) {
         if (err.code === 'CANCEL_DEADLINE_PASSED') {

@@ -5,16 +5,27 @@
 // wx.requestSubscribeMessage FIRST (a user gesture is needed; nothing may be awaited before
 // it), its result to POST /subscriptions, then POST /appointments with an Idempotency-Key
 // that is generated once per booking attempt and reused when that attempt is retried.
+// A hospital with an online registration fee answers 201 `pending_payment`: the page then
+// opens WeChat Pay with the server's arguments (utils/payment.js) and goes to the result
+// page, which waits for the server's `paid` (or offers 去支付 when the sheet was cancelled).
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
 const config = require('../../config');
 const elderMode = require('../../utils/elder-mode');
+const payment = require('../../utils/payment');
 const {
-  newIdempotencyKey, errorText, readable, ApiError,
+  newIdempotencyKey, errorText, readable, ApiError, showError,
 } = require('../../utils/request');
 
 const SUBSCRIBE_VALUES = ['accept', 'reject', 'ban', 'filter'];
+
+/** The online-fee rule as a line of 预约须知 (none when the fee is paid at the hospital). */
+function payRules(rules) {
+  if (!rules || rules.payment !== 'required') return [];
+  const minutes = rules.payment_timeout_minutes || 15;
+  return [`挂号费需在预约后${minutes}分钟内微信支付，超时未支付将自动取消；取消预约或停诊全额退款`];
+}
 
 function reasonText(reason) {
   const msg = readable(reason.message) || reason.code;
@@ -77,8 +88,10 @@ Component({
             hospitalName: hospital.name,
             slotText: bookable ? '' : format.slotText(slot, schedule.date),
           },
-          rules: format.rulesLines(hospital.rules),
+          rules: format.rulesLines(hospital.rules).concat(payRules(hospital.rules)),
         });
+        this.payRequired = !!(hospital.rules && hospital.rules.payment === 'required');
+        this.refreshButton();
         this.loadedOnce = true;
         return true;
       }, opts);
@@ -131,7 +144,7 @@ Component({
       const { patientId, checking, eligible, submitting } = this.data;
       this.setData({
         canSubmit: !!patientId && !checking && eligible && !submitting,
-        submitText: this.attempt && this.attempt.retryable ? '重新提交' : '确认预约',
+        submitText: this.attempt && this.attempt.retryable ? '重新提交' : (this.payRequired ? '确认预约并支付' : '确认预约'),
       });
     },
     onPickPatient(e) {
@@ -173,6 +186,10 @@ Component({
       try {
         const appointment = await api.appointments.book(this.slotId, this.data.patientId, attempt.key);
         this.attempt = null;
+        if (appointment.status === 'pending_payment') {
+          await this.pay(appointment);
+          return;
+        }
         wx.redirectTo({ url: `/pages/result/index?id=${encodeURIComponent(appointment.id)}` });
       } catch (err) {
         // a retryable failure (network, 5xx, 429) keeps the key: the booking may have been made
@@ -184,6 +201,18 @@ Component({
         this.setData({ submitting: false });
         this.refreshButton();
       }
+    },
+    /** Booked, fee unpaid: WeChat Pay's sheet, then the result page (which asks the server). */
+    async pay(appointment) {
+      let submitted = false;
+      try {
+        const { outcome } = await payment.requestPayment(appointment.id);
+        submitted = outcome === 'submitted';
+        if (outcome === 'failed') wx.showToast({ title: '支付未完成，可稍后去支付', icon: 'none' });
+      } catch (err) {
+        showError(err); // the result page still offers 去支付 while it can be paid
+      }
+      wx.redirectTo({ url: payment.resultUrl(appointment.id, submitted) });
     },
     /** The booking attempt for the current slot + patient, with its Idempotency-Key. */
     currentAttempt() {

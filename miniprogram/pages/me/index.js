@@ -71,6 +71,15 @@ Component({
     onStaffDoctors() {
       wx.navigateTo({ url: '/pages/staff-doctors/index' });
     },
+    onStaffWeek() {
+      wx.navigateTo({ url: '/pages/staff-week/index' });
+    },
+    onStaffQueue() {
+      wx.navigateTo({ url: '/pages/staff-queue/index' });
+    },
+    onStaffStats() {
+      wx.navigateTo({ url: '/pages/staff-stats/index' });
+    },
     onAgreement() {
       wx.navigateTo({ url: '/pages/agreement/index' });
     },

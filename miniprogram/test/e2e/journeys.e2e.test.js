@@ -16,6 +16,9 @@ const APP_PAGES = require('../../app.json').pages;
 const ENV = shim.env();
 const describeE2E = ENV.enabled ? describe : describe.skip;
 const staffTest = ENV.enabled && ENV.staffUsername && ENV.staffPassword ? test : test.skip;
+// paying needs the WeChat Pay fake (GUAHAO_WECHATPAY_FAKE_URL) and a hospital admin (to turn
+// the hospital's `payment: required` rule on for the journey, and off again)
+const payTest = ENV.enabled && ENV.payFake && ENV.staffUsername && ENV.staffPassword ? test : test.skip;
 
 const P = ENV.enabled ? (() => {
   const ids = h.loadPages(['index', 'hospital', 'doctors', 'doctor', 'confirm', 'result', 'appointments',
@@ -262,7 +265,7 @@ describeE2E('e2e against the running gateway', () => {
     expect(h.text(detail)).toContain('已取消');
 
     // the 已取消 tab lists it
-    h.tap(list.querySelectorAll('.tab')[4]);
+    h.tap(list.querySelectorAll('.tab').find((t) => t.dom.textContent === '已取消'));
     await shim.waitFor(() => list.data.status === 'cancelled' && list.data.state !== 'loading', 'the cancelled tab');
     expect(list.data.items.map((a) => a.id)).toContain(aid);
   });
@@ -309,6 +312,71 @@ describeE2E('e2e against the running gateway', () => {
     // the patient sees it too
     const detail = await mountReady(P.detail, { id: aid }, 'appointment detail');
     expect(detail.data.a.status).toBe('checked_in');
+    detail.instance.onUnload(); // its queue refresh stops with the page
+  });
+
+  payTest('挂号费: book → WeChat Pay (fake) → the result waits for paid; a closed sheet → 去支付; cancel → refund', async () => {
+    const staff = await http('POST', '/auth/staff/login', { username: ENV.staffUsername, password: ENV.staffPassword });
+    const hid = staff.user.hospital_id;
+    const token = staff.access_token;
+    const tag = Math.floor(Math.random() * 1e6);
+    await http('PATCH', `/admin/hospitals/${hid}/rules`, { payment: 'required', payment_timeout_minutes: 15 }, token);
+    try {
+      const dep = await http('POST', `/admin/hospitals/${hid}/departments`, { name: `收费测试科${tag}` }, token);
+      const doc = await http('POST', `/admin/hospitals/${hid}/doctors`, {
+        name: '收费医生', title: '主治医师', department_id: dep.id, fee_cents: 2500, published: true,
+      }, token);
+      const date = format.addDays(format.today(), 2);
+      const schedule = await http('POST', `/admin/hospitals/${hid}/doctors/${doc.id}/schedules`, {
+        date, session: 'pm', slots: [{ start: '14:00', end: '14:30', capacity: 2 }, { start: '14:30', end: '15:00', capacity: 2 }],
+      }, token);
+      await ensureProfile();
+      const query = (slot) => ({
+        slot_id: slot.id, hospital_id: hid, doctor_id: doc.id, date,
+      });
+
+      // 1. pay in the sheet: the page passes the server's arguments, the result page waits
+      const payRequests = () => wx.log.filter((c) => c.api === 'request' && /\/appointments\/[^/]+\/pay$/.test(c.args.url));
+      const aid = await book(query(schedule.slots[0]));
+      expect(payRequests().length).toBeGreaterThanOrEqual(1);
+      const sheet = wx.last('requestPayment');
+      expect(Object.keys(sheet).sort()).toEqual(['nonceStr', 'package', 'paySign', 'signType', 'timeStamp']);
+      expect(sheet.signType).toBe('RSA');
+      const redirect = wx.last('redirectTo').url;
+      expect(redirect).toBe(`/pages/result/index?id=${aid}&paid=1`);
+      const result = await mountReady(P.result, shim.queryOf(redirect), 'the payment result');
+      await shim.waitFor(() => !result.data.confirming && result.data.a.status !== 'pending_payment', 'the server\'s paid', 60000);
+      expect(result.data.a).toMatchObject({ status: 'booked', payment: { status: 'paid', amount_cents: 2500 } });
+      expect(h.text(result)).toContain('预约成功');
+      expect(h.text(result)).toContain('¥25.00（已支付）');
+      result.instance.onUnload();
+
+      // 2. a closed sheet keeps it pending with 去支付; paying later from the result page
+      wx.payMode('cancel');
+      const aid2 = await book(query(schedule.slots[1]));
+      expect(wx.last('redirectTo').url).toBe(`/pages/result/index?id=${aid2}`);
+      const pending = await mountReady(P.result, { id: aid2 }, 'the unpaid result');
+      expect(pending.data.a.status).toBe('pending_payment');
+      expect(h.text(pending)).toContain('待支付');
+      wx.payMode('pay');
+      h.tapButton(pending.querySelector('#pay'));
+      await shim.waitFor(() => pending.data.a.status === 'booked' && !pending.data.confirming, 'paid through 去支付', 60000);
+      pending.instance.onUnload();
+
+      // 3. cancelling a paid appointment refunds it in full; the detail page shows the refund
+      const detail = await mountReady(P.detail, { id: aid }, 'the paid appointment');
+      h.tapButton(detail.querySelector('#cancel'));
+      await shim.waitFor(() => detail.data.a.status === 'cancelled', 'the cancellation');
+      await shim.waitForAsync(async () => {
+        await detail.instance.reload({ quiet: true });
+        return ['refunding', 'refunded'].includes(detail.data.a.payment && detail.data.a.payment.status);
+      }, 'the refund', 60000);
+      expect(h.text(detail)).toMatch(/退款(中|已退款)/);
+      detail.instance.onUnload();
+    } finally {
+      wx.payMode('pay');
+      await http('PATCH', `/admin/hospitals/${hid}/rules`, { payment: 'none' }, token);
+    }
   });
 
   staffTest('候补: join from a full session → another patient cancels → promoted → message opens it', async () => {

@@ -3,6 +3,10 @@
  * running gateway and answers success/fail/complete with {statusCode, data, header} as WeChat
  * does; wx.login gets one-time codes minted by the WeChat fake (POST {fake}/__fake__/codes
  * {openid} → {code}); storage is an in-memory map; navigation, toasts and dialogs are recorded.
+ * wx.requestPayment forwards exactly its five arguments to the WeChat Pay fake
+ * (POST {GUAHAO_WECHATPAY_FAKE_URL}/__control/pay), which pays the prepay order and notifies
+ * the server as WeChat Pay would; `payMode('cancel')` makes the next sheets answer
+ * `requestPayment:fail cancel` instead (the patient closed the sheet).
  */
 const config = require('../../config');
 
@@ -14,6 +18,7 @@ function env() {
     gateway,
     apiBase: gateway.endsWith('/api/v1') ? gateway : `${gateway}/api/v1`,
     fake,
+    payFake: (process.env.GUAHAO_WECHATPAY_FAKE_URL || '').replace(/\/+$/, ''),
     staffUsername: process.env.GUAHAO_STAFF_USERNAME || '',
     staffPassword: process.env.GUAHAO_STAFF_PASSWORD || '',
   };
@@ -149,9 +154,38 @@ function install({ openid }) {
     });
   };
 
+  // the payment sheet: the person pays (the fake is told with exactly the page's arguments)
+  // or closes it
+  let payMode = 'pay';
+  w.requestPayment = (o = {}) => {
+    const args = {};
+    ['timeStamp', 'nonceStr', 'package', 'signType', 'paySign'].forEach((k) => {
+      if (o[k] !== undefined) args[k] = o[k];
+    });
+    record('requestPayment', args);
+    const answer = (ok, errMsg) => {
+      const res = { errMsg };
+      if (ok && o.success) o.success(res);
+      if (!ok && o.fail) o.fail(res);
+      if (o.complete) o.complete(res);
+    };
+    if (payMode === 'cancel') {
+      setTimeout(() => answer(false, 'requestPayment:fail cancel'), 0);
+      return;
+    }
+    global.__nodeHttp(`${e.payFake}/__control/pay`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(args),
+    })
+      .then(({ status, text }) => answer(status < 300, status < 300 ? 'requestPayment:ok' : `requestPayment:fail ${status} ${text}`))
+      .catch((err) => answer(false, `requestPayment:fail ${err.message}`));
+  };
+
   return {
     log,
     storage,
+    payMode: (mode) => {
+      payMode = mode;
+    },
     calls: (api) => log.filter((c) => c.api === api),
     last: (api) => {
       const c = log.filter((x) => x.api === api).pop();

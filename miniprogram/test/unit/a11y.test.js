@@ -23,7 +23,7 @@ function contrast(a, b) {
 const pageId = h.loadPage('me');
 
 describe('accessibility', () => {
-  const statuses = ['pending', 'booked', 'checked_in', 'completed', 'cancelled', 'no_show',
+  const statuses = ['pending', 'pending_payment', 'booked', 'checked_in', 'completed', 'cancelled', 'no_show',
     'open', 'full', 'stopped', 'closed', 'not_released'];
 
   test.each(statuses)('status tag %s has text/background contrast >= 4.5:1', (status) => {

@@ -59,12 +59,12 @@ describe('pages/appointments (我的预约)', () => {
   test('tabs filter by status; an empty tab says so', async () => {
     const comp = await h.mount(pageId);
     const tabs = comp.querySelectorAll('.tab');
-    expect(tabs.map((t) => t.dom.textContent)).toEqual(['全部', '待就诊', '已签到', '已完成', '已取消', '爽约']);
-    h.tap(tabs[1]);
+    expect(tabs.map((t) => t.dom.textContent)).toEqual(['全部', '待支付', '待就诊', '已签到', '已完成', '已取消', '爽约']);
+    h.tap(tabs[2]);
     await h.flush();
     expect(fake.requests[1].query).toEqual({ status: 'booked' });
     expect(comp.data.items.map((a) => a.id)).toEqual(['a_1']);
-    h.tap(comp.querySelectorAll('.tab')[2]);
+    h.tap(comp.querySelectorAll('.tab')[3]);
     await h.flush();
     expect(comp.data.state).toBe('empty');
     expect(h.text(comp)).toContain('没有已签到的预约');

@@ -47,6 +47,15 @@ describe('pages/me (我的)', () => {
     h.clickCell(comp.querySelector('#go-doctors'));
     await h.flush();
     expect(h.lastNavigation(fake)).toBe('/pages/staff-doctors/index');
+    h.clickCell(comp.querySelector('#go-week'));
+    await h.flush();
+    expect(h.lastNavigation(fake)).toBe('/pages/staff-week/index');
+    h.clickCell(comp.querySelector('#go-queue'));
+    await h.flush();
+    expect(h.lastNavigation(fake)).toBe('/pages/staff-queue/index');
+    h.clickCell(comp.querySelector('#go-stats'));
+    await h.flush();
+    expect(h.lastNavigation(fake)).toBe('/pages/staff-stats/index');
     h.clickCell(comp.querySelector('#staff-logout'));
     await h.flush();
     expect(fake.storage.has('guahao.session.staff')).toBe(false);
