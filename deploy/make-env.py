@@ -64,7 +64,8 @@ GENERATED: dict[str, Callable[[], str]] = {
     "MONGO_APP_PASSWORD": lambda: secrets.token_urlsafe(24),
     "MONGO_REPLICA_KEY": random_b64(96),
     **{f"RABBITMQ_{kind}_PASSWORD": lambda: secrets.token_urlsafe(24)
-       for kind in ("OPERATOR", "GATEWAY", "AUTH", "CATALOG", "BOOKING", "NOTIFY")},
+       for kind in ("OPERATOR", "GATEWAY", "AUTH", "CATALOG", "BOOKING", "NOTIFY",
+                    "PAYMENT")},
 }
 
 # derived from values written before them in the same file

@@ -17,6 +17,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.middleware import MAX_BODY_BYTES, MIDDLEWARES
 from gateway.openapi import build_openapi
 from gateway.ops import add_ops_routes
+from gateway.payments import NOTIFY_PATH, add_payment_routes, notify_openapi
 from gateway.revocations import Revocations
 from gateway.routes import ROUTES, Route
 from gateway.state import GATEWAY, Gateway
@@ -78,12 +79,14 @@ def create_app(
         if required_services is None else tuple(required_services),
         openapi=build_openapi(routes),
     )
+    gateway.openapi["paths"][NOTIFY_PATH] = notify_openapi()
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=MIDDLEWARES)
     app[GATEWAY] = gateway
     app.cleanup_ctx.append(_upstream_context(rpc))
     add_ops_routes(app)
     add_api_routes(app, routes)
     add_fhir_routes(app)
+    add_payment_routes(app)
     add_static_routes(app, settings.console_dir)
     return app
 

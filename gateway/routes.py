@@ -120,6 +120,7 @@ from shared.contracts.patients import (
     PatientUpdate,
     PatientUpdateParams,
 )
+from shared.contracts.payment import PayArgs, PaymentList, PaymentsFilter, PaymentsQuery, PayParams
 from shared.contracts.queue import (
     Display,
     DisplayRef,
@@ -350,6 +351,10 @@ ROUTES: tuple[Route, ...] = (
           body=MoveRequest, params=PatientMoveParams, reply=Appointment, roles=PATIENT,
           tag="appointments", rate="book",
           summary="改约: move my appointment to another slot of the same doctor or department"),
+    # registration fee (payment)
+    Route("POST", "/appointments/{appointment_id}/pay", "payment", "pay", params=PayParams,
+          reply=PayArgs, roles=PATIENT, rate="book", tag="payments",
+          summary="挂号费: the arguments of wx.requestPayment (one prepay however many taps)"),
     Route("GET", "/appointments/{appointment_id}/queue", "booking", "patient_queue",
           params=AppointmentRef, reply=PatientQueue, roles=PATIENT, tag="queue",
           summary="候诊: my place in the queue, now serving, ETA"),
@@ -483,6 +488,10 @@ ROUTES: tuple[Route, ...] = (
           query=StatsFilter, params=StatsQuery, reply=Stats, roles=HOSPITAL_STAFF,
           tag="statistics", csv=True,
           summary="Bookings, cancellations, no-shows and utilisation (JSON, or CSV)"),
+    Route("GET", "/admin/hospitals/{hospital_id}/payments", "payment", "list_payments",
+          query=PaymentsFilter, params=PaymentsQuery, reply=PaymentList,
+          roles=HOSPITAL_STAFF, tag="payments",
+          summary="Registration-fee orders and refunds of a day, with totals"),
     # hospital webhooks (notify)
     Route("POST", "/admin/hospitals/{hospital_id}/webhooks", "notify", "create_webhook",
           body=WebhookCreate, params=WebhookCreateParams, reply=WebhookCreated,

@@ -1,7 +1,8 @@
 """The whole system on one machine: what `make run` starts, and what the system tests start.
 
 Starts the embedded store (unless MONGO_URL is set), the local WeChat fake (unless
-WECHAT_APPID and WECHAT_SECRET are set), every service and the gateway as child
+WECHAT_APPID and WECHAT_SECRET are set), the local WeChat Pay fake (unless WECHATPAY_MCHID
+is set), every service and the gateway as child
 processes, waits until the gateway is ready, and stops them all on SIGINT/SIGTERM.
 """
 
@@ -26,8 +27,9 @@ from urllib.parse import urlparse
 from shared.jwt_keys import dev_private_pem, public_keys_of_private
 from shared.settings import DEFAULT_AMQP_URL, Settings
 from shared.storage.testing import free_port, start_embedded_mongo, wait_for_port
+from shared.wechat.paycrypto import dev_pay_credentials
 
-SERVICES = ("auth", "catalog", "booking", "notify")
+SERVICES = ("auth", "catalog", "booking", "notify", "payment")
 
 
 class StackError(RuntimeError):
@@ -92,6 +94,10 @@ class DevStack:
     def wechat_url(self) -> str:
         return self.env["WECHAT_API_BASE"]
 
+    @property
+    def wechatpay_url(self) -> str:
+        return self.env["WECHATPAY_API_BASE"]
+
     def start(self, *, timeout: float = 60.0) -> None:
         """Start everything and wait until the gateway's /readyz answers 200."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -121,12 +127,33 @@ class DevStack:
             env["WECHAT_API_BASE"] = f"http://127.0.0.1:{port}"
         self.gateway_port = self.gateway_port or int(env.get("GATEWAY_PORT", 0) or 0) or 8080
         env["GATEWAY_PORT"] = str(self.gateway_port)
+        if not env.get("WECHATPAY_MCHID"):
+            self._start_pay_fake(env)
         self.env = env
         for service in self.services:
             self.start_process(service)
         self.start_process("gateway")
         self.wait_ready(timeout)
         self._read_admin_credentials()
+
+    def _start_pay_fake(self, env: dict[str, str]) -> None:
+        """The WeChat Pay fake with the dev credentials, and the WECHATPAY_* of the services
+        pointing at it (notifications go to this stack's gateway)."""
+        creds = dev_pay_credentials(self.data_dir, env["WECHAT_APPID"])
+        port = free_port()
+        self._spawn("wechatpay-fake", ["-m", "shared.wechat.payfake", "--port", str(port),
+                                       "--credentials", str(self.data_dir),
+                                       "--appid", env["WECHAT_APPID"]], env)
+        wait_for_port(port, proc=self.procs["wechatpay-fake"])
+        env["WECHATPAY_API_BASE"] = f"http://127.0.0.1:{port}"
+        env["WECHATPAY_MCHID"] = creds["mchid"]
+        env["WECHATPAY_MERCHANT_SERIAL"] = creds["merchant_serial"]
+        env["WECHATPAY_MERCHANT_KEY"] = creds["merchant_key_pem"]
+        env["WECHATPAY_APIV3_KEY"] = creds["apiv3_key"]
+        env["WECHATPAY_PUBLIC_KEY"] = creds["public_key_pem"]
+        env["WECHATPAY_PUBLIC_KEY_ID"] = creds["public_key_id"]
+        env.setdefault("WECHATPAY_NOTIFY_URL", f"http://127.0.0.1:{self.gateway_port}"
+                       "/api/v1/payments/wechat/notify")
 
     def start_process(self, name: str, **env: str) -> None:
         """(Re)start one service or the gateway; `booking#2` is a second booking replica,
@@ -218,7 +245,7 @@ class DevStack:
 
     def stop(self) -> None:
         """Stop the gateway first, then the services, then the store and the fake."""
-        order = ["gateway", *reversed(self.services), "wechat-fake", "mongo"]
+        order = ["gateway", *reversed(self.services), "wechat-fake", "wechatpay-fake", "mongo"]
         names = [n for n in order if n in self.procs] + [n for n in self.procs if n not in order]
         for name in names:
             proc = self.procs.get(name)
@@ -257,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         "health": f"{stack.gateway_url}/readyz",
         "metrics": f"{stack.gateway_url}/metrics",
         "wechat_fake": stack.env.get("WECHAT_API_BASE", ""),
+        "wechatpay": stack.env.get("WECHATPAY_API_BASE", ""),
         "admin": f"{stack.admin_username} / {stack.admin_password}",
         "data_dir": str(stack.data_dir),
     }

@@ -21,6 +21,8 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from shared.wechat.pay import validate_notify_url
+
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEV_WECHAT_APPID = "wx_dev_guahao"
 DEV_WECHAT_SECRET = "dev_secret_guahao"
@@ -65,6 +67,19 @@ ENV_VARS: dict[str, str] = {
     "GUAHAO_RPC_KEY": "rpc_key",
     "GUAHAO_JWT_PUBLIC_KEYS": "jwt_public_keys",
     "GUAHAO_CONSOLE_DIR": "console_dir",
+    "PAYMENT_TIMEOUT_SECONDS": "payment_timeout_seconds",
+    "PAYMENT_QUERY_AFTER_SECONDS": "payment_query_after_seconds",
+    "PAYMENT_QUERY_EVERY_SECONDS": "payment_query_every_seconds",
+    "PAYMENT_RETRY_SECONDS": "payment_retry_seconds",
+    "WECHATPAY_API_BASE": "wechatpay_api_base",
+    "WECHATPAY_MCHID": "wechatpay_mchid",
+    "WECHATPAY_MERCHANT_SERIAL": "wechatpay_merchant_serial",
+    "WECHATPAY_MERCHANT_KEY": "wechatpay_merchant_key",
+    "WECHATPAY_APIV3_KEY": "wechatpay_apiv3_key",
+    "WECHATPAY_PUBLIC_KEY": "wechatpay_public_key",
+    "WECHATPAY_PUBLIC_KEY_ID": "wechatpay_public_key_id",
+    "WECHATPAY_NOTIFY_URL": "wechatpay_notify_url",
+    "WECHATPAY_PLATFORM_CERTIFICATES": "wechatpay_platform_certificates",
 }
 _VAR_OF = {field: var for var, field in ENV_VARS.items()}
 
@@ -121,6 +136,12 @@ class Settings(BaseSettings):
     rpc_timeout: float = 5.0
     # a unit held this long by an appointment that does not exist is returned (booking)
     booking_orphan_check_seconds: float = 60.0
+    # registration fee (issue 13): `pay_by` after this many seconds instead of the hospital's
+    # `payment_timeout_minutes` (0: the rule; system tests only), and the payment jobs' pace
+    payment_timeout_seconds: float = 0.0
+    payment_query_after_seconds: float = 30.0
+    payment_query_every_seconds: float = 60.0
+    payment_retry_seconds: float = 30.0
     shutdown_grace: float = 10.0
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"  # console: `make run`'s readable lines
@@ -141,6 +162,15 @@ class Settings(BaseSettings):
     rpc_key: str | None = None  # base64 HMAC key(s) signing RPC requests, first one signs
     jwt_public_keys: str | None = None  # PEM(s), JWKS JSON, or a path to either: the gateway
     console_dir: Path | None = None  # the staff console's build; default console/dist
+    wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
+    wechatpay_mchid: str | None = None
+    wechatpay_merchant_serial: str | None = None
+    wechatpay_merchant_key: str | None = None  # PEM or a path to it
+    wechatpay_apiv3_key: str | None = None
+    wechatpay_public_key: str | None = None  # PEM or a path to it
+    wechatpay_public_key_id: str | None = None
+    wechatpay_notify_url: str | None = None
+    wechatpay_platform_certificates: str | None = None  # PEMs or paths, during a switch-over
 
     @classmethod
     def settings_customise_sources(
@@ -169,6 +199,15 @@ class Settings(BaseSettings):
             raise ValueError("BOOKING_ORPHAN_CHECK_SECONDS must be at least twice "
                              "GUAHAO_RPC_TIMEOUT: a booking still running must never look "
                              "abandoned")
+        return self
+
+    @model_validator(mode="after")
+    def _wechatpay_reachable(self) -> Settings:
+        if self.wechatpay_notify_url is not None:
+            validate_notify_url(self.wechatpay_notify_url)
+        if self.wechatpay_apiv3_key is not None and (
+                len(self.wechatpay_apiv3_key) != 32 or not self.wechatpay_apiv3_key.isascii()):
+            raise ValueError("WECHATPAY_APIV3_KEY must be 32 ASCII characters")
         return self
 
     @property

@@ -31,7 +31,7 @@ from shared.messaging.rpc import RpcClient, RpcServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITIONS = ROOT / "deploy" / "rabbitmq" / "definitions.json"
-KINDS = ("operator", "gateway", "auth", "catalog", "booking", "notify")
+KINDS = ("operator", "gateway", "auth", "catalog", "booking", "notify", "payment")
 
 pytestmark = pytest.mark.skipif(shutil.which("rabbitmqctl") is None,
                                 reason="needs rabbitmqctl for the local broker")
@@ -257,7 +257,7 @@ def test_compose_gives_each_process_kind_its_own_broker_user() -> None:
     import yaml
 
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    for kind in ("gateway", "auth", "catalog", "booking", "notify"):
+    for kind in ("gateway", "auth", "catalog", "booking", "notify", "payment"):
         url = services[kind]["environment"]["AMQP_URL"]
         assert url.startswith(f"amqp://{kind}:${{RABBITMQ_{kind.upper()}_PASSWORD:?"), kind
         assert services[kind]["depends_on"]["broker-users"]["condition"] == \

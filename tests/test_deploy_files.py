@@ -25,11 +25,11 @@ ENV_EXAMPLE = ROOT / ".env.example"
 RUNBOOK = ROOT / "docs" / "operations.md"
 API_MD = ROOT.parent / "shared" / "api.md"  # the handbook beside the repo (CI has a copy)
 
-SCALABLE = ("gateway", "auth", "catalog", "booking", "notify")
+SCALABLE = ("gateway", "auth", "catalog", "booking", "notify", "payment")
 OBSERVABILITY = ("jaeger", "prometheus", "grafana")
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 GRAFANA = ROOT / "deploy" / "grafana"
-SERVICES = ("auth", "catalog", "booking", "notify")
+SERVICES = ("auth", "catalog", "booking", "notify", "payment")
 
 
 def load_compose(path: Path = COMPOSE) -> dict[str, Any]:

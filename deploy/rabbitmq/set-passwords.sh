@@ -6,7 +6,7 @@
 set -eu
 node="${RABBITMQ_NODE:-rabbit@rabbitmq}"
 rabbitmqctl -q -n "$node" await_startup
-for kind in operator gateway auth catalog booking notify; do
+for kind in operator gateway auth catalog booking notify payment; do
   var="RABBITMQ_$(echo "$kind" | tr 'a-z' 'A-Z')_PASSWORD"
   eval "password=\${$var:-}"
   if [ -z "$password" ]; then

@@ -13,6 +13,7 @@ from services.booking.handlers import BookingEvents, BookingHandlers
 from services.booking.jobs import EndOfDay, Reconciler
 from services.booking.lifecycle import AppointmentLifecycle
 from services.booking.lottery import ReleaseLottery
+from services.booking.payments import FeeOutcomes
 from services.booking.projections import (
     AuthPort,
     CatalogPort,
@@ -123,6 +124,7 @@ class Booking:
     queries: AppointmentQueries
     reconciler: Reconciler
     end_of_day: EndOfDay
+    fees: FeeOutcomes
     events: BookingEvents
     handlers: BookingHandlers
     queue: QueueDesk
@@ -137,7 +139,8 @@ class Booking:
 
 def build(db: Any, *, catalog: CatalogPort, auth: AuthPort, outbox: OutboxRelay,
           clock: Clock, faults: FaultPoints, metrics: Registry | None = None,
-          orphan_check_after: dt.timedelta = ORPHAN_CHECK_AFTER) -> Booking:
+          orphan_check_after: dt.timedelta = ORPHAN_CHECK_AFTER,
+          payment_timeout: dt.timedelta | None = None) -> Booking:
     sessions, appointments, persons = Sessions(db), Appointments(db), Persons(db)
     projection, holds, entries = Patients(db), Holds(db), Waitlist(db)
     session_book = SessionBook(sessions, catalog)
@@ -149,7 +152,8 @@ def build(db: Any, *, catalog: CatalogPort, auth: AuthPort, outbox: OutboxRelay,
     booker = Booker(sessions=sessions, appointments=appointments, persons=persons,
                     session_book=session_book, rules=rules, patients=patients,
                     sold_out=sold_out, lottery=lottery, outbox=outbox, faults=faults,
-                    clock=clock, orphan_check_after=orphan_check_after)
+                    clock=clock, orphan_check_after=orphan_check_after,
+                    payment_timeout=payment_timeout)
     waitlist = WaitlistService(entries=entries, holds=holds, appointments=appointments,
                                sessions=sessions, persons=persons, session_book=session_book,
                                rules=rules, patients=patients, booker=booker, catalog=catalog,
@@ -179,6 +183,8 @@ def build(db: Any, *, catalog: CatalogPort, auth: AuthPort, outbox: OutboxRelay,
                               clock=clock),
         end_of_day=EndOfDay(appointments=appointments, sweeps=DaySweeps(db), lifecycle=lifecycle,
                             clock=clock),
+        fees=FeeOutcomes(appointments=appointments, lifecycle=lifecycle, outbox=outbox,
+                         clock=clock),
         events=BookingEvents(sessions=sessions, patients=patients, rules=rules,
                              sold_out=sold_out),
         handlers=BookingHandlers(booker=booker, lifecycle=lifecycle, admin=admin,
@@ -203,7 +209,9 @@ async def wire(rt: ServiceRuntime) -> None:
                     auth=AuthClient(rt.rpc_client), outbox=relay, clock=_utcnow,
                     faults=FaultPoints.from_env(), metrics=rt.metrics,
                     orphan_check_after=dt.timedelta(
-                        seconds=rt.settings.booking_orphan_check_seconds))
+                        seconds=rt.settings.booking_orphan_check_seconds),
+                    payment_timeout=dt.timedelta(seconds=rt.settings.payment_timeout_seconds)
+                    if rt.settings.payment_timeout_seconds else None)
     await booking.ensure_indexes()
     booking.handlers.register(rt.rpc_server)
     booking.queue_handlers.register(rt.rpc_server)
@@ -211,6 +219,8 @@ async def wire(rt: ServiceRuntime) -> None:
     # competing consumers: one replica handles each event for the service
     rt.consume("inventory", ["schedule.published.*"], events.schedule_published)
     rt.consume("patients", ["patient.*.*"], events.patient_changed)
+    rt.consume("payments", ["payment.succeeded.*", "payment.refunded.*"],
+               booking.fees.on_event)
     # every replica: its own view of patients, rules and sold-out slots
     rt.add_consumer(BroadcastListener(rt.broker, rt.name, "views", [
         "patient.*.*", "hospital.rules_updated.*", "appointment.cancelled.*",
@@ -220,6 +230,8 @@ async def wire(rt: ServiceRuntime) -> None:
     rt.add_leased_job("lottery_draws",
                       lambda term: booking.lottery.draw_due(booking.booker.complete_pending),
                       interval=1.0, idle_interval=4.0, ttl=dt.timedelta(seconds=30))
+    rt.add_leased_job("unpaid_expiry", lambda term: booking.fees.expire_unpaid(), interval=1.0,
+                      idle_interval=5.0, ttl=dt.timedelta(seconds=30))
     # the queue_near announcements a crash left undone (an index look-up when idle)
     rt.add_leased_job("queue_repair", lambda term: booking.queue.repair_once(), interval=5.0,
                       idle_interval=15.0, ttl=dt.timedelta(seconds=60))

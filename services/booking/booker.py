@@ -38,6 +38,7 @@ from services.booking.views import appointment_event, appointment_view
 from shared.context import deadline_var
 from shared.contracts.booking import Appointment, BookParams
 from shared.contracts.catalog import BookingRules
+from shared.contracts.payment import order_id_for
 from shared.errors import (
     AlreadyBooked,
     BookingClosed,
@@ -87,8 +88,11 @@ class Booker:
         faults: FaultPoints | None = None,
         clock: Callable[[], dt.datetime] = _utcnow,
         orphan_check_after: dt.timedelta = ORPHAN_CHECK_AFTER,
+        payment_timeout: dt.timedelta | None = None,
     ) -> None:
         self.orphan_check_after = orphan_check_after
+        # overrides the hospitals' `payment_timeout_minutes` (PAYMENT_TIMEOUT_SECONDS, tests)
+        self.payment_timeout = payment_timeout
         self.sessions = sessions
         self.appointments = appointments
         self.persons = persons
@@ -153,7 +157,7 @@ class Booker:
         if rules.release_mode == "lottery":
             await self.lottery.draw_before_first_come(slot.id, self.complete_pending)
         seq_no = await self.take(doc, slot, patient, rules)
-        return await self.insert_booked(doc, seq_no)
+        return await self.insert_booked(doc, seq_no, rules=rules)
 
     # ---- the steps (shared with the lottery and the waitlist) --------------------------
 
@@ -209,6 +213,14 @@ class Booker:
         person = await self.persons.get(patient.id_hash)
         if aid in (person or {}).get("holds", {}):
             return  # a resumed booking: the hold is ours already
+        if ((person or {}).get("profiles") or {}).get(patient.id) != patient.user_id and \
+                await self.persons.add_profile(patient.id_hash, patient.id, patient.user_id):
+            # this replica heard of the profile (the `views` broadcast) before the person
+            # document did (the `patients` consumer): record it now, once, and try again
+            if await self.persons.hold(patient, aid, limits, now,
+                                       now + self.orphan_check_after):
+                return
+            person = await self.persons.get(patient.id_hash)
         if slot is not None and await self.sessions.release(slot.schedule_id, slot.id, aid):
             self.sold_out.freed(slot.id)
         raise self._person_refusal(person, patient, limits, rules)
@@ -240,43 +252,69 @@ class Booker:
             return AlreadyBooked(limit=limits.per_department_per_day)
         return LimitReached(limit=limits.max_active)
 
+    def awaiting_payment(self, doc: Document, seq_no: int, rules: BookingRules,
+                         now: dt.datetime) -> Document:
+        """The appointment of a hospital that collects the fee: it holds its unit until
+        `pay_by`; the payment service makes the order from its event (same order id)."""
+        timeout = self.payment_timeout or dt.timedelta(minutes=rules.payment_timeout_minutes)
+        return {**doc, "status": "pending_payment", "seq_no": seq_no, "updated_at": now,
+                "pay_by": now + timeout, "awaiting_payment": True,
+                "payment": {"order_id": order_id_for(doc["_id"]),
+                            "amount_cents": doc["fee_cents"], "status": "unpaid"}}
+
     async def insert_booked(self, doc: Document, seq_no: int,
-                            extra_events: ExtraEvents | None = None
-                            ) -> tuple[Appointment, bool]:
+                            extra_events: ExtraEvents | None = None, *,
+                            rules: BookingRules | None = None) -> tuple[Appointment, bool]:
         """Step 4: the appointment and its events in one insert, then published from memory;
-        the appointment and whether this runner created it."""
+        the appointment and whether this runner created it. With `rules` that collect a fee
+        (and a fee to collect) it waits for the payment (`pending_payment`) instead."""
         if _past_deadline():
             await self.undo_take(doc)
             raise ServiceUnavailable("预约超时，请重试 / booking timed out, retry")
         now = self.clock()
-        booked = {**doc, "status": "booked", "seq_no": seq_no, "booked_at": now,
-                  "updated_at": now}
-        events = [appointment_event("appointment.booked", booked, now),
+        if rules is not None and rules.payment == "required" and doc["fee_cents"] > 0:
+            booked = self.awaiting_payment(doc, seq_no, rules, now)
+            event_type = "appointment.pending_payment"
+        else:
+            booked = {**doc, "status": "booked", "seq_no": seq_no, "booked_at": now,
+                      "updated_at": now}
+            event_type = "appointment.booked"
+        events = [appointment_event(event_type, booked, now),
                   *(extra_events(booked) if extra_events else [])]
         if not await self.appointments.insert({**booked, **outbox_fields(*events)}):
             return await self._concurrent_first(doc), False
         self.faults.point("book.after_insert")
         log.info("appointment booked", extra={"appointment_id": doc["_id"],
-                                              "slot_id": doc["slot_id"]})
+                                              "slot_id": doc["slot_id"],
+                                              "status": booked["status"]})
         await self.outbox.publish_committed(self.appointments.collection, doc["_id"], events)
         return appointment_view(booked), True
 
     async def complete_pending(self, doc: Document, rules: BookingRules,
                                take_unit: TakeUnit | None = None,
                                extra_events: ExtraEvents | None = None) -> Appointment:
-        """pending → booked for an appointment that already exists (a lottery entry)."""
+        """pending → booked (or pending_payment, at a hospital that collects the fee) for an
+        appointment that already exists (a lottery entry)."""
         slot = await self.session_book.slot(doc["slot_id"])
         patient = PatientRef(id=doc["patient"]["id"], user_id=doc["user_id"],
                              id_hash=doc["id_hash"], name=doc["patient"]["name"],
                              id_number_masked=doc["patient"]["id_number_masked"])
         seq_no = await self.take(doc, slot, patient, rules, take_unit)
         now = self.clock()
-        booked = {**doc, "status": "booked", "seq_no": seq_no}
-        events = [appointment_event("appointment.booked", booked, now),
+        if rules.payment == "required" and doc["fee_cents"] > 0:  # a drawn entry pays too
+            after = self.awaiting_payment(doc, seq_no, rules, now)
+            fields = {k: after[k] for k in ("status", "seq_no", "updated_at", "pay_by",
+                                            "awaiting_payment", "payment")}
+            event_type = "appointment.pending_payment"
+        else:
+            fields = {"status": "booked", "seq_no": seq_no, "booked_at": now,
+                      "updated_at": now}
+            event_type = "appointment.booked"
+        booked = {**doc, **fields}
+        events = [appointment_event(event_type, booked, now),
                   *(extra_events(booked) if extra_events else [])]
         final = await self.appointments.transition(doc["_id"], "pending", with_outbox(
-            {"$set": {"status": "booked", "seq_no": seq_no, "booked_at": now,
-                      "updated_at": now}}, *events))
+            {"$set": fields}, *events))
         if final is None:
             return await self._concurrent_first(doc)
         await self.outbox.publish_committed(self.appointments.collection, doc["_id"], events)

@@ -27,7 +27,7 @@ Status = Literal["pending", "pending_payment", "booked", "checked_in", "complete
 CancelledBy = Literal["patient", "hospital", "system"]
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending": frozenset({"booked", "cancelled"}),
+    "pending": frozenset({"pending_payment", "booked", "cancelled"}),
     "pending_payment": frozenset({"booked", "cancelled"}),
     "booked": frozenset({"checked_in", "cancelled", "no_show"}),
     "checked_in": frozenset({"completed"}),

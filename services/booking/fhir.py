@@ -32,6 +32,7 @@ STAFF_ROLES = frozenset({"hospital_admin", "platform_admin"})
 NO_SUCH_APPOINTMENT = "预约不存在 / appointment not found"
 
 APPOINTMENT_STATUS: dict[str, AppointmentStatusCode] = {
+    "pending_payment": "pending",  # held, waiting for the registration fee
     "booked": "booked",
     "checked_in": "checked-in",
     "completed": "fulfilled",

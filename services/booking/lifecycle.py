@@ -25,6 +25,7 @@ from services.booking.projections import RulesBook, SessionBook, SoldOutBoard
 from services.booking.repository import Appointments, Persons, Sessions, no_show_dates
 from services.booking.views import appointment_event, appointment_view
 from shared.contracts.booking import Appointment
+from shared.contracts.payment import refund_no_for
 from shared.errors import (
     AlreadyBooked,
     CancelDeadlinePassed,
@@ -41,6 +42,26 @@ from shared.rules import at_local, local_now
 from shared.storage.mongo import Document
 
 log = logging.getLogger("guahao.booking.lifecycle")
+
+
+def payment_after_cancel(doc: Document) -> Document:
+    """What a cancellation does to the fee as the appointment shows it (the payment
+    service decides the same from the `appointment.cancelled` event): an unpaid order is
+    closed, a paid fee is refunded in full."""
+    payment = doc.get("payment")
+    if not payment:
+        return {}
+    if doc["status"] == "pending_payment" or payment["status"] == "unpaid":
+        return {"awaiting_payment": False, "payment": {**payment, "status": "closed"}}
+    if payment["status"] == "paid":
+        return {"payment": {**payment, "status": "refunding"},
+                "refund": refund_view(payment, "processing")}
+    return {}
+
+
+def refund_view(payment: Document, status: str) -> Document:
+    return {"out_refund_no": refund_no_for(payment["order_id"]),
+            "amount_cents": payment["amount_cents"], "status": status}
 
 Clock = Callable[[], dt.datetime]
 
@@ -159,7 +180,8 @@ class AppointmentLifecycle:
                                              "appointment_id": appointment_id})
 
     async def cancel(self, doc: Document, by: str, reason: str | None) -> Document:
-        fields: Document = {"cancelled_by": by, "cancelled_at": self.clock()}
+        fields: Document = {"cancelled_by": by, "cancelled_at": self.clock(),
+                            **payment_after_cancel(doc)}
         if reason:
             fields["reason"] = reason
         holding = doc["status"] in HOLDING
@@ -170,16 +192,16 @@ class AppointmentLifecycle:
 
     async def cancel_by_patient(self, user_id: str, appointment_id: str) -> Appointment:
         doc = await self.own(user_id, appointment_id)
-        if doc["status"] != "booked":
+        if doc["status"] not in ("booked", "pending_payment"):
             raise InvalidState(status=doc["status"])
-        if self.clock() > doc["cancel_deadline"]:
+        if doc["status"] == "booked" and self.clock() > doc["cancel_deadline"]:
             raise CancelDeadlinePassed(deadline=iso_local(doc["cancel_deadline"]))
         return appointment_view(await self.cancel(doc, "patient", "患者取消"))
 
     async def cancel_by_hospital(self, hospital_id: str, appointment_id: str,
                                  reason: str | None) -> Appointment:
         doc = await self.of_hospital(hospital_id, appointment_id)
-        if doc["status"] != "booked":
+        if doc["status"] not in ("booked", "pending_payment"):
             raise InvalidState(status=doc["status"])
         return appointment_view(await self.cancel(doc, "hospital", reason or "医院取消"))
 

@@ -178,6 +178,7 @@ class Appointments:
         await c.create_index("status")  # the jobs look for `pending` only (few)
         await c.create_index("owing")
         await c.create_index("moving")
+        await c.create_index("awaiting_payment")  # `pending_payment` ones (few)
 
     async def get(self, appointment_id: str) -> Document | None:
         return await self.collection.find_one({"_id": appointment_id}, projection=NO_OUTBOX)
@@ -233,9 +234,26 @@ class Appointments:
         return [doc async for doc in cursor.limit(limit) if doc["move"]["at"] < before]
 
     async def booked_of_schedule(self, schedule_id: str, limit: int = 100_000) -> list[Document]:
-        cursor = self.collection.find({"schedule_id": schedule_id, "status": "booked"},
-                                      projection=NO_OUTBOX).sort("_id", ASCENDING)
+        """The appointments of a session holding a unit (booked, or waiting for the fee)."""
+        cursor = self.collection.find(
+            {"schedule_id": schedule_id, "status": {"$in": ["booked", "pending_payment"]}},
+            projection=NO_OUTBOX).sort("_id", ASCENDING)
         return [doc async for doc in cursor.limit(limit)]
+
+    async def unpaid_due(self, now: dt.datetime, limit: int = 500) -> list[Document]:
+        """`pending_payment` appointments whose `pay_by` has passed."""
+        cursor = self.collection.find({"awaiting_payment": True}, projection=NO_OUTBOX)
+        return [doc async for doc in cursor.limit(limit)
+                if doc["status"] == "pending_payment" and doc["pay_by"] <= now]
+
+    async def record_payment(self, appointment_id: str, payment_statuses: list[str],
+                             fields: Document) -> bool:
+        """Project a payment outcome onto the appointment, only from `payment_statuses`
+        (an outcome never goes back: a late duplicate leaves a refund as it is)."""
+        result = await self.collection.update_one(
+            {"_id": appointment_id, "payment.status": {"$in": payment_statuses}},
+            {"$set": fields})
+        return result.modified_count == 1
 
     async def on_date(self, date: str, statuses: tuple[str, ...]) -> list[Document]:
         """The appointments of one visit date in `statuses` (the end-of-day sweep)."""
@@ -260,7 +278,8 @@ class Appointments:
     async def of_user(self, user_id: str, status: str | None, skip: int, limit: int
                       ) -> list[Document]:
         query: Document = {"user_id": user_id}
-        visible = ["booked", "checked_in", "completed", "cancelled", "no_show"]
+        visible = ["pending_payment", "booked", "checked_in", "completed", "cancelled",
+                   "no_show"]
         if status == "pending":
             query.update(status="pending", lottery=True)
         elif status:

@@ -204,7 +204,8 @@ class WaitlistService:
                     appointment=AppointmentData.model_validate(
                         announced.data["appointment"])), at=now)]
 
-            await self.booker.insert_booked(doc, seq_no, promoted)
+            # at a hospital that collects the fee the promoted patient pays like any other
+            await self.booker.insert_booked(doc, seq_no, promoted, rules=rules)
             await self._promoted(entry, aid)
             log.info("waitlist promoted", extra={"entry_id": entry["_id"], "appointment_id": aid})
             return True

@@ -43,8 +43,8 @@ EVENT_BINDINGS = ["appointment.*.*", "schedule.published.*", "schedule.capacity_
                   "schedule.stopped.*"]
 CLAIM_TTL_SECONDS = 14 * 24 * 3600
 # how far along the life cycle a status is: breaks ties between events of one millisecond
-RANK = {"pending": 0, "booked": 1, "checked_in": 2, "completed": 3, "cancelled": 3,
-        "no_show": 3}
+RANK = {"pending": 0, "pending_payment": 0, "booked": 1, "checked_in": 2, "completed": 3,
+        "cancelled": 3, "no_show": 3}
 GROUP_FIELD = {"day": "date", "department": "department_id", "doctor": "doctor_id"}
 # the columns counted from the appointment rows: `booked` is every appointment made for the
 # visit date (whatever became of it); `completed` is every visit that took place (checked

@@ -12,7 +12,6 @@ from services.notify.handlers import NotifyEvents
 from services.notify.jobs import DeliveryWorker, webhook_session
 from services.notify.messages import (
     AppointmentMessages,
-    AuthOpenids,
     Clock,
     MessageSender,
     RetryPolicy,
@@ -28,6 +27,7 @@ from shared.messaging.broadcast import BroadcastListener
 from shared.messaging.events import PLATFORM
 from shared.runtime import ServiceRuntime
 from shared.wechat import WechatClient
+from shared.wechat.openids import AuthOpenids
 
 log = logging.getLogger("guahao.notify")
 

@@ -24,6 +24,7 @@ from shared.contracts.catalog import (
     ScheduleDefinition,
     SlotDefinition,
 )
+from shared.contracts.payment import order_id_for, refund_no_for
 from shared.messaging.events import EVENTS_EXCHANGE, HOSPITAL_TZ, EventEnvelope, new_event
 
 HOSPITAL_ID = "h_7f3a9c2e41d8"
@@ -75,7 +76,10 @@ async def consume(amqp_url: str) -> None:
 '''
 
 WHEN = {
-    "appointment.booked": "a patient booked a slot",
+    "appointment.booked": "a patient booked a slot (at a hospital that collects the fee: once it "
+                          "was paid)",
+    "appointment.pending_payment": "a patient booked a slot at a hospital that collects the "
+                                   "fee; the unit is held until `pay_by`",
     "appointment.cancelled": "cancelled by the patient or the hospital, or by a 停诊 "
                              "(`cancelled_by`, `reason`)",
     "appointment.rescheduled": "the hospital moved it (改约); `data.previous` is the old slot",
@@ -95,6 +99,8 @@ WHEN = {
     "schedule.capacity_changed": "加号 / capacity reduced on one slot",
     "doctor.updated": "a doctor was created or edited",
     "hospital.rules_updated": "the hospital's booking rules changed",
+    "payment.succeeded": "WeChat Pay took the registration fee (挂号费)",
+    "payment.refunded": "the registration fee went back to the patient in full",
 }
 
 
@@ -105,6 +111,12 @@ def _envelope(type_: str, data: dict[str, Any], minutes: int) -> EventEnvelope:
 
 def _event_id(type_: str) -> str:
     return "evt_" + hashlib.sha256(type_.encode()).hexdigest()[:32]
+
+
+PAYMENT: dict[str, Any] = {
+    "order_id": order_id_for("apt_1f6e3b9d27c0"), "appointment_id": "apt_1f6e3b9d27c0",
+    "user_id": "u_94c1a7e2", "amount_cents": 5000,
+    "transaction_id": "4200001234202612011234567890", "paid_at": "2026-12-01T08:01:12+08:00"}
 
 
 def _appointment(**changes: Any) -> dict[str, Any]:
@@ -130,6 +142,10 @@ def appointment_examples() -> list[EventEnvelope]:
     moved = _appointment(slot_id="slot_8a41c5", start="10:00", end="10:30", seq_no=12)
     examples = [
         appointment_event("appointment.booked", _appointment(), AT),
+        appointment_event("appointment.pending_payment", _appointment(
+            status="pending_payment", pay_by=AT + dt.timedelta(minutes=15),
+            payment={"order_id": PAYMENT["order_id"], "amount_cents": 5000,
+                     "status": "unpaid"}), AT),
         appointment_event("appointment.cancelled", _appointment(
             status="cancelled", cancelled_by="hospital", reason="停诊：医生外出会诊"), AT),
         appointment_event("appointment.rescheduled", moved, AT, previous={
@@ -172,6 +188,11 @@ def other_examples() -> list[EventEnvelope]:
                   {"doctor": doctor.model_dump(mode="json", exclude_none=True)}, 13),
         _envelope("hospital.rules_updated",
                   {"hospital_id": HOSPITAL_ID, "rules": BookingRules().model_dump()}, 14),
+        _envelope("payment.succeeded", {"payment": {**PAYMENT, "status": "paid"}}, 15),
+        _envelope("payment.refunded", {
+            "payment": {**PAYMENT, "status": "refunded"},
+            "refund": {"out_refund_no": refund_no_for(PAYMENT["order_id"]),
+                       "amount_cents": 5000, "reason": "患者取消"}}, 16),
     ]
 
 

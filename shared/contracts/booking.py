@@ -9,10 +9,13 @@ from pydantic import Field, StringConstraints, model_validator
 
 from shared.contracts.base import Contract, Cursor, PlausibleDate, Reply
 from shared.contracts.catalog import Id, PersonRef, Session
+from shared.contracts.payment import AppointmentPayment, AppointmentRefund
 
-AppointmentStatus = Literal["booked", "checked_in", "completed", "cancelled", "no_show"]
+AppointmentStatus = Literal["pending_payment", "booked", "checked_in", "completed",
+                            "cancelled", "no_show"]
 # what a patient can see: also `pending` while a release lottery has not been drawn yet
-VisibleStatus = Literal["pending", "booked", "checked_in", "completed", "cancelled", "no_show"]
+VisibleStatus = Literal["pending", "pending_payment", "booked", "checked_in", "completed",
+                        "cancelled", "no_show"]
 IdempotencyKey = Annotated[
     str, StringConstraints(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
 ]
@@ -90,6 +93,9 @@ class Appointment(Reply):
     cancelled_by: Literal["patient", "hospital", "system"] | None = None
     reason: str | None = None
     lottery_draw_at: str | None = None  # set while the request waits for the release draw
+    pay_by: str | None = None  # `pending_payment`: unpaid by then → cancelled (unpaid)
+    payment: AppointmentPayment | None = None  # hospitals with `payment: required`
+    refund: AppointmentRefund | None = None
 
 
 class AppointmentList(Reply):

@@ -13,6 +13,7 @@ Session = Literal["am", "pm", "evening"]
 # first_come: the fastest tap wins; lottery: requests in the first seconds after release are
 # drawn in random order (fair against bots), first come after that
 ReleaseMode = Literal["first_come", "lottery"]
+PaymentMode = Literal["none", "required"]  # 挂号费 collected with WeChat Pay when booking
 ScheduleStatus = Literal["not_released", "open", "full", "closed", "stopped"]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -43,6 +44,8 @@ class BookingRules(Contract):
     ban_days: Annotated[int, Field(ge=0, le=365)] = 30
     release_mode: ReleaseMode = "first_come"
     lottery_window_seconds: Annotated[int, Field(ge=1, le=300)] = 10
+    payment: PaymentMode = "none"
+    payment_timeout_minutes: Annotated[int, Field(ge=1, le=120)] = 15
     # 候诊: a patient checking in after their number was called or skipped goes back in
     # after this many waiting patients
     late_requeue_after: Annotated[int, Field(ge=0, le=50)] = 3
@@ -62,6 +65,8 @@ class RulesPatch(Contract):
     ban_days: Annotated[int, Field(ge=0, le=365)] | None = None
     release_mode: ReleaseMode | None = None
     lottery_window_seconds: Annotated[int, Field(ge=1, le=300)] | None = None
+    payment: PaymentMode | None = None
+    payment_timeout_minutes: Annotated[int, Field(ge=1, le=120)] | None = None
     late_requeue_after: Annotated[int, Field(ge=0, le=50)] | None = None
 
 

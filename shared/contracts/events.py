@@ -23,6 +23,13 @@ class EventPatient(Reply):
     id_number_masked: str
 
 
+class EventPayment(Reply):
+    """The fee an appointment waits for (hospitals with `payment: required`)."""
+
+    order_id: str
+    amount_cents: int
+
+
 class AppointmentData(Reply):
     """An appointment as it is after the change the event announces."""
 
@@ -45,6 +52,8 @@ class AppointmentData(Reply):
     cancelled_by: str | None = None
     reason: str | None = None
     waitlist_entry_id: str | None = None
+    pay_by: str | None = None  # while `pending_payment`
+    payment: EventPayment | None = None
 
 
 class QueuePlace(Reply):
@@ -152,6 +161,38 @@ class WaitlistPromoted(Reply):
     appointment: AppointmentData
 
 
+class PaymentOrderData(Reply):
+    """A registration-fee order (one per appointment) as it is after the change."""
+
+    order_id: str
+    appointment_id: str
+    user_id: str
+    amount_cents: int
+    status: str
+    transaction_id: str | None = None
+    paid_at: str | None = None
+
+
+class PaymentSucceeded(Reply):
+    """`payment.succeeded`: WeChat Pay took the fee (booking confirms the appointment, or
+    payment refunds it when the appointment is no longer waiting)."""
+
+    payment: PaymentOrderData
+
+
+class RefundData(Reply):
+    out_refund_no: str
+    amount_cents: int
+    reason: str
+
+
+class PaymentRefunded(Reply):
+    """`payment.refunded`: the fee is back with the patient."""
+
+    payment: PaymentOrderData
+    refund: RefundData
+
+
 class PatientProfile(Reply):
     """Internal: what booking's projection keeps of a profile (never the ID number)."""
 
@@ -172,6 +213,7 @@ class WebhooksChanged(Reply):
 
 EVENT_DATA: dict[str, type[BaseModel]] = {
     "appointment.booked": AppointmentChanged,
+    "appointment.pending_payment": AppointmentChanged,
     "appointment.cancelled": AppointmentChanged,
     "appointment.rescheduled": AppointmentRescheduled,
     "appointment.checked_in": AppointmentChanged,
@@ -186,6 +228,8 @@ EVENT_DATA: dict[str, type[BaseModel]] = {
     "schedule.capacity_changed": CapacityChanged,
     "doctor.updated": DoctorUpdated,
     "hospital.rules_updated": RulesUpdated,
+    "payment.succeeded": PaymentSucceeded,
+    "payment.refunded": PaymentRefunded,
     "waitlist.joined": WaitlistJoined,
     "waitlist.promoted": WaitlistPromoted,
     "patient.registered": PatientChanged,
