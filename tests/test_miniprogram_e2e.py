@@ -35,7 +35,8 @@ def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     base = tmp_path_factory.mktemp("miniprogram-e2e")
     env = {**os.environ, "AMQP_URL": amqp_url(vhost), "GUAHAO_DEMO": "1",
            "GUAHAO_ADMIN_USERNAME": ADMIN_USERNAME, "GUAHAO_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    for var in ("WECHAT_APPID", "WECHAT_SECRET", "WECHAT_API_BASE", "GATEWAY_PORT", "MONGO_URL"):
+    for var in ("WECHAT_APPID", "WECHAT_SECRET", "WECHAT_API_BASE", "GATEWAY_PORT", "MONGO_URL",
+                "WECHATPAY_MCHID"):  # the stack's own WeChat and WeChat Pay fakes
         env.pop(var, None)
     from shared.storage.testing import free_port
 
@@ -58,10 +59,11 @@ def test_patient_and_staff_journeys_of_the_real_pages(demo_stack: DevStack) -> N
          token=str(admin))
     env = {**os.environ, "GUAHAO_GATEWAY_URL": demo_stack.gateway_url,
            "GUAHAO_WECHAT_FAKE_URL": demo_stack.wechat_url,
+           "GUAHAO_WECHATPAY_FAKE_URL": demo_stack.wechatpay_url,
            "GUAHAO_STAFF_USERNAME": username, "GUAHAO_STAFF_PASSWORD": password}
     result = subprocess.run(["npm", "run", "--silent", "test:e2e"], cwd=MINIPROGRAM, env=env,
                             capture_output=True, text=True, timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "skipped" not in output.lower() or "0 skipped" in output.lower(), output[-2000:]
-    assert "3 passed" in output, output[-2000:]
+    assert "4 passed" in output, output[-2000:]  # with the fee paid through WeChat Pay

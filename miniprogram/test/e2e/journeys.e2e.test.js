@@ -330,9 +330,14 @@ describeE2E('e2e against the running gateway', () => {
       const schedule = await http('POST', `/admin/hospitals/${hid}/doctors/${doc.id}/schedules`, {
         date, session: 'pm', slots: [{ start: '14:00', end: '14:30', capacity: 2 }, { start: '14:30', end: '15:00', capacity: 2 }],
       }, token);
+      // the second booking on another day: one per department and day (the hospital's rule)
+      const date2 = format.addDays(format.today(), 3);
+      const schedule2 = await http('POST', `/admin/hospitals/${hid}/doctors/${doc.id}/schedules`, {
+        date: date2, session: 'pm', slots: [{ start: '14:00', end: '14:30', capacity: 2 }],
+      }, token);
       await ensureProfile();
-      const query = (slot) => ({
-        slot_id: slot.id, hospital_id: hid, doctor_id: doc.id, date,
+      const query = (slot, day = date) => ({
+        slot_id: slot.id, hospital_id: hid, doctor_id: doc.id, date: day,
       });
 
       // 1. pay in the sheet: the page passes the server's arguments, the result page waits
@@ -353,7 +358,7 @@ describeE2E('e2e against the running gateway', () => {
 
       // 2. a closed sheet keeps it pending with 去支付; paying later from the result page
       wx.payMode('cancel');
-      const aid2 = await book(query(schedule.slots[1]));
+      const aid2 = await book(query(schedule2.slots[0], date2));
       expect(wx.last('redirectTo').url).toBe(`/pages/result/index?id=${aid2}`);
       const pending = await mountReady(P.result, { id: aid2 }, 'the unpaid result');
       expect(pending.data.a.status).toBe('pending_payment');
