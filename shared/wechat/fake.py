@@ -15,7 +15,6 @@ import base64
 import itertools
 import json
 import secrets
-import signal
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -26,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from shared.wechat.keywords import validate_keyword
+from shared.wechat.serving import serve_until_signalled
 
 CODE_TTL = 300.0
 TOKEN_TTL = 7200.0
@@ -474,19 +474,7 @@ def create_fake_app(
 async def _serve(args: argparse.Namespace) -> None:
     pages = args.allowed_page or miniprogram_pages(Path(args.app_json))
     app = create_fake_app(appid=args.appid, secret=args.secret, allowed_pages=pages)
-    runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, args.host, args.port).start()
-        port = runner.addresses[0][1]
-        print(f"wechat-fake listening on http://{args.host}:{port}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_signalled(app, host=args.host, port=args.port, name="wechat-fake")
 
 
 def main(argv: list[str] | None = None) -> None:

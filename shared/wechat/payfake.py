@@ -33,7 +33,6 @@ import datetime as dt
 import json
 import re
 import secrets
-import signal
 import string
 import time
 import uuid
@@ -47,6 +46,7 @@ from aiohttp import web
 from yarl import URL
 
 from shared.wechat import paycrypto
+from shared.wechat.serving import serve_until_signalled
 
 MAX_CLOCK_SKEW = 300.0
 PREPAY_TTL = 7200.0
@@ -741,19 +741,7 @@ async def _serve(args: argparse.Namespace) -> None:
     app = create_payfake_app(creds, notify_retries=args.notify_retries,
                              notify_retry_delay=args.notify_retry_delay,
                              refund_delay=args.refund_delay)
-    runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
-    await runner.setup()
-    try:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):  # before announcing: stoppable at once
-            loop.add_signal_handler(signum, stop.set)
-        await web.TCPSite(runner, args.host, args.port).start()
-        port = runner.addresses[0][1]
-        print(f"wechatpay-fake listening on http://{args.host}:{port}", flush=True)
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_signalled(app, host=args.host, port=args.port, name="wechatpay-fake")
 
 
 def main(argv: list[str] | None = None) -> None:
