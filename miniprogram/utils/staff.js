@@ -15,19 +15,28 @@ function requireStaff() {
 }
 
 /**
- * onLoad of a staff page that works on one date (today's appointments, sessions): the
- * staff session, the 8-day date strip, `?date=`, then the page's reload().
+ * onLoad of a staff page: the staff session's hospital (`page.hid`; without one the user is
+ * sent to staff-login and the page shows 请先登录), the page's initial `data`, then its
+ * reload().
  */
-function loadDatedStaffPage(page, query = {}) {
+function loadStaffPage(page, data = {}) {
   page.hid = requireStaff();
-  const today = format.today();
-  const date = query.date || today;
-  page.setData({ days: format.dateStrip(today, 8), date, dateText: format.dateLabel(date) });
+  page.setData(data);
   if (!page.hid) {
     page.setData({ state: 'error', errorText: '请先登录' });
     return Promise.resolve();
   }
   return page.reload();
+}
+
+/**
+ * onLoad of a staff page that works on one date (today's appointments, sessions): the
+ * staff session, the 8-day date strip, `?date=`, then the page's reload().
+ */
+function loadDatedStaffPage(page, query = {}) {
+  const today = format.today();
+  const date = query.date || today;
+  return loadStaffPage(page, { days: format.dateStrip(today, 8), date, dateText: format.dateLabel(date) });
 }
 
 function confirmModal(options) {
@@ -69,5 +78,5 @@ async function doctorsById(opts) {
 }
 
 module.exports = {
-  requireStaff, loadDatedStaffPage, confirmModal, actionErrorText, fieldErrors, doctorsById,
+  requireStaff, loadStaffPage, loadDatedStaffPage, confirmModal, actionErrorText, fieldErrors, doctorsById,
 };

@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from shared.wechat.keywords import validate_keyword
-from shared.wechat.serving import serve_until_signalled
+from shared.wechat.serving import control_body, serve_until_signalled
 
 CODE_TTL = 300.0
 TOKEN_TTL = 7200.0
@@ -337,16 +337,6 @@ async def _msg_sec_check(request: web.Request, fake: FakeWechat) -> dict[str, An
         "suggest": "risky" if risky else "pass", "label": 20001 if risky else 100}}
 
 
-async def _control_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="body must be JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="body must be a JSON object")
-    return body
-
-
 def _field(body: dict[str, Any], name: str, kind: type[Any]) -> Any:
     value = body.get(name)
     if not isinstance(value, kind) or isinstance(value, bool):
@@ -355,7 +345,7 @@ def _field(body: dict[str, Any], name: str, kind: type[Any]) -> Any:
 
 
 async def _mint_login_code(request: web.Request) -> web.Response:
-    fake, body = request.app[FAKE_WECHAT], await _control_body(request)
+    fake, body = request.app[FAKE_WECHAT], await control_body(request)
     openid = _field(body, "openid", str)
     unionid = body.get("unionid")
     fake.users[openid] = unionid if isinstance(unionid, str) else fake.users.get(openid)
@@ -363,7 +353,7 @@ async def _mint_login_code(request: web.Request) -> web.Response:
 
 
 async def _mint_phone_code(request: web.Request) -> web.Response:
-    fake, body = request.app[FAKE_WECHAT], await _control_body(request)
+    fake, body = request.app[FAKE_WECHAT], await control_body(request)
     phone, country = _field(body, "phone_number", str), str(body.get("country_code", "86"))
     return web.json_response({"code": fake.mint_code(fake.phone_codes, phone, country)})
 
@@ -381,7 +371,7 @@ async def _clear_messages(request: web.Request) -> web.Response:
 
 
 async def _set_quota(request: web.Request) -> web.Response:
-    fake, body = request.app[FAKE_WECHAT], await _control_body(request)
+    fake, body = request.app[FAKE_WECHAT], await control_body(request)
     key = (_field(body, "openid", str), _field(body, "template_id", str))
     fake.quota[key] = _field(body, "count", int)
     return web.json_response({"count": fake.quota[key]})
@@ -393,7 +383,7 @@ async def _get_quota(request: web.Request) -> web.Response:
 
 
 async def _inject_failure(request: web.Request) -> web.Response:
-    fake, body = request.app[FAKE_WECHAT], await _control_body(request)
+    fake, body = request.app[FAKE_WECHAT], await control_body(request)
     endpoint, errcode = body.get("endpoint"), body.get("errcode")
     if endpoint != "*" and endpoint not in FAILABLE_ENDPOINTS:
         known = ", ".join(sorted(FAILABLE_ENDPOINTS))
@@ -408,7 +398,7 @@ async def _inject_failure(request: web.Request) -> web.Response:
 
 
 async def _advance_clock(request: web.Request) -> web.Response:
-    fake, body = request.app[FAKE_WECHAT], await _control_body(request)
+    fake, body = request.app[FAKE_WECHAT], await control_body(request)
     seconds = body.get("advance_seconds")
     if not isinstance(seconds, int | float) or isinstance(seconds, bool):
         raise web.HTTPBadRequest(text="advance_seconds must be a number")

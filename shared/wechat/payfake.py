@@ -46,7 +46,7 @@ from aiohttp import web
 from yarl import URL
 
 from shared.wechat import paycrypto
-from shared.wechat.serving import serve_until_signalled
+from shared.wechat.serving import control_body, serve_until_signalled
 
 MAX_CLOCK_SKEW = 300.0
 PREPAY_TTL = 7200.0
@@ -554,16 +554,6 @@ async def _query_refund(request: web.Request, fake: FakeWechatPay,
     return 200, fake.refund_reply(refund)
 
 
-async def _control_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="body must be JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="body must be a JSON object")
-    return body
-
-
 def _control_error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"code": code, "message": message,
                               "errMsg": f"requestPayment:fail {message}"}, status=status)
@@ -574,7 +564,7 @@ async def _control_pay(request: web.Request) -> web.Response:
     `wx.requestPayment` ({appId?, timeStamp, nonceStr, package, signType, paySign}), whose
     paySign is checked with the merchant's key as WeChat does. `force` pays an order whose
     time_expire has passed (a payment racing the deadline)."""
-    fake, body = request.app[FAKE_PAY], await _control_body(request)
+    fake, body = request.app[FAKE_PAY], await control_body(request)
     prepay_id = body.get("prepay_id")
     if "package" in body:
         package, pay_sign = body.get("package"), body.get("paySign")
@@ -620,7 +610,7 @@ async def _control_behaviour(request: web.Request) -> web.Response:
     notify_delay, fail_next_refund ("system_error" | "abnormal" | "closed"), slow (s), switch_serial
     (sign with the platform certificate), forge_responses (responses signed wrongly),
     refund_delay (s), notify_retries, notify_retry_delay (s)."""
-    fake, body = request.app[FAKE_PAY], await _control_body(request)
+    fake, body = request.app[FAKE_PAY], await control_body(request)
     if "notify" in body:
         mode = body["notify"]
         if mode not in NOTIFY_MODES:
@@ -664,7 +654,7 @@ def _behaviour(fake: FakeWechatPay) -> dict[str, Any]:
 
 async def _control_renotify(request: web.Request) -> web.Response:
     """Send the notification of an order (paid) or a refund (settled) once more."""
-    fake, body = request.app[FAKE_PAY], await _control_body(request)
+    fake, body = request.app[FAKE_PAY], await control_body(request)
     refund = fake.refunds.get(str(body.get("out_refund_no")))
     order = fake.orders.get(str(body.get("out_trade_no")))
     if refund is not None and refund.status != "PROCESSING":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 from aiohttp import web
 
@@ -24,3 +25,14 @@ async def serve_until_signalled(app: web.Application, *, host: str, port: int, n
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+async def control_body(request: web.Request) -> dict[str, Any]:
+    """The JSON object a fake's control endpoint was sent; 400 for anything else."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="body must be JSON") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    return body

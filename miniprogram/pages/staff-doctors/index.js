@@ -3,7 +3,7 @@
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
-const { requireStaff, confirmModal } = require('../../utils/staff');
+const { loadStaffPage, confirmModal } = require('../../utils/staff');
 const elderMode = require('../../utils/elder-mode');
 
 function view(d) {
@@ -19,12 +19,7 @@ Component({
   },
   methods: {
     onLoad() {
-      this.hid = requireStaff();
-      if (!this.hid) {
-        this.setData({ state: 'error', errorText: '请先登录' });
-        return Promise.resolve();
-      }
-      return this.reload();
+      return loadStaffPage(this);
     },
     onPullDownRefresh() {
       return this.pullRefresh();

@@ -7,7 +7,7 @@ const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
 const {
-  requireStaff, confirmModal, actionErrorText, fieldErrors, doctorsById,
+  loadStaffPage, confirmModal, actionErrorText, fieldErrors, doctorsById,
 } = require('../../utils/staff');
 const elderMode = require('../../utils/elder-mode');
 
@@ -32,18 +32,12 @@ Component({
   },
   methods: {
     onLoad(query = {}) {
-      this.hid = requireStaff();
       const today = format.today();
-      this.setData({
+      return loadStaffPage(this, {
         doctorId: format.param(query, 'doctor_id'),
         today,
         form: { from: today, to: today, reason: '' },
       });
-      if (!this.hid) {
-        this.setData({ state: 'error', errorText: '请先登录' });
-        return Promise.resolve();
-      }
-      return this.reload();
     },
     reload(opts) {
       return this.runLoad(async () => {

@@ -6,7 +6,7 @@
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
-const { requireStaff, doctorsById, actionErrorText } = require('../../utils/staff');
+const { loadStaffPage, doctorsById, actionErrorText } = require('../../utils/staff');
 const elderMode = require('../../utils/elder-mode');
 
 const ROOM_KEY = 'guahao.staff.room';
@@ -40,13 +40,7 @@ Component({
   },
   methods: {
     onLoad(query = {}) {
-      this.hid = requireStaff();
-      this.setData({ sid: format.param(query, 'schedule_id'), room: wx.getStorageSync(ROOM_KEY) || '' });
-      if (!this.hid) {
-        this.setData({ state: 'error', errorText: '请先登录' });
-        return Promise.resolve();
-      }
-      return this.reload();
+      return loadStaffPage(this, { sid: format.param(query, 'schedule_id'), room: wx.getStorageSync(ROOM_KEY) || '' });
     },
     onPullDownRefresh() {
       return this.pullRefresh();

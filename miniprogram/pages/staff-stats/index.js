@@ -4,7 +4,7 @@
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
-const { requireStaff } = require('../../utils/staff');
+const { loadStaffPage } = require('../../utils/staff');
 const elderMode = require('../../utils/elder-mode');
 
 const n = (v) => (Number.isFinite(Number(v)) ? Number(v) : 0);
@@ -56,14 +56,8 @@ Component({
   },
   methods: {
     onLoad() {
-      this.hid = requireStaff();
       const date = format.today();
-      this.setData({ date, dateText: format.dateLabel(date) });
-      if (!this.hid) {
-        this.setData({ state: 'error', errorText: '请先登录' });
-        return Promise.resolve();
-      }
-      return this.reload();
+      return loadStaffPage(this, { date, dateText: format.dateLabel(date) });
     },
     onPullDownRefresh() {
       return this.pullRefresh();

@@ -4,7 +4,7 @@
 const pageState = require('../../utils/page-state');
 const api = require('../../utils/api');
 const format = require('../../utils/format');
-const { requireStaff, doctorsById } = require('../../utils/staff');
+const { loadStaffPage, doctorsById } = require('../../utils/staff');
 const elderMode = require('../../utils/elder-mode');
 
 const DAYS = 7;
@@ -61,13 +61,7 @@ Component({
   },
   methods: {
     onLoad(query = {}) {
-      this.hid = requireStaff();
-      this.setData({ doctorId: format.param(query, 'doctor_id') });
-      if (!this.hid) {
-        this.setData({ state: 'error', errorText: '请先登录' });
-        return Promise.resolve();
-      }
-      return this.reload();
+      return loadStaffPage(this, { doctorId: format.param(query, 'doctor_id') });
     },
     onShow() {
       // back from 请假: the stopped sessions show at once
