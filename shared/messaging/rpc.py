@@ -274,10 +274,11 @@ class RpcServer(DrainingConsumer):
         self._methods: dict[str, tuple[Handler, type[BaseModel] | None]] = {}
         self._channel: AbstractChannel | None = None
         self._node_checks: dict[str, tuple[float, bool]] = {}  # node → (until, up)
-        # losing our own connection may mean a node died: check callers' nodes afresh
-        connection.close_callbacks.add(lambda *_: self._node_checks.clear())
         super().__init__()
         self.add_method("ping", self._ping)
+
+    def _forget_node_checks(self, *_: object) -> None:
+        self._node_checks.clear()
 
     async def _ping(self, params: None, ctx: CallContext) -> dict[str, Any]:
         return {"service": self.service, "time": time.time()}
@@ -303,6 +304,8 @@ class RpcServer(DrainingConsumer):
 
     async def start(self) -> None:
         """Declare the queue and start consuming."""
+        # losing our own connection may mean a node died: check callers' nodes afresh
+        self.connection.close_callbacks.add(self._forget_node_checks)
         self._channel = await self.connection.channel()
         await self._channel.set_qos(prefetch_count=self.prefetch)
         queue = await declare_durable(self.connection, self._channel, rpc_queue(self.service),
