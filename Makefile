@@ -36,7 +36,7 @@ run: venv console
 ## Everything CI runs: lint, the mini-program's unit tests, then pytest (which also runs
 ## the mini-program's end-to-end suite against a started system).
 test: venv check-lock lint miniprogram console
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 ## The mini-program: dependencies, npm build (TDesign into miniprogram_npm), ESLint (with the
 ## mini-program globals wx, App, Page, Component, getApp, getCurrentPages), jest unit tests.

@@ -71,6 +71,7 @@ ENV_VARS: dict[str, str] = {
     "PAYMENT_QUERY_AFTER_SECONDS": "payment_query_after_seconds",
     "PAYMENT_QUERY_EVERY_SECONDS": "payment_query_every_seconds",
     "PAYMENT_RETRY_SECONDS": "payment_retry_seconds",
+    "PAYMENT_SETTLEMENT_LEASE_SECONDS": "payment_settlement_lease_seconds",
     "WECHATPAY_API_BASE": "wechatpay_api_base",
     "WECHATPAY_MCHID": "wechatpay_mchid",
     "WECHATPAY_MERCHANT_SERIAL": "wechatpay_merchant_serial",
@@ -142,6 +143,8 @@ class Settings(BaseSettings):
     payment_query_after_seconds: float = 30.0
     payment_query_every_seconds: float = 60.0
     payment_retry_seconds: float = 30.0
+    # how long a dead replica's settlement lease keeps the others from settling (payment)
+    payment_settlement_lease_seconds: float = 30.0
     shutdown_grace: float = 10.0
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"  # console: `make run`'s readable lines

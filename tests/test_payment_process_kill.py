@@ -24,7 +24,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     # longer than a dead claimer's prepay claim (15 s): its patient can still pay after it
-    yield from pay_stack(tmp_path_factory.mktemp("payment-kill"), PAYMENT_TIMEOUT_SECONDS="40")
+    # and a dead process's settlement lease lapses in 8 s, not production's 30
+    yield from pay_stack(tmp_path_factory.mktemp("payment-kill"), PAYMENT_TIMEOUT_SECONDS="40",
+                         PAYMENT_SETTLEMENT_LEASE_SECONDS="8")
 
 
 @pytest.fixture
@@ -96,7 +98,7 @@ async def test_killed_between_the_steps_of_expiry(api: Api, stack: DevStack,
                                 token=h.staff_token)
         return str({i["order_id"]: i["status"] for i in day.body["items"]}[order_id_for(aid)])
 
-    # the dead process's settlement lease (30 s) expires before the new one closes it
+    # the dead process's settlement lease (8 s here) expires before the new one closes it
     assert await eventually(order_state, lambda s: s == "closed", 75) == "closed"
     assert (await fake.orders(order_id_for(aid)))["orders"][0]["state"] == "CLOSED"
 
@@ -111,7 +113,7 @@ async def test_killed_between_the_steps_of_a_refund(api: Api, stack: DevStack,
     assert (await api.request("POST", f"/appointments/{aid}/cancel", token=token)).status == 200
     await died(stack)  # the refund was asked for, the answer is lost
     await restart_payment(api)
-    done = await until(api, token, aid, "cancelled", "refunded", timeout=90)  # lease: 30 s
+    done = await until(api, token, aid, "cancelled", "refunded", timeout=90)  # lease: 8 s here
     refunds = (await fake.orders(order_id_for(aid)))["orders"][0]["refunds"]
     assert [r["out_refund_no"] for r in refunds] == [done["refund"]["out_refund_no"]]
     assert refunds[0]["status"] == "SUCCESS"

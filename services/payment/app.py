@@ -101,4 +101,5 @@ async def wire(rt: ServiceRuntime) -> None:
     rt.consume("appointments", ["appointment.pending_payment.*", "appointment.cancelled.*"],
                payment.service.on_appointment_event, dedupe=False)
     rt.add_leased_job("settlement", lambda term: payment.settlement.run_once(), interval=1.0,
-                      idle_interval=2.0, ttl=dt.timedelta(seconds=30))
+                      idle_interval=2.0,
+                      ttl=dt.timedelta(seconds=rt.settings.payment_settlement_lease_seconds))
