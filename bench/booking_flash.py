@@ -55,84 +55,124 @@ class Client:
     def __init__(self, session: aiohttp.ClientSession, base: str, fake: str | None) -> None:
         self.session, self.base, self.fake = session, base.rstrip("/") + "/api/v1", fake
 
-    async def call(self, method: str, path: str, token: str | None = None,
-                   **kwargs: Any) -> tuple[int, Any]:
+    async def call(
+        self, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> tuple[int, Any]:
         headers = dict(kwargs.pop("headers", {}))
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        async with self.session.request(method, self.base + path, headers=headers,
-                                        **kwargs) as resp:
+        async with self.session.request(
+            method, self.base + path, headers=headers, **kwargs
+        ) as resp:
             return resp.status, await resp.json(content_type=None)
 
     async def patient(self, n: int, template_id: str | None = None) -> tuple[str, str]:
         """A logged-in patient with a profile (who accepted one message of `template_id`)."""
         assert self.fake, "the benchmark needs the WeChat fake to log patients in"
         openid = f"bench_{uuid.uuid4().hex}"
-        async with self.session.post(f"{self.fake}/__fake__/codes",
-                                     json={"openid": openid}) as resp:
+        async with self.session.post(
+            f"{self.fake}/__fake__/codes", json={"openid": openid}
+        ) as resp:
             code = (await resp.json())["code"]
         _, login = await self.call("POST", "/auth/wechat/login", json={"code": code})
         token = login["access_token"]
-        await self.call("POST", "/me/consents", token,
-                        json={"kind": "patient_data", "version": "2026-12"})
-        status, profile = await self.call("POST", "/patients", token, json={
-            "name": "压测患者", "id_number": id_number(n), "phone": "13900000000",
-            "relation": "self"})
+        await self.call(
+            "POST", "/me/consents", token, json={"kind": "patient_data", "version": "2026-12"}
+        )
+        status, profile = await self.call(
+            "POST",
+            "/patients",
+            token,
+            json={
+                "name": "压测患者",
+                "id_number": id_number(n),
+                "phone": "13900000000",
+                "relation": "self",
+            },
+        )
         assert status == 201, profile
         if template_id is None:
             return token, profile["id"]
-        async with self.session.post(f"{self.fake}/__fake__/quota", json={
-                "openid": openid, "template_id": template_id, "count": 1}) as resp:
+        async with self.session.post(
+            f"{self.fake}/__fake__/quota",
+            json={"openid": openid, "template_id": template_id, "count": 1},
+        ) as resp:
             assert resp.status == 200
-        status, _ = await self.call("POST", "/subscriptions", token,
-                                    json={"results": {template_id: "accept"}})
+        status, _ = await self.call(
+            "POST", "/subscriptions", token, json={"results": {template_id: "accept"}}
+        )
         assert status == 200
         return token, profile["id"]
 
     async def confirmations(self, template_id: str) -> int:
         """Booking confirmations WeChat (the fake) has received so far."""
-        async with self.session.get(f"{self.fake}/__fake__/messages",
-                                    params={"template_id": template_id}) as resp:
+        async with self.session.get(
+            f"{self.fake}/__fake__/messages", params={"template_id": template_id}
+        ) as resp:
             return len((await resp.json())["items"])
 
 
 async def prepare(client: Client, capacity: int) -> str:
-    _, login = await client.call("POST", "/auth/staff/login",
-                                 json={"username": ADMIN[0], "password": ADMIN[1]})
+    _, login = await client.call(
+        "POST", "/auth/staff/login", json={"username": ADMIN[0], "password": ADMIN[1]}
+    )
     admin = login["access_token"]
-    _, hospital = await client.call("POST", "/admin/hospitals", admin,
-                                    json={"name": f"压测医院{uuid.uuid4().hex[:4]}"})
+    _, hospital = await client.call(
+        "POST", "/admin/hospitals", admin, json={"name": f"压测医院{uuid.uuid4().hex[:4]}"}
+    )
     hid = hospital["id"]
-    _, dep = await client.call("POST", f"/admin/hospitals/{hid}/departments", admin,
-                               json={"name": "全科"})
-    _, doctor = await client.call("POST", f"/admin/hospitals/{hid}/doctors", admin, json={
-        "name": "压测医生", "title": "主治医师", "department_id": dep["id"], "fee_cents": 1000,
-        "published": True})
+    _, dep = await client.call(
+        "POST", f"/admin/hospitals/{hid}/departments", admin, json={"name": "全科"}
+    )
+    _, doctor = await client.call(
+        "POST",
+        f"/admin/hospitals/{hid}/doctors",
+        admin,
+        json={
+            "name": "压测医生",
+            "title": "主治医师",
+            "department_id": dep["id"],
+            "fee_cents": 1000,
+            "published": True,
+        },
+    )
     tomorrow = (dt.datetime.now(HOSPITAL_TZ) + dt.timedelta(days=1)).date().isoformat()
     status, schedule = await client.call(
-        "POST", f"/admin/hospitals/{hid}/doctors/{doctor['id']}/schedules", admin,
-        json={"date": tomorrow, "session": "am",
-              "slots": [{"start": "08:00", "end": "08:30", "capacity": capacity}]})
+        "POST",
+        f"/admin/hospitals/{hid}/doctors/{doctor['id']}/schedules",
+        admin,
+        json={
+            "date": tomorrow,
+            "session": "am",
+            "slots": [{"start": "08:00", "end": "08:30", "capacity": capacity}],
+        },
+    )
     assert status == 201, schedule
     return str(schedule["slots"][0]["id"])
 
 
-async def run(args: argparse.Namespace, base_env: dict[str, str] | None = None
-              ) -> dict[str, Any]:
+async def run(args: argparse.Namespace, base_env: dict[str, str] | None = None) -> dict[str, Any]:
     """One flash crowd; the system it starts gets `base_env` (default: this process's)."""
     stack: DevStack | None = None
     base, fake = args.gateway, args.wechat_fake
     amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     mongo_url = os.environ.get("MONGO_URL", "")
     if base is None:
-        env = {**(os.environ if base_env is None else base_env),
-               "GUAHAO_ADMIN_USERNAME": ADMIN[0],
-               "GUAHAO_ADMIN_PASSWORD": ADMIN[1], "GUAHAO_DEMO": "0",
-               "GUAHAO_RATE_LIMITS": "ip=1000000/s:1000000,login=1000000/min:1000000,"
-                                     "refresh=1000000/min:1000000,"
-                                     "wechat_login=1000000/s:1000000"}
-        stack = DevStack(Path(tempfile.mkdtemp(prefix="guahao-bench-")), env=env,
-                         gateway_port=free_port(), log_dir=Path(tempfile.mkdtemp()))
+        env = {
+            **(os.environ if base_env is None else base_env),
+            "GUAHAO_ADMIN_USERNAME": ADMIN[0],
+            "GUAHAO_ADMIN_PASSWORD": ADMIN[1],
+            "GUAHAO_DEMO": "0",
+            "GUAHAO_RATE_LIMITS": "ip=1000000/s:1000000,login=1000000/min:1000000,"
+            "refresh=1000000/min:1000000,"
+            "wechat_login=1000000/s:1000000",
+        }
+        stack = DevStack(
+            Path(tempfile.mkdtemp(prefix="guahao-bench-")),
+            env=env,
+            gateway_port=free_port(),
+            log_dir=Path(tempfile.mkdtemp()),
+        )
         for extra in range(1, args.booking_processes):
             stack.services = (*stack.services, f"booking#{extra + 1}")
         stack.start()
@@ -145,13 +185,17 @@ async def run(args: argparse.Namespace, base_env: dict[str, str] | None = None
             client = Client(session, base, fake)
             slot_id = await prepare(client, args.capacity)
             _, templates = await client.call("GET", "/subscriptions/templates")
-            confirmed = next(t["template_id"] for t in templates["items"]
-                             if t["kind"] == "booking_confirmed")
+            confirmed = next(
+                t["template_id"] for t in templates["items"] if t["kind"] == "booking_confirmed"
+            )
             patients: list[tuple[str, str]] = []
             for start in range(0, args.patients, 50):
-                patients += await asyncio.gather(*(
-                    client.patient(start + i, confirmed)
-                    for i in range(min(50, args.patients - start))))
+                patients += await asyncio.gather(
+                    *(
+                        client.patient(start + i, confirmed)
+                        for i in range(min(50, args.patients - start))
+                    )
+                )
             await asyncio.sleep(2)  # the profiles' events reach booking's projection
             gate = asyncio.Semaphore(args.concurrency)
             latencies: list[float] = []
@@ -161,9 +205,12 @@ async def run(args: argparse.Namespace, base_env: dict[str, str] | None = None
                 async with gate:
                     started = time.perf_counter()
                     status, body = await client.call(
-                        "POST", "/appointments", token,
+                        "POST",
+                        "/appointments",
+                        token,
                         json={"slot_id": slot_id, "patient_id": patient_id},
-                        headers={"Idempotency-Key": uuid.uuid4().hex})
+                        headers={"Idempotency-Key": uuid.uuid4().hex},
+                    )
                     latencies.append(time.perf_counter() - started)
                     code = body.get("error", {}).get("code") if isinstance(body, dict) else None
                     outcomes[f"{status} {code or ''}".strip()] += 1
@@ -179,9 +226,15 @@ async def run(args: argparse.Namespace, base_env: dict[str, str] | None = None
                     break
                 await asyncio.sleep(0.1)
             notify_lag = time.perf_counter() - crowd_over
-        rpc = await rpc_echo_floor(stack.env["AMQP_URL"] if stack else amqp_url,
-                                   calls=args.floor_calls, concurrency=args.concurrency
-                                   ) if args.floor_calls else None  # 0: no floors
+        rpc = (
+            await rpc_echo_floor(
+                stack.env["AMQP_URL"] if stack else amqp_url,
+                calls=args.floor_calls,
+                concurrency=args.concurrency,
+            )
+            if args.floor_calls
+            else None
+        )  # 0: no floors
         store = await store_floor(mongo_url, 300) if mongo_url and args.floor_calls else None
     finally:
         if stack is not None:
@@ -189,22 +242,28 @@ async def run(args: argparse.Namespace, base_env: dict[str, str] | None = None
     attempts_per_s = len(latencies) / elapsed
     report = {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-                   f"Python {platform.python_version()}",
-        "params": {"patients": args.patients, "capacity": args.capacity,
-                   "concurrency": args.concurrency, "booking_processes": args.booking_processes},
+        f"Python {platform.python_version()}",
+        "params": {
+            "patients": args.patients,
+            "capacity": args.capacity,
+            "concurrency": args.concurrency,
+            "booking_processes": args.booking_processes,
+        },
         "attempts_per_s": round(attempts_per_s, 1),
         "successes": outcomes.get("201", 0),
         "oversold": outcomes.get("201", 0) > args.capacity,
         "outcomes": dict(outcomes),
         "errors_5xx": sum(n for k, n in outcomes.items() if k.startswith("5")),
-        "latency_ms": {q: round(percentile(latencies, v) * 1000, 1)
-                       for q, v in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))},
-        "notify": {"confirmations_sent": sent,
-                   "last_sent_s_after_crowd": round(notify_lag, 2)},
+        "latency_ms": {
+            q: round(percentile(latencies, v) * 1000, 1)
+            for q, v in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+        },
+        "notify": {"confirmations_sent": sent, "last_sent_s_after_crowd": round(notify_lag, 2)},
         "floor_rpc_echo": rpc,
         "floor_guarded_update": store,
         "ratio_attempts_to_rpc_echo": round(attempts_per_s / rpc["calls_per_s"], 2)
-        if rpc else None,
+        if rpc
+        else None,
     }
     return report
 

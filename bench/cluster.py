@@ -36,8 +36,15 @@ async def echo(params: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return params
 
 
-async def measure(server_urls: list[str], client_urls: list[str], *, replicated: bool,
-                  calls: int, events: int, concurrency: int) -> dict[str, Any]:
+async def measure(
+    server_urls: list[str],
+    client_urls: list[str],
+    *,
+    replicated: bool,
+    calls: int,
+    events: int,
+    concurrency: int,
+) -> dict[str, Any]:
     service = f"bench{uuid.uuid4().hex[:6]}"
     server_side = await connect_broker(server_urls, name="bench-server")
     client_side = await connect_broker(client_urls, name="bench-client")
@@ -79,8 +86,10 @@ async def measure(server_urls: list[str], client_urls: list[str], *, replicated:
         # queues are left: the vhost is deleted, the cluster torn down
         return {
             "rpc_calls_per_s": round(calls / rpc_elapsed, 1),
-            "rpc_latency_ms": {q: round(percentile(latencies, v) * 1000, 1)
-                               for q, v in (("p50", 0.5), ("p95", 0.95))},
+            "rpc_latency_ms": {
+                q: round(percentile(latencies, v) * 1000, 1)
+                for q, v in (("p50", 0.5), ("p95", 0.95))
+            },
             "confirmed_events_per_s": round(events / events_elapsed, 1),
         }
     finally:
@@ -95,19 +104,29 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"bench.cluster: {why}")
     report: dict[str, Any] = {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-                   f"Python {platform.python_version()}",
-        "params": {"calls": args.calls, "events": args.events,
-                   "concurrency": args.concurrency},
+        f"Python {platform.python_version()}",
+        "params": {"calls": args.calls, "events": args.events, "concurrency": args.concurrency},
     }
     vhost = create_vhost()
     try:
         single = [amqp_url(vhost)]
-        report["one_node"] = await measure(single, single, replicated=False, calls=args.calls,
-                                           events=args.events, concurrency=args.concurrency)
+        report["one_node"] = await measure(
+            single,
+            single,
+            replicated=False,
+            calls=args.calls,
+            events=args.events,
+            concurrency=args.concurrency,
+        )
         # what compose's single node does (it lists three nodes, so RPC queues are quorum)
         report["one_node_quorum_rpc"] = await measure(
-            single, single, replicated=True, calls=args.calls, events=args.events,
-            concurrency=args.concurrency)
+            single,
+            single,
+            replicated=True,
+            calls=args.calls,
+            events=args.events,
+            concurrency=args.concurrency,
+        )
     finally:
         delete_vhost(vhost)
     started = time.perf_counter()
@@ -115,8 +134,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         report["cluster_start_s"] = round(time.perf_counter() - started, 1)
         urls = cluster.urls
         report["three_nodes"] = await measure(
-            [urls[1], urls[2], urls[0]], [urls[2], urls[0], urls[1]], replicated=True,
-            calls=args.calls, events=args.events, concurrency=args.concurrency)
+            [urls[1], urls[2], urls[0]],
+            [urls[2], urls[0], urls[1]],
+            replicated=True,
+            calls=args.calls,
+            events=args.events,
+            concurrency=args.concurrency,
+        )
     one, three = report["one_node"], report["three_nodes"]
     report["cluster_vs_one_node"] = {
         "rpc": round(three["rpc_calls_per_s"] / one["rpc_calls_per_s"], 2),

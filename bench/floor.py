@@ -37,7 +37,8 @@ async def serve(amqp_url: str, queue_name: str) -> None:
     async def echo(message: AbstractIncomingMessage) -> None:
         await channel.default_exchange.publish(
             aio_pika.Message(body=message.body, correlation_id=message.correlation_id),
-            routing_key=message.reply_to or "")
+            routing_key=message.reply_to or "",
+        )
         await message.ack()
 
     await queue.consume(echo)
@@ -49,8 +50,14 @@ async def rpc_echo_floor(amqp_url: str, *, calls: int, concurrency: int) -> dict
     """Calls/s and latency of the bare echo, with `concurrency` calls in flight."""
     queue_name = f"bench.echo.{uuid.uuid4().hex[:8]}"
     server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.floor", "serve", amqp_url, queue_name,
-        stdout=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bench.floor",
+        "serve",
+        amqp_url,
+        queue_name,
+        stdout=asyncio.subprocess.PIPE,
+    )
     try:
         assert server.stdout is not None
         await server.stdout.readline()
@@ -76,7 +83,8 @@ async def rpc_echo_floor(amqp_url: str, *, calls: int, concurrency: int) -> dict
                 started = time.perf_counter()
                 await channel.default_exchange.publish(
                     aio_pika.Message(body=b'{"ping":1}', correlation_id=cid, reply_to=REPLY_TO),
-                    routing_key=queue_name)
+                    routing_key=queue_name,
+                )
                 await future
                 latencies.append(time.perf_counter() - started)
 
@@ -89,8 +97,10 @@ async def rpc_echo_floor(amqp_url: str, *, calls: int, concurrency: int) -> dict
     finally:
         server.terminate()
         await server.wait()
-    return {"calls_per_s": round(calls / elapsed, 1),
-            "p50_ms": round(statistics.median(latencies) * 1000, 2)}
+    return {
+        "calls_per_s": round(calls / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+    }
 
 
 async def store_floor(mongo_url: str, rounds: int) -> dict[str, float]:
@@ -98,15 +108,21 @@ async def store_floor(mongo_url: str, rounds: int) -> dict[str, float]:
     client: AsyncMongoClient[Any] = AsyncMongoClient(mongo_url)
     collection = client["guahao_bench"]["slots"]
     await collection.delete_many({})
-    await collection.insert_one({"_id": "s", "capacity": rounds + 1, "booked": 0, "holders": [],
-                                 "stopped": False})
+    await collection.insert_one(
+        {"_id": "s", "capacity": rounds + 1, "booked": 0, "holders": [], "stopped": False}
+    )
     samples = []
     for i in range(rounds):
         started = time.perf_counter()
         await collection.find_one_and_update(
-            {"_id": "s", "stopped": False, "holders": {"$nin": [f"a{i}"]},
-             "$expr": {"$lt": ["$booked", "$capacity"]}},
-            {"$push": {"holders": f"a{i}"}, "$inc": {"booked": 1}})
+            {
+                "_id": "s",
+                "stopped": False,
+                "holders": {"$nin": [f"a{i}"]},
+                "$expr": {"$lt": ["$booked", "$capacity"]},
+            },
+            {"$push": {"holders": f"a{i}"}, "$inc": {"booked": 1}},
+        )
         samples.append(time.perf_counter() - started)
     await client.drop_database("guahao_bench")
     await client.close()
@@ -123,8 +139,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=64)
     parsed = parser.parse_args(args)
-    print(json.dumps(asyncio.run(rpc_echo_floor(parsed.amqp_url, calls=parsed.calls,
-                                                concurrency=parsed.concurrency))))
+    print(
+        json.dumps(
+            asyncio.run(
+                rpc_echo_floor(parsed.amqp_url, calls=parsed.calls, concurrency=parsed.concurrency)
+            )
+        )
+    )
 
 
 if __name__ == "__main__":

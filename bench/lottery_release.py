@@ -31,32 +31,61 @@ from shared.storage.testing import free_port
 WINDOW_DAYS = 7
 
 
-async def hospital_with_session(client: Client, mode: str, capacity: int,
-                                release: dt.datetime) -> str:
-    _, login = await client.call("POST", "/auth/staff/login",
-                                 json={"username": ADMIN[0], "password": ADMIN[1]})
+async def hospital_with_session(
+    client: Client, mode: str, capacity: int, release: dt.datetime
+) -> str:
+    _, login = await client.call(
+        "POST", "/auth/staff/login", json={"username": ADMIN[0], "password": ADMIN[1]}
+    )
     admin = login["access_token"]
-    _, hospital = await client.call("POST", "/admin/hospitals", admin, json={
-        "name": f"放号医院{uuid.uuid4().hex[:4]}", "rules": {
-            "window_days": WINDOW_DAYS, "release_time": release.strftime("%H:%M"),
-            "release_mode": mode, "lottery_window_seconds": 10}})
+    _, hospital = await client.call(
+        "POST",
+        "/admin/hospitals",
+        admin,
+        json={
+            "name": f"放号医院{uuid.uuid4().hex[:4]}",
+            "rules": {
+                "window_days": WINDOW_DAYS,
+                "release_time": release.strftime("%H:%M"),
+                "release_mode": mode,
+                "lottery_window_seconds": 10,
+            },
+        },
+    )
     hid = hospital["id"]
-    _, dep = await client.call("POST", f"/admin/hospitals/{hid}/departments", admin,
-                               json={"name": "全科"})
-    _, doctor = await client.call("POST", f"/admin/hospitals/{hid}/doctors", admin, json={
-        "name": "放号医生", "title": "主任医师", "department_id": dep["id"], "fee_cents": 1000,
-        "published": True})
+    _, dep = await client.call(
+        "POST", f"/admin/hospitals/{hid}/departments", admin, json={"name": "全科"}
+    )
+    _, doctor = await client.call(
+        "POST",
+        f"/admin/hospitals/{hid}/doctors",
+        admin,
+        json={
+            "name": "放号医生",
+            "title": "主任医师",
+            "department_id": dep["id"],
+            "fee_cents": 1000,
+            "published": True,
+        },
+    )
     date = (release.date() + dt.timedelta(days=WINDOW_DAYS)).isoformat()
     status, schedule = await client.call(
-        "POST", f"/admin/hospitals/{hid}/doctors/{doctor['id']}/schedules", admin,
-        json={"date": date, "session": "am",
-              "slots": [{"start": "08:00", "end": "08:30", "capacity": capacity}]})
+        "POST",
+        f"/admin/hospitals/{hid}/doctors/{doctor['id']}/schedules",
+        admin,
+        json={
+            "date": date,
+            "session": "am",
+            "slots": [{"start": "08:00", "end": "08:30", "capacity": capacity}],
+        },
+    )
     assert status == 201, schedule
     return str(schedule["slots"][0]["id"])
 
 
-async def crowd(client: Client, mode: str, patients: list[tuple[str, str]],
-                capacity: int) -> dict[str, Any]:
+async def crowd(
+    client: Client, mode: str, patients: list[tuple[str, str]], capacity: int
+) -> dict[str, Any]:
     now = dt.datetime.now(HOSPITAL_TZ)
     release = (now + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
     if (release - now).total_seconds() < 15:
@@ -69,11 +98,18 @@ async def crowd(client: Client, mode: str, patients: list[tuple[str, str]],
     async def tap(i: int, token: str, pid: str) -> tuple[str, str, str]:
         offset = 0.05 + (i % 10) * 0.04 if i < half else 5 + 4 * (i - half) / half
         await asyncio.sleep(max(0.0, start + offset - loop.time()))
-        _, body = await client.call("POST", "/appointments", token,
-                                    json={"slot_id": slot, "patient_id": pid},
-                                    headers={"Idempotency-Key": uuid.uuid4().hex})
-        return token, str(body.get("id", "")), str(body.get("status") or
-                                                    body.get("error", {}).get("code"))
+        _, body = await client.call(
+            "POST",
+            "/appointments",
+            token,
+            json={"slot_id": slot, "patient_id": pid},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+        return (
+            token,
+            str(body.get("id", "")),
+            str(body.get("status") or body.get("error", {}).get("code")),
+        )
 
     taps = await asyncio.gather(*(tap(i, t, p) for i, (t, p) in enumerate(patients)))
     await asyncio.sleep(max(0.0, start + 13 - loop.time()))  # window closed, draw done
@@ -88,38 +124,61 @@ async def crowd(client: Client, mode: str, patients: list[tuple[str, str]],
                 await asyncio.sleep(0.2)
         final.append(status == "booked")
     early, late = final[:half], final[half:]
-    return {"mode": mode, "successes": sum(final), "oversold": sum(final) > capacity,
-            "early_share": round(sum(early) / len(early), 3),
-            "late_share": round(sum(late) / len(late), 3)}
+    return {
+        "mode": mode,
+        "successes": sum(final),
+        "oversold": sum(final) > capacity,
+        "early_share": round(sum(early) / len(early), 3),
+        "late_share": round(sum(late) / len(late), 3),
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    env = {**os.environ, "GUAHAO_ADMIN_USERNAME": ADMIN[0], "GUAHAO_ADMIN_PASSWORD": ADMIN[1],
-           "GUAHAO_DEMO": "0",
-           "GUAHAO_RATE_LIMITS": "ip=1000000/s:1000000,login=1000000/min:1000000,"
-                                 "user=1000000/s:1000000,book=1000000/s:1000000,"
-                                 "wechat_login=1000000/s:1000000"}
-    stack = DevStack(Path(tempfile.mkdtemp(prefix="guahao-bench-")), env=env,
-                     gateway_port=free_port(), log_dir=Path(tempfile.mkdtemp()))
+    env = {
+        **os.environ,
+        "GUAHAO_ADMIN_USERNAME": ADMIN[0],
+        "GUAHAO_ADMIN_PASSWORD": ADMIN[1],
+        "GUAHAO_DEMO": "0",
+        "GUAHAO_RATE_LIMITS": "ip=1000000/s:1000000,login=1000000/min:1000000,"
+        "user=1000000/s:1000000,book=1000000/s:1000000,"
+        "wechat_login=1000000/s:1000000",
+    }
+    stack = DevStack(
+        Path(tempfile.mkdtemp(prefix="guahao-bench-")),
+        env=env,
+        gateway_port=free_port(),
+        log_dir=Path(tempfile.mkdtemp()),
+    )
     stack.start()
     try:
         timeout = aiohttp.ClientTimeout(total=60)
-        async with aiohttp.ClientSession(timeout=timeout,
-                                         connector=aiohttp.TCPConnector(limit=500)) as session:
+        async with aiohttp.ClientSession(
+            timeout=timeout, connector=aiohttp.TCPConnector(limit=500)
+        ) as session:
             client = Client(session, stack.gateway_url, stack.wechat_url)
             results = []
             for offset, mode in enumerate(("first_come", "lottery")):
                 patients: list[tuple[str, str]] = []
                 for start in range(0, args.patients, 50):
-                    patients += await asyncio.gather(*(
-                        client.patient(offset * 10_000 + start + i)
-                        for i in range(min(50, args.patients - start))))
+                    patients += await asyncio.gather(
+                        *(
+                            client.patient(offset * 10_000 + start + i)
+                            for i in range(min(50, args.patients - start))
+                        )
+                    )
                 results.append(await crowd(client, mode, patients, args.capacity))
     finally:
         stack.stop()
-    return {"params": {"patients": args.patients, "capacity": args.capacity,
-                       "early": "first 0.5 s", "late": "5–9 s after release",
-                       "lottery_window_s": 10}, "runs": results}
+    return {
+        "params": {
+            "patients": args.patients,
+            "capacity": args.capacity,
+            "early": "first 0.5 s",
+            "late": "5–9 s after release",
+            "lottery_window_s": 10,
+        },
+        "runs": results,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

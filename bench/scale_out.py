@@ -1,6 +1,6 @@
 """The same flash crowd against 1 and then 3 booking processes (fresh system each time).
 
-    python -m bench.scale_out --patients 400 --capacity 50 --concurrency 60
+python -m bench.scale_out --patients 400 --capacity 50 --concurrency 60
 """
 
 from __future__ import annotations
@@ -23,19 +23,30 @@ def main(argv: list[str] | None = None) -> None:
     reports: list[dict[str, Any]] = []
     for processes in args.processes:
         flash = argparse.Namespace(
-            patients=args.patients, capacity=args.capacity, concurrency=args.concurrency,
-            booking_processes=processes, floor_calls=2000, gateway=None, wechat_fake=None)
+            patients=args.patients,
+            capacity=args.capacity,
+            concurrency=args.concurrency,
+            booking_processes=processes,
+            floor_calls=2000,
+            gateway=None,
+            wechat_fake=None,
+        )
         reports.append(asyncio.run(booking_flash.run(flash)))
     base = reports[0]
-    summary = [{
-        "booking_processes": r["params"]["booking_processes"],
-        "attempts_per_s": r["attempts_per_s"],
-        "speedup": round(r["attempts_per_s"] / base["attempts_per_s"], 2),
-        "latency_ms": r["latency_ms"], "successes": r["successes"], "oversold": r["oversold"],
-        "errors_5xx": r["errors_5xx"],
-        "floor_rpc_echo": r["floor_rpc_echo"],
-        "ratio_attempts_to_rpc_echo": r["ratio_attempts_to_rpc_echo"],
-    } for r in reports]
+    summary = [
+        {
+            "booking_processes": r["params"]["booking_processes"],
+            "attempts_per_s": r["attempts_per_s"],
+            "speedup": round(r["attempts_per_s"] / base["attempts_per_s"], 2),
+            "latency_ms": r["latency_ms"],
+            "successes": r["successes"],
+            "oversold": r["oversold"],
+            "errors_5xx": r["errors_5xx"],
+            "floor_rpc_echo": r["floor_rpc_echo"],
+            "ratio_attempts_to_rpc_echo": r["ratio_attempts_to_rpc_echo"],
+        }
+        for r in reports
+    ]
     print(json.dumps({"machine": base["machine"], "runs": summary}, ensure_ascii=False, indent=2))
 
 

@@ -65,22 +65,68 @@ def templates_of(n: int) -> list[dict[str, Any]]:
     """A realistic mix: weekday mornings, some afternoons, alternating weeks, an evening."""
     base = {"valid_from": "2026-01-01", "capacity_per_slice": 3, "clinic_type": "general"}
     specs: list[dict[str, Any]] = [
-        {**base, "weekdays": [1, 2, 3, 4, 5], "session": "am", "start": "08:00",
-         "end": "11:30", "slice_minutes": 30},
+        {
+            **base,
+            "weekdays": [1, 2, 3, 4, 5],
+            "session": "am",
+            "start": "08:00",
+            "end": "11:30",
+            "slice_minutes": 30,
+        },
     ]
     if n % 3 == 0:
-        specs.append({**base, "weekdays": [1, 3, 5], "session": "pm", "start": "13:30",
-                      "end": "16:30", "slice_minutes": 30, "weeks": "odd"})
-        specs.append({**base, "weekdays": [2, 4], "session": "pm", "start": "13:30",
-                      "end": "16:30", "slice_minutes": 30, "weeks": "even"})
+        specs.append(
+            {
+                **base,
+                "weekdays": [1, 3, 5],
+                "session": "pm",
+                "start": "13:30",
+                "end": "16:30",
+                "slice_minutes": 30,
+                "weeks": "odd",
+            }
+        )
+        specs.append(
+            {
+                **base,
+                "weekdays": [2, 4],
+                "session": "pm",
+                "start": "13:30",
+                "end": "16:30",
+                "slice_minutes": 30,
+                "weeks": "even",
+            }
+        )
     elif n % 3 == 1:
-        specs.append({**base, "weekdays": [2, 4, 6], "session": "pm", "start": "14:00",
-                      "end": "17:00", "slice_minutes": 15, "clinic_type": "expert"})
+        specs.append(
+            {
+                **base,
+                "weekdays": [2, 4, 6],
+                "session": "pm",
+                "start": "14:00",
+                "end": "17:00",
+                "slice_minutes": 15,
+                "clinic_type": "expert",
+            }
+        )
     else:
-        specs.append({**base, "weekdays": [3], "session": "evening", "start": "18:00",
-                      "end": "20:30", "slice_minutes": 30})
-    return [{"id": f"tpl_bench_{n}_{i}", **TemplateFields.model_validate(spec).model_dump(
-        mode="json", exclude_none=True)} for i, spec in enumerate(specs)]
+        specs.append(
+            {
+                **base,
+                "weekdays": [3],
+                "session": "evening",
+                "start": "18:00",
+                "end": "20:30",
+                "slice_minutes": 30,
+            }
+        )
+    return [
+        {
+            "id": f"tpl_bench_{n}_{i}",
+            **TemplateFields.model_validate(spec).model_dump(mode="json", exclude_none=True),
+        }
+        for i, spec in enumerate(specs)
+    ]
 
 
 async def run(args: argparse.Namespace, mongo_url: str) -> dict[str, Any]:
@@ -90,9 +136,11 @@ async def run(args: argparse.Namespace, mongo_url: str) -> dict[str, Any]:
     try:
         repo = CatalogRepository(db)
         await repo.ensure_indexes()
-        relay = OutboxRelay(DiscardingPublisher(),
-                            repo.outbox_collections,
-                            Lease(db["leases"], "bench", "bench", dt.timedelta(seconds=10)))
+        relay = OutboxRelay(
+            DiscardingPublisher(),
+            repo.outbox_collections,
+            Lease(db["leases"], "bench", "bench", dt.timedelta(seconds=10)),
+        )
         await relay.ensure_indexes()
         clock: Clock = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
         catalog = CatalogService(repo, relay, NoBooking(), clock)
@@ -101,19 +149,29 @@ async def run(args: argparse.Namespace, mongo_url: str) -> dict[str, Any]:
         scheduler = Scheduler(repo, store, catalog, NoBooking())
         await catalog.seed_hospital(HOSPITAL_ID, HospitalCreate(name="排班压测医院"))
         for d in range(10):
-            await catalog.seed_department(f"dep_bench_{d}", HOSPITAL_ID,
-                                          DepartmentCreate(name=f"科室{d}"))
+            await catalog.seed_department(
+                f"dep_bench_{d}", HOSPITAL_ID, DepartmentCreate(name=f"科室{d}")
+            )
         for n in range(args.doctors):
             doctor_id = f"doc_bench_{n}"
-            await catalog.seed_doctor(doctor_id, HOSPITAL_ID, DoctorCreate(
-                name=f"医生{n}", title="主治医师", department_id=f"dep_bench_{n % 10}",
-                fee_cents=1000 + n, published=True))
+            await catalog.seed_doctor(
+                doctor_id,
+                HOSPITAL_ID,
+                DoctorCreate(
+                    name=f"医生{n}",
+                    title="主治医师",
+                    department_id=f"dep_bench_{n % 10}",
+                    fee_cents=1000 + n,
+                    published=True,
+                ),
+            )
             await store.save_templates(doctor_id, HOSPITAL_ID, 0, templates_of(n), clock())
         year = catalog.today().year
         for y in (year, year + 1):
             if holidays.shipped(y).exists():
-                await holidays.load(repo, store, HOSPITAL_ID,
-                                    holidays.read_file(holidays.shipped(y)))
+                await holidays.load(
+                    repo, store, HOSPITAL_ID, holidays.read_file(holidays.shipped(y))
+                )
         first = catalog.today()
         last = first + dt.timedelta(days=args.days - 1)
 
@@ -134,11 +192,17 @@ async def run(args: argparse.Namespace, mongo_url: str) -> dict[str, Any]:
         await client.drop_database("bench_schedule_generation")
         await client.close()
     return {
-        "params": {"doctors": args.doctors, "days": args.days,
-                   "from": first.isoformat(), "to": last.isoformat()},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "store": "nx-27017 (embedded)" if not os.environ.get("MONGO_URL")
-                    else "MONGO_URL"},
+        "params": {
+            "doctors": args.doctors,
+            "days": args.days,
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "store": "nx-27017 (embedded)" if not os.environ.get("MONGO_URL") else "MONGO_URL",
+        },
         "sessions_created": report.created,
         "slots": slots,
         "generate_s": round(generate_s, 2),

@@ -66,13 +66,22 @@ def untraced_env() -> dict[str, str]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     sink = OtlpSink()
     sink.start()
-    traced_env = {**untraced_env(), "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
-                  "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-                  "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-                  "OTEL_TRACES_SAMPLER_ARG": str(args.ratio)}
-    crowd = argparse.Namespace(patients=args.patients, capacity=args.capacity,
-                               concurrency=args.concurrency, booking_processes=1,
-                               floor_calls=0, gateway=None, wechat_fake=None)
+    traced_env = {
+        **untraced_env(),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": str(args.ratio),
+    }
+    crowd = argparse.Namespace(
+        patients=args.patients,
+        capacity=args.capacity,
+        concurrency=args.concurrency,
+        booking_processes=1,
+        floor_calls=0,
+        gateway=None,
+        wechat_fake=None,
+    )
     results: dict[str, list[float]] = {"off": [], "on": []}
     reports: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
     try:
@@ -82,17 +91,31 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 env = traced_env if mode == "on" else untraced_env()
                 report = await booking_flash.run(crowd, env)
                 results[mode].append(report["attempts_per_s"])
-                reports[mode].append({k: report[k] for k in (
-                    "attempts_per_s", "successes", "oversold", "errors_5xx", "latency_ms")})
+                reports[mode].append(
+                    {
+                        k: report[k]
+                        for k in (
+                            "attempts_per_s",
+                            "successes",
+                            "oversold",
+                            "errors_5xx",
+                            "latency_ms",
+                        )
+                    }
+                )
     finally:
         sink.stop()
     off, on = (sum(results[m]) / len(results[m]) for m in ("off", "on"))
     return {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-                   f"Python {platform.python_version()}",
-        "params": {"patients": args.patients, "capacity": args.capacity,
-                   "concurrency": args.concurrency, "rounds": args.rounds,
-                   "sampling_ratio": args.ratio},
+        f"Python {platform.python_version()}",
+        "params": {
+            "patients": args.patients,
+            "capacity": args.capacity,
+            "concurrency": args.concurrency,
+            "rounds": args.rounds,
+            "sampling_ratio": args.ratio,
+        },
         "tracing_off": reports["off"],
         "tracing_on": reports["on"],
         "otlp_exports": sink.exports,

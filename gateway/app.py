@@ -57,8 +57,10 @@ def create_app(
     if signing_keys is None and settings.jwt_public_keys:
         signing_keys = ConfiguredSigningKeys.from_setting(settings.jwt_public_keys)
     if signing_keys is None and rpc is None:
-        raise ValueError("GUAHAO_JWT_PUBLIC_KEYS is not set: the gateway needs the public "
-                         "key(s) of auth's token signing key (`make run` sets it)")
+        raise ValueError(
+            "GUAHAO_JWT_PUBLIC_KEYS is not set: the gateway needs the public "
+            "key(s) of auth's token signing key (`make run` sets it)"
+        )
     limits = limits or Limits()
     unknown = {r.rate for r in routes if r.rate is not None} - limits.classes
     if unknown:
@@ -69,14 +71,16 @@ def create_app(
     gateway = Gateway(
         settings=settings,
         upstream=upstream,
-        verifier=TokenVerifier(signing_keys or SigningKeyCache(upstream, service=auth_service),
-                               revocations=revocations),
+        verifier=TokenVerifier(
+            signing_keys or SigningKeyCache(upstream, service=auth_service), revocations=revocations
+        ),
         revocations=revocations,
         limits=limits,
         metrics=metrics,
         trusted_proxies=parse_networks(trusted_proxies),
         required_services=tuple(sorted({r.service for r in routes}))
-        if required_services is None else tuple(required_services),
+        if required_services is None
+        else tuple(required_services),
         openapi=build_openapi(routes),
     )
     gateway.openapi["paths"][NOTIFY_PATH] = notify_openapi()
@@ -100,8 +104,11 @@ def _upstream_context(injected: Rpc | None) -> CleanupContext:
             return
         settings = gateway.settings
         broker = await connect_broker_with_retry(settings.broker_urls, name="gateway")
-        client = RpcClient(broker, default_timeout=settings.rpc_timeout,
-                           identity=RpcIdentity.from_settings("gateway", settings))
+        client = RpcClient(
+            broker,
+            default_timeout=settings.rpc_timeout,
+            identity=RpcIdentity.from_settings("gateway", settings),
+        )
         gateway.upstream.attach(client, broker)
         log.info("gateway connected to broker")
         poller = None

@@ -152,8 +152,15 @@ class SigningKeyCache:
 class TokenVerifier:
     """Turns an Authorization header into the verified Caller, or raises 401/503."""
 
-    def __init__(self, keys: KeySource, *, issuer: str = ISSUER, audience: str = AUDIENCE,
-                 revocations: RevokedSessions | None = None, cache_size: int = 50_000):
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str = ISSUER,
+        audience: str = AUDIENCE,
+        revocations: RevokedSessions | None = None,
+        cache_size: int = 50_000,
+    ):
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
@@ -161,8 +168,9 @@ class TokenVerifier:
         self._cache_size = cache_size
         self._verified: dict[str, tuple[float, Caller, dict[str, Any]]] = {}
 
-    async def verify(self, authorization: str | None, *,
-                     password_change_pending_ok: bool = False) -> Caller:
+    async def verify(
+        self, authorization: str | None, *, password_change_pending_ok: bool = False
+    ) -> Caller:
         """The caller of a valid, unrevoked token. A token issued after a password reset
         (`pwc`) opens only the routes that allow it (`password_change_pending_ok`).
 
@@ -183,8 +191,7 @@ class TokenVerifier:
             _, caller, claims = remembered
         if caller.role != "patient" and self.revocations is not None:
             version = claims.get("tv", 0)
-            if not isinstance(version, int) or self.revocations.is_revoked(caller.user_id,
-                                                                            version):
+            if not isinstance(version, int) or self.revocations.is_revoked(caller.user_id, version):
                 raise Unauthenticated(SESSION_REVOKED)
         if claims.get("pwc") and not password_change_pending_ok:
             raise PasswordChangeRequired()

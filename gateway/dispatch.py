@@ -42,8 +42,7 @@ def route_handler(route: Route) -> Handler:
             status = route.status if result["created"] else 200
             result = result["resource"]
         if route.csv and isinstance(result, dict) and wants_csv(request.headers.get("Accept")):
-            return csv_response(result.get("items") or [], route.csv_columns,
-                                filename=route.rpc)
+            return csv_response(result.get("items") or [], route.csv_columns, filename=route.rpc)
         return json_response({} if result is None else result, status=status)
 
     handle.__name__ = f"{route.service}_{route.rpc}"
@@ -56,7 +55,8 @@ async def authorise(route: Route, request: web.Request, gw: Gateway) -> Caller |
         return None
     caller = await gw.verifier.verify(
         request.headers.get("Authorization"),
-        password_change_pending_ok=route.password_change_pending_ok)
+        password_change_pending_ok=route.password_change_pending_ok,
+    )
     request[CALLER] = caller
     gw.limits.hit(USER, caller.user_id)
     if caller.role not in route.roles:
@@ -70,8 +70,9 @@ async def authorise(route: Route, request: web.Request, gw: Gateway) -> Caller |
     return caller
 
 
-def rate_key(route: Route, request: web.Request, caller: Caller | None,
-             params: dict[str, Any]) -> str:
+def rate_key(
+    route: Route, request: web.Request, caller: Caller | None, params: dict[str, Any]
+) -> str:
     """Whose bucket a request of `route` takes its token from (see `Route.rate_key`)."""
     ip: str = request[CLIENT_IP]
     if route.rate_key == "username_ip":
@@ -113,6 +114,5 @@ async def rpc_params(route: Route, request: web.Request) -> dict[str, Any]:
         params[route.client_ip_param] = request[CLIENT_IP]
     if route.params is not None:
         model = parse_object(route.params, params)
-        params = model.model_dump(mode="json", by_alias=True,
-                                  exclude_unset=route.partial_update)
+        params = model.model_dump(mode="json", by_alias=True, exclude_unset=route.partial_update)
     return params

@@ -95,12 +95,18 @@ ISSUE_TYPES = {
 
 class NotAcceptable(DomainError):
     code, status, default_message = (
-        "NOT_ACCEPTABLE", 406, "仅支持 JSON / only application/fhir+json is served")
+        "NOT_ACCEPTABLE",
+        406,
+        "仅支持 JSON / only application/fhir+json is served",
+    )
 
 
 class MethodNotAllowed(DomainError):
     code, status, default_message = (
-        "METHOD_NOT_ALLOWED", 405, "只读接口 / this FHIR endpoint is read-only")
+        "METHOD_NOT_ALLOWED",
+        405,
+        "只读接口 / this FHIR endpoint is read-only",
+    )
 
 
 def add_fhir_routes(app: web.Application) -> None:
@@ -121,10 +127,16 @@ def add_fhir_routes(app: web.Application) -> None:
 # --- responses ----------------------------------------------------------------------------
 
 
-def fhir_response(body: Any, *, status: int = 200, content_type: str = FHIR_JSON,
-                  headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(text=dumps(body), status=status, content_type=content_type,
-                        charset="utf-8", headers=headers)
+def fhir_response(
+    body: Any,
+    *,
+    status: int = 200,
+    content_type: str = FHIR_JSON,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    return web.Response(
+        text=dumps(body), status=status, content_type=content_type, charset="utf-8", headers=headers
+    )
 
 
 def operation_outcome(exc: DomainError) -> OperationOutcome:
@@ -137,13 +149,17 @@ def operation_outcome(exc: DomainError) -> OperationOutcome:
     if isinstance(fields, dict) and fields:
         diagnostics += ": " + "; ".join(f"{k}: {v}" for k, v in fields.items())
     parameter = details.get("parameter")
-    return OperationOutcome(issue=[OperationOutcomeIssue(
-        severity="fatal" if exc.status >= 500 else "error",
-        code=issue or ISSUE_TYPES.get(exc.code, "processing"),
-        details=CodeableConcept(text=exc.message),
-        diagnostics=diagnostics,
-        expression=[parameter] if isinstance(parameter, str) else None,
-    )])
+    return OperationOutcome(
+        issue=[
+            OperationOutcomeIssue(
+                severity="fatal" if exc.status >= 500 else "error",
+                code=issue or ISSUE_TYPES.get(exc.code, "processing"),
+                details=CodeableConcept(text=exc.message),
+                diagnostics=diagnostics,
+                expression=[parameter] if isinstance(parameter, str) else None,
+            )
+        ]
+    )
 
 
 def outcome_response(exc: DomainError) -> web.Response:
@@ -157,8 +173,9 @@ def outcome_response(exc: DomainError) -> web.Response:
         status = 400
     if isinstance(exc, MethodNotAllowed):
         headers["Allow"] = "GET, HEAD"
-    return fhir_response(operation_outcome(exc).model_dump(mode="json"), status=status,
-                         headers=headers)
+    return fhir_response(
+        operation_outcome(exc).model_dump(mode="json"), status=status, headers=headers
+    )
 
 
 def fhir_endpoint(handler: Handler) -> Handler:
@@ -219,8 +236,9 @@ def require_json_format(pairs: Iterable[tuple[str, str]]) -> None:
 def resource_type_of(request: web.Request) -> CatalogResourceType:
     kind = request.match_info["type"]
     if kind not in CATALOG_TYPES:
-        raise NotFound(f"不支持的资源类型 / unsupported resource type: {kind}",
-                       issue="not-supported")
+        raise NotFound(
+            f"不支持的资源类型 / unsupported resource type: {kind}", issue="not-supported"
+        )
     return kind  # type: ignore[return-value]  # one of CATALOG_TYPES, checked above
 
 
@@ -236,16 +254,18 @@ def resource_id_of(request: web.Request) -> str:
 
 async def metadata(request: web.Request) -> web.Response:
     require_json_format(request.query.items())
-    statement = capability_statement(fhir_base(request, request.app[GATEWAY]),
-                                     dt.datetime.now(dt.UTC))
+    statement = capability_statement(
+        fhir_base(request, request.app[GATEWAY]), dt.datetime.now(dt.UTC)
+    )
     return fhir_response(statement.model_dump(mode="json"))
 
 
 async def read_resource(request: web.Request) -> web.Response:
     require_json_format(request.query.items())
     gw = request.app[GATEWAY]
-    params = parse_object(FhirRead, {"resource_type": resource_type_of(request),
-                                     "id": resource_id_of(request)})
+    params = parse_object(
+        FhirRead, {"resource_type": resource_type_of(request), "id": resource_id_of(request)}
+    )
     return fhir_response(await gw.upstream.call("catalog", "fhir_read", params))
 
 
@@ -257,9 +277,14 @@ async def search(request: web.Request) -> web.Response:
         form = await request.post()
         pairs += [(k, v) for k, v in form.items() if isinstance(v, str)]
     require_json_format(pairs)
-    params = parse_object(FhirSearch, {
-        "resource_type": resource_type, "base_url": fhir_base(request, gw),
-        "params": [(k, v) for k, v in pairs if k not in IGNORED_PARAMETERS]})
+    params = parse_object(
+        FhirSearch,
+        {
+            "resource_type": resource_type,
+            "base_url": fhir_base(request, gw),
+            "params": [(k, v) for k, v in pairs if k not in IGNORED_PARAMETERS],
+        },
+    )
     return fhir_response(await gw.upstream.call("catalog", "fhir_search", params))
 
 
@@ -274,8 +299,9 @@ async def read_appointment(request: web.Request) -> web.Response:
     if caller.role not in HOSPITAL_STAFF:
         raise Forbidden()
     params = parse_object(FhirAppointmentRef, {"id": resource_id_of(request)})
-    return fhir_response(await gw.upstream.call("booking", "fhir_appointment", params,
-                                                caller=caller))
+    return fhir_response(
+        await gw.upstream.call("booking", "fhir_appointment", params, caller=caller)
+    )
 
 
 async def bulk_manifest(request: web.Request) -> web.Response:
@@ -285,8 +311,9 @@ async def bulk_manifest(request: web.Request) -> web.Response:
     manifest = {
         "transactionTime": local_now(dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         "request": f"{base}/$bulk-publish",
-        "output": [{"type": kind, "url": f"{base}/bulk/{kind}.ndjson"}
-                   for kind in BULK_RESOURCE_TYPES],
+        "output": [
+            {"type": kind, "url": f"{base}/bulk/{kind}.ndjson"} for kind in BULK_RESOURCE_TYPES
+        ],
         "error": [],
     }
     return fhir_response(manifest, content_type="application/json")
@@ -307,8 +334,9 @@ def bulk_file(kind: BulkResourceType) -> Handler:
         try:
             while True:
                 if chunk.resources:
-                    await response.write("".join(
-                        dumps(resource) + "\n" for resource in chunk.resources).encode())
+                    await response.write(
+                        "".join(dumps(resource) + "\n" for resource in chunk.resources).encode()
+                    )
                 if chunk.next is None:
                     break
                 chunk = await bulk_chunk(gw, kind, chunk.next)
@@ -325,8 +353,9 @@ def bulk_file(kind: BulkResourceType) -> Handler:
 
 
 async def bulk_chunk(gw: Gateway, kind: BulkResourceType, cursor: str | None) -> FhirBulkChunk:
-    reply = await gw.upstream.call("catalog", "fhir_bulk",
-                                   FhirBulkPage(resource_type=kind, cursor=cursor))
+    reply = await gw.upstream.call(
+        "catalog", "fhir_bulk", FhirBulkPage(resource_type=kind, cursor=cursor)
+    )
     return FhirBulkChunk.model_validate(reply)
 
 
@@ -345,16 +374,23 @@ def capability_statement(base: str, now: dt.datetime) -> CapabilityStatement:
     search_type = CapabilityInteraction(code="search-type")
     resources = [
         CapabilityResource(
-            type=kind, interaction=[read, search_type],
-            searchParam=[CapabilitySearchParam(name=p.name, type=p.type,
-                                               documentation=p.documentation)
-                         for p in SEARCH_PARAMETERS[kind]])
+            type=kind,
+            interaction=[read, search_type],
+            searchParam=[
+                CapabilitySearchParam(name=p.name, type=p.type, documentation=p.documentation)
+                for p in SEARCH_PARAMETERS[kind]
+            ],
+        )
         for kind in SEARCH_PARAMETERS
     ]
-    resources.append(CapabilityResource(
-        type="Appointment", interaction=[read],
-        documentation="Authorization: Bearer <access token> of the appointment's hospital "
-                      "staff (or a platform admin); another hospital's appointment is 404."))
+    resources.append(
+        CapabilityResource(
+            type="Appointment",
+            interaction=[read],
+            documentation="Authorization: Bearer <access token> of the appointment's hospital "
+            "staff (or a platform admin); another hospital's appointment is 404.",
+        )
+    )
     return CapabilityStatement(
         status="active",
         date=local_now(now).isoformat(timespec="seconds"),
@@ -362,13 +398,17 @@ def capability_statement(base: str, now: dt.datetime) -> CapabilityStatement:
         kind="instance",
         software=CapabilitySoftware(name="guahao"),
         implementation=CapabilityImplementation(
-            description="guahao hospital appointment booking: read-only FHIR R4", url=base),
+            description="guahao hospital appointment booking: read-only FHIR R4", url=base
+        ),
         fhirVersion=FHIR_VERSION,
         format=["json", FHIR_JSON],
-        rest=[CapabilityRest(
-            mode="server",
-            documentation="Read-only. Searches also take _count (≤ 500), _offset and "
-                          "_summary=count. SMART Scheduling Links bulk publication: "
-                          f"{base}/$bulk-publish (Location, Schedule, Slot NDJSON).",
-            resource=resources)],
+        rest=[
+            CapabilityRest(
+                mode="server",
+                documentation="Read-only. Searches also take _count (≤ 500), _offset and "
+                "_summary=count. SMART Scheduling Links bulk publication: "
+                f"{base}/$bulk-publish (Location, Schedule, Slot NDJSON).",
+                resource=resources,
+            )
+        ],
     )

@@ -43,16 +43,18 @@ class Rate:
 # One client address may be a whole carrier NAT, an office or (with proxies not yet
 # trusted) the load balancer: limits keyed by address alone are generous, and the tight
 # ones are keyed by what identifies one actor (user, username + address, token family).
-DEFAULT_RATES: Mapping[str, Rate] = MappingProxyType({
-    IP: Rate(100, 200),  # every request, per client address
-    USER: Rate(10, 20),  # every authenticated request, per user
-    LOGIN: Rate.per_minute(10, 10),  # staff password login, per username + client address
-    REFRESH: Rate.per_minute(10, 10),  # per refresh-token family (one app install)
-    # per client address: each login spends a one-time wx.login code that only WeChat
-    # mints, so a crowd behind one address (an 08:00 release rush) must get through
-    WECHAT_LOGIN: Rate(50, 100),
-    "book": Rate(5, 20),  # per patient: a flash crowd of one patient's retries stays bounded
-})
+DEFAULT_RATES: Mapping[str, Rate] = MappingProxyType(
+    {
+        IP: Rate(100, 200),  # every request, per client address
+        USER: Rate(10, 20),  # every authenticated request, per user
+        LOGIN: Rate.per_minute(10, 10),  # staff password login, per username + client address
+        REFRESH: Rate.per_minute(10, 10),  # per refresh-token family (one app install)
+        # per client address: each login spends a one-time wx.login code that only WeChat
+        # mints, so a crowd behind one address (an 08:00 release rush) must get through
+        WECHAT_LOGIN: Rate(50, 100),
+        "book": Rate(5, 20),  # per patient: a flash crowd of one patient's retries stays bounded
+    }
+)
 
 
 _PERIODS = MappingProxyType({"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0})

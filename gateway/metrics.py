@@ -20,15 +20,18 @@ class GatewayMetrics:
     def __init__(self, registry: Registry | None = None) -> None:
         self.registry = registry or Registry()
         self.http_requests = self.registry.counter(
-            "guahao_http_requests_total", "HTTP requests by route template, method and status.",
+            "guahao_http_requests_total",
+            "HTTP requests by route template, method and status.",
             ("route", "method", "status"),
         )
         self.http_duration = self.registry.histogram(
-            "guahao_http_request_duration_seconds", "HTTP request latency by route template.",
+            "guahao_http_request_duration_seconds",
+            "HTTP request latency by route template.",
             ("route", "method"),
         )
         self.rpc_duration = self.registry.histogram(
-            "guahao_rpc_duration_seconds", "RPC latency by service, method and outcome.",
+            "guahao_rpc_duration_seconds",
+            "RPC latency by service, method and outcome.",
             ("service", "method", "outcome"),
         )
 

@@ -30,7 +30,10 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 class MethodNotAllowed(DomainError):
     code, status, default_message = (
-        "METHOD_NOT_ALLOWED", 405, "不支持的请求方法 / method not allowed")
+        "METHOD_NOT_ALLOWED",
+        405,
+        "不支持的请求方法 / method not allowed",
+    )
 
 
 class HttpError(DomainError):
@@ -70,10 +73,17 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in OPS_PATHS:  # probes and scrapes: no trace of their own
         return await _observed(request, handler, request_id, route, INVALID_SPAN)
     with tracer.start_as_current_span(
-            f"{request.method} {route}", kind=SpanKind.SERVER, links=_caller_trace(request),
-            record_exception=False, set_status_on_exception=False,
-            attributes={"http.request.method": request.method, "http.route": route,
-                        "guahao.request_id": request_id}) as span:
+        f"{request.method} {route}",
+        kind=SpanKind.SERVER,
+        links=_caller_trace(request),
+        record_exception=False,
+        set_status_on_exception=False,
+        attributes={
+            "http.request.method": request.method,
+            "http.route": route,
+            "guahao.request_id": request_id,
+        },
+    ) as span:
         return await _observed(request, handler, request_id, route, span)
 
 
@@ -86,8 +96,9 @@ def _caller_trace(request: web.Request) -> list[Link] | None:
     return [Link(caller)] if caller.is_valid else None
 
 
-async def _observed(request: web.Request, handler: Handler, request_id: str, route: str,
-                    span: Span) -> web.StreamResponse:
+async def _observed(
+    request: web.Request, handler: Handler, request_id: str, route: str, span: Span
+) -> web.StreamResponse:
     token = request_id_var.set(request_id)
     started = time.perf_counter()
     status = 499  # only a cancelled (client went away) request escapes the error middleware
@@ -145,8 +156,9 @@ def _http_error(exc: web.HTTPException) -> web.Response:
         return error_response(NotFound())
     if isinstance(exc, web.HTTPMethodNotAllowed):
         allowed = ", ".join(sorted(exc.allowed_methods))
-        return error_response(MethodNotAllowed(allowed=sorted(exc.allowed_methods)),
-                              headers={"Allow": allowed})
+        return error_response(
+            MethodNotAllowed(allowed=sorted(exc.allowed_methods)), headers={"Allow": allowed}
+        )
     if exc.status == 400:
         return error_response(BadRequest())
     return error_response(HttpError(exc))

@@ -33,18 +33,23 @@ class ErrorResponse(BaseModel):
     error: ErrorObject
 
 
-ERROR_RESPONSES = MappingProxyType({  # status → (components/responses name, description)
-    400: ("BadRequest", "BAD_REQUEST: malformed JSON"),
-    401: ("Unauthenticated", "UNAUTHENTICATED or TOKEN_EXPIRED"),
-    403: ("Forbidden", "FORBIDDEN: the role may not call this"),
-    404: ("NotFound", "NOT_FOUND (also another user's or another hospital's resource)"),
-    409: ("Conflict", "SLOT_FULL, ALREADY_BOOKED, INVALID_STATE, CONFLICT, … (see the contract)"),
-    413: ("PayloadTooLarge", "PAYLOAD_TOO_LARGE: body over 64 KiB"),
-    422: ("ValidationFailed", "VALIDATION_FAILED: details.fields has a message per field"),
-    429: ("RateLimited", "RATE_LIMITED: wait Retry-After seconds"),
-    502: ("WechatError", "WECHAT_ERROR: WeChat refused the call (details.errcode)"),
-    503: ("ServiceUnavailable", "SERVICE_UNAVAILABLE: a service did not answer in time"),
-})
+ERROR_RESPONSES = MappingProxyType(
+    {  # status → (components/responses name, description)
+        400: ("BadRequest", "BAD_REQUEST: malformed JSON"),
+        401: ("Unauthenticated", "UNAUTHENTICATED or TOKEN_EXPIRED"),
+        403: ("Forbidden", "FORBIDDEN: the role may not call this"),
+        404: ("NotFound", "NOT_FOUND (also another user's or another hospital's resource)"),
+        409: (
+            "Conflict",
+            "SLOT_FULL, ALREADY_BOOKED, INVALID_STATE, CONFLICT, … (see the contract)",
+        ),
+        413: ("PayloadTooLarge", "PAYLOAD_TOO_LARGE: body over 64 KiB"),
+        422: ("ValidationFailed", "VALIDATION_FAILED: details.fields has a message per field"),
+        429: ("RateLimited", "RATE_LIMITED: wait Retry-After seconds"),
+        502: ("WechatError", "WECHAT_ERROR: WeChat refused the call (details.errcode)"),
+        503: ("ServiceUnavailable", "SERVICE_UNAVAILABLE: a service did not answer in time"),
+    }
+)
 
 
 def build_openapi(
@@ -103,11 +108,16 @@ def _operation(
         }
     reply = refs[(route.reply, "serialization")] if route.reply else {"type": "object"}
     success = "Created" if route.status == 201 else "OK"
-    content = {JSON: {"schema": reply},
-               **({"text/csv": {"schema": {"type": "string"}}} if route.csv else {})}
+    content = {
+        JSON: {"schema": reply},
+        **({"text/csv": {"schema": {"type": "string"}}} if route.csv else {}),
+    }
     # a replay (same Idempotency-Key) or an existing resource answers 200 with the same body
-    replayed = ({"200": {"description": "OK: already done (replay)", "content": content}}
-                if route.created_flag or "idempotency_key" in route.headers.values() else {})
+    replayed = (
+        {"200": {"description": "OK: already done (replay)", "content": content}}
+        if route.created_flag or "idempotency_key" in route.headers.values()
+        else {}
+    )
     op["responses"] = {
         **replayed,
         str(route.status): {"description": success, "content": content},
@@ -129,8 +139,12 @@ def _parameters(
     )
     params_props = params_schema.get("properties", {})
     result = [
-        {"name": name, "in": "path", "required": True,
-         "schema": params_props.get(name, {"type": "string"})}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": params_props.get(name, {"type": "string"}),
+        }
         for name in route.path_params
     ]
     if route.query is not None:
@@ -142,8 +156,12 @@ def _parameters(
         ]
     required_params = set(params_schema.get("required", []))
     result += [
-        {"name": header, "in": "header", "required": name in required_params,
-         "schema": params_props.get(name, {"type": "string"})}
+        {
+            "name": header,
+            "in": "header",
+            "required": name in required_params,
+            "schema": params_props.get(name, {"type": "string"}),
+        }
         for header, name in route.headers.items()
     ]
     return result
@@ -169,9 +187,12 @@ def _error_statuses(route: Route) -> list[int]:
 def _refers_to_ids(route: Route) -> bool:
     """A body or query naming another resource (`slot_id`, `patient_id`, …): 404 when it
     does not exist or is not the caller's."""
-    return any(name.endswith("_id")
-               for model in (route.body, route.query) if model is not None
-               for name in model.model_fields)
+    return any(
+        name.endswith("_id")
+        for model in (route.body, route.query)
+        if model is not None
+        for name in model.model_fields
+    )
 
 
 def _error_response(status: int, error_schema: dict[str, Any]) -> dict[str, Any]:

@@ -23,8 +23,14 @@ from shared.errors import PayloadTooLarge
 
 NOTIFY_PATH = f"{API_PREFIX}/payments/wechat/notify"
 # what WeChat Pay's signature check needs (and nothing of the client's other headers)
-FORWARDED_HEADERS = ("Wechatpay-Serial", "Wechatpay-Signature", "Wechatpay-Timestamp",
-                     "Wechatpay-Nonce", "Wechatpay-Signature-Type", "Content-Type")
+FORWARDED_HEADERS = (
+    "Wechatpay-Serial",
+    "Wechatpay-Signature",
+    "Wechatpay-Timestamp",
+    "Wechatpay-Nonce",
+    "Wechatpay-Signature-Type",
+    "Content-Type",
+)
 
 
 async def wechat_pay_notify(request: web.Request) -> web.StreamResponse:
@@ -35,10 +41,8 @@ async def wechat_pay_notify(request: web.Request) -> web.StreamResponse:
         body += chunk
         if len(body) > MAX_NOTIFICATION_BYTES:  # chunked, or a lying Content-Length
             raise PayloadTooLarge(limit_bytes=MAX_NOTIFICATION_BYTES)
-    headers = {name: request.headers[name] for name in FORWARDED_HEADERS
-               if name in request.headers}
-    params = NotificationParams(headers=headers,
-                                body_b64=base64.b64encode(bytes(body)).decode())
+    headers = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
+    params = NotificationParams(headers=headers, body_b64=base64.b64encode(bytes(body)).decode())
     await request.app[GATEWAY].upstream.call("payment", "notify", params)
     return web.Response(status=204)
 
@@ -49,13 +53,20 @@ def add_payment_routes(app: web.Application) -> None:
 
 def notify_openapi() -> dict[str, Any]:
     """The notification endpoint in the OpenAPI document (it is not a `Route`)."""
-    return {"post": {
-        "operationId": "payment_notify", "tags": ["payments"],
-        "summary": "WeChat Pay notification (raw body, verified by the payment service)",
-        "requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"type": "object"}}}},
-        "responses": {"204": {"description": "stored"},
-                      "401": {"$ref": "#/components/responses/Unauthenticated"},
-                      "413": {"$ref": "#/components/responses/PayloadTooLarge"},
-                      "503": {"$ref": "#/components/responses/ServiceUnavailable"}},
-    }}
+    return {
+        "post": {
+            "operationId": "payment_notify",
+            "tags": ["payments"],
+            "summary": "WeChat Pay notification (raw body, verified by the payment service)",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "responses": {
+                "204": {"description": "stored"},
+                "401": {"$ref": "#/components/responses/Unauthenticated"},
+                "413": {"$ref": "#/components/responses/PayloadTooLarge"},
+                "503": {"$ref": "#/components/responses/ServiceUnavailable"},
+            },
+        }
+    }

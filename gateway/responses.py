@@ -23,8 +23,12 @@ def dumps(value: Any) -> str:
 def json_response(
     data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
-    return web.Response(body=orjson.dumps(data, default=str, option=_AS_BEFORE),
-                        status=status, headers=headers, content_type="application/json")
+    return web.Response(
+        body=orjson.dumps(data, default=str, option=_AS_BEFORE),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )
 
 
 def error_response(exc: DomainError, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -43,17 +47,22 @@ def wants_csv(accept: str | None) -> bool:
     return "text/csv" in (accept or "").lower()
 
 
-def csv_response(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *,
-                 filename: str) -> web.Response:
+def csv_response(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, filename: str
+) -> web.Response:
     """Rows as UTF-8 CSV with a header line; a BOM first, so spreadsheet programs read
     the Chinese names right."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore",
-                            lineterminator="\r\n")
+    writer = csv.DictWriter(
+        out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\r\n"
+    )
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
     return web.Response(
         body=("\ufeff" + out.getvalue()).encode(),
-        headers={"Content-Type": "text/csv; charset=utf-8",
-                 "Content-Disposition": f'attachment; filename="{filename}.csv"'})
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{filename}.csv"',
+        },
+    )

@@ -85,15 +85,18 @@ class Revocations:
         async with self._lock:
             since = self._since if self._since is not None else self._clock() - REMEMBER_FOR
             try:
-                reply: Any = await self._rpc.call(self._service, "revocations",
-                                                  {"since": max(0.0, since)},
-                                                  timeout=self._timeout)
+                reply: Any = await self._rpc.call(
+                    self._service, "revocations", {"since": max(0.0, since)}, timeout=self._timeout
+                )
                 answer = RevocationList.model_validate(reply)
             except (DomainError, ValidationError, TimeoutError, ConnectionError) as exc:
                 stale = self.refreshed_at is not None and self.age > STALE_WARNING
                 level = logging.WARNING if stale else logging.DEBUG
-                log.log(level, "revocations not refreshed",
-                        extra={"error": repr(exc), "age": round(self.age, 1)})
+                log.log(
+                    level,
+                    "revocations not refreshed",
+                    extra={"error": repr(exc), "age": round(self.age, 1)},
+                )
                 return False
             for item in answer.items:
                 self.apply(item.user_id, item.token_version, item.at)

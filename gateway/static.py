@@ -24,10 +24,12 @@ DEFAULT_CONSOLE_DIR = REPO_ROOT / "console" / "dist"
 DISPLAY_DIR = Path(__file__).resolve().parent / "display"
 CONSOLE_PREFIX = "/console"
 
-_COMMON_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-               "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-               "frame-ancestors 'none'; form-action 'self'; worker-src 'none'; "
-               "manifest-src 'self'")
+_COMMON_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'; worker-src 'none'; "
+    "manifest-src 'self'"
+)
 CONSOLE_CSP = _COMMON_CSP
 # the TV page is meant to be shown full screen in a browser, never framed either
 DISPLAY_CSP = _COMMON_CSP
@@ -43,10 +45,19 @@ NO_CACHE = "no-cache"
 IMMUTABLE = "public, max-age=31536000, immutable"
 _TEXT_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml")
 _GZIP_MIN_BYTES = 1024
-_TYPES = {".js": "application/javascript", ".mjs": "application/javascript",
-          ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml",
-          ".json": "application/json", ".woff2": "font/woff2", ".png": "image/png",
-          ".ico": "image/x-icon", ".txt": "text/plain", ".map": "application/json"}
+_TYPES = {
+    ".js": "application/javascript",
+    ".mjs": "application/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+    ".woff2": "font/woff2",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".txt": "text/plain",
+    ".map": "application/json",
+}
 
 NOT_BUILT_PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>工作台尚未构建</title></head>
@@ -82,8 +93,7 @@ class FileCache:
         gzipped = None
         if len(body) >= _GZIP_MIN_BYTES and content_type.startswith(_TEXT_TYPES):
             gzipped = gzip.compress(body, compresslevel=9, mtime=0)
-        loaded = _Loaded(body, gzipped, f'"{hashlib.sha256(body).hexdigest()[:32]}"',
-                         content_type)
+        loaded = _Loaded(body, gzipped, f'"{hashlib.sha256(body).hexdigest()[:32]}"', content_type)
         self._files[path] = (stamp, loaded)
         return loaded
 
@@ -91,8 +101,11 @@ class FileCache:
 def content_type_of(path: Path) -> str:
     kind = _TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0]
     kind = kind or "application/octet-stream"
-    if kind.startswith("text/") or kind in ("application/javascript", "application/json",
-                                            "image/svg+xml"):
+    if kind.startswith("text/") or kind in (
+        "application/javascript",
+        "application/json",
+        "image/svg+xml",
+    ):
         kind += "; charset=utf-8"
     return kind
 
@@ -102,8 +115,13 @@ def _headers(csp: str, cache: str) -> dict[str, str]:
 
 
 def _page(text: str, status: int, csp: str) -> web.Response:
-    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8",
-                        headers=_headers(csp, "no-store"))
+    return web.Response(
+        text=text,
+        status=status,
+        content_type="text/html",
+        charset="utf-8",
+        headers=_headers(csp, "no-store"),
+    )
 
 
 def _inside(root: Path, relative: str) -> Path | None:
@@ -118,8 +136,9 @@ def _inside(root: Path, relative: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _serve(request: web.Request, cache: FileCache, path: Path, *, csp: str,
-           cache_control: str) -> web.Response:
+def _serve(
+    request: web.Request, cache: FileCache, path: Path, *, csp: str, cache_control: str
+) -> web.Response:
     loaded = cache.load(path)
     headers = _headers(csp, cache_control)
     headers["ETag"] = loaded.etag
@@ -153,8 +172,13 @@ class ConsoleSite:
             found = _inside(self.root, tail)
             if found is not None:
                 hashed = tail.startswith("assets/")
-                return _serve(request, self.cache, found, csp=CONSOLE_CSP,
-                              cache_control=IMMUTABLE if hashed else NO_CACHE)
+                return _serve(
+                    request,
+                    self.cache,
+                    found,
+                    csp=CONSOLE_CSP,
+                    cache_control=IMMUTABLE if hashed else NO_CACHE,
+                )
             # a file that is not there (an old asset, a typo) is a 404; anything else is a
             # client route of the single-page app
             if tail.startswith("assets/") or "." in tail.rsplit("/", 1)[-1]:
@@ -172,15 +196,17 @@ class DisplaySite:
         self.cache = cache
 
     async def page(self, request: web.Request) -> web.Response:
-        return _serve(request, self.cache, self.root / "display.html", csp=DISPLAY_CSP,
-                      cache_control=NO_CACHE)
+        return _serve(
+            request, self.cache, self.root / "display.html", csp=DISPLAY_CSP, cache_control=NO_CACHE
+        )
 
     async def asset(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name not in self.FILES:
             return _page(NOT_FOUND_PAGE, 404, DISPLAY_CSP)
-        return _serve(request, self.cache, self.root / name, csp=DISPLAY_CSP,
-                      cache_control=NO_CACHE)
+        return _serve(
+            request, self.cache, self.root / name, csp=DISPLAY_CSP, cache_control=NO_CACHE
+        )
 
 
 def add_static_routes(app: web.Application, console_dir: Path | None = None) -> None:

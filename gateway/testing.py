@@ -32,9 +32,11 @@ class TokenSigner:
 
     @property
     def public_key_pem(self) -> str:
-        return self.private_key.public_key().public_bytes(
-            Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
-        ).decode()
+        return (
+            self.private_key.public_key()
+            .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
 
     def configured_keys(self) -> ConfiguredSigningKeys:
         """What the gateway trusts when its configuration lists this signer's key."""
@@ -55,8 +57,12 @@ class TokenSigner:
     ) -> str:
         now = int(time.time())
         payload: dict[str, Any] = {
-            "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "role": role,
-            "iat": now, "exp": now + int(ttl),
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": sub,
+            "role": role,
+            "iat": now,
+            "exp": now + int(ttl),
         }
         if hid is not None:
             payload["hid"] = hid

@@ -45,8 +45,9 @@ def require_platform_admin(ctx: CallContext) -> Caller:
     return caller
 
 
-def check_hospital_role(caller: Caller | None, hospital_id: str,
-                        roles: Collection[str] = HOSPITAL_ADMIN_ONLY) -> Caller:
+def check_hospital_role(
+    caller: Caller | None, hospital_id: str, roles: Collection[str] = HOSPITAL_ADMIN_ONLY
+) -> Caller:
     """A platform admin, or staff of `hospital_id` whose role is in `roles`.
 
     Staff of another hospital get NotFound (whatever their role); a role of this hospital

@@ -50,10 +50,24 @@ def hospital_grants(hospital_id: str, vhost: str = "/") -> Definitions:
     user, hid = hospital_user(hospital_id), _checked(hospital_id)
     own = rf"^his\.{hid}\..+$"
     return {
-        "permissions": [{"user": user, "vhost": vhost, "configure": own, "write": own,
-                         "read": rf"^(his\.{hid}\..+|guahao\.events)$"}],
-        "topic_permissions": [{"user": user, "vhost": vhost, "exchange": EVENTS_EXCHANGE,
-                               "write": "^$", "read": rf"^[^.]+\.[^.]+\.{hid}$"}],
+        "permissions": [
+            {
+                "user": user,
+                "vhost": vhost,
+                "configure": own,
+                "write": own,
+                "read": rf"^(his\.{hid}\..+|guahao\.events)$",
+            }
+        ],
+        "topic_permissions": [
+            {
+                "user": user,
+                "vhost": vhost,
+                "exchange": EVENTS_EXCHANGE,
+                "write": "^$",
+                "read": rf"^[^.]+\.[^.]+\.{hid}$",
+            }
+        ],
     }
 
 
@@ -65,8 +79,15 @@ def hospital_commands(hospital_id: str, password: str, vhost: str = "/") -> list
     return [
         ["add_user", user, password],
         ["set_permissions", "-p", vhost, user, perm["configure"], perm["write"], perm["read"]],
-        ["set_topic_permissions", "-p", vhost, user, topic["exchange"], topic["write"],
-         topic["read"]],
+        [
+            "set_topic_permissions",
+            "-p",
+            vhost,
+            user,
+            topic["exchange"],
+            topic["write"],
+            topic["read"],
+        ],
     ]
 
 
@@ -116,24 +137,29 @@ def delete_users(names: list[str]) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise ValueError(f"unexpected user name {name!r}")
     users = ", ".join(f'<<"{name}">>' for name in names)
-    rabbitmqctl("eval", f'[rabbit_auth_backend_internal:delete_user(U, <<"guahao">>) '
-                        f"|| U <- [{users}]], ok.")
+    rabbitmqctl(
+        "eval",
+        f'[rabbit_auth_backend_internal:delete_user(U, <<"guahao">>) || U <- [{users}]], ok.',
+    )
 
 
-def rabbitmqctl(*args: str, stdin: str | None = None, attempts: int = 3,
-                transient: tuple[int, ...] = (69, 75)) -> str:
+def rabbitmqctl(
+    *args: str, stdin: str | None = None, attempts: int = 3, transient: tuple[int, ...] = (69, 75)
+) -> str:
     """Run one rabbitmqctl command; raises CalledProcessError with its output. A busy node
     that did not answer in time (exit 69/75, or codes the caller adds to `transient` for an
     idempotent command) is asked again."""
     for attempt in range(attempts):
-        done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True,
-                              timeout=90, input=stdin)
+        done = subprocess.run(
+            ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=90, input=stdin
+        )
         if done.returncode not in transient:
             break
         time.sleep(1.0 + attempt)
     if done.returncode != 0:
-        raise subprocess.CalledProcessError(done.returncode, ["rabbitmqctl", args[0]],
-                                            done.stdout, done.stderr)
+        raise subprocess.CalledProcessError(
+            done.returncode, ["rabbitmqctl", args[0]], done.stdout, done.stderr
+        )
     return done.stdout
 
 
@@ -178,16 +204,21 @@ def remove_hospital(hospital_id: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.broker_admin",
-                                     description="provision hospital HIS users on RabbitMQ")
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.broker_admin", description="provision hospital HIS users on RabbitMQ"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     add = sub.add_parser("add-hospital", help="create a hospital's user and grants")
     remove = sub.add_parser("remove-hospital", help="delete a hospital's user")
     for p in (add, remove):
         p.add_argument("hospital_id")
         p.add_argument("--vhost", default="/")
-        p.add_argument("--print", action="store_true", dest="print_only",
-                       help="print the rabbitmqctl commands instead of running them")
+        p.add_argument(
+            "--print",
+            action="store_true",
+            dest="print_only",
+            help="print the rabbitmqctl commands instead of running them",
+        )
     add.add_argument("--password", help="default: a fresh random one, printed once")
     args = parser.parse_args(argv)
     try:
@@ -207,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         add_hospital(args.hospital_id, password, args.vhost)
     if args.command == "add-hospital" and not args.password:
-        print(f"broker user {user} password {password} (give it to the hospital; shown once)",
-              file=sys.stderr)
+        print(
+            f"broker user {user} password {password} (give it to the hospital; shown once)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -49,7 +49,8 @@ class CallContext:
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 # the deadline of the RPC being served (epoch seconds): calls it makes may not outlive it
 deadline_var: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "deadline", default=None)
+    "deadline", default=None
+)
 
 
 # the caller whose request is being served, once an access check has named it: events

@@ -109,10 +109,12 @@ class DevStack:
         check_broker(env.get("AMQP_URLS") or env["AMQP_URL"])
         if not env.get("GUAHAO_JWT_PUBLIC_KEYS"):  # the gateway trusts auth's (dev) key
             env["GUAHAO_JWT_PUBLIC_KEYS"] = public_keys_of_private(
-                env.get("GUAHAO_JWT_PRIVATE_KEY") or dev_private_pem(self.data_dir)[0])
+                env.get("GUAHAO_JWT_PRIVATE_KEY") or dev_private_pem(self.data_dir)[0]
+            )
         if not env.get("MONGO_URL"):
-            proc, url = start_embedded_mongo(self.data_dir / "mongo",
-                                             int(env.get("GUAHAO_MONGO_PORT", 0)) or None)
+            proc, url = start_embedded_mongo(
+                self.data_dir / "mongo", int(env.get("GUAHAO_MONGO_PORT", 0)) or None
+            )
             self._adopt("mongo", proc)
             env["MONGO_URL"] = url
         if not (env.get("WECHAT_APPID") and env.get("WECHAT_SECRET")):
@@ -120,9 +122,20 @@ class DevStack:
             env["WECHAT_APPID"] = defaults.wechat_appid
             env["WECHAT_SECRET"] = defaults.wechat_secret
             port = free_port()
-            self._spawn("wechat-fake", ["-m", "shared.wechat.fake", "--port", str(port),
-                                        "--appid", env["WECHAT_APPID"],
-                                        "--secret", env["WECHAT_SECRET"]], env)
+            self._spawn(
+                "wechat-fake",
+                [
+                    "-m",
+                    "shared.wechat.fake",
+                    "--port",
+                    str(port),
+                    "--appid",
+                    env["WECHAT_APPID"],
+                    "--secret",
+                    env["WECHAT_SECRET"],
+                ],
+                env,
+            )
             wait_for_port(port, proc=self.procs["wechat-fake"])
             env["WECHAT_API_BASE"] = f"http://127.0.0.1:{port}"
         self.gateway_port = self.gateway_port or int(env.get("GATEWAY_PORT", 0) or 0) or 8080
@@ -141,9 +154,20 @@ class DevStack:
         pointing at it (notifications go to this stack's gateway)."""
         creds = dev_pay_credentials(self.data_dir, env["WECHAT_APPID"])
         port = free_port()
-        self._spawn("wechatpay-fake", ["-m", "shared.wechat.payfake", "--port", str(port),
-                                       "--credentials", str(self.data_dir),
-                                       "--appid", env["WECHAT_APPID"]], env)
+        self._spawn(
+            "wechatpay-fake",
+            [
+                "-m",
+                "shared.wechat.payfake",
+                "--port",
+                str(port),
+                "--credentials",
+                str(self.data_dir),
+                "--appid",
+                env["WECHAT_APPID"],
+            ],
+            env,
+        )
         wait_for_port(port, proc=self.procs["wechatpay-fake"])
         env["WECHATPAY_API_BASE"] = f"http://127.0.0.1:{port}"
         env["WECHATPAY_MCHID"] = creds["mchid"]
@@ -152,8 +176,10 @@ class DevStack:
         env["WECHATPAY_APIV3_KEY"] = creds["apiv3_key"]
         env["WECHATPAY_PUBLIC_KEY"] = creds["public_key_pem"]
         env["WECHATPAY_PUBLIC_KEY_ID"] = creds["public_key_id"]
-        env.setdefault("WECHATPAY_NOTIFY_URL", f"http://127.0.0.1:{self.gateway_port}"
-                       "/api/v1/payments/wechat/notify")
+        env.setdefault(
+            "WECHATPAY_NOTIFY_URL",
+            f"http://127.0.0.1:{self.gateway_port}/api/v1/payments/wechat/notify",
+        )
 
     def start_process(self, name: str, **env: str) -> None:
         """(Re)start one service or the gateway; `booking#2` is a second booking replica,
@@ -202,15 +228,21 @@ class DevStack:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-            proc = subprocess.Popen([sys.executable, *args], env=dict(env), stdout=log,
-                                    stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, *args], env=dict(env), stdout=log, stderr=subprocess.STDOUT
+            )
             log.close()
         else:
-            proc = subprocess.Popen([sys.executable, *args], env=dict(env),
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, *args],
+                env=dict(env),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
             assert proc.stdout is not None
-            threading.Thread(target=_pump, args=(proc.stdout, f"[{name:>11}]", sys.stdout),
-                             daemon=True).start()
+            threading.Thread(
+                target=_pump, args=(proc.stdout, f"[{name:>11}]", sys.stdout), daemon=True
+            ).start()
         self._adopt(name, proc)
 
     def _adopt(self, name: str, proc: subprocess.Popen[bytes]) -> None:
@@ -295,8 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     while not stopping.is_set():
         for name, proc in list(stack.procs.items()):
             if proc.poll() is not None:
-                print(f"[devstack] {name} exited with code {proc.returncode}; stopping",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"[devstack] {name} exited with code {proc.returncode}; stopping",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 stopping.set()
         stopping.wait(0.5)
     print("\nstopping guahao…", flush=True)

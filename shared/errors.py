@@ -26,8 +26,6 @@ class DomainError(Exception):
         return {"code": self.code, "message": self.message, "details": self.details}
 
 
-
-
 class BadRequest(DomainError):
     code, status, default_message = "BAD_REQUEST", 400, "请求格式错误 / malformed request"
 
@@ -46,7 +44,10 @@ class Forbidden(DomainError):
 
 class PasswordChangeRequired(DomainError):
     code, status, default_message = (
-        "PASSWORD_CHANGE_REQUIRED", 403, "请先修改密码 / change your password first")
+        "PASSWORD_CHANGE_REQUIRED",
+        403,
+        "请先修改密码 / change your password first",
+    )
 
 
 class PatientBanned(DomainError):
@@ -79,7 +80,10 @@ class ScheduleStopped(DomainError):
 
 class CancelDeadlinePassed(DomainError):
     code, status, default_message = (
-        "CANCEL_DEADLINE_PASSED", 409, "已过取消截止时间 / cancellation deadline passed")
+        "CANCEL_DEADLINE_PASSED",
+        409,
+        "已过取消截止时间 / cancellation deadline passed",
+    )
 
 
 class LimitReached(DomainError):
@@ -92,7 +96,10 @@ class InvalidState(DomainError):
 
 class IdempotencyKeyReused(DomainError):
     code, status, default_message = (
-        "IDEMPOTENCY_KEY_REUSED", 409, "幂等键已用于其他请求 / idempotency key reused")
+        "IDEMPOTENCY_KEY_REUSED",
+        409,
+        "幂等键已用于其他请求 / idempotency key reused",
+    )
 
 
 class Conflict(DomainError):
@@ -127,7 +134,10 @@ class WechatError(DomainError):
 
 class ServiceUnavailable(DomainError):
     code, status, default_message = (
-        "SERVICE_UNAVAILABLE", 503, "服务暂不可用，请稍后重试 / service unavailable")
+        "SERVICE_UNAVAILABLE",
+        503,
+        "服务暂不可用，请稍后重试 / service unavailable",
+    )
 
 
 class Internal(DomainError):
@@ -137,11 +147,29 @@ class Internal(DomainError):
 ERRORS_BY_CODE: dict[str, type[DomainError]] = {
     cls.code: cls
     for cls in (
-        BadRequest, Unauthenticated, TokenExpired, Forbidden, PasswordChangeRequired,
-        PatientBanned, NotFound,
-        SlotFull, AlreadyBooked, BookingNotOpen, BookingClosed, ScheduleStopped,
-        CancelDeadlinePassed, LimitReached, InvalidState, IdempotencyKeyReused, Conflict,
-        PayloadTooLarge, ValidationFailed, RateLimited, WechatError, ServiceUnavailable, Internal,
+        BadRequest,
+        Unauthenticated,
+        TokenExpired,
+        Forbidden,
+        PasswordChangeRequired,
+        PatientBanned,
+        NotFound,
+        SlotFull,
+        AlreadyBooked,
+        BookingNotOpen,
+        BookingClosed,
+        ScheduleStopped,
+        CancelDeadlinePassed,
+        LimitReached,
+        InvalidState,
+        IdempotencyKeyReused,
+        Conflict,
+        PayloadTooLarge,
+        ValidationFailed,
+        RateLimited,
+        WechatError,
+        ServiceUnavailable,
+        Internal,
     )
 }
 

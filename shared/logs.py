@@ -76,8 +76,9 @@ def _processors(service: str) -> list[Processor]:
     ]
 
 
-def formatter(service: str, fmt: LogFormat = "json", *, colors: bool | None = None
-              ) -> structlog.stdlib.ProcessorFormatter:
+def formatter(
+    service: str, fmt: LogFormat = "json", *, colors: bool | None = None
+) -> structlog.stdlib.ProcessorFormatter:
     """The stdlib formatter rendering a record as `fmt`."""
     if fmt == "console":
         if colors is None:
@@ -85,8 +86,9 @@ def formatter(service: str, fmt: LogFormat = "json", *, colors: bool | None = No
         final: list[Processor] = [
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             _tidy_for_a_terminal,
-            structlog.dev.ConsoleRenderer(colors=colors, event_key="msg", timestamp_key="ts",
-                                          pad_event_to=36),
+            structlog.dev.ConsoleRenderer(
+                colors=colors, event_key="msg", timestamp_key="ts", pad_event_to=36
+            ),
         ]
     else:
         final = [
@@ -95,8 +97,9 @@ def formatter(service: str, fmt: LogFormat = "json", *, colors: bool | None = No
             _rename_exception,
             structlog.processors.JSONRenderer(ensure_ascii=False, default=str),
         ]
-    return structlog.stdlib.ProcessorFormatter(foreign_pre_chain=_processors(service),
-                                               processors=final)
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_processors(service), processors=final
+    )
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: LogFormat = "json") -> None:
@@ -109,12 +112,13 @@ def configure_logging(service: str, level: str = "INFO", fmt: LogFormat = "json"
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.configure(
-        processors=[structlog.stdlib.filter_by_level,
-                    structlog.stdlib.PositionalArgumentsFormatter(),
-                    *_processors(service),
-                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[
+            structlog.stdlib.filter_by_level,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            *_processors(service),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-

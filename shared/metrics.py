@@ -30,12 +30,14 @@ prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 class Counter:
     """A counter with labels given positionally, in the order they were declared."""
 
-    def __init__(self, registry: CollectorRegistry, name: str, help_text: str,
-                 labelnames: Sequence[str]) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, name: str, help_text: str, labelnames: Sequence[str]
+    ) -> None:
         self.name, self.labelnames = name, tuple(labelnames)
         self._registry = registry
-        self._metric = prometheus_client.Counter(name, help_text, self.labelnames,
-                                                 registry=registry)
+        self._metric = prometheus_client.Counter(
+            name, help_text, self.labelnames, registry=registry
+        )
 
     def inc(self, *labels: str, amount: float = 1.0) -> None:
         (self._metric.labels(*labels) if labels else self._metric).inc(amount)
@@ -43,27 +45,35 @@ class Counter:
     def value(self, *labels: str) -> float:
         sample = self._registry.get_sample_value(
             self.name.removesuffix("_total") + "_total",
-            dict(zip(self.labelnames, labels, strict=True)))
+            dict(zip(self.labelnames, labels, strict=True)),
+        )
         return sample or 0.0
 
 
 class Histogram:
     """A histogram with labels given positionally after the observed value."""
 
-    def __init__(self, registry: CollectorRegistry, name: str, help_text: str,
-                 labelnames: Sequence[str], buckets: Sequence[float] = DURATION_BUCKETS
-                 ) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        name: str,
+        help_text: str,
+        labelnames: Sequence[str],
+        buckets: Sequence[float] = DURATION_BUCKETS,
+    ) -> None:
         self.name, self.labelnames = name, tuple(labelnames)
         self._registry = registry
-        self._metric = prometheus_client.Histogram(name, help_text, self.labelnames,
-                                                   registry=registry, buckets=tuple(buckets))
+        self._metric = prometheus_client.Histogram(
+            name, help_text, self.labelnames, registry=registry, buckets=tuple(buckets)
+        )
 
     def observe(self, value: float, *labels: str) -> None:
         (self._metric.labels(*labels) if labels else self._metric).observe(value)
 
     def count(self, *labels: str) -> int:
         sample = self._registry.get_sample_value(
-            self.name + "_count", dict(zip(self.labelnames, labels, strict=True)))
+            self.name + "_count", dict(zip(self.labelnames, labels, strict=True))
+        )
         return int(sample or 0)
 
 
@@ -71,8 +81,13 @@ class Gauge:
     """A value read at scrape time from an async source (e.g. the outbox backlog); NaN
     when the source is down (a scrape must not fail because one source is)."""
 
-    def __init__(self, registry: CollectorRegistry, name: str, help_text: str,
-                 read: Callable[[], Awaitable[float]]) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        name: str,
+        help_text: str,
+        read: Callable[[], Awaitable[float]],
+    ) -> None:
         self.name, self.read = name, read
         self._metric = prometheus_client.Gauge(name, help_text, registry=registry)
 
@@ -101,12 +116,18 @@ class Registry:
         assert isinstance(metric, Counter)
         return metric
 
-    def histogram(self, name: str, help_text: str, labelnames: Sequence[str],
-                  buckets: Sequence[float] = DURATION_BUCKETS) -> Histogram:
+    def histogram(
+        self,
+        name: str,
+        help_text: str,
+        labelnames: Sequence[str],
+        buckets: Sequence[float] = DURATION_BUCKETS,
+    ) -> Histogram:
         metric = self._metrics.get(name)
         if metric is None:
-            metric = self._metrics[name] = Histogram(self.collector, name, help_text,
-                                                     labelnames, buckets)
+            metric = self._metrics[name] = Histogram(
+                self.collector, name, help_text, labelnames, buckets
+            )
         assert isinstance(metric, Histogram)
         return metric
 

@@ -72,8 +72,9 @@ def schedule_status(
     """`stopped` > `closed` > `not_released` > `full` > `open` for a whole schedule."""
     if stopped:
         return "stopped"
-    windows = [(BookingWindow(rules, date, session, start), left)
-               for start, left in slot_starts_remaining]
+    windows = [
+        (BookingWindow(rules, date, session, start), left) for start, left in slot_starts_remaining
+    ]
     if not windows:
         return "closed"
     if all(w.is_closed(now) for w, _ in windows):

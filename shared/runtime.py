@@ -64,10 +64,10 @@ class ServiceRuntime:
         self.instance_id = f"{name}@{socket.gethostname()}:{os.getpid()}"
         self.metrics = Registry()
         identity = RpcIdentity.from_settings(name, settings)
-        self.rpc_server = RpcServer(name, broker, metrics=self.metrics, identity=identity,
-                                    replicated=settings.clustered)
-        self.rpc_client = RpcClient(broker, default_timeout=settings.rpc_timeout,
-                                    identity=identity)
+        self.rpc_server = RpcServer(
+            name, broker, metrics=self.metrics, identity=identity, replicated=settings.clustered
+        )
+        self.rpc_client = RpcClient(broker, default_timeout=settings.rpc_timeout, identity=identity)
         self.events = EventPublisher(broker, self.metrics)
         self._consumers: list[Startable] = []
         self._jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []
@@ -83,39 +83,64 @@ class ServiceRuntime:
         """An event consumer started after wiring and drained at shutdown."""
         self._consumers.append(consumer)
 
-    def consume(self, purpose: str, bindings: list[str], handler: EventHandler,
-                *, dedupe: bool = True, **options: Any) -> EventConsumer:
+    def consume(
+        self,
+        purpose: str,
+        bindings: list[str],
+        handler: EventHandler,
+        *,
+        dedupe: bool = True,
+        **options: Any,
+    ) -> EventConsumer:
         """Consume events on `evt.<service>.<purpose>`: replicas compete, each event is
         handled once per service (deduped by id in this service's database, unless the
         handler is idempotent by its own natural keys: `dedupe=False`)."""
         processed = ProcessedEvents(self.db.processed_events) if dedupe else None
         consumer = EventConsumer(
-            self.broker, processed, service=self.name,
-            purpose=purpose, bindings=bindings, handler=handler, metrics=self.metrics,
-            **options)
+            self.broker,
+            processed,
+            service=self.name,
+            purpose=purpose,
+            bindings=bindings,
+            handler=handler,
+            metrics=self.metrics,
+            **options,
+        )
         self.add_consumer(consumer)
         return consumer
 
     async def outbox(self, collections: Sequence[AsyncCollection[Document]]) -> OutboxRelay:
         """The service's outbox relay: swept by one replica at a time (lease
         `<service>.outbox`), flushed once more at shutdown, its backlog a metric."""
-        relay = OutboxRelay(self.events, collections,
-                            self.lease(f"{self.name}.outbox", dt.timedelta(seconds=10)),
-                            background=True)
+        relay = OutboxRelay(
+            self.events,
+            collections,
+            self.lease(f"{self.name}.outbox", dt.timedelta(seconds=10)),
+            background=True,
+        )
         await relay.ensure_indexes()
         self.add_job(f"{self.name}.outbox", relay.run)
         self.on_close(lambda: relay.sweep(everything=True))
         self.on_close(relay.settle)  # closers run last-added first: settle, then sweep
-        self.metrics.gauge("guahao_outbox_backlog", "Documents with unpublished events.",
-                           relay.backlog)
-        self.metrics.gauge("guahao_outbox_oldest_age_seconds",
-                           "Age of the oldest unpublished outbox event (0: none).",
-                           relay.oldest_age)
+        self.metrics.gauge(
+            "guahao_outbox_backlog", "Documents with unpublished events.", relay.backlog
+        )
+        self.metrics.gauge(
+            "guahao_outbox_oldest_age_seconds",
+            "Age of the oldest unpublished outbox event (0: none).",
+            relay.oldest_age,
+        )
         return relay
 
-    def add_leased_job(self, name: str, work: Callable[[int], Awaitable[object]], *,
-                       interval: float, ttl: dt.timedelta,
-                       idle_interval: float | None = None) -> None:
+    def add_leased_job(
+        self,
+        name: str,
+        work: Callable[[int], Awaitable[object]],
+        *,
+        interval: float,
+        ttl: dt.timedelta,
+        idle_interval: float | None = None,
+    ) -> None:
         """Periodic work done by one replica at a time (lease `<service>.<name>`);
         `work` gets the lease's fencing term. Passes that find nothing to do slow down to
         `idle_interval` (keep it well under `ttl`)."""
@@ -165,14 +190,19 @@ class ServiceRuntime:
         log.info("ops endpoints listening", extra={"port": port})
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({
-            "status": "ok", "service": self.name, "instance": self.instance_id,
-            "broker": "connected" if self.broker.connected.is_set() else "disconnected",
-        })
+        return web.json_response(
+            {
+                "status": "ok",
+                "service": self.name,
+                "instance": self.instance_id,
+                "broker": "connected" if self.broker.connected.is_set() else "disconnected",
+            }
+        )
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=(await self.metrics.render()).encode(),
-                            headers={"Content-Type": CONTENT_TYPE})
+        return web.Response(
+            body=(await self.metrics.render()).encode(), headers={"Content-Type": CONTENT_TYPE}
+        )
 
     async def stop(self) -> None:
         """Stop taking work, then drain; the whole stop stays within `shutdown_grace`
@@ -204,8 +234,9 @@ class ServiceRuntime:
 Wiring = Callable[[ServiceRuntime], Awaitable[None]]
 
 
-async def connect_broker_with_retry(urls: str | Sequence[str], *, name: str,
-                                    attempts: int = 30) -> Any:
+async def connect_broker_with_retry(
+    urls: str | Sequence[str], *, name: str, attempts: int = 30
+) -> Any:
     """Connect to RabbitMQ (one node or a cluster's nodes), retrying while it is still
     starting (compose, make run)."""
     for attempt in range(1, attempts + 1):

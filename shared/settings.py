@@ -97,15 +97,17 @@ class SettingsError(ValueError):
 # the variables `Settings()` reads: none (defaults and keywords only) unless `from_env`
 _NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 _environ: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
-    "settings_environ", default=_NO_VARIABLES)
+    "settings_environ", default=_NO_VARIABLES
+)
 
 
 class _Environ(EnvSettingsSource):
     """pydantic-settings' environment source over the mapping `from_env` was given."""
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(_environ.get(), self.case_sensitive, self.env_ignore_empty,
-                              self.env_parse_none_str)
+        return parse_env_vars(
+            _environ.get(), self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
 
 
 class Settings(BaseSettings):
@@ -114,9 +116,14 @@ class Settings(BaseSettings):
     given values only (tests)."""
 
     model_config = SettingsConfigDict(
-        frozen=True, case_sensitive=True, env_ignore_empty=True, extra="ignore",
-        validate_by_name=True, validate_by_alias=True,
-        alias_generator=AliasGenerator(validation_alias=env_var))
+        frozen=True,
+        case_sensitive=True,
+        env_ignore_empty=True,
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+        alias_generator=AliasGenerator(validation_alias=env_var),
+    )
 
     amqp_url: str = DEFAULT_AMQP_URL
     # the nodes of a RabbitMQ cluster, comma-separated; when set it wins over amqp_url
@@ -177,8 +184,11 @@ class Settings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, _Environ(settings_cls)
@@ -199,9 +209,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _orphans_outlive_calls(self) -> Settings:
         if self.booking_orphan_check_seconds < 2 * self.rpc_timeout:
-            raise ValueError("BOOKING_ORPHAN_CHECK_SECONDS must be at least twice "
-                             "GUAHAO_RPC_TIMEOUT: a booking still running must never look "
-                             "abandoned")
+            raise ValueError(
+                "BOOKING_ORPHAN_CHECK_SECONDS must be at least twice "
+                "GUAHAO_RPC_TIMEOUT: a booking still running must never look "
+                "abandoned"
+            )
         return self
 
     @model_validator(mode="after")
@@ -209,7 +221,8 @@ class Settings(BaseSettings):
         if self.wechatpay_notify_url is not None:
             validate_notify_url(self.wechatpay_notify_url)
         if self.wechatpay_apiv3_key is not None and (
-                len(self.wechatpay_apiv3_key) != 32 or not self.wechatpay_apiv3_key.isascii()):
+            len(self.wechatpay_apiv3_key) != 32 or not self.wechatpay_apiv3_key.isascii()
+        ):
             raise ValueError("WECHATPAY_APIV3_KEY must be 32 ASCII characters")
         return self
 
@@ -238,4 +251,3 @@ def _explain(exc: ValidationError) -> str:
         message = error["msg"].removeprefix("Value error, ")
         problems.append(f"{where}: {message}" if where else message)
     return "invalid configuration: " + "; ".join(problems)
-

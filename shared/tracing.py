@@ -83,12 +83,14 @@ def check_environment(env: Mapping[str, str] | None = None) -> None:
     for var in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
         value = e.get(var, "").strip()
         if value and value != HTTP_PROTOBUF:
-            raise ValueError(f"{var}={value!r}: only {HTTP_PROTOBUF!r} is supported "
-                             "(OTLP over HTTP)")
+            raise ValueError(
+                f"{var}={value!r}: only {HTTP_PROTOBUF!r} is supported (OTLP over HTTP)"
+            )
     exporter = e.get("OTEL_TRACES_EXPORTER", "").strip().lower()
     if exporter and exporter not in _EXPORTERS:
-        raise ValueError(f"OTEL_TRACES_EXPORTER={exporter!r}: expected one of "
-                         f"{', '.join(sorted(_EXPORTERS))}")
+        raise ValueError(
+            f"OTEL_TRACES_EXPORTER={exporter!r}: expected one of {', '.join(sorted(_EXPORTERS))}"
+        )
 
 
 _provider: Any = None
@@ -138,15 +140,24 @@ class NoLoneClientSpans(Sampler):
     def __init__(self, inner: Sampler) -> None:
         self.inner = inner
 
-    def should_sample(self, parent_context: otel_context.Context | None, trace_id: int,
-                      name: str, kind: SpanKind | None = None, attributes: Attributes = None,
-                      links: Sequence[Link] | None = None,
-                      trace_state: TraceState | None = None) -> SamplingResult:
-        if kind is SpanKind.CLIENT and \
-                not trace.get_current_span(parent_context).get_span_context().is_valid:
+    def should_sample(
+        self,
+        parent_context: otel_context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        if (
+            kind is SpanKind.CLIENT
+            and not trace.get_current_span(parent_context).get_span_context().is_valid
+        ):
             return SamplingResult(Decision.DROP)
-        return self.inner.should_sample(parent_context, trace_id, name, kind, attributes,
-                                        links, trace_state)
+        return self.inner.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
 
     def get_description(self) -> str:
         return f"NoLoneClientSpans{{{self.inner.get_description()}}}"

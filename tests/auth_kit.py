@@ -81,13 +81,17 @@ async def build_auth(db: AsyncDatabase[Document], clock: FakeClock, wechat: Stub
         await repo.ensure_indexes()
     key = SigningKeyMaterial.from_private_key(Ed25519PrivateKey.generate())
     service = AuthService(
-        users, TokenIssuer(key, clock), refresh_tokens, wechat, FAST_PASSWORDS, clock,
+        users,
+        TokenIssuer(key, clock),
+        refresh_tokens,
+        wechat,
+        FAST_PASSWORDS,
+        clock,
         login_failures=failures,
     )
     audit = AuditTrail(audit_entries, clock)
     relay = OutboxRelay(audit, [users.collection], lease=None)  # type: ignore[arg-type]
-    staff = StaffService(users, refresh_tokens, service, FAST_PASSWORDS, clock,
-                         audit_outbox=relay)
+    staff = StaffService(users, refresh_tokens, service, FAST_PASSWORDS, clock, audit_outbox=relay)
     return AuthKit(service, users, refresh_tokens, key, staff, audit)
 
 

@@ -61,8 +61,9 @@ class StubCatalog:
         return self.rules_by_hospital[hospital_id]
 
     async def schedule_for_slot(self, slot_id: str) -> ScheduleDefinition | None:
-        return next((s for s in self.schedules.values() if any(x.id == slot_id for x in s.slots)),
-                    None)
+        return next(
+            (s for s in self.schedules.values() if any(x.id == slot_id for x in s.slots)), None
+        )
 
     async def schedule_definition(self, schedule_id: str) -> ScheduleDefinition | None:
         return self.schedules.get(schedule_id)
@@ -89,12 +90,17 @@ class StubPatients:
         if self.owners.get(patient_id) != user_id:
             raise NotFound()
         return PatientRef(
-            id=patient_id, user_id=user_id, name="张三", id_number_masked="1101**********002X",
-            id_hash=hashlib.sha256(self.people[patient_id].encode()).hexdigest())
+            id=patient_id,
+            user_id=user_id,
+            name="张三",
+            id_number_masked="1101**********002X",
+            id_hash=hashlib.sha256(self.people[patient_id].encode()).hexdigest(),
+        )
 
 
 class Stock(TypedDict):
     """A slot's stock as `Kit.stock` reads it."""
+
     capacity: int
     booked: int
     holders: list[str]
@@ -104,8 +110,9 @@ class Stock(TypedDict):
 class Kit:
     """A booking service with one hospital; `schedule()` adds sessions."""
 
-    def __init__(self, db: AsyncDatabase[Document], now: dt.datetime,
-                 rules: BookingRules | None = None) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], now: dt.datetime, rules: BookingRules | None = None
+    ) -> None:
         self.db = db
         self.clock = Clock(now)
         self.hospital_id = f"h_{uuid.uuid4().hex[:8]}"
@@ -113,11 +120,19 @@ class Kit:
         self.patients = StubPatients()
         self.publisher = RecordingPublisher()
         self.faults = FaultPoints()
-        self.relay = OutboxRelay(self.publisher,
-                                 [db.appointments, db.sessions, db.waitlist],
-                                 Lease(db.leases, "outbox", "me", dt.timedelta(seconds=10)))
-        self.booking = build(db, catalog=self.catalog, auth=self.patients, outbox=self.relay,
-                             clock=self.clock, faults=self.faults)
+        self.relay = OutboxRelay(
+            self.publisher,
+            [db.appointments, db.sessions, db.waitlist],
+            Lease(db.leases, "outbox", "me", dt.timedelta(seconds=10)),
+        )
+        self.booking = build(
+            db,
+            catalog=self.catalog,
+            auth=self.patients,
+            outbox=self.relay,
+            clock=self.clock,
+            faults=self.faults,
+        )
         self.booker = self.booking.booker
         self.lifecycle = self.booking.lifecycle
         self.admin = self.booking.admin
@@ -136,7 +151,8 @@ class Kit:
     async def active_count(self, **query: str) -> int:
         """Appointments holding a unit (pending, booked) that match `query`."""
         return await self.appointments.collection.count_documents(
-            {**query, "status": {"$in": ["pending", "pending_payment", "booked"]}})
+            {**query, "status": {"$in": ["pending", "pending_payment", "booked"]}}
+        )
 
     async def stock(self, slot_id: str) -> Stock:
         """A slot's stock as stored: capacity, booked, holders, and its session's stop."""
@@ -145,20 +161,39 @@ class Kit:
         if session is None:
             return {"capacity": 0, "booked": 0, "holders": [], "stopped": False}
         stock = session.stock[slot_id]
-        return {"capacity": stock.capacity, "booked": stock.booked,
-                "holders": list(stock.holders), "stopped": session.stopped}
+        return {
+            "capacity": stock.capacity,
+            "booked": stock.booked,
+            "holders": list(stock.holders),
+            "stopped": session.stopped,
+        }
 
-    def schedule(self, date: dt.date, session: Session = "am", *, capacity: int = 5,
-                 starts: tuple[str, ...] = ("08:00", "08:30"), department: str = "dep_1",
-                 doctor: str = "doc_1") -> ScheduleDefinition:
+    def schedule(
+        self,
+        date: dt.date,
+        session: Session = "am",
+        *,
+        capacity: int = 5,
+        starts: tuple[str, ...] = ("08:00", "08:30"),
+        department: str = "dep_1",
+        doctor: str = "doc_1",
+    ) -> ScheduleDefinition:
         sid = f"sch_{uuid.uuid4().hex[:10]}"
         definition = ScheduleDefinition(
-            id=sid, hospital_id=self.hospital_id,
+            id=sid,
+            hospital_id=self.hospital_id,
             doctor=PersonRef(id=doctor, name="李医生", title="主任医师"),
-            department=PersonRef(id=department, name="心内科"), date=date, session=session,
+            department=PersonRef(id=department, name="心内科"),
+            date=date,
+            session=session,
             fee_cents=5000,
-            slots=[SlotDefinition(id=f"slot_{uuid.uuid4().hex[:10]}", start=s,
-                                  end=_plus30(s), capacity=capacity) for s in starts])
+            slots=[
+                SlotDefinition(
+                    id=f"slot_{uuid.uuid4().hex[:10]}", start=s, end=_plus30(s), capacity=capacity
+                )
+                for s in starts
+            ],
+        )
         self.catalog.schedules[sid] = definition
         return definition
 

@@ -63,14 +63,18 @@ class StubBooking:
         self.calls.append(list(schedule_ids))
         if self.down:
             raise ServiceUnavailable(service="booking", reason="timeout")
-        return Availability(items=[self.schedules[sid] for sid in schedule_ids
-                                   if sid in self.schedules])
+        return Availability(
+            items=[self.schedules[sid] for sid in schedule_ids if sid in self.schedules]
+        )
 
     def set_remaining(self, schedule: Schedule, remaining: int, *, stopped: bool = False) -> None:
         self.schedules[schedule.id] = ScheduleAvailability(
-            schedule_id=schedule.id, stopped=stopped,
-            slots=[SlotAvailability(id=slot.id, capacity=slot.capacity, remaining=remaining)
-                   for slot in schedule.slots],
+            schedule_id=schedule.id,
+            stopped=stopped,
+            slots=[
+                SlotAvailability(id=slot.id, capacity=slot.capacity, remaining=remaining)
+                for slot in schedule.slots
+            ],
         )
 
 
@@ -135,23 +139,42 @@ async def add_world(kit: CatalogKit, name: str = "测试医院", fee_cents: int 
     hospital = await kit.service.create_hospital(PLATFORM_ADMIN, HospitalCreate(name=name))
     admin = hospital_admin(hospital.id)
     top = await kit.service.create_department(
-        admin, DepartmentCreateParams(hospital_id=hospital.id, name="内科"))
+        admin, DepartmentCreateParams(hospital_id=hospital.id, name="内科")
+    )
     sub = await kit.service.create_department(
-        admin, DepartmentCreateParams(hospital_id=hospital.id, name="心血管内科",
-                                      parent_id=top.id))
-    doctor = await kit.service.create_doctor(admin, DoctorCreateParams(
-        hospital_id=hospital.id, name="张三", title="主任医师", department_id=sub.id,
-        specialty="高血压", fee_cents=fee_cents, published=True))
+        admin, DepartmentCreateParams(hospital_id=hospital.id, name="心血管内科", parent_id=top.id)
+    )
+    doctor = await kit.service.create_doctor(
+        admin,
+        DoctorCreateParams(
+            hospital_id=hospital.id,
+            name="张三",
+            title="主任医师",
+            department_id=sub.id,
+            specialty="高血压",
+            fee_cents=fee_cents,
+            published=True,
+        ),
+    )
     return World(hospital.id, admin, top.id, sub.id, doctor.id)
 
 
 def am_session(
-    world: World, date: dt.date, *, capacity: int = 3, fee_cents: int | None = None,
+    world: World,
+    date: dt.date,
+    *,
+    capacity: int = 3,
+    fee_cents: int | None = None,
     doctor_id: str | None = None,
 ) -> ScheduleCreateParams:
     return ScheduleCreateParams(
-        hospital_id=world.hospital_id, doctor_id=doctor_id or world.doctor_id, date=date,
-        session="am", fee_cents=fee_cents,
-        slots=[SlotSpec(start="08:00", end="08:30", capacity=capacity),
-               SlotSpec(start="08:30", end="09:00", capacity=capacity)],
+        hospital_id=world.hospital_id,
+        doctor_id=doctor_id or world.doctor_id,
+        date=date,
+        session="am",
+        fee_cents=fee_cents,
+        slots=[
+            SlotSpec(start="08:00", end="08:30", capacity=capacity),
+            SlotSpec(start="08:30", end="09:00", capacity=capacity),
+        ],
     )

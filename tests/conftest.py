@@ -36,8 +36,9 @@ def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @asynccontextmanager
-async def scratch_database(mongo_url: str, **options: Any
-                           ) -> AsyncIterator[AsyncDatabase[Document]]:
+async def scratch_database(
+    mongo_url: str, **options: Any
+) -> AsyncIterator[AsyncDatabase[Document]]:
     """A database of its own, dropped afterwards (`options` go to the client)."""
     client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=True, **options)
     name = f"test_{uuid.uuid4().hex[:12]}"

@@ -33,8 +33,9 @@ def create_vhost() -> str:
     # CLI call for a moment (seen in CI: `add_vhost` exiting 64 while the node kept running)
     transient = (64, 69, 75)
     rabbitmqctl("add_vhost", vhost, attempts=6, transient=transient)
-    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*", attempts=6,
-                transient=transient)
+    rabbitmqctl(
+        "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*", attempts=6, transient=transient
+    )
     return vhost
 
 
@@ -68,11 +69,11 @@ class ContractChecker:
         self.operations: list[tuple[re.Pattern[str], str, frozenset[int]]] = []
         # literal paths first: `/appointments/eligibility` before `/appointments/{id}`
         for path, ops in sorted(spec["paths"].items(), key=lambda kv: kv[0].count("{")):
-            pattern = re.compile(
-                "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$")
+            pattern = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$")
             for method, op in ops.items():
                 self.operations.append(
-                    (pattern, method.upper(), frozenset(int(s) for s in op["responses"])))
+                    (pattern, method.upper(), frozenset(int(s) for s in op["responses"]))
+                )
 
     def declared(self, method: str, path: str) -> frozenset[int] | None:
         for pattern, op_method, statuses in self.operations:
@@ -84,7 +85,8 @@ class ContractChecker:
         declared = self.declared(method, path)
         assert declared is None or status in declared, (
             f"{method} {path} answered {status}, which its OpenAPI operation does not "
-            f"declare ({sorted(declared)}): {body}")
+            f"declare ({sorted(declared)}): {body}"
+        )
 
 
 CONTRACT = ContractChecker(build_openapi())
@@ -97,9 +99,17 @@ class Api:
         self.stack = stack
         self.session = session
 
-    async def request(self, method: str, path: str, *, json: Any = None, data: Any = None,
-                      token: str | None = None, headers: dict[str, str] | None = None,
-                      params: dict[str, str] | None = None) -> Response:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Response:
         hdrs = dict(headers or {})
         if token:
             hdrs["Authorization"] = f"Bearer {token}"
@@ -107,8 +117,9 @@ class Api:
             url = f"{self.stack.gateway_url}{path}"
         else:
             url = f"{self.stack.gateway_url}/api/v1{path}"
-        async with self.session.request(method, url, json=json, data=data, headers=hdrs,
-                                        params=params) as resp:
+        async with self.session.request(
+            method, url, json=json, data=data, headers=hdrs, params=params
+        ) as resp:
             text = await resp.text()
             try:
                 body: Any = json_lib.loads(text) if text else None
@@ -129,8 +140,9 @@ class Api:
         return str(reply["code"])
 
     async def patient_login(self, openid: str | None = None) -> dict[str, Any]:
-        resp = await self.request("POST", "/auth/wechat/login",
-                                  json={"code": await self.login_code(openid)})
+        resp = await self.request(
+            "POST", "/auth/wechat/login", json={"code": await self.login_code(openid)}
+        )
         assert resp.status == 200, resp.body
         return dict(resp.body)
 
@@ -138,20 +150,25 @@ class Api:
         """A logged-in patient who, as the mini-program asks first, consented to the
         processing of patient data (a profile cannot be added before)."""
         token = str((await self.patient_login(openid))["access_token"])
-        consent = await self.request("POST", "/me/consents", token=token,
-                                     json={"kind": "patient_data", "version": "2026-12"})
+        consent = await self.request(
+            "POST", "/me/consents", token=token, json={"kind": "patient_data", "version": "2026-12"}
+        )
         assert consent.status == 200, consent.body
         return token
 
     async def admin_token(self) -> str:
-        resp = await self.request("POST", "/auth/staff/login",
-                                  json={"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})
+        resp = await self.request(
+            "POST",
+            "/auth/staff/login",
+            json={"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD},
+        )
         assert resp.status == 200, resp.body
         return str(resp.body["access_token"])
 
 
-def start_stack(base: Path, extra_env: dict[str, str] | None = None, *,
-                amqp_urls: list[str] | None = None) -> tuple[DevStack, str]:
+def start_stack(
+    base: Path, extra_env: dict[str, str] | None = None, *, amqp_urls: list[str] | None = None
+) -> tuple[DevStack, str]:
     """The system on a vhost of its own of the dev broker, or, given `amqp_urls`, on a
     cluster's nodes (its default vhost: the cluster is the test's own); `extra_env` adds to
     (or overrides) the environment every process gets."""
@@ -171,8 +188,8 @@ def start_stack(base: Path, extra_env: dict[str, str] | None = None, *,
         # units a killed booking process left held come back sooner than in production
         "BOOKING_ORPHAN_CHECK_SECONDS": "15",
         "GUAHAO_RATE_LIMITS": "ip=100000/s:100000,login=100000/min:100000,"
-                              "user=100000/s:100000,book=100000/s:100000,"
-                              "refresh=100000/min:100000,wechat_login=100000/s:100000",
+        "user=100000/s:100000,book=100000/s:100000,"
+        "refresh=100000/min:100000,wechat_login=100000/s:100000",
     }
     for var in ("WECHAT_APPID", "WECHAT_SECRET", "WECHAT_API_BASE", "GATEWAY_PORT", "AMQP_URLS"):
         env.pop(var, None)

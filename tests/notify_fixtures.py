@@ -50,6 +50,11 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def notify(mongo_db: AsyncDatabase[Document], http: aiohttp.ClientSession, fake: Fake,
-                 clock: Clock, openids: StubOpenids) -> Notify:
+async def notify(
+    mongo_db: AsyncDatabase[Document],
+    http: aiohttp.ClientSession,
+    fake: Fake,
+    clock: Clock,
+    openids: StubOpenids,
+) -> Notify:
     return await build_notify(mongo_db, http, fake, clock, openids)

@@ -70,8 +70,15 @@ class Notify:
     sleeps: list[float]
 
 
-async def build_notify(db: AsyncDatabase[Document], http: aiohttp.ClientSession, fake: Fake,
-                       clock: Clock, openids: StubOpenids, *, retries: int = 3) -> Notify:
+async def build_notify(
+    db: AsyncDatabase[Document],
+    http: aiohttp.ClientSession,
+    fake: Fake,
+    clock: Clock,
+    openids: StubOpenids,
+    *,
+    retries: int = 3,
+) -> Notify:
     templates = load_templates(None)
     quotas, log, reminders = Quotas(db), MessageLog(db), Reminders(db)
     for repo in (quotas, log, reminders):
@@ -83,11 +90,28 @@ async def build_notify(db: AsyncDatabase[Document], http: aiohttp.ClientSession,
         sleeps.append(seconds)
         await asyncio.sleep(0)
 
-    sender = MessageSender(templates, quotas, log, wechat, openids, metrics, clock,
-                           retry=RetryPolicy(retries, 1.0), sleep=sleep)
-    return Notify(wechat, sender, AppointmentMessages(sender),
-                  VisitReminders(reminders, sender, clock, 18),
-                  SubscriptionService(templates, quotas, clock), metrics, log, quotas, sleeps)
+    sender = MessageSender(
+        templates,
+        quotas,
+        log,
+        wechat,
+        openids,
+        metrics,
+        clock,
+        retry=RetryPolicy(retries, 1.0),
+        sleep=sleep,
+    )
+    return Notify(
+        wechat,
+        sender,
+        AppointmentMessages(sender),
+        VisitReminders(reminders, sender, clock, 18),
+        SubscriptionService(templates, quotas, clock),
+        metrics,
+        log,
+        quotas,
+        sleeps,
+    )
 
 
 @dataclass
@@ -109,25 +133,42 @@ async def grant(notify: Notify, fake: Fake, patient: Patient, kind: str, count: 
     template_id = notify.sender.templates.by_kind[kind].template_id
     for _ in range(count):
         await notify.subscriptions.record(patient.user_id, {template_id: "accept"})
-    await fake.control("POST", "quota", openid=patient.openid, template_id=template_id,
-                       count=count)
+    await fake.control("POST", "quota", openid=patient.openid, template_id=template_id, count=count)
 
 
-def appointment(user_id: str, *, date: str = "2026-12-02", start: str = "08:30",
-                **changes: Any) -> dict[str, Any]:
+def appointment(
+    user_id: str, *, date: str = "2026-12-02", start: str = "08:30", **changes: Any
+) -> dict[str, Any]:
     """`data.appointment` of a booking event."""
     return {
-        "id": f"apt_{uuid.uuid4().hex[:10]}", "status": "booked", "slot_id": "slot_1",
-        "schedule_id": "sch_1", "doctor_id": "doc_1", "department_id": "dep_1", "date": date,
-        "session": "am", "start": start, "end": "09:00", "seq_no": 7,
+        "id": f"apt_{uuid.uuid4().hex[:10]}",
+        "status": "booked",
+        "slot_id": "slot_1",
+        "schedule_id": "sch_1",
+        "doctor_id": "doc_1",
+        "department_id": "dep_1",
+        "date": date,
+        "session": "am",
+        "start": start,
+        "end": "09:00",
+        "seq_no": 7,
         "patient": {"id": "pat_1", "name": "张三", "id_number_masked": "1101**********002X"},
-        "user_id": user_id, "doctor": {"id": "doc_1", "name": "李明", "title": "主任医师"},
-        "department": {"id": "dep_1", "name": "心血管内科"}, "fee_cents": 5000, **changes,
+        "user_id": user_id,
+        "doctor": {"id": "doc_1", "name": "李明", "title": "主任医师"},
+        "department": {"id": "dep_1", "name": "心血管内科"},
+        "fee_cents": 5000,
+        **changes,
     }
 
 
-def event(type_: str, appointment_: dict[str, Any], *, at: dt.datetime | None = None,
-          hospital_id: str = "h_1", **extra: Any) -> EventEnvelope:
+def event(
+    type_: str,
+    appointment_: dict[str, Any],
+    *,
+    at: dt.datetime | None = None,
+    hospital_id: str = "h_1",
+    **extra: Any,
+) -> EventEnvelope:
     return new_event(type_, hospital_id, {"appointment": appointment_, **extra}, at=at)
 
 

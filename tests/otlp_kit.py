@@ -67,14 +67,21 @@ class OtlpReceiver:
             service = str(resource.get("service.name", ""))
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    self.spans.append(ReceivedSpan(
-                        service=service, trace_id=span.trace_id.hex(), span_id=span.span_id.hex(),
-                        parent_id=span.parent_span_id.hex(), name=span.name,
-                        kind=SpanProto.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
-                        attributes={a.key: _value(a.value) for a in span.attributes},
-                        links=tuple(link.trace_id.hex() for link in span.links)))
-        return web.Response(body=ExportTraceServiceResponse().SerializeToString(),
-                            content_type=PROTOBUF)
+                    self.spans.append(
+                        ReceivedSpan(
+                            service=service,
+                            trace_id=span.trace_id.hex(),
+                            span_id=span.span_id.hex(),
+                            parent_id=span.parent_span_id.hex(),
+                            name=span.name,
+                            kind=SpanProto.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
+                            attributes={a.key: _value(a.value) for a in span.attributes},
+                            links=tuple(link.trace_id.hex() for link in span.links),
+                        )
+                    )
+        return web.Response(
+            body=ExportTraceServiceResponse().SerializeToString(), content_type=PROTOBUF
+        )
 
     async def start(self) -> OtlpReceiver:
         app = web.Application()

@@ -37,15 +37,20 @@ def pay_stack(base: Path, **env: str) -> Iterator[DevStack]:
 
 async def paying_hospital(api: Api) -> Hospital:
     h = await make_hospital(api)
-    rules = await api.request("PATCH", f"/admin/hospitals/{h.id}/rules", token=h.staff_token,
-                              json={"payment": "required", "payment_timeout_minutes": 1})
+    rules = await api.request(
+        "PATCH",
+        f"/admin/hospitals/{h.id}/rules",
+        token=h.staff_token,
+        json={"payment": "required", "payment_timeout_minutes": 1},
+    )
     assert rules.status == 200, rules.body
     assert rules.body["rules"]["payment"] == "required"
     return h
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool],
-                     timeout: float = 40.0) -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool], timeout: float = 40.0
+) -> T:
     """Poll `probe` until `ok` holds (the last value is returned either way, for the assert)."""
     deadline = time.monotonic() + timeout
     value = await probe()

@@ -34,8 +34,9 @@ class PayFakeControl:
     url: str
     http: aiohttp.ClientSession
 
-    async def control(self, path: str, body: dict[str, Any] | None = None,
-                      expect: int = 200) -> dict[str, Any]:
+    async def control(
+        self, path: str, body: dict[str, Any] | None = None, expect: int = 200
+    ) -> dict[str, Any]:
         async with self.http.post(f"{self.url}/__control/{path}", json=body or {}) as resp:
             reply: dict[str, Any] = await resp.json()
             assert resp.status == expect, reply
@@ -71,11 +72,16 @@ class PayFake(PayFakeControl):
         """A client of this fake configured like production, from the dev credentials."""
         creds = self.creds
         kwargs: dict[str, Any] = {
-            "api_base": self.url, "mchid": creds["mchid"], "appid": creds["appid"],
+            "api_base": self.url,
+            "mchid": creds["mchid"],
+            "appid": creds["appid"],
             "merchant_serial": creds["merchant_serial"],
-            "merchant_key_pem": creds["merchant_key_pem"], "apiv3_key": creds["apiv3_key"],
-            "public_key_pem": creds["public_key_pem"], "public_key_id": creds["public_key_id"],
-            "notify_url": notify_url, **overrides,
+            "merchant_key_pem": creds["merchant_key_pem"],
+            "apiv3_key": creds["apiv3_key"],
+            "public_key_pem": creds["public_key_pem"],
+            "public_key_id": creds["public_key_id"],
+            "notify_url": notify_url,
+            **overrides,
         }
         return WeChatPay(**kwargs)
 
@@ -113,15 +119,21 @@ async def payfake_http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def payfake(pay_credentials: dict[str, str],
-                  payfake_http: aiohttp.ClientSession) -> AsyncIterator[PayFake]:
+async def payfake(
+    pay_credentials: dict[str, str], payfake_http: aiohttp.ClientSession
+) -> AsyncIterator[PayFake]:
     """The pay fake on 127.0.0.1, with quick notification retries and refunds."""
-    app = create_payfake_app(pay_credentials, notify_retries=2, notify_retry_delay=0.05,
-                             refund_delay=0.05)
+    app = create_payfake_app(
+        pay_credentials, notify_retries=2, notify_retry_delay=0.05, refund_delay=0.05
+    )
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    yield PayFake(url=str(server.make_url("")).rstrip("/"), http=payfake_http,
-                  state=app[FAKE_PAY], creds=pay_credentials)
+    yield PayFake(
+        url=str(server.make_url("")).rstrip("/"),
+        http=payfake_http,
+        state=app[FAKE_PAY],
+        creds=pay_credentials,
+    )
     await server.close()
 
 

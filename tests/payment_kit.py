@@ -59,18 +59,27 @@ class Kit:
     def __init__(self, db: AsyncDatabase[Document], payfake: PayFake, sink: NotifySink) -> None:
         self.clock = Clock()
         self.publisher = RecordingPublisher()
-        self.relay = OutboxRelay(self.publisher,
-                                 [db.orders], Lease(db.leases, "outbox", "me",
-                                                    dt.timedelta(seconds=10)))
+        self.relay = OutboxRelay(
+            self.publisher, [db.orders], Lease(db.leases, "outbox", "me", dt.timedelta(seconds=10))
+        )
         self.payfake, self.sink = payfake, sink
         self.pay = payfake.client(sink.url)
         self.appointments = Appointments()
         self.faults = FaultPoints()
         self.payment: Payment = build(
-            db, pay=self.pay, openids=Openids(), appointments=self.appointments,
-            outbox=self.relay, clock=self.clock, faults=self.faults,
-            pace=Pace(query_after=dt.timedelta(seconds=30),
-                      query_every=dt.timedelta(seconds=60), retry=dt.timedelta(seconds=30)))
+            db,
+            pay=self.pay,
+            openids=Openids(),
+            appointments=self.appointments,
+            outbox=self.relay,
+            clock=self.clock,
+            faults=self.faults,
+            pace=Pace(
+                query_after=dt.timedelta(seconds=30),
+                query_every=dt.timedelta(seconds=60),
+                retry=dt.timedelta(seconds=30),
+            ),
+        )
         self.service = self.payment.service
         self.orders = self.payment.orders
         self.jobs = self.payment.settlement
@@ -79,8 +88,9 @@ class Kit:
     def appointment(self, user: str = "u_1", minutes: int = 15, fee: int = 5000) -> str:
         aid = f"apt_{uuid.uuid4().hex[:24]}"
         pay_by = (self.clock() + dt.timedelta(minutes=minutes)).replace(microsecond=0)
-        self.appointments.waiting[aid] = OrderFacts(aid, self.hospital_id, user, fee, pay_by,
-                                                    "挂号费-心内科-李医生")
+        self.appointments.waiting[aid] = OrderFacts(
+            aid, self.hospital_id, user, fee, pay_by, "挂号费-心内科-李医生"
+        )
         return aid
 
     async def tap(self, aid: str, user: str = "u_1") -> dict[str, Any]:
@@ -99,16 +109,35 @@ class Kit:
 
     def cancelled(self, aid: str, by: str, reason: str) -> EventEnvelope:
         facts = self.appointments.waiting[aid]
-        data = AppointmentChanged.model_validate({"appointment": {
-            "id": aid, "status": "cancelled", "slot_id": "s", "schedule_id": "sch",
-            "doctor_id": "d", "department_id": "dep", "date": "2026-12-02", "session": "am",
-            "start": "08:00", "end": "08:30", "user_id": facts.user_id,
-            "patient": {"id": "p", "name": "张三", "id_number_masked": "11**"},
-            "doctor": {"id": "d", "name": "李医生"}, "department": {"id": "dep", "name": "心内科"},
-            "fee_cents": facts.amount_fen, "cancelled_by": by, "reason": reason,
-            "payment": {"order_id": order_id_for(aid), "amount_cents": facts.amount_fen}}})
-        return new_event("appointment.cancelled", self.hospital_id,
-                         data.model_dump(mode="json", exclude_none=True))
+        data = AppointmentChanged.model_validate(
+            {
+                "appointment": {
+                    "id": aid,
+                    "status": "cancelled",
+                    "slot_id": "s",
+                    "schedule_id": "sch",
+                    "doctor_id": "d",
+                    "department_id": "dep",
+                    "date": "2026-12-02",
+                    "session": "am",
+                    "start": "08:00",
+                    "end": "08:30",
+                    "user_id": facts.user_id,
+                    "patient": {"id": "p", "name": "张三", "id_number_masked": "11**"},
+                    "doctor": {"id": "d", "name": "李医生"},
+                    "department": {"id": "dep", "name": "心内科"},
+                    "fee_cents": facts.amount_fen,
+                    "cancelled_by": by,
+                    "reason": reason,
+                    "payment": {"order_id": order_id_for(aid), "amount_cents": facts.amount_fen},
+                }
+            }
+        )
+        return new_event(
+            "appointment.cancelled",
+            self.hospital_id,
+            data.model_dump(mode="json", exclude_none=True),
+        )
 
     async def events(self) -> list[str]:
         await self.relay.settle()
@@ -116,8 +145,9 @@ class Kit:
 
 
 @pytest.fixture
-async def kit(mongo_db: AsyncDatabase[Document], payfake: PayFake,
-              notify_sink: NotifySink) -> AsyncIterator[Kit]:
+async def kit(
+    mongo_db: AsyncDatabase[Document], payfake: PayFake, notify_sink: NotifySink
+) -> AsyncIterator[Kit]:
     k = Kit(mongo_db, payfake, notify_sink)
     await k.orders.ensure_indexes()
     await k.relay.ensure_indexes()

@@ -61,8 +61,10 @@ class RabbitCluster:
     def __init__(self, base: Path, size: int = 3) -> None:
         self.base = base
         tag = uuid.uuid4().hex[:6]
-        self.nodes = [Node(f"guahao-c{tag}-{i + 1}@localhost", free_port(), free_port(),
-                           base / f"n{i + 1}") for i in range(size)]
+        self.nodes = [
+            Node(f"guahao-c{tag}-{i + 1}@localhost", free_port(), free_port(), base / f"n{i + 1}")
+            for i in range(size)
+        ]
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     @property
@@ -116,7 +118,8 @@ class RabbitCluster:
             f"listeners.tcp.local = 127.0.0.1:{node.port}\n"
             "loopback_users.guest = true\n"
             # a killed node must not leave its queues' leaders waiting long for it
-            "cluster_partition_handling = ignore\n")
+            "cluster_partition_handling = ignore\n"
+        )
         (node.home / "enabled_plugins").write_text("[].\n")
         (node.home / "rabbitmq-env.conf").write_text("")
         for path in node.home.rglob("*"):
@@ -149,29 +152,39 @@ class RabbitCluster:
         log = open(node.home / "log" / "console.log", "ab")  # noqa: SIM115 (owned by the proc)
         self.procs[i] = subprocess.Popen(
             ["runuser", "-u", USER, "--", str(RABBIT_BIN / "rabbitmq-server")],
-            env=self._env(node), cwd=node.home, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            env=self._env(node),
+            cwd=node.home,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
 
-    def ctl(self, node: Node | int, *args: str, check: bool = True,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def ctl(
+        self, node: Node | int, *args: str, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         """`rabbitmqctl -n <node> args…`."""
         return self._cli("rabbitmqctl", node, *args, check=check, timeout=timeout)
 
-    def queues_cli(self, node: Node | int, *args: str, check: bool = True
-                   ) -> subprocess.CompletedProcess[str]:
+    def queues_cli(
+        self, node: Node | int, *args: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """`rabbitmq-queues -n <node> args…`."""
         return self._cli("rabbitmq-queues", node, *args, check=check)
 
-    def _cli(self, tool: str, node: Node | int, *args: str, check: bool = True,
-             timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def _cli(
+        self, tool: str, node: Node | int, *args: str, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         n = self.nodes[node] if isinstance(node, int) else node
         done = subprocess.run(
             ["runuser", "-u", USER, "--", str(RABBIT_BIN / tool), "-q", "-n", n.name, *args],
-            env=self._env(n), capture_output=True, text=True, timeout=timeout)
+            env=self._env(n),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and done.returncode != 0:
-            raise RuntimeError(f"{tool} -n {n.name} {' '.join(args)}: "
-                               f"{done.stdout}{done.stderr}")
+            raise RuntimeError(f"{tool} -n {n.name} {' '.join(args)}: {done.stdout}{done.stderr}")
         return done
 
     def wait_running(self, i: int, timeout: float = 90) -> None:
@@ -233,8 +246,9 @@ class RabbitCluster:
     def leader(self, queue: str, vhost: str = "/") -> int:
         """The index of the node leading quorum queue `queue`."""
         for i in self.running():
-            done = self.ctl(i, "list_queues", "-p", vhost, "name", "leader", "--no-table-headers",
-                            check=False)
+            done = self.ctl(
+                i, "list_queues", "-p", vhost, "name", "leader", "--no-table-headers", check=False
+            )
             if done.returncode != 0:
                 continue
             for line in done.stdout.splitlines():
@@ -245,8 +259,9 @@ class RabbitCluster:
 
     def members(self, queue: str, vhost: str = "/") -> list[str]:
         for i in self.running():
-            done = self.ctl(i, "list_queues", "-p", vhost, "name", "members",
-                            "--no-table-headers", check=False)
+            done = self.ctl(
+                i, "list_queues", "-p", vhost, "name", "members", "--no-table-headers", check=False
+            )
             for line in done.stdout.splitlines():
                 if line.startswith(queue + "\t") or line.startswith(queue + " "):
                     return [m.strip("[]\"', ") for m in line.split(None, 1)[1].split(",")]

@@ -48,19 +48,25 @@ class BookingDouble:
         self.slots[slot_id][1] += units
 
     async def availability(self, schedule_ids: list[str]) -> Availability:
-        return Availability(items=[
-            ScheduleAvailability(
-                schedule_id=sid, stopped=sid in self.stopped,
-                slots=[SlotAvailability(id=slot_id, capacity=cap,
-                                        remaining=max(0, cap - booked))
-                       for slot_id, (cap, booked) in self.slots.items()
-                       if self.schedule_of[slot_id] == sid])
-            for sid in schedule_ids if sid in self.seen])
+        return Availability(
+            items=[
+                ScheduleAvailability(
+                    schedule_id=sid,
+                    stopped=sid in self.stopped,
+                    slots=[
+                        SlotAvailability(id=slot_id, capacity=cap, remaining=max(0, cap - booked))
+                        for slot_id, (cap, booked) in self.slots.items()
+                        if self.schedule_of[slot_id] == sid
+                    ],
+                )
+                for sid in schedule_ids
+                if sid in self.seen
+            ]
+        )
 
     async def change_capacity(self, hospital_id: str, slot_id: str, delta: int) -> None:
         if slot_id not in self.slots:
-            doc = await self.db["schedules"].find_one(
-                {"slots": {"$elemMatch": {"id": slot_id}}})
+            doc = await self.db["schedules"].find_one({"slots": {"$elemMatch": {"id": slot_id}}})
             if doc is None:
                 raise NotFound()
             await self._register(doc["_id"])
@@ -82,19 +88,51 @@ class BookingDouble:
         return cancelled
 
 
-def build_scheduler(kit: CatalogKit, booking: BookingDouble | None = None, *,
-                    fault: FaultPoint | None = None, batch: int = 500) -> Scheduler:
-    return Scheduler(kit.repo, SchedulingRepository(kit.db), kit.service,
-                     booking or BookingDouble(kit.db), fault=fault, batch=batch)
+def build_scheduler(
+    kit: CatalogKit,
+    booking: BookingDouble | None = None,
+    *,
+    fault: FaultPoint | None = None,
+    batch: int = 500,
+) -> Scheduler:
+    return Scheduler(
+        kit.repo,
+        SchedulingRepository(kit.db),
+        kit.service,
+        booking or BookingDouble(kit.db),
+        fault=fault,
+        batch=batch,
+    )
 
 
-def weekly(world: World, weekdays: list[int], *, session: str = "am", start: str = "08:00",
-           end: str = "10:00", slice_minutes: int = 30, capacity: int = 2,
-           weeks: str = "every", valid_from: dt.date = dt.date(2026, 1, 1),
-           valid_to: dt.date | None = None, doctor_id: str | None = None,
-           fee_cents: int | None = None) -> TemplateCreateParams:
-    return TemplateCreateParams.model_validate({
-        "hospital_id": world.hospital_id, "doctor_id": doctor_id or world.doctor_id,
-        "weekdays": weekdays, "session": session, "start": start, "end": end,
-        "slice_minutes": slice_minutes, "capacity_per_slice": capacity, "weeks": weeks,
-        "valid_from": valid_from, "valid_to": valid_to, "fee_cents": fee_cents})
+def weekly(
+    world: World,
+    weekdays: list[int],
+    *,
+    session: str = "am",
+    start: str = "08:00",
+    end: str = "10:00",
+    slice_minutes: int = 30,
+    capacity: int = 2,
+    weeks: str = "every",
+    valid_from: dt.date = dt.date(2026, 1, 1),
+    valid_to: dt.date | None = None,
+    doctor_id: str | None = None,
+    fee_cents: int | None = None,
+) -> TemplateCreateParams:
+    return TemplateCreateParams.model_validate(
+        {
+            "hospital_id": world.hospital_id,
+            "doctor_id": doctor_id or world.doctor_id,
+            "weekdays": weekdays,
+            "session": session,
+            "start": start,
+            "end": end,
+            "slice_minutes": slice_minutes,
+            "capacity_per_slice": capacity,
+            "weeks": weeks,
+            "valid_from": valid_from,
+            "valid_to": valid_to,
+            "fee_cents": fee_cents,
+        }
+    )

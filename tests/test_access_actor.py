@@ -69,7 +69,8 @@ async def test_the_actor_of_one_request_does_not_leak_into_another() -> None:
         await asyncio.sleep(0)
         return new_event("schedule.stopped", "h_1", {})
 
-    staff, internal = await asyncio.gather(asyncio.create_task(request(ADMIN)),
-                                           asyncio.create_task(request(None)))
+    staff, internal = await asyncio.gather(
+        asyncio.create_task(request(ADMIN)), asyncio.create_task(request(None))
+    )
     assert staff.actor is not None and staff.actor.id == "s_a"
     assert internal.actor is None

@@ -154,7 +154,10 @@ async def test_update_changes_name_phone_and_relation(service: PatientService) -
         caller, pid, PatientUpdate(name="张小三", phone="13900001111", relation="child")
     )
     assert (updated.name, updated.phone_masked, updated.relation) == (
-        "张小三", "139****1111", "child")
+        "张小三",
+        "139****1111",
+        "child",
+    )
     assert await service.get(caller, pid) == updated
 
 
@@ -211,8 +214,7 @@ async def test_resolve_gives_booking_the_person_hash_for_the_owner_only(
     )
     assert twin_resolved.id_hash == resolved.id_hash
     with pytest.raises(NotFound):
-        await service.resolve(None, PatientResolveParams(user_id="u_other",
-                                                         patient_id=created.id))
+        await service.resolve(None, PatientResolveParams(user_id="u_other", patient_id=created.id))
     with pytest.raises(Forbidden):
         await service.resolve(await new_patient(service), params)
 
@@ -238,6 +240,7 @@ async def test_a_full_width_digit_does_not_make_a_banned_person_someone_else(
 
 async def test_an_arabic_indic_digit_in_the_id_is_refused(service: PatientService) -> None:
     from pydantic import ValidationError
+
     with pytest.raises(ValidationError):
         profile("110105194912310٠2X")
 

@@ -43,8 +43,9 @@ async def kit(mongo_db: AsyncDatabase[Document], clock: FakeClock) -> AuthKit:
     return await build_auth(mongo_db, clock, StubWechat({"code-a": "openid-a"}))
 
 
-def with_collaborators(kit: AuthKit, db: AsyncDatabase[Document],
-                       appointments: StubAppointments) -> AuthService:
+def with_collaborators(
+    kit: AuthKit, db: AsyncDatabase[Document], appointments: StubAppointments
+) -> AuthService:
     service = kit.service
     service.patients = PatientRepository(db)
     service.appointments = appointments
@@ -64,13 +65,18 @@ async def test_a_consent_is_recorded_with_its_version_and_shown_in_me(
     await kit.service.record_consent(caller, ConsentGiven(kind="privacy", version="2026-11"))
     clock.advance(minutes=5)
     me = await kit.service.record_consent(
-        caller, ConsentGiven(kind="patient_data", version="2026-11"))
+        caller, ConsentGiven(kind="patient_data", version="2026-11")
+    )
     assert [(c.kind, c.version) for c in me.consents] == [
-        ("patient_data", "2026-11"), ("privacy", "2026-11")]
+        ("patient_data", "2026-11"),
+        ("privacy", "2026-11"),
+    ]
     # a newer version replaces the older one of the same kind
     me = await kit.service.record_consent(caller, ConsentGiven(kind="privacy", version="2027-01"))
     assert {c.kind: c.version for c in (await kit.service.me(caller)).consents} == {
-        "patient_data": "2026-11", "privacy": "2027-01"}
+        "patient_data": "2026-11",
+        "privacy": "2027-01",
+    }
     assert all("T" in c.at for c in me.consents)
 
 
@@ -92,8 +98,10 @@ async def test_deleting_the_account_removes_its_profiles_and_sessions(
     caller = Caller(user_id=pair.user.id, role="patient")
     profiles = await build_patients(mongo_db, clock)
     await service.record_consent(caller, ConsentGiven(kind="patient_data", version="2026-12"))
-    await profiles.create(caller, PatientCreate(
-        name="张三", id_number=resident_id(), phone="13800138000", relation="self"))
+    await profiles.create(
+        caller,
+        PatientCreate(name="张三", id_number=resident_id(), phone="13800138000", relation="self"),
+    )
     deleted = await service.delete_account(caller)
     assert (deleted.deleted, deleted.patients_deleted) == (True, 1)
     assert appointments.asked == [caller]
@@ -124,7 +132,8 @@ async def test_staff_cannot_delete_their_account_this_way(
 ) -> None:
     service = with_collaborators(kit, mongo_db, StubAppointments())
     with pytest.raises(Forbidden):
-        await service.delete_account(Caller(user_id="s_1", role="hospital_admin",
-                                            hospital_id="h_1"))
+        await service.delete_account(
+            Caller(user_id="s_1", role="hospital_admin", hospital_id="h_1")
+        )
     with pytest.raises(Unauthenticated):
         await service.delete_account(None)

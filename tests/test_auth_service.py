@@ -77,9 +77,7 @@ async def test_concurrent_first_logins_of_one_person_create_one_user(
     assert await mongo_db["users"].count_documents({"openid": "openid-same"}) == 1
 
 
-async def test_session_key_is_never_stored(
-    kit: AuthKit, mongo_db: AsyncDatabase[Document]
-) -> None:
+async def test_session_key_is_never_stored(kit: AuthKit, mongo_db: AsyncDatabase[Document]) -> None:
     await kit.service.wechat_login("code-a")
     user = await mongo_db["users"].find_one({})
     assert user is not None
@@ -185,9 +183,7 @@ async def test_successful_login_resets_the_failure_count(kit: AuthKit) -> None:
     await kit.service.staff_login("staff1", "right-pass")
 
 
-async def test_a_lockout_from_one_address_does_not_lock_the_account_elsewhere(
-    kit: AuthKit
-) -> None:
+async def test_a_lockout_from_one_address_does_not_lock_the_account_elsewhere(kit: AuthKit) -> None:
     await add_staff(kit)
     for _ in range(MAX_LOGIN_FAILURES):
         with pytest.raises(Unauthenticated):
@@ -206,7 +202,8 @@ async def test_concurrent_guesses_cannot_slip_past_the_failure_count(
     await add_staff(kit)
     outcomes = await asyncio.gather(
         *(kit.service.staff_login("staff1", "wrong-pass", "203.0.113.7") for _ in range(20)),
-        return_exceptions=True)
+        return_exceptions=True,
+    )
     kinds = [type(o).__name__ for o in outcomes]
     assert kinds.count("Unauthenticated") == MAX_LOGIN_FAILURES
     assert kinds.count("RateLimited") == 20 - MAX_LOGIN_FAILURES
@@ -260,14 +257,15 @@ async def test_platform_admin_and_that_hospitals_admins_create_staff(kit: AuthKi
             await kit.staff.create_staff(Caller(user_id="x", role=role, hospital_id=hid), params)
     with pytest.raises(NotFound):
         await kit.staff.create_staff(
-            Caller(user_id="x", role="hospital_admin", hospital_id="h_2"), params)
+            Caller(user_id="x", role="hospital_admin", hospital_id="h_2"), params
+        )
     account = await kit.staff.create_staff(PLATFORM_ADMIN, params)
     assert account.username == "staff1" and account.hospital_id == "h_1"
     assert account.role == "hospital_admin"
     desk = await kit.staff.create_staff(
         Caller(user_id=account.id, role="hospital_admin", hospital_id="h_1"),
-        CreateStaffParams(username="desk1", password="right-pass", hospital_id="h_1",
-                          role="desk"))
+        CreateStaffParams(username="desk1", password="right-pass", hospital_id="h_1", role="desk"),
+    )
     assert desk.role == "desk"
 
 
@@ -285,8 +283,9 @@ async def test_duplicate_staff_username_is_a_conflict(
 async def test_me_reports_the_account_of_the_caller(kit: AuthKit) -> None:
     await add_staff(kit)
     pair = await kit.service.staff_login("staff1", "right-pass")
-    me = await kit.service.me(Caller(user_id=pair.user.id, role="hospital_admin",
-                                     hospital_id="h_1"))
+    me = await kit.service.me(
+        Caller(user_id=pair.user.id, role="hospital_admin", hospital_id="h_1")
+    )
     assert (me.id, me.role, me.hospital_id) == (pair.user.id, "hospital_admin", "h_1")
     with pytest.raises(Unauthenticated):
         await kit.service.me(None)
@@ -300,11 +299,29 @@ async def test_rpc_surface_serves_every_contract_method(
     server = RpcServer("auth", connection=None)  # type: ignore[arg-type]  # never started
     register(server, kit.service, await build_patients(mongo_db, clock), kit.staff, kit.audit)
     assert set(server._methods) == {
-        "ping", "wechat_login", "staff_login", "refresh", "logout", "me", "record_consent",
-        "delete_me", "signing_keys", "create_staff", "list_staff", "update_staff",
-        "reset_staff_password", "change_password", "revocations", "audit_log",
-        "create_patient", "list_patients", "get_patient", "update_patient",
-        "delete_patient", "resolve_patient", "user_openid",
+        "ping",
+        "wechat_login",
+        "staff_login",
+        "refresh",
+        "logout",
+        "me",
+        "record_consent",
+        "delete_me",
+        "signing_keys",
+        "create_staff",
+        "list_staff",
+        "update_staff",
+        "reset_staff_password",
+        "change_password",
+        "revocations",
+        "audit_log",
+        "create_patient",
+        "list_patients",
+        "get_patient",
+        "update_patient",
+        "delete_patient",
+        "resolve_patient",
+        "user_openid",
     }
     login = await server._dispatch("wechat_login", b'{"code": "code-a"}', CallContext("r1"))
     user_id = login["ok"]["user"]["id"]
@@ -328,13 +345,15 @@ async def test_user_openid_answers_internal_callers_for_patients_only(
     user_id = login["ok"]["user"]["id"]
     body = json.dumps({"user_id": user_id}).encode()
     assert await server._dispatch("user_openid", body, CallContext("r2")) == {
-        "ok": {"openid": "openid-b"}}
+        "ok": {"openid": "openid-b"}
+    }
     patient = Caller(user_id=user_id, role="patient")
     refused = await server._dispatch("user_openid", body, CallContext("r3", caller=patient))
     assert refused["error"]["code"] == "FORBIDDEN"
     # signed by notify: a service's own call; signed by the gateway with no user: refused
     assert await server._dispatch("user_openid", body, CallContext("r5", service="notify")) == {
-        "ok": {"openid": "openid-b"}}
+        "ok": {"openid": "openid-b"}
+    }
     resolve = json.dumps({"user_id": user_id, "patient_id": "p_any"}).encode()
     for method, params in (("user_openid", body), ("resolve_patient", resolve)):
         anonymous = await server._dispatch(method, params, CallContext("r6", service="gateway"))

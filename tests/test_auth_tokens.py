@@ -45,8 +45,11 @@ def decode(kit: AuthKit, token: str) -> dict[str, object]:
     key = load_pem_public_key(published.public_key_pem.encode())
     assert isinstance(key, Ed25519PublicKey)
     return jwt.decode(
-        token, key, algorithms=["EdDSA"],
-        audience="guahao", issuer="guahao-auth",
+        token,
+        key,
+        algorithms=["EdDSA"],
+        audience="guahao",
+        issuer="guahao-auth",
     )
 
 
@@ -84,8 +87,12 @@ async def test_unsigned_token_is_refused(kit: AuthKit) -> None:
 async def test_token_signed_by_another_key_is_refused(kit: AuthKit) -> None:
     pair = await kit.service.wechat_login("code0")
     claims = jwt.decode(pair.access_token, options={"verify_signature": False})
-    forged = jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA",
-                        headers={"kid": kit.signing_key.kid})
+    forged = jwt.encode(
+        claims,
+        Ed25519PrivateKey.generate(),
+        algorithm="EdDSA",
+        headers={"kid": kit.signing_key.kid},
+    )
     with pytest.raises(jwt.InvalidSignatureError):
         decode(kit, forged)
 
@@ -94,8 +101,9 @@ async def test_token_with_hmac_over_the_public_key_is_refused(kit: AuthKit) -> N
     pair = await kit.service.wechat_login("code0")
     _, payload, _ = pair.access_token.split(".")
     header = b64({"alg": "HS256", "typ": "JWT", "kid": kit.signing_key.kid})
-    signature = hmac.new(kit.signing_key.public_key_pem.encode(), f"{header}.{payload}".encode(),
-                         hashlib.sha256).digest()
+    signature = hmac.new(
+        kit.signing_key.public_key_pem.encode(), f"{header}.{payload}".encode(), hashlib.sha256
+    ).digest()
     forged = f"{header}.{payload}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
     with pytest.raises(jwt.InvalidTokenError):
         decode(kit, forged)
@@ -169,8 +177,7 @@ async def test_logout_revokes_the_presented_family_only(kit: AuthKit) -> None:
 async def test_logout_cannot_revoke_another_users_session(kit: AuthKit) -> None:
     victim = await kit.service.wechat_login("code0")
     attacker = await kit.service.wechat_login("code1")
-    await kit.service.logout(Caller(user_id=attacker.user.id, role="patient"),
-                             victim.refresh_token)
+    await kit.service.logout(Caller(user_id=attacker.user.id, role="patient"), victim.refresh_token)
     await kit.service.refresh(victim.refresh_token)
 
 
@@ -201,11 +208,13 @@ def test_concurrent_starters_generate_one_shared_signing_key(tmp_path: Path) -> 
 
 def test_configured_keys_take_precedence_over_generated_ones(tmp_path: Path) -> None:
     private = Ed25519PrivateKey.generate()
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     pii = os.urandom(64)
-    settings = Settings(data_dir=tmp_path, jwt_private_key=pem,
-                        pii_key=base64.b64encode(pii).decode())
+    settings = Settings(
+        data_dir=tmp_path, jwt_private_key=pem, pii_key=base64.b64encode(pii).decode()
+    )
     assert load_signing_key(settings).private_key.private_bytes_raw() == private.private_bytes_raw()
     keys = load_pii_keys(settings)
     assert keys.encryption_key + keys.hmac_key == pii

@@ -37,9 +37,19 @@ async def registered(kit: Kit, user: str) -> str:
     """A profile booking heard of the way it does in production: auth's events."""
     pid = kit.patients.add(user)
     ref = await kit.patients.resolve(user, pid)
-    event = new_event("patient.registered", PLATFORM, {"patient": {
-        "id": ref.id, "user_id": user, "id_hash": ref.id_hash, "name": ref.name,
-        "id_number_masked": ref.id_number_masked}})
+    event = new_event(
+        "patient.registered",
+        PLATFORM,
+        {
+            "patient": {
+                "id": ref.id,
+                "user_id": user,
+                "id_hash": ref.id_hash,
+                "name": ref.name,
+                "id_number_masked": ref.id_number_masked,
+            }
+        },
+    )
     await kit.booking.events.patient_changed(event)  # the projection (one replica)
     await kit.booking.events.refresh_views(event)  # every replica's memory
     return pid
@@ -98,8 +108,9 @@ async def test_a_lost_race_costs_at_most_three(kit: Kit) -> None:
 
     await asyncio.gather(*(attempt(u, p) for u, p in racers))
     lost = [ops for ops, out in zip(tallies, outcomes, strict=True) if isinstance(out, SlotFull)]
-    won = [ops for ops, out in zip(tallies, outcomes, strict=True)
-           if not isinstance(out, Exception)]
+    won = [
+        ops for ops, out in zip(tallies, outcomes, strict=True) if not isinstance(out, Exception)
+    ]
     assert len(won) == 1 and len(lost) == 7
     assert all(len(ops) <= 4 for ops in won)
     assert all(len(ops) <= 3 for ops in lost), lost

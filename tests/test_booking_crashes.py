@@ -34,8 +34,12 @@ async def kit(mongo_db: AsyncDatabase[Document]) -> Kit:
 
 async def book(kit: Kit, slot: str, user: str | None = None) -> tuple[str, str]:
     user = user or f"u_{uuid.uuid4().hex[:8]}"
-    appointment, _ = await kit.booker.book(user, BookParams(
-        slot_id=slot, patient_id=kit.patients.add(user), idempotency_key=uuid.uuid4().hex))
+    appointment, _ = await kit.booker.book(
+        user,
+        BookParams(
+            slot_id=slot, patient_id=kit.patients.add(user), idempotency_key=uuid.uuid4().hex
+        ),
+    )
     return user, appointment.id
 
 
@@ -62,7 +66,10 @@ async def assert_consistent(kit: Kit) -> None:
     async for doc in kit.sessions.collection.find({}):
         for slot_id, stock in doc["slots"].items():
             assert stock["booked"] == len(stock["holders"]) == holding[slot_id], (
-                slot_id, stock, holding[slot_id])
+                slot_id,
+                stock,
+                holding[slot_id],
+            )
             assert stock["booked"] <= stock["capacity"]
         if doc["stopped"]:
             assert sum(holding[s] for s in doc["slots"]) == 0, "a stopped session holds"
@@ -72,13 +79,19 @@ async def assert_consistent(kit: Kit) -> None:
         for key, n in (person.get("day") or {}).items():
             assert n == per_day[(person["_id"], key)], (person, key)
         assert len(person.get("holds", {})) == sum(
-            v for (h, _), v in per_person.items() if h == person["_id"])
+            v for (h, _), v in per_person.items() if h == person["_id"]
+        )
 
 
 BOOK_POINTS = ["book.after_reserve", "book.after_hold", "book.after_insert"]
 CANCEL_POINTS = ["cancelled.after_write", "settle.after_unit", "settle.after_person"]
-MOVE_POINTS = ["move.after_mark", "move.after_reserve", "move.after_person",
-               "move.after_final_write", "settle.after_old_unit"]
+MOVE_POINTS = [
+    "move.after_mark",
+    "move.after_reserve",
+    "move.after_person",
+    "move.after_final_write",
+    "settle.after_old_unit",
+]
 STOP_POINTS = ["stop.after_write", "cancelled.after_write", "settle.after_unit"]
 
 
@@ -123,8 +136,10 @@ async def test_move_killed_between_writes(kit: Kit, point: str, target_day: dt.d
     await assert_consistent(kit)
     doc = await kit.appointments.get(aid)
     assert doc is not None and doc["status"] == "booked"
-    on = {"source": (await kit.stock(source))["booked"],
-          "target": (await kit.stock(target))["booked"]}
+    on = {
+        "source": (await kit.stock(source))["booked"],
+        "target": (await kit.stock(target))["booked"],
+    }
     assert sorted(on.values()) == [0, 1]
     moved = point in ("move.after_final_write", "settle.after_old_unit")
     assert doc["slot_id"] == (target if moved else source)
@@ -150,9 +165,18 @@ async def test_capacity_added_to_the_waitlist_killed_after_the_hand_over(kit: Ki
     slot = kit.schedule(TOMORROW, capacity=1, starts=("08:00",)).slots[0].id
     await book(kit, slot)
     user = "u_waiting"
-    await kit.waitlist.join(user, WaitlistJoin.model_validate({
-        "hospital_id": kit.hospital_id, "doctor_id": "doc_1", "date_from": TOMORROW,
-        "date_to": TOMORROW, "patient_id": kit.patients.add(user)}))
+    await kit.waitlist.join(
+        user,
+        WaitlistJoin.model_validate(
+            {
+                "hospital_id": kit.hospital_id,
+                "doctor_id": "doc_1",
+                "date_from": TOMORROW,
+                "date_to": TOMORROW,
+                "patient_id": kit.patients.add(user),
+            }
+        ),
+    )
     kit.faults.arm("book.after_hold")
     with pytest.raises(Crash):
         await kit.admin.change_capacity(kit.hospital_id, slot, 1)

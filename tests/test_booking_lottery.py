@@ -29,12 +29,14 @@ async def kit(mongo_db: AsyncDatabase[Document]) -> Kit:
     return kit
 
 
-async def request(kit: Kit, slot: str, user: str | None = None,
-                  patient: str | None = None) -> tuple[str, str, str]:
+async def request(
+    kit: Kit, slot: str, user: str | None = None, patient: str | None = None
+) -> tuple[str, str, str]:
     user = user or f"u_{uuid.uuid4().hex[:8]}"
     patient = patient or kit.patients.add(user)
-    appointment, created = await kit.booker.book(user, BookParams(
-        slot_id=slot, patient_id=patient, idempotency_key=uuid.uuid4().hex))
+    appointment, created = await kit.booker.book(
+        user, BookParams(slot_id=slot, patient_id=patient, idempotency_key=uuid.uuid4().hex)
+    )
     assert created
     return user, appointment.id, appointment.status
 
@@ -58,7 +60,8 @@ async def test_requests_in_the_window_wait_for_a_random_draw(kit: Kit) -> None:
     assert len(winners) == 5 and len(losers) == 15
     assert winners != [0, 1, 2, 3, 4]  # arrival order does not decide
     assert {a.reason for a in losers} == {NOT_DRAWN} and {a.cancelled_by for a in losers} == {
-        "system"}
+        "system"
+    }
     assert sorted(a.seq_no for a in outcomes if a.status == "booked") == [1, 2, 3, 4, 5]
     doc = await kit.stock(slot)
     assert doc is not None and doc["booked"] == 5
@@ -91,14 +94,18 @@ async def test_concurrent_drawers_never_oversell(kit: Kit) -> None:
         await request(kit, slot)
     kit.clock.now = RELEASE + dt.timedelta(seconds=11)
     complete = kit.booker.complete_pending
-    await asyncio.gather(*(kit.booking.lottery.draw_due(complete) for _ in range(4)),
-                         *(kit.booking.lottery.draw(slot, complete) for _ in range(4)))
+    await asyncio.gather(
+        *(kit.booking.lottery.draw_due(complete) for _ in range(4)),
+        *(kit.booking.lottery.draw(slot, complete) for _ in range(4)),
+    )
     await kit.booking.lottery.draw_due(kit.booker.complete_pending)
     doc = await kit.stock(slot)
     assert doc is not None and doc["booked"] == len(doc["holders"]) == 4
     assert await kit.active_count(slot_id=slot) == 4
-    assert await kit.appointments.collection.count_documents(
-        {"slot_id": slot, "status": "cancelled"}) == 8
+    assert (
+        await kit.appointments.collection.count_documents({"slot_id": slot, "status": "cancelled"})
+        == 8
+    )
 
 
 async def test_first_come_mode_is_unchanged(mongo_db: AsyncDatabase[Document]) -> None:

@@ -38,15 +38,23 @@ async def booked(kit: Kit, slot_id: str, n: int) -> list[tuple[str, str]]:
     out = []
     for _ in range(n):
         user = f"u_{uuid.uuid4().hex[:8]}"
-        appointment, _ = await kit.booker.book(user, BookParams(
-            slot_id=slot_id, patient_id=kit.patients.add(user),
-            idempotency_key=uuid.uuid4().hex))
+        appointment, _ = await kit.booker.book(
+            user,
+            BookParams(
+                slot_id=slot_id, patient_id=kit.patients.add(user), idempotency_key=uuid.uuid4().hex
+            ),
+        )
         out.append((user, appointment.id))
     return out
 
 
-async def session_with(kit: Kit, n: int, *, check_in: bool = True, date: dt.date = TODAY,
-                       ) -> tuple[str, list[str], list[str]]:
+async def session_with(
+    kit: Kit,
+    n: int,
+    *,
+    check_in: bool = True,
+    date: dt.date = TODAY,
+) -> tuple[str, list[str], list[str]]:
     """A session of `date` with `n` booked (and checked-in) patients: (sid, aids, users)."""
     schedule = kit.schedule(date, capacity=n + 5, starts=("08:00",))
     pairs = await booked(kit, schedule.slots[0].id, n)
@@ -92,8 +100,7 @@ async def test_called_in_seq_no_order_whatever_the_check_in_order(kit: Kit) -> N
     calls = events_of(kit, "queue.called")
     assert [c["queue"]["seq_no"] for c in calls] == [1, 2, 3, 4]
     assert {c["queue"]["room"] for c in calls} == {"1"}
-    assert all(c["queue"]["schedule_id"] == sid and c["queue"]["session"] == "am"
-               for c in calls)
+    assert all(c["queue"]["schedule_id"] == sid and c["queue"]["session"] == "am" for c in calls)
 
 
 async def test_another_hospital_or_session_is_not_found(kit: Kit) -> None:
@@ -119,8 +126,7 @@ async def test_a_skipped_patient_checking_in_again_goes_after_the_next_three(kit
     assert skipped.queue.state == "skipped"
     again = await kit.lifecycle.check_in(kit.hospital_id, aids[0])
     assert again.status == "checked_in"
-    assert await waiting_ids(kit, sid) == [aids[1], aids[2], aids[3], aids[0], aids[4],
-                                           aids[5]]
+    assert await waiting_ids(kit, sid) == [aids[1], aids[2], aids[3], aids[0], aids[4], aids[5]]
     requeued = events_of(kit, "queue.requeued")
     assert len(requeued) == 1 and requeued[0]["queue"]["late"] is True
     with pytest.raises(InvalidState):  # waiting already: no second re-queue
@@ -141,7 +147,8 @@ async def test_a_patient_whose_number_was_passed_checks_in_late(kit: Kit) -> Non
 
 
 async def test_fewer_waiting_than_the_rule_puts_the_late_patient_last(
-        mongo_db: AsyncDatabase[Document]) -> None:
+    mongo_db: AsyncDatabase[Document],
+) -> None:
     kit = await Kit(mongo_db, NOW, rules=BookingRules(late_requeue_after=0)).setup()
     sid, aids, _ = await session_with(kit, 3)
     desk = kit.booking.queue
@@ -170,13 +177,13 @@ async def test_rooms_calling_at_once_never_share_a_patient(kit: Kit) -> None:
     desk = kit.booking.queue
     results = await asyncio.gather(
         *[desk.call_next(kit.hospital_id, sid, room) for room in ("1", "2", "3") * 3],
-        return_exceptions=True)
+        return_exceptions=True,
+    )
     called = [r for r in results if not isinstance(r, BaseException)]
     refused = [r for r in results if isinstance(r, BaseException)]
     assert sorted(c.id for c in called) == sorted(aids)  # each patient exactly once
     assert len(refused) == 3 and all(isinstance(r, InvalidState) for r in refused)
-    assert Counter(e["appointment"]["id"] for e in events_of(kit, "queue.called")) == \
-        Counter(aids)
+    assert Counter(e["appointment"]["id"] for e in events_of(kit, "queue.called")) == Counter(aids)
     view = await desk.view(kit.hospital_id, sid)
     assert len(view.now_serving) == 6 and view.waiting == []
     assert {r.room for r in view.rooms} == {c.queue.room for c in called}
@@ -190,8 +197,7 @@ async def test_recall_skip_and_what_each_refuses(kit: Kit) -> None:
     assert recalled.queue.calls == 2 and recalled.queue.room == "3诊室"
     moved = await desk.recall(kit.hospital_id, sid, aids[0], "5诊室")
     assert moved.queue.room == "5诊室" and moved.queue.calls == 3
-    assert [e["queue"].get("recall") for e in events_of(kit, "queue.called")] == \
-        [False, True, True]
+    assert [e["queue"].get("recall") for e in events_of(kit, "queue.called")] == [False, True, True]
     with pytest.raises(InvalidState):  # a waiting patient is called with call-next
         await desk.recall(kit.hospital_id, sid, aids[1], None)
     with pytest.raises(InvalidState):  # done only after a call
@@ -224,8 +230,14 @@ async def test_done_completes_the_appointment_with_its_consult_time(kit: Kit) ->
     completed = events_of(kit, "appointment.completed")
     assert len(completed) == 1
     assert completed[0]["appointment"]["status"] == "completed"
-    assert completed[0]["queue"] == {"schedule_id": sid, "session": "am", "seq_no": 1,
-                                     "state": "done", "room": "2", "consult_seconds": 425}
+    assert completed[0]["queue"] == {
+        "schedule_id": sid,
+        "session": "am",
+        "seq_no": 1,
+        "state": "done",
+        "room": "2",
+        "consult_seconds": 425,
+    }
     with pytest.raises(InvalidState):
         await desk.done(kit.hospital_id, sid, aids[0])
     view = await desk.view(kit.hospital_id, sid)
@@ -260,8 +272,7 @@ async def test_eta_is_the_median_consult_time_times_ahead_over_active_rooms(kit:
     assert await patient(7) == (3, 18)
 
 
-async def test_before_the_session_has_times_the_doctors_recent_median_counts(
-        kit: Kit) -> None:
+async def test_before_the_session_has_times_the_doctors_recent_median_counts(kit: Kit) -> None:
     kit.clock.now = NOW - dt.timedelta(days=1)
     old_sid, old_aids, _ = await session_with(kit, 3, date=YESTERDAY)
     for aid, minutes in zip(old_aids, (8, 12, 20), strict=True):  # median 12
@@ -285,14 +296,30 @@ async def test_the_patient_follows_their_appointment_through_the_queue(kit: Kit)
     assert await mine() == {"status": "not_checked_in", "seq_no": 2}
     for aid in aids:
         await kit.lifecycle.check_in(kit.hospital_id, aid)
-    assert await mine() == {"status": "waiting", "position": 2, "ahead": 1, "seq_no": 2,
-                            "eta_minutes": 5}
+    assert await mine() == {
+        "status": "waiting",
+        "position": 2,
+        "ahead": 1,
+        "seq_no": 2,
+        "eta_minutes": 5,
+    }
     await desk.call_next(kit.hospital_id, sid, "7")
-    assert await mine() == {"status": "waiting", "position": 1, "ahead": 0, "seq_no": 2,
-                            "now_serving_seq": 1, "eta_minutes": 0}
+    assert await mine() == {
+        "status": "waiting",
+        "position": 1,
+        "ahead": 0,
+        "seq_no": 2,
+        "now_serving_seq": 1,
+        "eta_minutes": 0,
+    }
     await desk.call_next(kit.hospital_id, sid, "7")
-    assert await mine() == {"status": "called", "room": "7", "seq_no": 2,
-                            "now_serving_seq": 2, "eta_minutes": 0}
+    assert await mine() == {
+        "status": "called",
+        "room": "7",
+        "seq_no": 2,
+        "now_serving_seq": 2,
+        "eta_minutes": 0,
+    }
     await desk.done(kit.hospital_id, sid, aids[1])
     assert (await mine())["status"] == "done"
     with pytest.raises(NotFound):  # someone else's appointment
@@ -306,8 +333,10 @@ async def test_the_display_masks_names_and_shows_no_ids(kit: Kit) -> None:
     await desk.call_next(kit.hospital_id, sid, "2")
     await desk.call_next(kit.hospital_id, sid, "1")
     display = await desk.display(kit.hospital_id, sid)
-    assert [(s.room, s.seq_no, s.name) for s in display.now_serving] == \
-        [("1", 3, "张*"), ("2", 2, "张*")]
+    assert [(s.room, s.seq_no, s.name) for s in display.now_serving] == [
+        ("1", 3, "张*"),
+        ("2", 2, "张*"),
+    ]
     assert [(n.seq_no, n.name) for n in display.next] == [(i, "张*") for i in range(4, 9)]
     assert display.waiting_count == 6
     text = json.dumps(display.model_dump(mode="json"), ensure_ascii=False)
@@ -317,15 +346,18 @@ async def test_the_display_masks_names_and_shows_no_ids(kit: Kit) -> None:
         assert secret not in text
 
 
-async def test_queue_near_once_per_appointment_when_three_or_fewer_are_ahead(
-        kit: Kit) -> None:
+async def test_queue_near_once_per_appointment_when_three_or_fewer_are_ahead(kit: Kit) -> None:
     sid, aids, _ = await session_with(kit, 8)
     desk = kit.booking.queue
     assert events_of(kit, "queue.near") == []  # check-in alone moves nobody up
     await desk.call_next(kit.hospital_id, sid, None)
     near = events_of(kit, "queue.near")
-    assert [(n["appointment"]["id"], n["queue"]["ahead"]) for n in near] == \
-        [(aids[1], 0), (aids[2], 1), (aids[3], 2), (aids[4], 3)]
+    assert [(n["appointment"]["id"], n["queue"]["ahead"]) for n in near] == [
+        (aids[1], 0),
+        (aids[2], 1),
+        (aids[3], 2),
+        (aids[4], 3),
+    ]
     assert all(n["queue"]["eta_minutes"] == n["queue"]["ahead"] * 5 for n in near)
     await desk.call_next(kit.hospital_id, sid, None)
     await desk.skip(kit.hospital_id, sid, aids[3])  # a waiting one: the rest move up
@@ -337,6 +369,7 @@ async def test_queue_near_once_per_appointment_when_three_or_fewer_are_ahead(
 
 
 # ---- a kill between any two writes ------------------------------------------------------
+
 
 async def restart(kit: Kit) -> None:
     """What the next process does: fresh memory, the outbox relay, the jobs after their
@@ -354,11 +387,13 @@ async def assert_queue_consistent(kit: Kit, sid: str) -> None:
     event id: a crash may publish it again, never as another event), nothing owed or due."""
     await kit.relay.mark_sent()  # the running process's marker
     view = await kit.booking.queue.view(kit.hospital_id, sid)
-    listed = [e.appointment_id for e in (*view.now_serving, *view.waiting, *view.skipped,
-                                         *view.done)]
+    listed = [
+        e.appointment_id for e in (*view.now_serving, *view.waiting, *view.skipped, *view.done)
+    ]
     docs = [d async for d in kit.appointments.collection.find({"schedule_id": sid})]
-    assert sorted(listed) == sorted(d["_id"] for d in docs
-                                    if d["status"] in ("checked_in", "completed"))
+    assert sorted(listed) == sorted(
+        d["_id"] for d in docs if d["status"] in ("checked_in", "completed")
+    )
     for doc in docs:
         assert not doc.get("outbox") and "queue_due" not in doc and "owed" not in doc, doc
     near = Counter(e["appointment"]["id"] for e in events_of(kit, "queue.near"))
@@ -388,8 +423,15 @@ async def test_call_next_killed_between_writes(kit: Kit, point: str) -> None:
     await assert_queue_consistent(kit, sid)
 
 
-@pytest.mark.parametrize("point", ["queue.skipped.after_write", "queue.requeued.after_write",
-                                   "queue.done.after_write", "checked_in.after_write"])
+@pytest.mark.parametrize(
+    "point",
+    [
+        "queue.skipped.after_write",
+        "queue.requeued.after_write",
+        "queue.done.after_write",
+        "checked_in.after_write",
+    ],
+)
 async def test_desk_actions_killed_after_their_write(kit: Kit, point: str) -> None:
     sid, aids, _ = await session_with(kit, 5, check_in=False)
     for aid in aids[:4]:
@@ -413,24 +455,29 @@ async def test_desk_actions_killed_after_their_write(kit: Kit, point: str) -> No
     await assert_queue_consistent(kit, sid)
     doc = await kit.appointments.get(aids[0])
     assert doc is not None
-    expected = {"queue.skipped.after_write": ("checked_in", "skipped"),
-                "queue.requeued.after_write": ("checked_in", "waiting"),
-                "queue.done.after_write": ("completed", "done"),
-                "checked_in.after_write": ("checked_in", "called")}[point]
+    expected = {
+        "queue.skipped.after_write": ("checked_in", "skipped"),
+        "queue.requeued.after_write": ("checked_in", "waiting"),
+        "queue.done.after_write": ("completed", "done"),
+        "checked_in.after_write": ("checked_in", "called"),
+    }[point]
     assert (doc["status"], doc["queue"]["state"]) == expected
     if point == "checked_in.after_write":
         assert await waiting_ids(kit, sid) == aids[1:]
         person = await kit.persons.get(doc["id_hash"])
         assert person is not None and not person.get("holds")  # the reconciler paid
     types = Counter(e.type for e in {e.id: e for e in kit.publisher.events}.values())
-    assert types["queue.called"] == 1 and types["appointment.checked_in"] == \
-        (5 if point == "checked_in.after_write" else 4)
+    assert types["queue.called"] == 1 and types["appointment.checked_in"] == (
+        5 if point == "checked_in.after_write" else 4
+    )
 
 
 # ---- what a call costs --------------------------------------------------------------------
 
+
 async def test_a_call_next_costs_a_bounded_number_of_store_operations(
-        counted_db: AsyncDatabase[Document]) -> None:
+    counted_db: AsyncDatabase[Document],
+) -> None:
     """Steady state (one more patient comes within 3 of the front): the session, the queue
     read twice (for the call, for the near announcements), the guarded call, one near
     announcement and the follow-up cleared — whatever the queue's length."""

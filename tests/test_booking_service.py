@@ -45,12 +45,18 @@ def key() -> str:
     return uuid.uuid4().hex
 
 
-async def book(kit: Kit, slot_id: str, user: str | None = None, patient: str | None = None,
-               idem: str | None = None) -> dict[str, Any]:
+async def book(
+    kit: Kit,
+    slot_id: str,
+    user: str | None = None,
+    patient: str | None = None,
+    idem: str | None = None,
+) -> dict[str, Any]:
     user = user or f"u_{uuid.uuid4().hex[:8]}"
     patient = patient or kit.patients.add(user)
     appointment, _ = await kit.booker.book(
-        user, BookParams(slot_id=slot_id, patient_id=patient, idempotency_key=idem or key()))
+        user, BookParams(slot_id=slot_id, patient_id=patient, idempotency_key=idem or key())
+    )
     return appointment.model_dump(mode="json")
 
 
@@ -79,8 +85,7 @@ async def test_full_slot_is_refused(kit: Kit) -> None:
 async def test_many_concurrent_bookings_never_oversell(kit: Kit) -> None:
     schedule = kit.schedule(TOMORROW, capacity=7)
     slot = schedule.slots[0].id
-    results = await asyncio.gather(*(book(kit, slot) for _ in range(40)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(*(book(kit, slot) for _ in range(40)), return_exceptions=True)
     booked = [r for r in results if isinstance(r, dict)]
     refused = [r for r in results if isinstance(r, SlotFull)]
     assert len(booked) == 7 and len(refused) == 33
@@ -120,11 +125,13 @@ async def test_same_idempotency_key_concurrently_books_once(kit: Kit) -> None:
 async def test_same_key_with_another_body_is_refused(kit: Kit) -> None:
     schedule = kit.schedule(TOMORROW, capacity=5)
     user, patient, idem = "u_k", kit.patients.add("u_k"), key()
-    await kit.booker.book(user, BookParams(slot_id=schedule.slots[0].id, patient_id=patient,
-                                            idempotency_key=idem))
+    await kit.booker.book(
+        user, BookParams(slot_id=schedule.slots[0].id, patient_id=patient, idempotency_key=idem)
+    )
     with pytest.raises(IdempotencyKeyReused):
-        await kit.booker.book(user, BookParams(slot_id=schedule.slots[1].id,
-                                                patient_id=patient, idempotency_key=idem))
+        await kit.booker.book(
+            user, BookParams(slot_id=schedule.slots[1].id, patient_id=patient, idempotency_key=idem)
+        )
 
 
 async def test_cancel_returns_capacity_exactly_once(kit: Kit) -> None:
@@ -134,7 +141,8 @@ async def test_cancel_returns_capacity_exactly_once(kit: Kit) -> None:
     appointment = await book(kit, slot, user)
     results = await asyncio.gather(
         *(kit.lifecycle.cancel_by_patient(user, str(appointment["id"])) for _ in range(5)),
-        return_exceptions=True)
+        return_exceptions=True,
+    )
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, InvalidState) for r in results if isinstance(r, Exception))
     doc = await kit.stock(slot)
@@ -179,15 +187,18 @@ async def test_max_active_appointments(mongo_db: AsyncDatabase[Document]) -> Non
     with pytest.raises(LimitReached):
         await book(kit, kit.schedule(TOMORROW, department="d3").slots[0].id, user, patient)
     eligibility = await kit.queries.eligibility(
-        user, kit.schedule(TOMORROW, department="d4").slots[0].id, patient)
+        user, kit.schedule(TOMORROW, department="d4").slots[0].id, patient
+    )
     assert not eligibility.eligible and [r.code for r in eligibility.reasons] == ["LIMIT_REACHED"]
 
 
 async def test_no_shows_ban_the_person(mongo_db: AsyncDatabase[Document]) -> None:
     kit = await Kit(mongo_db, NOW, BookingRules(no_show_limit=2, ban_days=30)).setup()
     user, patient = "u_n", kit.patients.add("u_n", "banned-person")
-    missed = [await book(kit, kit.schedule(TOMORROW, department=dep).slots[0].id, user, patient)
-              for dep in ("d1", "d2")]
+    missed = [
+        await book(kit, kit.schedule(TOMORROW, department=dep).slots[0].id, user, patient)
+        for dep in ("d1", "d2")
+    ]
     with pytest.raises(InvalidState):  # not before the slot has ended
         await kit.lifecycle.mark_no_show(kit.hospital_id, str(missed[0]["id"]))
     kit.clock.now = local(2026, 12, 2, 12, 0)
@@ -274,7 +285,8 @@ async def test_other_hospital_and_other_user_see_not_found(kit: Kit) -> None:
 
 
 async def test_a_booking_that_died_after_its_reservation_is_returned_by_the_reconciler(
-        kit: Kit) -> None:
+    kit: Kit,
+) -> None:
     slot = kit.schedule(TOMORROW, capacity=1).slots[0].id
     kit.faults.arm("book.after_reserve")  # the process dies holding the unit, nothing else
     with pytest.raises(Crash):
@@ -321,8 +333,10 @@ async def test_a_deleted_profile_can_never_book_even_from_a_warm_memory(kit: Kit
     await kit.booking.patient_projection.delete(patient)
     await kit.persons.forget_profile(ref.id_hash, patient)  # what forget_patient does
     with pytest.raises(NotFound):
-        await kit.booker.book(user, BookParams(slot_id=schedule.slots[1].id, patient_id=patient,
-                                               idempotency_key=key()))
+        await kit.booker.book(
+            user,
+            BookParams(slot_id=schedule.slots[1].id, patient_id=patient, idempotency_key=key()),
+        )
     assert not other_replica.knows(patient)  # and it learnt
     assert await kit.persons.add_profile(ref.id_hash, patient, user) is False  # for good
 
@@ -373,8 +387,11 @@ async def test_patient_moves_own_appointment_new_slot_taken_before_the_old_is_fr
     later = kit.schedule(LATER, capacity=1)
     a = await book(kit, first.slots[0].id, user, patient)
     moved = await kit.lifecycle.move_by_patient(user, str(a["id"]), later.slots[0].id)
-    assert (moved.slot_id, str(moved.date), moved.status) == (later.slots[0].id, "2026-12-03",
-                                                              "booked")
+    assert (moved.slot_id, str(moved.date), moved.status) == (
+        later.slots[0].id,
+        "2026-12-03",
+        "booked",
+    )
     assert (await kit.stock(first.slots[0].id))["booked"] == 0
     assert (await kit.stock(later.slots[0].id))["booked"] == 1
     assert "appointment.rescheduled" in kit.publisher.types()

@@ -26,17 +26,28 @@ async def kit(mongo_db: AsyncDatabase[Document]) -> Kit:
 
 
 async def book(kit: Kit, slot_id: str, user: str, patient: str) -> str:
-    appointment, _ = await kit.booker.book(user, BookParams(
-        slot_id=slot_id, patient_id=patient, idempotency_key=uuid.uuid4().hex))
+    appointment, _ = await kit.booker.book(
+        user, BookParams(slot_id=slot_id, patient_id=patient, idempotency_key=uuid.uuid4().hex)
+    )
     return appointment.id
 
 
 async def wait(kit: Kit, doctor: str = "doc_1", **extra: object) -> tuple[str, str, str]:
     user = f"u_{uuid.uuid4().hex[:8]}"
     patient = kit.patients.add(user)
-    entry = await kit.waitlist.join(user, WaitlistJoin.model_validate({
-        "hospital_id": kit.hospital_id, "doctor_id": doctor, "date_from": TOMORROW,
-        "date_to": TOMORROW, "patient_id": patient, **extra}))
+    entry = await kit.waitlist.join(
+        user,
+        WaitlistJoin.model_validate(
+            {
+                "hospital_id": kit.hospital_id,
+                "doctor_id": doctor,
+                "date_from": TOMORROW,
+                "date_to": TOMORROW,
+                "patient_id": patient,
+                **extra,
+            }
+        ),
+    )
     kit.clock.advance(seconds=1)  # joining order is the promotion order
     return user, patient, entry.id
 
@@ -91,13 +102,27 @@ async def test_a_banned_or_full_waiter_cannot_join_beyond_the_limit(kit: Kit) ->
     user = "u_many"
     patient = kit.patients.add(user)
     for _ in range(3):
-        await kit.waitlist.join(user, WaitlistJoin(
-            hospital_id=kit.hospital_id, doctor_id="doc_1", date_from=TOMORROW,
-            date_to=TOMORROW, patient_id=patient))
+        await kit.waitlist.join(
+            user,
+            WaitlistJoin(
+                hospital_id=kit.hospital_id,
+                doctor_id="doc_1",
+                date_from=TOMORROW,
+                date_to=TOMORROW,
+                patient_id=patient,
+            ),
+        )
     with pytest.raises(LimitReached):
-        await kit.waitlist.join(user, WaitlistJoin(
-            hospital_id=kit.hospital_id, doctor_id="doc_1", date_from=TOMORROW,
-            date_to=TOMORROW, patient_id=patient))
+        await kit.waitlist.join(
+            user,
+            WaitlistJoin(
+                hospital_id=kit.hospital_id,
+                doctor_id="doc_1",
+                date_from=TOMORROW,
+                date_to=TOMORROW,
+                patient_id=patient,
+            ),
+        )
 
 
 async def test_racing_cancellations_and_bookings_never_oversell_nor_skip_the_waiting(
@@ -107,9 +132,10 @@ async def test_racing_cancellations_and_bookings_never_oversell_nor_skip_the_wai
     waiting = [await wait(kit) for _ in range(4)]
     outsiders = [(f"u_o{i}", kit.patients.add(f"u_o{i}")) for i in range(10)]
     cancels = [kit.lifecycle.cancel_by_patient(user, aid) for user, aid in holders[:4]]
-    grabs = [kit.booker.book(u, BookParams(slot_id=slot, patient_id=p,
-                                            idempotency_key=uuid.uuid4().hex))
-             for u, p in outsiders]
+    grabs = [
+        kit.booker.book(u, BookParams(slot_id=slot, patient_id=p, idempotency_key=uuid.uuid4().hex))
+        for u, p in outsiders
+    ]
     results = await asyncio.gather(*cancels, *grabs, return_exceptions=True)
     grabbed = [r for r in results[4:] if not isinstance(r, Exception)]
     assert all(isinstance(r, SlotFull) for r in results[4:] if isinstance(r, Exception))
@@ -149,14 +175,30 @@ async def test_joining_without_hospital_id_derives_it_from_the_doctor_or_departm
     kit.schedule(TOMORROW, doctor="doc_derived", department="dep_derived")
     for target in ({"doctor_id": "doc_derived"}, {"department_id": "dep_derived"}):
         user = f"u_{uuid.uuid4().hex[:8]}"
-        entry = await kit.waitlist.join(user, WaitlistJoin.model_validate({
-            **target, "date_from": TOMORROW, "date_to": TOMORROW,
-            "patient_id": kit.patients.add(user)}))
+        entry = await kit.waitlist.join(
+            user,
+            WaitlistJoin.model_validate(
+                {
+                    **target,
+                    "date_from": TOMORROW,
+                    "date_to": TOMORROW,
+                    "patient_id": kit.patients.add(user),
+                }
+            ),
+        )
         assert entry.hospital_id == kit.hospital_id
     with pytest.raises(NotFound):
-        await kit.waitlist.join("u_x", WaitlistJoin.model_validate({
-            "doctor_id": "doc_unknown", "date_from": TOMORROW, "date_to": TOMORROW,
-            "patient_id": kit.patients.add("u_x")}))
+        await kit.waitlist.join(
+            "u_x",
+            WaitlistJoin.model_validate(
+                {
+                    "doctor_id": "doc_unknown",
+                    "date_from": TOMORROW,
+                    "date_to": TOMORROW,
+                    "patient_id": kit.patients.add("u_x"),
+                }
+            ),
+        )
 
 
 async def test_waiting_count_counts_only_waiting_entries_of_the_user(kit: Kit) -> None:

@@ -82,8 +82,12 @@ async def proxies() -> AsyncIterator[list[Proxy]]:
 def test_amqp_urls_wins_over_amqp_url_and_is_split_on_commas() -> None:
     one = Settings.from_env({"AMQP_URL": "amqp://a:5672/"})
     assert one.broker_urls == ["amqp://a:5672/"] and not one.clustered
-    many = Settings.from_env({"AMQP_URL": "amqp://a:5672/",
-                              "AMQP_URLS": "amqp://b:5672/, amqp://c:5672/,,amqp://d:5672/"})
+    many = Settings.from_env(
+        {
+            "AMQP_URL": "amqp://a:5672/",
+            "AMQP_URLS": "amqp://b:5672/, amqp://c:5672/,,amqp://d:5672/",
+        }
+    )
     assert many.broker_urls == ["amqp://b:5672/", "amqp://c:5672/", "amqp://d:5672/"]
     assert many.clustered
     assert broker_urls("amqp://x/") == ["amqp://x/"]
@@ -172,8 +176,14 @@ async def test_after_a_node_dies_events_are_published_and_consumed_through_the_o
     async def handler(event: EventEnvelope) -> None:
         heard.append(event.id)
 
-    consumer = EventConsumer(consuming, None, service="tests", purpose=f"f{hospital}",
-                             bindings=[f"*.*.{hospital}"], handler=handler)
+    consumer = EventConsumer(
+        consuming,
+        None,
+        service="tests",
+        purpose=f"f{hospital}",
+        bindings=[f"*.*.{hospital}"],
+        handler=handler,
+    )
     try:
         await consumer.start()
         publisher = EventPublisher(publishing)

@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFINITIONS = ROOT / "deploy" / "rabbitmq" / "definitions.json"
 KINDS = ("operator", "gateway", "auth", "catalog", "booking", "notify", "payment")
 
-pytestmark = pytest.mark.skipif(shutil.which("rabbitmqctl") is None,
-                                reason="needs rabbitmqctl for the local broker")
+pytestmark = pytest.mark.skipif(
+    shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl for the local broker"
+)
 
 
 @dataclass
@@ -59,25 +60,32 @@ class Deployment:
 def deployment() -> Iterator[Deployment]:
     vhost = f"guahao_test_perm_{uuid.uuid4().hex[:8]}"
     prefix = f"t{uuid.uuid4().hex[:6]}_"
-    definitions = broker_admin.retarget(broker_admin.load_definitions(DEFINITIONS),
-                                        vhost=vhost, user_prefix=prefix)
+    definitions = broker_admin.retarget(
+        broker_admin.load_definitions(DEFINITIONS), vhost=vhost, user_prefix=prefix
+    )
     deployment = Deployment(vhost, prefix, secrets.token_urlsafe(12))
     try:
-        broker_admin.import_definitions(broker_admin.with_passwords(
-            definitions, {u["name"]: deployment.password for u in definitions["users"]}))
+        broker_admin.import_definitions(
+            broker_admin.with_passwords(
+                definitions, {u["name"]: deployment.password for u in definitions["users"]}
+            )
+        )
         yield deployment
     finally:
         try:
-            names = [line.split("\t")[0] for line in broker_admin.rabbitmqctl("list_users")
-                     .splitlines()]
-            broker_admin.delete_users([n for n in names if n.startswith(prefix)
-                                       or n in deployment.hospital_users])
+            names = [
+                line.split("\t")[0] for line in broker_admin.rabbitmqctl("list_users").splitlines()
+            ]
+            broker_admin.delete_users(
+                [n for n in names if n.startswith(prefix) or n in deployment.hospital_users]
+            )
         finally:
             subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
 
 
-async def refused(connection: AbstractRobustConnection,
-                  action: Callable[[AbstractChannel], Awaitable[Any]]) -> bool:
+async def refused(
+    connection: AbstractRobustConnection, action: Callable[[AbstractChannel], Awaitable[Any]]
+) -> bool:
     """Whether the broker refuses `action` (ACCESS_REFUSED closes the channel)."""
     channel = await connection.channel(publisher_confirms=True)
     try:
@@ -108,8 +116,12 @@ def test_definitions_grant_what_each_kind_needs_and_no_shovel_user() -> None:
     assert set(KINDS) | {"his_h_demo"} == set(users)
     assert [n for n, u in users.items() if "administrator" in u["tags"]] == ["operator"]
     assert all(u["password_hash"] == "" for u in users.values()), "passwords come from .env"
-    example = [g for key in ("permissions", "topic_permissions")
-               for g in definitions[key] if g["user"] == "his_h_demo"]
+    example = [
+        g
+        for key in ("permissions", "topic_permissions")
+        for g in definitions[key]
+        if g["user"] == "his_h_demo"
+    ]
     grants = broker_admin.hospital_grants("h_demo")
     assert example == grants["permissions"] + grants["topic_permissions"]
     exchanges = {e["name"]: e for e in definitions["exchanges"]}
@@ -164,13 +176,25 @@ async def test_a_hospital_user_receives_only_its_own_events_and_can_delete_nothi
     ours, theirs = f"h_{uuid.uuid4().hex[:10]}", f"h_{uuid.uuid4().hex[:10]}"
     deployment.hospital_users += [broker_admin.hospital_user(h) for h in (ours, theirs)]
     # the operator's provisioning command, run for real
-    assert broker_admin.main(["add-hospital", ours, "--vhost", deployment.vhost,
-                              "--password", deployment.password]) == 0
+    assert (
+        broker_admin.main(
+            ["add-hospital", ours, "--vhost", deployment.vhost, "--password", deployment.password]
+        )
+        == 0
+    )
     their_user = broker_admin.hospital_user(theirs)
-    broker_admin.import_definitions({
-        "users": [{"name": their_user, "tags": "",
-                   "password_hash": broker_admin.password_hash(deployment.password)}],
-        **broker_admin.hospital_grants(theirs, deployment.vhost)})
+    broker_admin.import_definitions(
+        {
+            "users": [
+                {
+                    "name": their_user,
+                    "tags": "",
+                    "password_hash": broker_admin.password_hash(deployment.password),
+                }
+            ],
+            **broker_admin.hospital_grants(theirs, deployment.vhost),
+        }
+    )
     his = await deployment.connect_as(broker_admin.hospital_user(ours))
     other = await deployment.connect_as(their_user)
     booking = await deployment.connect("booking")
@@ -187,23 +211,35 @@ async def test_a_hospital_user_receives_only_its_own_events_and_can_delete_nothi
         assert await refused(his, lambda ch: bind(ch, f"*.*.{theirs}"))
         assert await refused(his, lambda ch: bind(ch, "appointment.booked.*"))
         assert await refused(his, lambda ch: ch.exchange_delete(EVENTS_EXCHANGE))
-        assert await refused(his, lambda ch: ch.declare_exchange(
-            EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True))
+        assert await refused(
+            his,
+            lambda ch: ch.declare_exchange(
+                EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+            ),
+        )
         assert await refused(his, lambda ch: ch.queue_delete(f"his.{theirs}.events"))
         assert await refused(his, lambda ch: purge(ch, f"his.{theirs}.events"))
         assert await refused(his, lambda ch: ch.declare_queue(f"his.{theirs}.mine"))
         assert await refused(his, lambda ch: publish_event(ch, f"appointment.booked.{ours}"))
-        assert await refused(his, lambda ch: ch.default_exchange.publish(
-            aio_pika.Message(b"{}"), routing_key=f"his.{theirs}.events"))
+        assert await refused(
+            his,
+            lambda ch: ch.default_exchange.publish(
+                aio_pika.Message(b"{}"), routing_key=f"his.{theirs}.events"
+            ),
+        )
         assert not await refused(his, lambda ch: bind(ch, f"*.*.{ours}"))
 
         # the README's consumer, run as is with the hospital's account
         handled: list[dict[str, Any]] = []
-        readme: dict[str, Any] = {"already_handled": lambda message_id: False,
-                                  "handle": handled.append, "remember": lambda message_id: None}
+        readme: dict[str, Any] = {
+            "already_handled": lambda message_id: False,
+            "handle": handled.append,
+            "remember": lambda message_id: None,
+        }
         exec(catalogue.CONSUMER_SNIPPET.replace(catalogue.HOSPITAL_ID, ours), readme)
-        consumer = asyncio.create_task(readme["consume"](deployment.url_of(
-            broker_admin.hospital_user(ours))))
+        consumer = asyncio.create_task(
+            readme["consume"](deployment.url_of(broker_admin.hospital_user(ours)))
+        )
         channel = await his.channel()
         async with asyncio.timeout(10):
             while True:  # consuming means declared and bound
@@ -260,8 +296,10 @@ def test_compose_gives_each_process_kind_its_own_broker_user() -> None:
     for kind in ("gateway", "auth", "catalog", "booking", "notify", "payment"):
         url = services[kind]["environment"]["AMQP_URL"]
         assert url.startswith(f"amqp://{kind}:${{RABBITMQ_{kind.upper()}_PASSWORD:?"), kind
-        assert services[kind]["depends_on"]["broker-users"]["condition"] == \
-            "service_completed_successfully"
+        assert (
+            services[kind]["depends_on"]["broker-users"]["condition"]
+            == "service_completed_successfully"
+        )
     mounts = services["rabbitmq"]["volumes"]
     assert "./deploy/rabbitmq/definitions.json:/etc/rabbitmq/definitions.json:ro" in mounts
     conf = (ROOT / "deploy" / "rabbitmq" / "rabbitmq.conf").read_text()

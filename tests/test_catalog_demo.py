@@ -54,15 +54,21 @@ async def test_demo_seed_creates_the_hospital_tree_doctors_and_a_week_of_session
     sessions = [doc async for doc in kit.db["schedules"].find({})]
     assert report == SeedReport(hospitals=1, departments=6, doctors=4, schedules=len(sessions))
     per_doctor = {d.id: sum(1 for s in sessions if s["doctor_id"] == d.id) for d in DOCTORS}
-    assert per_doctor == {"doc_demo_1": 2 * WINDOW, "doc_demo_2": 6 + 3 + 1,
-                          "doc_demo_3": 4, "doc_demo_4": 2 * 7}
+    assert per_doctor == {
+        "doc_demo_1": 2 * WINDOW,
+        "doc_demo_2": 6 + 3 + 1,
+        "doc_demo_3": 4,
+        "doc_demo_4": 2 * 7,
+    }
     assert {s["clinic_type"] for s in sessions} == {"general", "expert", "special"}
     assert all("template_id" in s for s in sessions)
     hospital = await kit.service.get_hospital(DEMO_HOSPITAL_ID)
     assert hospital.name == "协和示范医院 (Demo)"
     tree = await kit.service.list_departments(DEMO_HOSPITAL_ID)
     assert {d.name: sorted(c.name for c in d.children) for d in tree.items} == {
-        "内科": ["心血管内科", "消化内科"], "外科": ["普通外科", "骨科"]}
+        "内科": ["心血管内科", "消化内科"],
+        "外科": ["普通外科", "骨科"],
+    }
     doctors = await kit.service.list_doctors(DoctorQuery(hospital_id=DEMO_HOSPITAL_ID))
     assert len(doctors.items) == 4
     assert {d.title for d in doctors.items} == {"主任医师", "副主任医师", "主治医师"}

@@ -41,11 +41,29 @@ from tests.catalog_kit import (
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 METHODS = {
-    "ping", "list_hospitals", "get_hospital", "list_departments", "list_doctors", "get_doctor",
-    "doctor_schedules", "create_hospital", "create_department", "create_doctor",
-    "update_doctor", "update_rules", "create_schedule", "admin_doctors", "admin_schedules",
-    "hospital_exists", "booking_rules", "schedule_for_slot", "schedule_definition",
-    "hospital_of", "fhir_read", "fhir_search", "fhir_bulk",
+    "ping",
+    "list_hospitals",
+    "get_hospital",
+    "list_departments",
+    "list_doctors",
+    "get_doctor",
+    "doctor_schedules",
+    "create_hospital",
+    "create_department",
+    "create_doctor",
+    "update_doctor",
+    "update_rules",
+    "create_schedule",
+    "admin_doctors",
+    "admin_schedules",
+    "hospital_exists",
+    "booking_rules",
+    "schedule_for_slot",
+    "schedule_definition",
+    "hospital_of",
+    "fhir_read",
+    "fhir_search",
+    "fhir_bulk",
 }
 
 
@@ -69,32 +87,51 @@ async def test_rpc_surface_serves_every_method_with_contract_errors(kit: Catalog
     body = json.dumps({"doctor_id": world.doctor_id, "from": day(0).isoformat()}).encode()
     assert (await server._dispatch("doctor_schedules", body, ctx())) == {"ok": {"items": []}}
 
-    created = await server._dispatch("create_schedule", json.dumps({
-        "hospital_id": world.hospital_id, "doctor_id": world.doctor_id,
-        "date": day(2).isoformat(), "session": "pm",
-        "slots": [{"start": "14:00", "end": "14:30", "capacity": 2}]}).encode(), ctx(world.admin))
+    created = await server._dispatch(
+        "create_schedule",
+        json.dumps(
+            {
+                "hospital_id": world.hospital_id,
+                "doctor_id": world.doctor_id,
+                "date": day(2).isoformat(),
+                "session": "pm",
+                "slots": [{"start": "14:00", "end": "14:30", "capacity": 2}],
+            }
+        ).encode(),
+        ctx(world.admin),
+    )
     assert created["ok"]["status"] == "open" and created["ok"]["slots"][0]["remaining"] == 2
     slot_id = created["ok"]["slots"][0]["id"]
     definition = await server._dispatch(
-        "schedule_for_slot", json.dumps({"slot_id": slot_id}).encode(), ctx())
+        "schedule_for_slot", json.dumps({"slot_id": slot_id}).encode(), ctx()
+    )
     assert definition["ok"]["id"] == created["ok"]["id"]
-    by_id = await server._dispatch("schedule_definition", json.dumps(
-        {"schedule_id": created["ok"]["id"]}).encode(), ctx())
+    by_id = await server._dispatch(
+        "schedule_definition", json.dumps({"schedule_id": created["ok"]["id"]}).encode(), ctx()
+    )
     assert by_id == definition
     exists = await server._dispatch(
-        "hospital_exists", json.dumps({"hospital_id": "h_nope"}).encode(), ctx())
+        "hospital_exists", json.dumps({"hospital_id": "h_nope"}).encode(), ctx()
+    )
     assert exists == {"ok": {"exists": False}}
 
-    foreign = await server._dispatch("admin_doctors", json.dumps(
-        {"hospital_id": world.hospital_id}).encode(), ctx(hospital_admin("h_other")))
+    foreign = await server._dispatch(
+        "admin_doctors",
+        json.dumps({"hospital_id": world.hospital_id}).encode(),
+        ctx(hospital_admin("h_other")),
+    )
     assert foreign["error"]["code"] == "NOT_FOUND"
-    injected = await server._dispatch(
-        "get_hospital", b'{"hospital_id": {"$gt": ""}}', ctx())
+    injected = await server._dispatch("get_hospital", b'{"hospital_id": {"$gt": ""}}', ctx())
     assert injected["error"]["code"] == "VALIDATION_FAILED"
-    same_session = json.dumps({
-        "hospital_id": world.hospital_id, "doctor_id": world.doctor_id,
-        "date": day(2).isoformat(), "session": "pm",
-        "slots": [{"start": "15:00", "end": "15:30", "capacity": 2}]}).encode()
+    same_session = json.dumps(
+        {
+            "hospital_id": world.hospital_id,
+            "doctor_id": world.doctor_id,
+            "date": day(2).isoformat(),
+            "session": "pm",
+            "slots": [{"start": "15:00", "end": "15:30", "capacity": 2}],
+        }
+    ).encode()
     duplicate = await server._dispatch("create_schedule", same_session, ctx(PLATFORM_ADMIN))
     assert duplicate["error"]["code"] == "CONFLICT"
 
@@ -148,8 +185,11 @@ async def test_schedules_carry_booking_numbers_fetched_over_rpc(
     service = CatalogService(kit.repo, kit.relay, inventory, kit.clock)
     world = await add_world(kit)
     schedule = await service.create_schedule(world.admin, am_session(world, day(2)))
-    table[schedule.id] = ScheduleAvailability(schedule_id=schedule.id, stopped=False, slots=[
-        SlotAvailability(id=slot.id, capacity=3, remaining=0) for slot in schedule.slots])
+    table[schedule.id] = ScheduleAvailability(
+        schedule_id=schedule.id,
+        stopped=False,
+        slots=[SlotAvailability(id=slot.id, capacity=3, remaining=0) for slot in schedule.slots],
+    )
     listed = await service.doctor_schedules(ScheduleQuery(doctor_id=world.doctor_id))
     assert listed.items[0].status == "full"
     assert [s.remaining for s in listed.items[0].slots] == [0, 0]

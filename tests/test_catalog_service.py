@@ -65,11 +65,13 @@ async def world(kit: CatalogKit) -> World:
 
 async def test_created_hospital_has_default_rules_and_is_listed(kit: CatalogKit) -> None:
     created = await kit.service.create_hospital(
-        PLATFORM_ADMIN, HospitalCreate(name="北京协和", address="东城区", level="三甲"))
+        PLATFORM_ADMIN, HospitalCreate(name="北京协和", address="东城区", level="三甲")
+    )
     assert created.id.startswith("h_") and created.rules == BookingRules()
     listed = await kit.service.list_hospitals()
     assert [(h.id, h.name, h.address, h.phone) for h in listed.items] == [
-        (created.id, "北京协和", "东城区", None)]
+        (created.id, "北京协和", "东城区", None)
+    ]
     stored = await kit.db["hospitals"].find_one({"_id": created.id})
     assert stored is not None and "phone" not in stored  # absent, never an explicit null
     assert (await kit.service.get_hospital(created.id)).rules.window_days == 7
@@ -89,23 +91,35 @@ async def test_departments_form_a_two_level_tree_sorted_by_name(
     kit: CatalogKit, world: World
 ) -> None:
     add = kit.service.create_department
-    surgery = await add(world.admin, DepartmentCreateParams(hospital_id=world.hospital_id,
-                                                            name="外科"))
-    await add(world.admin, DepartmentCreateParams(hospital_id=world.hospital_id, name="骨科",
-                                                  parent_id=surgery.id))
-    await add(world.admin, DepartmentCreateParams(hospital_id=world.hospital_id, name="消化内科",
-                                                  parent_id=world.department_id))
+    surgery = await add(
+        world.admin, DepartmentCreateParams(hospital_id=world.hospital_id, name="外科")
+    )
+    await add(
+        world.admin,
+        DepartmentCreateParams(hospital_id=world.hospital_id, name="骨科", parent_id=surgery.id),
+    )
+    await add(
+        world.admin,
+        DepartmentCreateParams(
+            hospital_id=world.hospital_id, name="消化内科", parent_id=world.department_id
+        ),
+    )
     tree = await kit.service.list_departments(world.hospital_id)
-    assert [(d.name, [c.name for c in d.children]) for d in tree.items] == sorted([
-        ("内科", sorted(["心血管内科", "消化内科"])), ("外科", ["骨科"])])
+    assert [(d.name, [c.name for c in d.children]) for d in tree.items] == sorted(
+        [("内科", sorted(["心血管内科", "消化内科"])), ("外科", ["骨科"])]
+    )
     child = tree.items[0].children[0] if tree.items[0].name == "内科" else None
     assert child is not None and child.parent_id == world.department_id
 
 
 async def test_a_third_department_level_is_refused(kit: CatalogKit, world: World) -> None:
     with pytest.raises(ValidationFailed) as refused:
-        await kit.service.create_department(world.admin, DepartmentCreateParams(
-            hospital_id=world.hospital_id, name="高血压门诊", parent_id=world.sub_department_id))
+        await kit.service.create_department(
+            world.admin,
+            DepartmentCreateParams(
+                hospital_id=world.hospital_id, name="高血压门诊", parent_id=world.sub_department_id
+            ),
+        )
     assert "parent_id" in refused.value.details["fields"]
     assert await kit.db["departments"].count_documents({}) == 2
 
@@ -115,8 +129,12 @@ async def test_a_parent_department_of_another_hospital_is_refused(
 ) -> None:
     other = await add_world(kit, "别的医院")
     with pytest.raises(ValidationFailed) as refused:
-        await kit.service.create_department(world.admin, DepartmentCreateParams(
-            hospital_id=world.hospital_id, name="儿科", parent_id=other.department_id))
+        await kit.service.create_department(
+            world.admin,
+            DepartmentCreateParams(
+                hospital_id=world.hospital_id, name="儿科", parent_id=other.department_id
+            ),
+        )
     assert "parent_id" in refused.value.details["fields"]
 
 
@@ -125,12 +143,18 @@ async def test_a_sibling_department_with_the_same_name_is_a_conflict(
 ) -> None:
     with pytest.raises(Conflict):
         await kit.service.create_department(
-            world.admin, DepartmentCreateParams(hospital_id=world.hospital_id, name="内科"))
+            world.admin, DepartmentCreateParams(hospital_id=world.hospital_id, name="内科")
+        )
     # the same name under another parent is fine
     surgery = await kit.service.create_department(
-        world.admin, DepartmentCreateParams(hospital_id=world.hospital_id, name="外科"))
-    await kit.service.create_department(world.admin, DepartmentCreateParams(
-        hospital_id=world.hospital_id, name="心血管内科", parent_id=surgery.id))
+        world.admin, DepartmentCreateParams(hospital_id=world.hospital_id, name="外科")
+    )
+    await kit.service.create_department(
+        world.admin,
+        DepartmentCreateParams(
+            hospital_id=world.hospital_id, name="心血管内科", parent_id=surgery.id
+        ),
+    )
 
 
 async def test_departments_of_an_unknown_hospital_are_not_found(kit: CatalogKit) -> None:
@@ -141,12 +165,17 @@ async def test_departments_of_an_unknown_hospital_are_not_found(kit: CatalogKit)
 # doctors
 
 
-async def test_unpublished_doctor_is_hidden_until_published(
-    kit: CatalogKit, world: World
-) -> None:
-    hidden = await kit.service.create_doctor(world.admin, DoctorCreateParams(
-        hospital_id=world.hospital_id, name="李四", title="主治医师",
-        department_id=world.department_id, fee_cents=2000))
+async def test_unpublished_doctor_is_hidden_until_published(kit: CatalogKit, world: World) -> None:
+    hidden = await kit.service.create_doctor(
+        world.admin,
+        DoctorCreateParams(
+            hospital_id=world.hospital_id,
+            name="李四",
+            title="主治医师",
+            department_id=world.department_id,
+            fee_cents=2000,
+        ),
+    )
     assert hidden.published is False
     listed = await kit.service.list_doctors(DoctorQuery(hospital_id=world.hospital_id))
     assert [d.id for d in listed.items] == [world.doctor_id]
@@ -155,14 +184,21 @@ async def test_unpublished_doctor_is_hidden_until_published(
     with pytest.raises(NotFound):
         await kit.service.doctor_schedules(ScheduleQuery(doctor_id=hidden.id))
     admin_view = await kit.service.admin_doctors(
-        world.admin, AdminDoctorQuery(hospital_id=world.hospital_id))
+        world.admin, AdminDoctorQuery(hospital_id=world.hospital_id)
+    )
     assert {d.id for d in admin_view.items} == {world.doctor_id, hidden.id}
 
-    await kit.service.update_doctor(world.admin, DoctorPatchParams(
-        hospital_id=world.hospital_id, doctor_id=hidden.id, published=True))
+    await kit.service.update_doctor(
+        world.admin,
+        DoctorPatchParams(hospital_id=world.hospital_id, doctor_id=hidden.id, published=True),
+    )
     assert (await kit.service.get_doctor(hidden.id)).name == "李四"
-    await kit.service.update_doctor(world.admin, DoctorPatchParams(
-        hospital_id=world.hospital_id, doctor_id=world.doctor_id, published=False))
+    await kit.service.update_doctor(
+        world.admin,
+        DoctorPatchParams(
+            hospital_id=world.hospital_id, doctor_id=world.doctor_id, published=False
+        ),
+    )
     listed = await kit.service.list_doctors(DoctorQuery(hospital_id=world.hospital_id))
     assert [d.id for d in listed.items] == [hidden.id]
     with pytest.raises(NotFound):
@@ -190,7 +226,8 @@ async def test_doctors_of_a_top_level_department_include_its_sub_departments(
     assert [d.id for d in by_top.items] == [d.id for d in by_sub.items] == [world.doctor_id]
     other = await add_world(kit, "别的医院")
     mismatched = await kit.service.list_doctors(
-        DoctorQuery(hospital_id=other.hospital_id, department_id=world.department_id))
+        DoctorQuery(hospital_id=other.hospital_id, department_id=world.department_id)
+    )
     assert mismatched.items == []
 
 
@@ -199,15 +236,28 @@ async def test_doctor_in_a_department_of_another_hospital_is_refused_and_not_sto
 ) -> None:
     other = await add_world(kit, "别的医院")
     with pytest.raises(ValidationFailed) as refused:
-        await kit.service.create_doctor(world.admin, DoctorCreateParams(
-            hospital_id=world.hospital_id, name="李四", title="主治医师",
-            department_id=other.department_id, fee_cents=2000))
+        await kit.service.create_doctor(
+            world.admin,
+            DoctorCreateParams(
+                hospital_id=world.hospital_id,
+                name="李四",
+                title="主治医师",
+                department_id=other.department_id,
+                fee_cents=2000,
+            ),
+        )
     assert "department_id" in refused.value.details["fields"]
     assert await kit.db["doctors"].count_documents({"hospital_id": world.hospital_id}) == 1
     with pytest.raises(ValidationFailed):
-        await kit.service.update_doctor(world.admin, DoctorPatchParams(
-            hospital_id=world.hospital_id, doctor_id=world.doctor_id,
-            department_id=other.department_id, name="改名"))
+        await kit.service.update_doctor(
+            world.admin,
+            DoctorPatchParams(
+                hospital_id=world.hospital_id,
+                doctor_id=world.doctor_id,
+                department_id=other.department_id,
+                name="改名",
+            ),
+        )
     assert (await kit.service.get_doctor(world.doctor_id)).name == "张三"
 
 
@@ -215,15 +265,24 @@ async def test_doctor_patch_changes_only_given_fields_and_null_clears_optional_o
     kit: CatalogKit, world: World
 ) -> None:
     patch = DoctorPatchParams.model_validate(
-        {"hospital_id": world.hospital_id, "doctor_id": world.doctor_id,
-         "fee_cents": 8000, "specialty": None})
+        {
+            "hospital_id": world.hospital_id,
+            "doctor_id": world.doctor_id,
+            "fee_cents": 8000,
+            "specialty": None,
+        }
+    )
     doctor = await kit.service.update_doctor(world.admin, patch)
     assert (doctor.fee_cents, doctor.specialty, doctor.name) == (8000, None, "张三")
     stored = await kit.db["doctors"].find_one({"_id": world.doctor_id})
     assert stored is not None and "specialty" not in stored
     with pytest.raises(ValidationFailed) as refused:
-        await kit.service.update_doctor(world.admin, DoctorPatchParams.model_validate(
-            {"hospital_id": world.hospital_id, "doctor_id": world.doctor_id, "name": None}))
+        await kit.service.update_doctor(
+            world.admin,
+            DoctorPatchParams.model_validate(
+                {"hospital_id": world.hospital_id, "doctor_id": world.doctor_id, "name": None}
+            ),
+        )
     assert "name" in refused.value.details["fields"]
 
 
@@ -237,10 +296,13 @@ async def test_schedule_fee_defaults_to_the_doctors_fee_and_every_slot_is_free(
     assert schedule.id.startswith("sch_") and schedule.fee_cents == 5000
     assert schedule.status == "open" and schedule.date == day(3)
     assert [(s.start, s.end, s.capacity, s.remaining) for s in schedule.slots] == [
-        ("08:00", "08:30", 3, 3), ("08:30", "09:00", 3, 3)]
+        ("08:00", "08:30", 3, 3),
+        ("08:30", "09:00", 3, 3),
+    ]
     assert all(s.id.startswith("slot_") for s in schedule.slots)
     own_fee = await kit.service.create_schedule(
-        world.admin, am_session(world, day(4), fee_cents=1200))
+        world.admin, am_session(world, day(4), fee_cents=1200)
+    )
     assert own_fee.fee_cents == 1200
     stored = await kit.db["schedules"].find_one({"_id": schedule.id})
     assert stored is not None and stored["date"] == day(3).isoformat()
@@ -266,11 +328,19 @@ async def test_the_past_is_judged_on_the_hospital_clock(kit: CatalogKit, world: 
 
 async def test_overlapping_slots_are_refused_by_the_contract(world: World) -> None:
     with pytest.raises(ValidationFailed) as refused:
-        parse_object(ScheduleCreateParams, {
-            "hospital_id": world.hospital_id, "doctor_id": world.doctor_id,
-            "date": day(2).isoformat(), "session": "am",
-            "slots": [{"start": "08:00", "end": "09:00", "capacity": 2},
-                      {"start": "08:30", "end": "09:30", "capacity": 2}]})
+        parse_object(
+            ScheduleCreateParams,
+            {
+                "hospital_id": world.hospital_id,
+                "doctor_id": world.doctor_id,
+                "date": day(2).isoformat(),
+                "session": "am",
+                "slots": [
+                    {"start": "08:00", "end": "09:00", "capacity": 2},
+                    {"start": "08:30", "end": "09:30", "capacity": 2},
+                ],
+            },
+        )
     assert "slots" in refused.value.details["fields"]
 
 
@@ -291,10 +361,12 @@ async def test_schedule_for_a_doctor_of_another_hospital_is_not_found(
     other = await add_world(kit, "别的医院")
     with pytest.raises(NotFound):
         await kit.service.create_schedule(
-            world.admin, am_session(world, day(2), doctor_id=other.doctor_id))
+            world.admin, am_session(world, day(2), doctor_id=other.doctor_id)
+        )
     with pytest.raises(NotFound):
         await kit.service.create_schedule(
-            world.admin, am_session(world, day(2), doctor_id="doc_nope"))
+            world.admin, am_session(world, day(2), doctor_id="doc_nope")
+        )
     assert await kit.db["schedules"].count_documents({}) == 0
 
 
@@ -312,17 +384,24 @@ async def test_schedule_status_follows_the_clock_and_booking_availability(
     kit.booking.set_remaining(open_, 1)
 
     listed = await kit.service.doctor_schedules(
-        ScheduleQuery.model_validate({"doctor_id": world.doctor_id, "to": day(8)}))
+        ScheduleQuery.model_validate({"doctor_id": world.doctor_id, "to": day(8)})
+    )
     status = {s.id: s.status for s in listed.items}
-    assert status == {closed.id: "closed", full.id: "full", stopped.id: "stopped",
-                      open_.id: "open", not_released.id: "not_released"}
+    assert status == {
+        closed.id: "closed",
+        full.id: "full",
+        stopped.id: "stopped",
+        open_.id: "open",
+        not_released.id: "not_released",
+    }
     by_id = {s.id: s for s in listed.items}
     assert [s.remaining for s in by_id[open_.id].slots] == [1, 1]
     assert by_id[not_released.id].release_at == "2026-12-02T08:00:00+08:00"
 
     kit.clock.set_local(day(1), "08:00")  # day 8 is released on day 1 at 08:00
     again = await kit.service.doctor_schedules(
-        ScheduleQuery.model_validate({"doctor_id": world.doctor_id, "to": day(8)}))
+        ScheduleQuery.model_validate({"doctor_id": world.doctor_id, "to": day(8)})
+    )
     assert {s.id: s.status for s in again.items}[not_released.id] == "open"
 
 
@@ -348,13 +427,23 @@ async def test_schedules_default_to_the_booking_window_in_date_and_session_order
     await kit.service.create_schedule(world.admin, evening)
     listed = await kit.service.doctor_schedules(ScheduleQuery(doctor_id=world.doctor_id))
     assert [(s.date, s.session) for s in listed.items] == [
-        (day(1), "am"), (day(1), "pm"), (day(1), "evening"), (day(7), "am")]
-    ranged = await kit.service.doctor_schedules(ScheduleQuery.model_validate(
-        {"doctor_id": world.doctor_id, "from": day(8).isoformat(), "to": day(8).isoformat()}))
+        (day(1), "am"),
+        (day(1), "pm"),
+        (day(1), "evening"),
+        (day(7), "am"),
+    ]
+    ranged = await kit.service.doctor_schedules(
+        ScheduleQuery.model_validate(
+            {"doctor_id": world.doctor_id, "from": day(8).isoformat(), "to": day(8).isoformat()}
+        )
+    )
     assert [s.date for s in ranged.items] == [day(8)]
     with pytest.raises(ValidationFailed):
-        await kit.service.doctor_schedules(ScheduleQuery.model_validate(
-            {"doctor_id": world.doctor_id, "from": day(3), "to": day(2)}))
+        await kit.service.doctor_schedules(
+            ScheduleQuery.model_validate(
+                {"doctor_id": world.doctor_id, "from": day(3), "to": day(2)}
+            )
+        )
 
 
 async def test_a_schedule_booking_does_not_know_yet_shows_its_full_capacity(
@@ -375,7 +464,8 @@ async def test_schedules_are_unavailable_rather_than_guessed_when_booking_is_dow
         await kit.service.doctor_schedules(ScheduleQuery(doctor_id=world.doctor_id))
     with pytest.raises(ServiceUnavailable):
         await kit.service.admin_schedules(
-            world.admin, AdminScheduleQuery(hospital_id=world.hospital_id))
+            world.admin, AdminScheduleQuery(hospital_id=world.hospital_id)
+        )
 
 
 async def test_no_schedules_means_no_call_to_booking(kit: CatalogKit, world: World) -> None:
@@ -385,21 +475,31 @@ async def test_no_schedules_means_no_call_to_booking(kit: CatalogKit, world: Wor
 
 
 async def test_admin_schedules_filter_by_date_and_doctor(kit: CatalogKit, world: World) -> None:
-    second = await kit.service.create_doctor(world.admin, DoctorCreateParams(
-        hospital_id=world.hospital_id, name="李四", title="主治医师",
-        department_id=world.department_id, fee_cents=2000))
+    second = await kit.service.create_doctor(
+        world.admin,
+        DoctorCreateParams(
+            hospital_id=world.hospital_id,
+            name="李四",
+            title="主治医师",
+            department_id=world.department_id,
+            fee_cents=2000,
+        ),
+    )
     await kit.service.create_schedule(world.admin, am_session(world, day(2)))
     await kit.service.create_schedule(world.admin, am_session(world, day(3)))
-    await kit.service.create_schedule(
-        world.admin, am_session(world, day(2), doctor_id=second.id))
+    await kit.service.create_schedule(world.admin, am_session(world, day(2), doctor_id=second.id))
     every = await kit.service.admin_schedules(
-        world.admin, AdminScheduleQuery(hospital_id=world.hospital_id))
+        world.admin, AdminScheduleQuery(hospital_id=world.hospital_id)
+    )
     assert len(every.items) == 3
     on_day = await kit.service.admin_schedules(
-        world.admin, AdminScheduleQuery(hospital_id=world.hospital_id, date=day(2)))
+        world.admin, AdminScheduleQuery(hospital_id=world.hospital_id, date=day(2))
+    )
     assert {s.doctor_id for s in on_day.items} == {world.doctor_id, second.id}
-    mine = await kit.service.admin_schedules(world.admin, AdminScheduleQuery(
-        hospital_id=world.hospital_id, date=day(2), doctor_id=second.id))
+    mine = await kit.service.admin_schedules(
+        world.admin,
+        AdminScheduleQuery(hospital_id=world.hospital_id, date=day(2), doctor_id=second.id),
+    )
     assert [s.doctor_id for s in mine.items] == [second.id]
 
 
@@ -427,8 +527,9 @@ async def test_next_available_date_ignores_dates_not_released_yet(
     await kit.service.create_schedule(world.admin, am_session(world, day(8)))
     listed = await kit.service.list_doctors(DoctorQuery(hospital_id=world.hospital_id))
     assert listed.items[0].next_available_date is None
-    await kit.service.update_rules(world.admin, RulesPatchParams(
-        hospital_id=world.hospital_id, window_days=8))
+    await kit.service.update_rules(
+        world.admin, RulesPatchParams(hospital_id=world.hospital_id, window_days=8)
+    )
     listed = await kit.service.list_doctors(DoctorQuery(hospital_id=world.hospital_id))
     assert listed.items[0].next_available_date == day(8)
 
@@ -473,10 +574,12 @@ async def test_the_platform_admin_may_administer_any_hospital(
 async def test_admin_methods_on_an_unknown_hospital_are_not_found(kit: CatalogKit) -> None:
     with pytest.raises(NotFound):
         await kit.service.create_department(
-            PLATFORM_ADMIN, DepartmentCreateParams(hospital_id="h_nope", name="内科"))
+            PLATFORM_ADMIN, DepartmentCreateParams(hospital_id="h_nope", name="内科")
+        )
     with pytest.raises(NotFound):
         await kit.service.update_rules(
-            PLATFORM_ADMIN, RulesPatchParams(hospital_id="h_nope", window_days=3))
+            PLATFORM_ADMIN, RulesPatchParams(hospital_id="h_nope", window_days=3)
+        )
 
 
 def admin_attempts(
@@ -493,15 +596,33 @@ def admin_attempts(
 
     return [
         call("create_department", DepartmentCreateParams(hospital_id=hid, name="新科室")),
-        call("create_doctor", DoctorCreateParams(
-            hospital_id=hid, name="新医生", title="主治医师", department_id=world.department_id,
-            fee_cents=100)),
-        call("update_doctor", DoctorPatchParams(
-            hospital_id=hid, doctor_id=world.doctor_id, name="改名", published=False)),
+        call(
+            "create_doctor",
+            DoctorCreateParams(
+                hospital_id=hid,
+                name="新医生",
+                title="主治医师",
+                department_id=world.department_id,
+                fee_cents=100,
+            ),
+        ),
+        call(
+            "update_doctor",
+            DoctorPatchParams(
+                hospital_id=hid, doctor_id=world.doctor_id, name="改名", published=False
+            ),
+        ),
         call("update_rules", RulesPatchParams(hospital_id=hid, window_days=3)),
-        call("create_schedule", ScheduleCreateParams(
-            hospital_id=hid, doctor_id=world.doctor_id, date=day(5), session="pm",
-            slots=[SlotSpec(start="14:00", end="14:30", capacity=1)])),
+        call(
+            "create_schedule",
+            ScheduleCreateParams(
+                hospital_id=hid,
+                doctor_id=world.doctor_id,
+                date=day(5),
+                session="pm",
+                slots=[SlotSpec(start="14:00", end="14:30", capacity=1)],
+            ),
+        ),
         call("admin_doctors", AdminDoctorQuery(hospital_id=hid)),
         call("admin_schedules", AdminScheduleQuery(hospital_id=hid)),
     ]
@@ -509,22 +630,30 @@ def admin_attempts(
 
 async def catalog_snapshot(kit: CatalogKit) -> dict[str, list[Document]]:
     """Every catalog document: a refused request must leave all of them as they were."""
-    return {name: [doc async for doc in kit.db[name].find({}).sort("_id", 1)]
-            for name in ("hospitals", "departments", "doctors", "schedules")}
+    return {
+        name: [doc async for doc in kit.db[name].find({}).sort("_id", 1)]
+        for name in ("hospitals", "departments", "doctors", "schedules")
+    }
 
 
 # rules
 
 
 async def test_rules_patch_changes_only_the_given_fields(kit: CatalogKit, world: World) -> None:
-    patched = await kit.service.update_rules(world.admin, RulesPatchParams(
-        hospital_id=world.hospital_id, window_days=14,
-        same_day_stop_time=SameDayStop.model_validate({"pm": "15:00"})))
+    patched = await kit.service.update_rules(
+        world.admin,
+        RulesPatchParams(
+            hospital_id=world.hospital_id,
+            window_days=14,
+            same_day_stop_time=SameDayStop.model_validate({"pm": "15:00"}),
+        ),
+    )
     assert patched.rules.window_days == 14
     assert patched.rules.same_day_stop_time == SameDayStop(am="11:30", pm="15:00")
     assert patched.rules.max_active == 5
-    again = await kit.service.update_rules(world.admin, RulesPatchParams(
-        hospital_id=world.hospital_id, max_active=2))
+    again = await kit.service.update_rules(
+        world.admin, RulesPatchParams(hospital_id=world.hospital_id, max_active=2)
+    )
     assert (again.rules.window_days, again.rules.max_active) == (14, 2)
     assert again.rules.same_day_stop_time.pm == "15:00"
     assert await kit.service.booking_rules(world.hospital_id) == again.rules
@@ -533,14 +662,15 @@ async def test_rules_patch_changes_only_the_given_fields(kit: CatalogKit, world:
 # events
 
 
-async def test_every_change_is_announced_through_the_outbox(
-    kit: CatalogKit, world: World
-) -> None:
+async def test_every_change_is_announced_through_the_outbox(kit: CatalogKit, world: World) -> None:
     schedule = await kit.service.create_schedule(world.admin, am_session(world, day(2)))
-    await kit.service.update_doctor(world.admin, DoctorPatchParams(
-        hospital_id=world.hospital_id, doctor_id=world.doctor_id, fee_cents=6000))
-    await kit.service.update_rules(world.admin, RulesPatchParams(
-        hospital_id=world.hospital_id, cancel_before_hours=4))
+    await kit.service.update_doctor(
+        world.admin,
+        DoctorPatchParams(hospital_id=world.hospital_id, doctor_id=world.doctor_id, fee_cents=6000),
+    )
+    await kit.service.update_rules(
+        world.admin, RulesPatchParams(hospital_id=world.hospital_id, cancel_before_hours=4)
+    )
 
     assert [(e.type, e.routing_key) for e in kit.events] == [
         ("doctor.updated", f"doctor.updated.{world.hospital_id}"),  # created in add_world
@@ -552,15 +682,21 @@ async def test_every_change_is_announced_through_the_outbox(
     assert created.data["doctor"]["fee_cents"] == 5000 and created.data["doctor"]["published"]
     assert published.data["schedule"]["id"] == schedule.id
     assert published.data["schedule"]["doctor"] == {
-        "id": world.doctor_id, "name": "张三", "title": "主任医师"}
+        "id": world.doctor_id,
+        "name": "张三",
+        "title": "主任医师",
+    }
     assert published.data["schedule"]["department"] == {
-        "id": world.sub_department_id, "name": "心血管内科"}
+        "id": world.sub_department_id,
+        "name": "心血管内科",
+    }
     assert published.data["schedule"]["date"] == day(2).isoformat()
-    assert [s["id"] for s in published.data["schedule"]["slots"]] == [
-        s.id for s in schedule.slots]
+    assert [s["id"] for s in published.data["schedule"]["slots"]] == [s.id for s in schedule.slots]
     assert updated.data["doctor"]["fee_cents"] == 6000
-    assert rules.data == {"hospital_id": world.hospital_id,
-                          "rules": BookingRules(cancel_before_hours=4).model_dump()}
+    assert rules.data == {
+        "hospital_id": world.hospital_id,
+        "rules": BookingRules(cancel_before_hours=4).model_dump(),
+    }
     assert all(e.occurred_at.startswith("2026-12-01T09:00:00") for e in kit.events)
     assert await kit.relay.backlog() == 0
     for name in ("hospitals", "doctors", "schedules"):
@@ -586,10 +722,13 @@ async def test_a_change_that_changes_nothing_announces_nothing(
     kit: CatalogKit, world: World
 ) -> None:
     before = len(kit.events)
-    await kit.service.update_doctor(world.admin, DoctorPatchParams(
-        hospital_id=world.hospital_id, doctor_id=world.doctor_id, name="张三"))
-    await kit.service.update_rules(world.admin, RulesPatchParams(
-        hospital_id=world.hospital_id, window_days=7))
+    await kit.service.update_doctor(
+        world.admin,
+        DoctorPatchParams(hospital_id=world.hospital_id, doctor_id=world.doctor_id, name="张三"),
+    )
+    await kit.service.update_rules(
+        world.admin, RulesPatchParams(hospital_id=world.hospital_id, window_days=7)
+    )
     assert len(kit.events) == before
 
 
@@ -615,7 +754,8 @@ async def test_hospital_of_a_doctor_or_a_department(kit: CatalogKit, world: Worl
 
     by_doctor = await kit.service.hospital_of(HospitalOfQuery(doctor_id=world.doctor_id))
     by_department = await kit.service.hospital_of(
-        HospitalOfQuery(department_id=world.sub_department_id))
+        HospitalOfQuery(department_id=world.sub_department_id)
+    )
     assert by_doctor.hospital_id == by_department.hospital_id == world.hospital_id
     with pytest.raises(NotFound):
         await kit.service.hospital_of(HospitalOfQuery(doctor_id="doc_nope"))
@@ -636,18 +776,33 @@ async def test_doctors_come_in_pages_and_availability_is_asked_for_one_page_only
     kit: CatalogKit, world: World
 ) -> None:
     for n in range(6):
-        doctor = await kit.service.create_doctor(world.admin, DoctorCreateParams(
-            hospital_id=world.hospital_id, name=f"医生{n}", title="主治医师",
-            department_id=world.department_id, fee_cents=100, published=True))
-        await kit.service.create_schedule(world.admin, am_session(
-            world, day(1), doctor_id=doctor.id))
+        doctor = await kit.service.create_doctor(
+            world.admin,
+            DoctorCreateParams(
+                hospital_id=world.hospital_id,
+                name=f"医生{n}",
+                title="主治医师",
+                department_id=world.department_id,
+                fee_cents=100,
+                published=True,
+            ),
+        )
+        await kit.service.create_schedule(
+            world.admin, am_session(world, day(1), doctor_id=doctor.id)
+        )
     seen: list[str] = []
     cursor: str | None = None
     kit.booking.calls.clear()
     for _ in range(10):
-        page = await kit.service.list_doctors(DoctorQuery.model_validate(
-            {"hospital_id": world.hospital_id, "limit": 3,
-             **({"cursor": cursor} if cursor else {})}))
+        page = await kit.service.list_doctors(
+            DoctorQuery.model_validate(
+                {
+                    "hospital_id": world.hospital_id,
+                    "limit": 3,
+                    **({"cursor": cursor} if cursor else {}),
+                }
+            )
+        )
         assert len(page.items) <= 3
         seen += [d.id for d in page.items]
         cursor = page.next
@@ -655,8 +810,9 @@ async def test_doctors_come_in_pages_and_availability_is_asked_for_one_page_only
             break
     assert len(seen) == len(set(seen)) == 7  # the world's doctor and six more
     assert kit.booking.calls and all(len(c) <= 3 for c in kit.booking.calls)
-    searched = await kit.service.list_doctors(DoctorQuery.model_validate(
-        {"hospital_id": world.hospital_id, "q": "医生", "limit": 4}))
+    searched = await kit.service.list_doctors(
+        DoctorQuery.model_validate({"hospital_id": world.hospital_id, "q": "医生", "limit": 4})
+    )
     assert len(searched.items) == 4 and searched.next == "4"
 
 

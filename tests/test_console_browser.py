@@ -40,8 +40,10 @@ CHROMIUM = os.environ.get("GUAHAO_CHROMIUM", "/usr/bin/chromium")
 DESK_PASSWORD = "desk-password-1"
 ADMIN_SCREENS = ("/doctors", "/calendar", "/stats", "/webhooks", "/staff")
 DESK_SCREENS = ("/board", "/checkin", "/queue", "/appointments")
-FOCUSABLE = ("a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), "
-             "select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])")
+FOCUSABLE = (
+    "a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), "
+    "select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])"
+)
 
 
 @dataclass
@@ -93,8 +95,12 @@ async def browser(prerequisites: None) -> AsyncIterator[Browser]:
 
 async def add_staff(api: Api, h: Hospital, role: str) -> str:
     username = f"{role}_{uuid.uuid4().hex[:8]}"
-    resp = await api.request("POST", f"/admin/hospitals/{h.id}/staff", token=h.staff_token,
-                             json={"username": username, "password": DESK_PASSWORD, "role": role})
+    resp = await api.request(
+        "POST",
+        f"/admin/hospitals/{h.id}/staff",
+        token=h.staff_token,
+        json={"username": username, "password": DESK_PASSWORD, "role": role},
+    )
     assert resp.status == 201, resp.body
     return username
 
@@ -112,10 +118,10 @@ async def make_clinic(api: Api, patients: int = 2) -> Clinic:
         tokens.append(token)
     staff = await api.request("GET", f"/admin/hospitals/{h.id}/staff", token=h.staff_token)
     assert staff.status == 200, staff.body
-    admin_username = next(s["username"] for s in staff.body["items"]
-                          if s["role"] == "hospital_admin")
-    return Clinic(h, session, appointments, tokens, await add_staff(api, h, "desk"),
-                  admin_username)
+    admin_username = next(
+        s["username"] for s in staff.body["items"] if s["role"] == "hospital_admin"
+    )
+    return Clinic(h, session, appointments, tokens, await add_staff(api, h, "desk"), admin_username)
 
 
 async def login(page: Page, base: str, username: str, password: str) -> None:
@@ -135,8 +141,7 @@ async def open_screen(page: Page, path: str) -> None:
     await expect(page).to_have_url(re.compile(re.escape(path) + "$"))
 
 
-async def test_desk_checks_a_patient_in_by_code_and_calls_next(api: Api,
-                                                               browser: Browser) -> None:
+async def test_desk_checks_a_patient_in_by_code_and_calls_next(api: Api, browser: Browser) -> None:
     c = await make_clinic(api)
     base = api.stack.gateway_url
     first = c.appointments[0]
@@ -175,13 +180,15 @@ async def test_desk_checks_a_patient_in_by_code_and_calls_next(api: Api,
     second = c.appointments[1]
     await open_screen(page, "/appointments")
     row = page.locator("tr", has_text=str(second["patient"]["id_number_masked"])).filter(
-        has=page.get_by_role("button", name="签到"))
+        has=page.get_by_role("button", name="签到")
+    )
     await row.get_by_role("button", name="签到").click()
     await expect(page.get_by_role("status")).to_contain_text("已签到")
 
     async def my_queue(n: int) -> dict[str, Any]:
-        resp = await api.request("GET", f"/appointments/{c.appointments[n]['id']}/queue",
-                                 token=c.patient_tokens[n])
+        resp = await api.request(
+            "GET", f"/appointments/{c.appointments[n]['id']}/queue", token=c.patient_tokens[n]
+        )
         assert resp.status == 200, resp.body
         return dict(resp.body)
 
@@ -195,8 +202,7 @@ async def test_desk_checks_a_patient_in_by_code_and_calls_next(api: Api,
     await expect(page.get_by_test_id("waiting")).to_contain_text(f"{second['seq_no']} 号")
     await page.locator("#queue-room input").fill("3诊室")
     await page.get_by_test_id("call-next").click()
-    await expect(page.get_by_test_id("queue-notice")).to_contain_text(
-        f"请 {first['seq_no']} 号")
+    await expect(page.get_by_test_id("queue-notice")).to_contain_text(f"请 {first['seq_no']} 号")
     await expect(page.get_by_test_id("queue-notice")).to_contain_text("3诊室")
     serving = page.get_by_test_id("now-serving")
     await expect(serving).to_contain_text(f"{first['seq_no']} 号")
@@ -231,8 +237,7 @@ async def test_desk_checks_a_patient_in_by_code_and_calls_next(api: Api,
     assert not watched.errors, watched.errors
 
 
-async def test_desk_never_sees_admin_screens_and_b_is_invisible(api: Api,
-                                                                browser: Browser) -> None:
+async def test_desk_never_sees_admin_screens_and_b_is_invisible(api: Api, browser: Browser) -> None:
     a = await make_clinic(api, patients=1)
     b = await make_clinic(api, patients=1)
     base = api.stack.gateway_url
@@ -253,12 +258,15 @@ async def test_desk_never_sees_admin_screens_and_b_is_invisible(api: Api,
                  const r = await fetch('/api/v1' + path, {method,
                    headers: {Authorization: 'Bearer ' + s.access}});
                  return r.status;
-               }""", [method, path])
+               }""",
+            [method, path],
+        )
         return status
 
     # an access token about to expire is refreshed first (one rotation), the screen works
     old_refresh = await page.evaluate(
-        "JSON.parse(sessionStorage.getItem('guahao.console.session')).refresh")
+        "JSON.parse(sessionStorage.getItem('guahao.console.session')).refresh"
+    )
     await page.evaluate("""() => {
         const s = JSON.parse(sessionStorage.getItem('guahao.console.session'));
         s.expiresAt = 0;
@@ -267,29 +275,34 @@ async def test_desk_never_sees_admin_screens_and_b_is_invisible(api: Api,
     await page.goto(f"{base}/console/board")
     await expect(page.locator(f'[data-schedule="{a.sid}"]')).to_be_visible()
     new_refresh = await page.evaluate(
-        "JSON.parse(sessionStorage.getItem('guahao.console.session')).refresh")
+        "JSON.parse(sessionStorage.getItem('guahao.console.session')).refresh"
+    )
     assert new_refresh != old_refresh
     # the old refresh token is dead (reusing it would revoke the family: not tried here)
 
     ha, hb = a.hospital.id, b.hospital.id
-    for path in (f"/admin/hospitals/{ha}/staff", f"/admin/hospitals/{ha}/webhooks",
-                 f"/admin/hospitals/{ha}/stats?from=2026-12-01&to=2026-12-02",
-                 f"/admin/hospitals/{ha}/doctors", f"/admin/hospitals/{ha}/calendar",
-                 f"/admin/hospitals/{ha}/audit"):
+    for path in (
+        f"/admin/hospitals/{ha}/staff",
+        f"/admin/hospitals/{ha}/webhooks",
+        f"/admin/hospitals/{ha}/stats?from=2026-12-01&to=2026-12-02",
+        f"/admin/hospitals/{ha}/doctors",
+        f"/admin/hospitals/{ha}/calendar",
+        f"/admin/hospitals/{ha}/audit",
+    ):
         assert await call("GET", path) == 403, path
     assert await call("GET", f"/admin/hospitals/{ha}/appointments") == 200
     # hospital B, with the desk token of A: nothing of it exists
     assert await call("GET", f"/admin/hospitals/{hb}/appointments") == 404
-    assert await call("GET", f"/admin/hospitals/{hb}/appointments/"
-                             f"{b.appointments[0]['id']}") == 404
+    assert await call("GET", f"/admin/hospitals/{hb}/appointments/{b.appointments[0]['id']}") == 404
     # B's patient shows up at A's desk: the code is not found, nothing changes
     await open_screen(page, "/checkin")
     code = page.locator("#checkin-code input")
     await code.fill(f"guahao:checkin:{b.appointments[0]['id']}")
     await code.press("Enter")
     await expect(page.get_by_test_id("checkin-error")).to_contain_text("未找到该预约")
-    b_appt = await api.request("GET", f"/appointments/{b.appointments[0]['id']}",
-                               token=b.patient_tokens[0])
+    b_appt = await api.request(
+        "GET", f"/appointments/{b.appointments[0]['id']}", token=b.patient_tokens[0]
+    )
     assert b_appt.body["status"] == "booked"
     # and A's board lists A's session only
     await open_screen(page, "/board")
@@ -346,16 +359,19 @@ async def test_admin_actions_through_the_console(api: Api, browser: Browser) -> 
     await cancel.locator("#cancel-reason input").fill("医生临时停诊")
     await cancel.get_by_role("button", name="确认取消").click()
     await expect(second_row).to_contain_text("已取消")
-    cancelled = await api.request("GET", f"/appointments/{cancelled_id}",
-                                  token=c.patient_tokens[1])
-    assert (cancelled.body["status"], cancelled.body["cancelled_by"], cancelled.body["reason"]) \
-        == ("cancelled", "hospital", "医生临时停诊"), cancelled.body
+    cancelled = await api.request("GET", f"/appointments/{cancelled_id}", token=c.patient_tokens[1])
+    assert (cancelled.body["status"], cancelled.body["cancelled_by"], cancelled.body["reason"]) == (
+        "cancelled",
+        "hospital",
+        "医生临时停诊",
+    ), cancelled.body
 
     # the webhook saw both; a failed delivery is replayed
     await open_screen(page, "/webhooks")
     hook_row = page.locator("main tr", has_text=hook_url)
-    deliveries = page.locator("main h2:has-text('投递记录') + div tbody tr",
-                              has_text="appointment.")
+    deliveries = page.locator(
+        "main h2:has-text('投递记录') + div tbody tr", has_text="appointment."
+    )
     for _ in range(30):
         await hook_row.get_by_role("button", name="投递记录").click()
         await page.wait_for_load_state("networkidle")
@@ -376,8 +392,9 @@ async def test_admin_actions_through_the_console(api: Api, browser: Browser) -> 
     await expect(account).to_contain_text("前台")
     await account.get_by_role("button", name="停用").click()
     await expect(account).to_contain_text("已停用")
-    refused = await api.request("POST", "/auth/staff/login",
-                                json={"username": username, "password": "desk-ui-password-1"})
+    refused = await api.request(
+        "POST", "/auth/staff/login", json={"username": username, "password": "desk-ui-password-1"}
+    )
     assert refused.status in (401, 403), refused.body
     await account.get_by_role("button", name="启用").click()
     await expect(account).to_contain_text("正常")
@@ -399,8 +416,9 @@ async def test_admin_actions_through_the_console(api: Api, browser: Browser) -> 
     await desk.locator("#pw-again input").fill("desk-ui-password-2")
     await desk.get_by_role("button", name="保存").click()
     await expect(desk.get_by_test_id("board")).to_be_visible()
-    relogin = await api.request("POST", "/auth/staff/login", json={
-        "username": username, "password": "desk-ui-password-2"})
+    relogin = await api.request(
+        "POST", "/auth/staff/login", json={"username": username, "password": "desk-ui-password-2"}
+    )
     assert relogin.status == 200 and not relogin.body["must_change_password"], relogin.body
     await desk.close()
 
@@ -435,7 +453,9 @@ async def keyboard_reach(page: Page) -> list[str]:
                el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden');
              els.forEach((el, i) => el.setAttribute('data-kb', String(i)));
              return els.length;
-           }""", FOCUSABLE)
+           }""",
+        FOCUSABLE,
+    )
     await page.evaluate("document.activeElement && document.activeElement.blur()")
     seen: set[str] = set()
     # Tab starts after the last clicked element and wraps through the browser's own UI:
@@ -443,7 +463,8 @@ async def keyboard_reach(page: Page) -> list[str]:
     for _ in range(2 * count + 40):
         await page.keyboard.press("Tab")
         kb = await page.evaluate(
-            "document.activeElement && document.activeElement.getAttribute('data-kb')")
+            "document.activeElement && document.activeElement.getAttribute('data-kb')"
+        )
         if kb is not None:
             seen.add(kb)
         if len(seen) == count:
@@ -451,12 +472,15 @@ async def keyboard_reach(page: Page) -> list[str]:
     missed: list[str] = await page.evaluate(
         """(seen) => [...document.querySelectorAll('[data-kb]')]
              .filter((el) => !seen.includes(el.getAttribute('data-kb')))
-             .map((el) => el.outerHTML.slice(0, 160))""", sorted(seen))
+             .map((el) => el.outerHTML.slice(0, 160))""",
+        sorted(seen),
+    )
     return missed
 
 
-async def test_every_screen_is_clean_keyboard_reachable_and_weighed(api: Api,
-                                                                    browser: Browser) -> None:
+async def test_every_screen_is_clean_keyboard_reachable_and_weighed(
+    api: Api, browser: Browser
+) -> None:
     c = await make_clinic(api, patients=1)
     base = api.stack.gateway_url
     watched = Watched()
@@ -467,8 +491,7 @@ async def test_every_screen_is_clean_keyboard_reachable_and_weighed(api: Api,
 
     async def weigh(response: Any) -> None:
         sizes = await response.request.sizes()
-        transferred.append((response.url, sizes["responseBodySize"]
-                            + sizes["responseHeadersSize"]))
+        transferred.append((response.url, sizes["responseBodySize"] + sizes["responseHeadersSize"]))
 
     page.on("response", weigh)
     await page.goto(f"{base}/console/")
@@ -482,8 +505,9 @@ async def test_every_screen_is_clean_keyboard_reachable_and_weighed(api: Api,
     await login(page, base, c.admin_username, c.admin_password)
     await expect(page.get_by_test_id("role")).to_have_text("医院管理员")
     # an admin's board also lists today's sessions nobody booked, with their capacity
-    empty = await make_schedule(api, c.hospital, capacity=4, session="am",
-                                date=dt.datetime.now(HOSPITAL_TZ).date())
+    empty = await make_schedule(
+        api, c.hospital, capacity=4, session="am", date=dt.datetime.now(HOSPITAL_TZ).date()
+    )
     await page.get_by_role("button", name="刷新").click()
     empty_card = page.locator(f'[data-schedule="{empty["id"]}"]')
     await expect(empty_card).to_contain_text("号源 4")
@@ -521,19 +545,21 @@ async def test_every_screen_is_clean_keyboard_reachable_and_weighed(api: Api,
         }""")
     assert "Content Security Policy" in (await refused.value).text
     assert watched.errors and "Content Security Policy" in watched.errors[0][1]
-    assert await page.evaluate("getComputedStyle(document.body).backgroundColor") != \
-        "rgb(255, 0, 0)"
+    assert (
+        await page.evaluate("getComputedStyle(document.body).backgroundColor") != "rgb(255, 0, 0)"
+    )
     await context.close()
 
-    report = {"first_load_bytes": weight, "requests": len(transferred),
-              "files": [{"url": url.replace(base, ""), "bytes": size}
-                        for url, size in transferred]}
+    report = {
+        "first_load_bytes": weight,
+        "requests": len(transferred),
+        "files": [{"url": url.replace(base, ""), "bytes": size} for url, size in transferred],
+    }
     (ARTIFACTS / "console-weight.json").write_text(json.dumps(report, indent=2))
     print(f"\nconsole first load: {weight} bytes transferred in {len(transferred)} requests")
 
 
-async def test_display_keeps_its_data_through_a_network_drop(api: Api,
-                                                             browser: Browser) -> None:
+async def test_display_keeps_its_data_through_a_network_drop(api: Api, browser: Browser) -> None:
     base = api.stack.gateway_url
     state = {"up": True, "seq": 7, "polls": 0}
 
@@ -542,12 +568,16 @@ async def test_display_keeps_its_data_through_a_network_drop(api: Api,
         if not state["up"]:
             await route.abort("internetdisconnected")
             return
-        await route.fulfill(json={
-            "now_serving": [{"seq_no": state["seq"], "name": "张*", "room": "1诊室"}],
-            "next": [{"seq_no": state["seq"] + 1, "name": "李*"},
-                     {"seq_no": state["seq"] + 2, "name": "王*"}],
-            "waiting_count": 2,
-        })
+        await route.fulfill(
+            json={
+                "now_serving": [{"seq_no": state["seq"], "name": "张*", "room": "1诊室"}],
+                "next": [
+                    {"seq_no": state["seq"] + 1, "name": "李*"},
+                    {"seq_no": state["seq"] + 2, "name": "王*"},
+                ],
+                "waiting_count": 2,
+            }
+        )
 
     context = await browser.new_context(viewport={"width": 1920, "height": 1080})
     page = await context.new_page()

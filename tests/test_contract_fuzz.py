@@ -54,11 +54,21 @@ async def fuzz_api(fuzz_stack: DevStack) -> AsyncIterator[Api]:
 
 def schemathesis(stack: DevStack, config: Path, token: str | None, *select: str) -> None:
     command = [
-        str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config),
-        "run", f"{stack.gateway_url}/api/v1/openapi.json",
-        *CHECKS, "--phases", "examples,coverage,fuzzing",
-        "--max-examples", "8", "--generation-deterministic", "--no-color",
-        "--request-timeout", "10", *select,
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(config),
+        "run",
+        f"{stack.gateway_url}/api/v1/openapi.json",
+        *CHECKS,
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        "8",
+        "--generation-deterministic",
+        "--no-color",
+        "--request-timeout",
+        "10",
+        *select,
     ]
     if token:
         command += ["--header", f"Authorization: Bearer {token}"]
@@ -66,25 +76,47 @@ def schemathesis(stack: DevStack, config: Path, token: str | None, *select: str)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
 
 
-async def test_every_answer_is_the_documented_one(fuzz_api: Api, fuzz_stack: DevStack,
-                                                  tmp_path: Path) -> None:
+async def test_every_answer_is_the_documented_one(
+    fuzz_api: Api, fuzz_stack: DevStack, tmp_path: Path
+) -> None:
     hospital = await make_hospital(fuzz_api)
     schedule = await make_schedule(fuzz_api, hospital, capacity=50)
     token, patient_id = await patient(fuzz_api, 7)
     config = tmp_path / "schemathesis.toml"
-    ids = {"hospital_id": hospital.id, "doctor_id": hospital.doctor_id,
-           "department_id": hospital.department_id, "schedule_id": schedule["id"],
-           "slot_id": schedule["slots"][0]["id"], "patient_id": patient_id}
-    config.write_text("[parameters]\n" + "".join(
-        f"{json.dumps(name)} = {json.dumps(value)}\n" for name, value in ids.items()))
+    ids = {
+        "hospital_id": hospital.id,
+        "doctor_id": hospital.doctor_id,
+        "department_id": hospital.department_id,
+        "schedule_id": schedule["id"],
+        "slot_id": schedule["slots"][0]["id"],
+        "patient_id": patient_id,
+    }
+    config.write_text(
+        "[parameters]\n"
+        + "".join(f"{json.dumps(name)} = {json.dumps(value)}\n" for name, value in ids.items())
+    )
 
     def run_all() -> None:
         # the patient's side (DELETE /me last: it ends this patient)
-        schemathesis(fuzz_stack, config, token, "--exclude-path-regex", "^/api/v1/(admin|auth)",
-                     "--exclude-path", "/api/v1/me", "--exclude-method", "DELETE")
+        schemathesis(
+            fuzz_stack,
+            config,
+            token,
+            "--exclude-path-regex",
+            "^/api/v1/(admin|auth)",
+            "--exclude-path",
+            "/api/v1/me",
+            "--exclude-method",
+            "DELETE",
+        )
         # the hospital's side, as its admin
-        schemathesis(fuzz_stack, config, hospital.staff_token,
-                     "--include-path-regex", "^/api/v1/admin/hospitals/\\{hospital_id\\}")
+        schemathesis(
+            fuzz_stack,
+            config,
+            hospital.staff_token,
+            "--include-path-regex",
+            "^/api/v1/admin/hospitals/\\{hospital_id\\}",
+        )
         # public sign-in operations: every refusal documented, never a 500
         schemathesis(fuzz_stack, config, None, "--include-path-regex", "^/api/v1/auth/")
 

@@ -95,7 +95,9 @@ def test_compose_file_passes_the_compose_specification_schema(path: Path) -> Non
     assert tool.exists(), "install the dev extra: pip install -e '.[dev]'"
     result = subprocess.run(
         [str(tool), "--builtin-schema", "vendor.compose-spec", str(path)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -125,9 +127,12 @@ def test_every_service_has_a_health_check(services: dict[str, Any]) -> None:
 
 def one_shot_services(services: dict[str, Any]) -> set[str]:
     """Services others wait for with `service_completed_successfully`."""
-    return {dep for service in services.values()
-            for dep, spec in (service.get("depends_on") or {}).items()
-            if isinstance(spec, dict) and spec.get("condition") == "service_completed_successfully"}
+    return {
+        dep
+        for service in services.values()
+        for dep, spec in (service.get("depends_on") or {}).items()
+        if isinstance(spec, dict) and spec.get("condition") == "service_completed_successfully"
+    }
 
 
 def test_mongo_is_a_replica_set_initiated_once(services: dict[str, Any]) -> None:
@@ -142,8 +147,9 @@ def test_mongo_is_a_replica_set_initiated_once(services: dict[str, Any]) -> None
     assert "rs.initiate" in script and "NotYetInitialized" in script  # idempotent
 
 
-def test_durable_data_lives_in_named_volumes(services: dict[str, Any],
-                                             compose: dict[str, Any]) -> None:
+def test_durable_data_lives_in_named_volumes(
+    services: dict[str, Any], compose: dict[str, Any]
+) -> None:
     volumes = set(compose.get("volumes") or {})
     for name, target in (("rabbitmq", "/var/lib/rabbitmq"), ("mongo", "/data/db")):
         mounts = {m.split(":")[1]: m.split(":")[0] for m in services[name]["volumes"]}
@@ -154,7 +160,8 @@ def test_durable_data_lives_in_named_volumes(services: dict[str, Any],
 
 @pytest.mark.parametrize("name", SCALABLE)
 def test_scalable_services_have_no_fixed_name_address_or_host_port(
-        services: dict[str, Any], name: str) -> None:
+    services: dict[str, Any], name: str
+) -> None:
     service = services[name]
     assert "container_name" not in service
     assert "ports" not in service
@@ -199,18 +206,21 @@ def test_dependencies_wait_with_conditions(services: dict[str, Any]) -> None:
             assert "@rabbitmq:5672/" in env["AMQP_URL"], name
         if "MONGO_URL" in env:
             assert deps.get("mongo", {}).get("condition") == "service_healthy", name
-            assert deps.get("mongo-init", {}).get("condition") == \
-                "service_completed_successfully", name
+            assert (
+                deps.get("mongo-init", {}).get("condition") == "service_completed_successfully"
+            ), name
             assert "@mongo:27017/?replicaSet=rs0" in env["MONGO_URL"], name
     for name in SERVICES:
-        assert "AMQP_URL" in service_env(services[name]) and \
-            "MONGO_URL" in service_env(services[name]), name
+        assert "AMQP_URL" in service_env(services[name]) and "MONGO_URL" in service_env(
+            services[name]
+        ), name
     assert "AMQP_URL" in service_env(services["gateway"])
     assert services["proxy"]["depends_on"]["gateway"]["condition"] == "service_healthy"
 
 
 def test_proxy_publishes_the_only_public_port_and_balances_gateways(
-        services: dict[str, Any]) -> None:
+    services: dict[str, Any],
+) -> None:
     published = {name for name, s in services.items() if s.get("ports")}
     operator_uis = {"rabbitmq", *OBSERVABILITY}
     assert published <= {"proxy", *operator_uis}
@@ -235,12 +245,18 @@ def test_compose_passes_every_setting_to_some_process(services: dict[str, Any]) 
     assert not missing, f"docker-compose.yml passes none of these settings: {missing}"
 
 
-def test_shared_secrets_are_required_and_given_only_where_used(
-        services: dict[str, Any]) -> None:
+def test_shared_secrets_are_required_and_given_only_where_used(services: dict[str, Any]) -> None:
     text = COMPOSE.read_text(encoding="utf-8")
-    for var in ("GUAHAO_JWT_PRIVATE_KEY", "GUAHAO_PII_KEY", "GUAHAO_WEBHOOK_KEY",
-                "GUAHAO_ADMIN_PASSWORD", "WECHAT_APPID", "WECHAT_SECRET", "GUAHAO_RPC_KEY",
-                "GUAHAO_JWT_PUBLIC_KEYS"):
+    for var in (
+        "GUAHAO_JWT_PRIVATE_KEY",
+        "GUAHAO_PII_KEY",
+        "GUAHAO_WEBHOOK_KEY",
+        "GUAHAO_ADMIN_PASSWORD",
+        "WECHAT_APPID",
+        "WECHAT_SECRET",
+        "GUAHAO_RPC_KEY",
+        "GUAHAO_JWT_PUBLIC_KEYS",
+    ):
         assert re.search(r"\$\{" + var + r":\?", text), f"{var} must be required (${{{var}:?…}})"
     holders = {n for n in SCALABLE if "GUAHAO_JWT_PRIVATE_KEY" in service_env(services[n])}
     assert holders == {"auth"}
@@ -276,8 +292,14 @@ def test_env_example_covers_every_compose_variable() -> None:
 def test_env_example_secrets_are_placeholders_with_instructions() -> None:
     listed = env_example_vars()
     text = ENV_EXAMPLE.read_text(encoding="utf-8")
-    for var in ("GUAHAO_JWT_PRIVATE_KEY", "GUAHAO_PII_KEY", "GUAHAO_WEBHOOK_KEY",
-                "GUAHAO_ADMIN_PASSWORD", "RABBITMQ_GATEWAY_PASSWORD", "WECHAT_SECRET"):
+    for var in (
+        "GUAHAO_JWT_PRIVATE_KEY",
+        "GUAHAO_PII_KEY",
+        "GUAHAO_WEBHOOK_KEY",
+        "GUAHAO_ADMIN_PASSWORD",
+        "RABBITMQ_GATEWAY_PASSWORD",
+        "WECHAT_SECRET",
+    ):
         assert listed.get(var) == "active", var
         assert re.search(rf"^{var}=$", text, re.M), f"{var}: no real secret in the example"
     assert "Ed25519PrivateKey" in text and "token_bytes(64)" in text
@@ -290,9 +312,19 @@ def test_make_env_generates_secrets_the_services_accept(tmp_path: Path) -> None:
 
     out = tmp_path / ".env"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "deploy" / "make-env.py"), "--output", str(out),
-         "--wechat-appid", "wx_test", "--wechat-secret", "s3cret"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            str(ROOT / "deploy" / "make-env.py"),
+            "--output",
+            str(out),
+            "--wechat-appid",
+            "wx_test",
+            "--wechat-secret",
+            "s3cret",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert out.stat().st_mode & 0o077 == 0, "the .env file must not be group/world readable"
@@ -316,8 +348,12 @@ def test_make_env_generates_secrets_the_services_accept(tmp_path: Path) -> None:
         assert re.fullmatch(r"[A-Za-z0-9_-]{24,}", values[var]), var
     assert 6 <= len(values["MONGO_REPLICA_KEY"]) <= 1024
     assert values["WECHAT_APPID"] == "wx_test"
-    again = subprocess.run([sys.executable, str(ROOT / "deploy" / "make-env.py"),
-                            "--output", str(out)], capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "make-env.py"), "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert again.returncode != 0, "must refuse to overwrite an existing .env"
 
 
@@ -355,10 +391,12 @@ def test_dockerfile_installs_dependencies_before_copying_the_source() -> None:
     instructions = dockerfile_instructions()
     copies = [(i, arg) for i, (kw, arg) in enumerate(instructions) if kw == "COPY"]
     first_pyproject = next(i for i, arg in copies if arg.split()[0] == "pyproject.toml")
-    install = next(i for i, (kw, arg) in enumerate(instructions)
-                   if kw == "RUN" and "pip install" in arg)
-    include = re.search(r"include\s*=\s*\[(.*?)\]",
-                        (ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    install = next(
+        i for i, (kw, arg) in enumerate(instructions) if kw == "RUN" and "pip install" in arg
+    )
+    include = re.search(
+        r"include\s*=\s*\[(.*?)\]", (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    )
     assert include is not None
     packages = [p.rstrip("*") for p in re.findall(r'"([a-z_]+\*?)"', include.group(1))]
     assert packages
@@ -369,18 +407,37 @@ def test_dockerfile_installs_dependencies_before_copying_the_source() -> None:
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert patterns[0] == "*", "allow-list the build context"
-    assert not any(p.lstrip("!").startswith((".env", ".venv", ".data", ".git"))
-                   for p in patterns if p.startswith("!"))
+    assert not any(
+        p.lstrip("!").startswith((".env", ".venv", ".data", ".git"))
+        for p in patterns
+        if p.startswith("!")
+    )
 
 
 # --- runbook -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("topic", ["scale", "backup", "rotate", "dead letter", "replica set",
-                                   "sharded", "quorum", "SIGTERM", "mongodump", "/readyz"])
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "scale",
+        "backup",
+        "rotate",
+        "dead letter",
+        "replica set",
+        "sharded",
+        "quorum",
+        "SIGTERM",
+        "mongodump",
+        "/readyz",
+    ],
+)
 def test_runbook_covers(topic: str) -> None:
     text = RUNBOOK.read_text(encoding="utf-8").lower()
     spelled = {"backup": ("backup", "back up"), "dead letter": ("dead letter", "dead-letter")}
@@ -389,8 +446,10 @@ def test_runbook_covers(topic: str) -> None:
 
 def test_runbook_names_every_metric() -> None:
     """Every metric the code registers is explained in docs/operations.md."""
-    pattern = re.compile(r"""(?:counter|histogram|gauge|Counter|Histogram|Gauge)\(\s*["']"""
-                         r"""(guahao_[a-z0-9_]+)["']""")
+    pattern = re.compile(
+        r"""(?:counter|histogram|gauge|Counter|Histogram|Gauge)\(\s*["']"""
+        r"""(guahao_[a-z0-9_]+)["']"""
+    )
     names: set[str] = set()
     for package in ("gateway", "shared", "services"):
         for path in (ROOT / package).rglob("*.py"):
@@ -410,8 +469,7 @@ def test_env_with_its_secrets_is_never_committed() -> None:
     assert kept.returncode == 1, ".env.example must stay tracked"
 
 
-def test_mongo_requires_auth_and_services_log_in_with_credentials(
-        services: dict[str, Any]) -> None:
+def test_mongo_requires_auth_and_services_log_in_with_credentials(services: dict[str, Any]) -> None:
     text = COMPOSE.read_text(encoding="utf-8")
     for var in ("MONGO_ROOT_PASSWORD", "MONGO_APP_PASSWORD", "MONGO_REPLICA_KEY"):
         assert re.search(r"\$\{" + var + r":\?", text), f"{var} must be required"
@@ -442,21 +500,30 @@ def test_the_gateway_shares_no_network_with_the_store(services: dict[str, Any]) 
 # --- supply chain ----------------------------------------------------------------------------
 
 
-def lock_check_in(tmp_path: Path, pyproject: str | None = None,
-                  dev_lock: str | None = None) -> subprocess.CompletedProcess[str]:
+def lock_check_in(
+    tmp_path: Path, pyproject: str | None = None, dev_lock: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run deploy/check-lock.py on a copy of the repo's pyproject and locks (edited)."""
     (tmp_path / "deploy").mkdir(exist_ok=True)
     (tmp_path / "deploy" / "check-lock.py").write_text(
-        (ROOT / "deploy" / "check-lock.py").read_text(encoding="utf-8"), encoding="utf-8")
+        (ROOT / "deploy" / "check-lock.py").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     (tmp_path / "pyproject.toml").write_text(
-        pyproject or (ROOT / "pyproject.toml").read_text(encoding="utf-8"), encoding="utf-8")
+        pyproject or (ROOT / "pyproject.toml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     (tmp_path / "requirements.lock").write_text(
-        (ROOT / "requirements.lock").read_text(encoding="utf-8"), encoding="utf-8")
+        (ROOT / "requirements.lock").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     (tmp_path / "requirements-dev.lock").write_text(
-        dev_lock or (ROOT / "requirements-dev.lock").read_text(encoding="utf-8"),
-        encoding="utf-8")
-    return subprocess.run([sys.executable, str(tmp_path / "deploy" / "check-lock.py")],
-                          capture_output=True, text=True, timeout=60, check=False)
+        dev_lock or (ROOT / "requirements-dev.lock").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    return subprocess.run(
+        [sys.executable, str(tmp_path / "deploy" / "check-lock.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_the_locks_match_pyproject(tmp_path: Path) -> None:
@@ -464,14 +531,20 @@ def test_the_locks_match_pyproject(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize(("edit", "complaint"), [
-    (lambda t: t.replace('"tzdata>=2024.1",', '"tzdata>=2024.1",\n  "msgspec>=0.18",'),
-     "msgspec"),  # added without `make lock`
-    (lambda t: t.replace('"tzdata>=2024.1",', ""), "no longer declares it"),  # removed
-    (lambda t: t.replace('"pydantic>=2.10,<3"', '"pydantic>=3"'), "does not satisfy"),
-])
+@pytest.mark.parametrize(
+    ("edit", "complaint"),
+    [
+        (
+            lambda t: t.replace('"tzdata>=2024.1",', '"tzdata>=2024.1",\n  "msgspec>=0.18",'),
+            "msgspec",
+        ),  # added without `make lock`
+        (lambda t: t.replace('"tzdata>=2024.1",', ""), "no longer declares it"),  # removed
+        (lambda t: t.replace('"pydantic>=2.10,<3"', '"pydantic>=3"'), "does not satisfy"),
+    ],
+)
 def test_a_pyproject_change_without_relocking_is_caught(
-        tmp_path: Path, edit: Any, complaint: str) -> None:
+    tmp_path: Path, edit: Any, complaint: str
+) -> None:
     changed = edit((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     result = lock_check_in(tmp_path, pyproject=changed)
     assert result.returncode == 1 and complaint in result.stderr, result.stderr
@@ -479,8 +552,7 @@ def test_a_pyproject_change_without_relocking_is_caught(
 
 def test_a_pin_without_hashes_is_caught(tmp_path: Path) -> None:
     text = (ROOT / "requirements-dev.lock").read_text(encoding="utf-8")
-    stripped = re.sub(r"(?m)^(pytest-timeout==[^\s]+) \\\n(\s+--hash=\S+( \\)?\n)+", r"\1\n",
-                      text)
+    stripped = re.sub(r"(?m)^(pytest-timeout==[^\s]+) \\\n(\s+--hash=\S+( \\)?\n)+", r"\1\n", text)
     assert stripped != text
     result = lock_check_in(tmp_path, dev_lock=stripped)
     assert result.returncode == 1 and "pytest-timeout" in result.stderr, result.stderr
@@ -500,8 +572,10 @@ def test_image_and_venv_install_only_hash_checked_locked_packages() -> None:
 
 def registered_metrics() -> set[str]:
     """Every metric name the code registers, plus prometheus-client's process collector."""
-    pattern = re.compile(r"""(?:counter|histogram|gauge|Counter|Histogram|Gauge)\(\s*["']"""
-                         r"""(guahao_[a-z0-9_]+)["']""")
+    pattern = re.compile(
+        r"""(?:counter|histogram|gauge|Counter|Histogram|Gauge)\(\s*["']"""
+        r"""(guahao_[a-z0-9_]+)["']"""
+    )
     names: set[str] = set()
     for package in ("gateway", "shared", "services"):
         for path in (ROOT / package).rglob("*.py"):
@@ -525,8 +599,10 @@ def test_compose_ships_jaeger_prometheus_and_grafana(services: dict[str, Any]) -
     assert services["prometheus"]["image"].startswith("prom/prometheus:")
     assert services["grafana"]["image"].startswith("grafana/grafana:")
     mounts = {name: [str(v) for v in services[name].get("volumes", [])] for name in OBSERVABILITY}
-    assert "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in \
-        mounts["prometheus"]
+    assert (
+        "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro"
+        in mounts["prometheus"]
+    )
     assert "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in mounts["prometheus"]
     assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts["grafana"]
     assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in mounts["grafana"]
@@ -537,12 +613,13 @@ def test_compose_ships_jaeger_prometheus_and_grafana(services: dict[str, Any]) -
 
 
 @pytest.mark.parametrize("name", SCALABLE)
-def test_every_python_process_exports_traces_to_jaeger(services: dict[str, Any],
-                                                       name: str) -> None:
+def test_every_python_process_exports_traces_to_jaeger(services: dict[str, Any], name: str) -> None:
     from shared.tracing import check_environment, wanted
 
     env = {k: str(v) for k, v in service_env(services[name]).items()}
-    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "${OTEL_EXPORTER_OTLP_ENDPOINT:-http://jaeger:4318}"
+    assert (
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "${OTEL_EXPORTER_OTLP_ENDPOINT:-http://jaeger:4318}"
+    )
     assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
     assert env["OTEL_TRACES_SAMPLER"] == "${OTEL_TRACES_SAMPLER:-parentbased_traceidratio}"
     assert env["OTEL_TRACES_SAMPLER_ARG"] == "${OTEL_TRACES_SAMPLER_ARG:-0.1}"
@@ -561,15 +638,25 @@ def test_prometheus_scrapes_every_process_and_rabbitmq() -> None:
     assert gateway["names"] == ["gateway"] and gateway["port"] == 8080
     [services] = jobs["guahao-services"]["dns_sd_configs"]
     assert set(services["names"]) == set(SERVICES) and services["port"] == 9100
-    rabbit_targets = [t for name in ("rabbitmq", "rabbitmq-queues")
-                      for c in jobs[name]["static_configs"] for t in c["targets"]]
+    rabbit_targets = [
+        t
+        for name in ("rabbitmq", "rabbitmq-queues")
+        for c in jobs[name]["static_configs"]
+        for t in c["targets"]
+    ]
     assert rabbit_targets == ["rabbitmq:15692", "rabbitmq:15692"]
     plugins = (ROOT / "deploy" / "rabbitmq" / "enabled_plugins").read_text(encoding="utf-8")
     assert "rabbitmq_prometheus" in plugins
 
 
-ALERTS = ("GuahaoBookingP99High", "GuahaoHttp5xxRatioHigh", "GuahaoOutboxBacklogOld",
-          "GuahaoEventsDeadLettered", "GuahaoWechatSendFailures", "GuahaoWebhookFailures")
+ALERTS = (
+    "GuahaoBookingP99High",
+    "GuahaoHttp5xxRatioHigh",
+    "GuahaoOutboxBacklogOld",
+    "GuahaoEventsDeadLettered",
+    "GuahaoWechatSendFailures",
+    "GuahaoWebhookFailures",
+)
 
 
 def test_alert_rules_cover_the_issue_and_read_real_metrics() -> None:
@@ -591,13 +678,15 @@ def test_alert_rules_cover_the_issue_and_read_real_metrics() -> None:
 def test_grafana_provisions_the_dashboard_and_its_queries_read_real_metrics() -> None:
     import json
 
-    sources = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "guahao.yml")
-                             .read_text(encoding="utf-8"))
+    sources = yaml.safe_load(
+        (GRAFANA / "provisioning" / "datasources" / "guahao.yml").read_text(encoding="utf-8")
+    )
     uids = {d["uid"]: d for d in sources["datasources"]}
     assert uids["prometheus"]["url"] == "http://prometheus:9090"
     assert uids["jaeger"]["type"] == "jaeger"
-    providers = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "guahao.yml")
-                               .read_text(encoding="utf-8"))
+    providers = yaml.safe_load(
+        (GRAFANA / "provisioning" / "dashboards" / "guahao.yml").read_text(encoding="utf-8")
+    )
     assert providers["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
     [path] = (GRAFANA / "dashboards").glob("*.json")
     dashboard = json.loads(path.read_text(encoding="utf-8"))
@@ -608,24 +697,34 @@ def test_grafana_provisions_the_dashboard_and_its_queries_read_real_metrics() ->
         for target in panel["targets"]:
             assert target["datasource"]["uid"] in uids, panel["title"]
             read |= metrics_in(target["expr"])
-    assert read - {"process_cpu_seconds_total", "process_resident_memory_bytes"} <= \
-        registered_metrics()
+    assert (
+        read - {"process_cpu_seconds_total", "process_resident_memory_bytes"}
+        <= registered_metrics()
+    )
     # RED per route and per RPC method, event lag, outbox, dead letters, WeChat, webhooks
-    assert {"guahao_http_requests_total", "guahao_http_request_duration_seconds",
-            "guahao_rpc_handled_total", "guahao_rpc_handle_seconds", "guahao_event_lag_seconds",
-            "guahao_outbox_oldest_age_seconds", "guahao_outbox_backlog",
-            "guahao_dead_lettered_total", "guahao_notify_messages_total",
-            "guahao_notify_webhook_attempts_total"} <= read
+    assert {
+        "guahao_http_requests_total",
+        "guahao_http_request_duration_seconds",
+        "guahao_rpc_handled_total",
+        "guahao_rpc_handle_seconds",
+        "guahao_event_lag_seconds",
+        "guahao_outbox_oldest_age_seconds",
+        "guahao_outbox_backlog",
+        "guahao_dead_lettered_total",
+        "guahao_notify_messages_total",
+        "guahao_notify_webhook_attempts_total",
+    } <= read
+
 
 # --- the `cluster` profile: three RabbitMQ nodes ----------------------------------------------
 
 
 def test_cluster_profile_adds_two_rabbitmq_nodes_that_join_the_first(
-        services: dict[str, Any], compose: dict[str, Any]) -> None:
+    services: dict[str, Any], compose: dict[str, Any]
+) -> None:
     conf = (ROOT / "deploy" / "rabbitmq" / "rabbitmq-cluster.conf").read_text(encoding="utf-8")
     assert re.search(r"^cluster_formation\.peer_discovery_backend = classic_config$", conf, re.M)
-    peers = set(re.findall(r"^cluster_formation\.classic_config\.nodes\.\d+ = (\S+)$", conf,
-                           re.M))
+    peers = set(re.findall(r"^cluster_formation\.classic_config\.nodes\.\d+ = (\S+)$", conf, re.M))
     assert peers == {"rabbit@rabbitmq", "rabbit@rabbitmq-2", "rabbit@rabbitmq-3"}
     join = (ROOT / "deploy" / "rabbitmq" / "join-cluster.sh").read_text(encoding="utf-8")
     assert "/node1/.erlang.cookie" in join and "exec docker-entrypoint.sh rabbitmq-server" in join
@@ -644,18 +743,26 @@ def test_cluster_profile_adds_two_rabbitmq_nodes_that_join_the_first(
         assert node["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
         assert "rabbitmq-diagnostics" in " ".join(node["healthcheck"]["test"])
         assert not node.get("ports"), "the management UI is node 1's"
-    data = [m.split(":")[0] for n in ("rabbitmq-2", "rabbitmq-3") for m in services[n]["volumes"]
-            if m.split(":")[1] == "/var/lib/rabbitmq"]
+    data = [
+        m.split(":")[0]
+        for n in ("rabbitmq-2", "rabbitmq-3")
+        for m in services[n]["volumes"]
+        if m.split(":")[1] == "/var/lib/rabbitmq"
+    ]
     assert len(set(data)) == 2, "each node its own data volume"
 
 
 @pytest.mark.parametrize("name", SCALABLE)
 def test_every_process_lists_the_three_nodes_as_its_own_broker_user(
-        services: dict[str, Any], name: str) -> None:
+    services: dict[str, Any], name: str
+) -> None:
     env = service_env(services[name])
     nodes = env["AMQP_URLS"].split(",")
     assert nodes[0] == env["AMQP_URL"], "node 1 first: it is there with or without the profile"
     assert [re.sub(r"^amqp://[^@]+@", "", n) for n in nodes] == [
-        "rabbitmq:5672/", "rabbitmq-2:5672/", "rabbitmq-3:5672/"]
+        "rabbitmq:5672/",
+        "rabbitmq-2:5672/",
+        "rabbitmq-3:5672/",
+    ]
     users = {re.match(r"^amqp://([^:]+):", n).group(1) for n in nodes}  # type: ignore[union-attr]
     assert users == {name}

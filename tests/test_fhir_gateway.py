@@ -19,7 +19,9 @@ from tests.test_fhir_schema import VALID_SLOT, assert_fhir_valid
 
 pytest_plugins = ["tests.gateway_fixtures"]
 APPOINTMENT = {
-    "resourceType": "Appointment", "id": "apt.1", "status": "booked",
+    "resourceType": "Appointment",
+    "id": "apt.1",
+    "status": "booked",
     "participant": [{"actor": {"type": "Patient", "display": "张*"}, "status": "accepted"}],
 }
 
@@ -43,7 +45,8 @@ async def outcome(response: Any, status: int, issue: str) -> dict[str, Any]:
 
 
 async def test_a_read_goes_to_the_catalog_and_answers_fhir_json(
-        client: Client, rpc: FakeRpc) -> None:
+    client: Client, rpc: FakeRpc
+) -> None:
     rpc.on("catalog", "fhir_read", VALID_SLOT)
     body = await fhir_json(await client.get("/fhir/Slot/slot.1"), 200)
     assert body == VALID_SLOT
@@ -52,40 +55,56 @@ async def test_a_read_goes_to_the_catalog_and_answers_fhir_json(
 
 
 async def test_a_search_passes_the_query_through_with_repeats_and_the_base_url(
-        client: Client, rpc: FakeRpc) -> None:
+    client: Client, rpc: FakeRpc
+) -> None:
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": 0}
     rpc.on("catalog", "fhir_search", bundle)
     response = await client.get(
         "/fhir/Slot?schedule.actor=Practitioner/doc.1&start=ge2026-12-01&start=lt2026-12-08"
-        "&status=free&_format=json", headers={"Host": "guahao.example:8443"})
+        "&status=free&_format=json",
+        headers={"Host": "guahao.example:8443"},
+    )
     assert await fhir_json(response, 200) == bundle
     (call,) = rpc.calls_to("fhir_search")
     assert call.params == FhirSearch(
-        resource_type="Slot", base_url="http://guahao.example:8443/fhir",
-        params=[("schedule.actor", "Practitioner/doc.1"), ("start", "ge2026-12-01"),
-                ("start", "lt2026-12-08"), ("status", "free")])
+        resource_type="Slot",
+        base_url="http://guahao.example:8443/fhir",
+        params=[
+            ("schedule.actor", "Practitioner/doc.1"),
+            ("start", "ge2026-12-01"),
+            ("start", "lt2026-12-08"),
+            ("status", "free"),
+        ],
+    )
 
 
 async def test_a_posted_search_merges_the_form_with_the_query(client: Client, rpc: FakeRpc) -> None:
     rpc.on("catalog", "fhir_search", {"resourceType": "Bundle", "type": "searchset"})
-    response = await client.post("/fhir/Schedule/_search?actor=Location/h.1",
-                                 data={"date": "ge2026-12-01"})
+    response = await client.post(
+        "/fhir/Schedule/_search?actor=Location/h.1", data={"date": "ge2026-12-01"}
+    )
     await fhir_json(response, 200)
     assert rpc.calls_to("fhir_search")[0].params.params == [
-        ("actor", "Location/h.1"), ("date", "ge2026-12-01")]
+        ("actor", "Location/h.1"),
+        ("date", "ge2026-12-01"),
+    ]
 
 
-@pytest.mark.parametrize(("path", "status", "issue"), [
-    ("/fhir/Patient/p.1", 404, "not-supported"),
-    ("/fhir/Patient", 404, "not-supported"),
-    ("/fhir/Slot/slot_1", 404, "not-found"),
-    ("/fhir/Slot/a%20b", 404, "not-found"),
-    ("/fhir/nothing/here/at/all", 404, "not-supported"),
-    ("/fhir/Slot?_format=xml", 406, "not-supported"),
-    ("/fhir/metadata?_format=application/fhir%2Bxml", 406, "not-supported"),
-])
+@pytest.mark.parametrize(
+    ("path", "status", "issue"),
+    [
+        ("/fhir/Patient/p.1", 404, "not-supported"),
+        ("/fhir/Patient", 404, "not-supported"),
+        ("/fhir/Slot/slot_1", 404, "not-found"),
+        ("/fhir/Slot/a%20b", 404, "not-found"),
+        ("/fhir/nothing/here/at/all", 404, "not-supported"),
+        ("/fhir/Slot?_format=xml", 406, "not-supported"),
+        ("/fhir/metadata?_format=application/fhir%2Bxml", 406, "not-supported"),
+    ],
+)
 async def test_what_is_not_served_answers_an_operation_outcome_without_calling_a_service(
-        client: Client, rpc: FakeRpc, path: str, status: int, issue: str) -> None:
+    client: Client, rpc: FakeRpc, path: str, status: int, issue: str
+) -> None:
     await outcome(await client.get(path), status, issue)
     assert [c for c in rpc.calls if c.service != "auth"] == []
 
@@ -97,13 +116,16 @@ async def test_an_oversized_query_is_refused_as_invalid(client: Client, rpc: Fak
 
 
 async def test_a_posted_search_too_large_is_an_operation_outcome(
-        client: Client, rpc: FakeRpc) -> None:
+    client: Client, rpc: FakeRpc
+) -> None:
     async def chunked_form() -> Any:  # no Content-Length: aiohttp refuses it while reading
         yield b"status=" + b"x" * 70_000
 
     response = await client.post(
-        "/fhir/Slot/_search", data=chunked_form(),
-        headers={"Content-Type": "application/x-www-form-urlencoded"})
+        "/fhir/Slot/_search",
+        data=chunked_form(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     await outcome(response, 413, "too-long")
     assert rpc.calls_to("fhir_search") == []
 
@@ -114,14 +136,18 @@ async def test_writes_are_not_allowed(client: Client) -> None:
     assert response.headers["Allow"] == "GET, HEAD"
 
 
-@pytest.mark.parametrize(("error", "status", "issue"), [
-    (NotFound(), 404, "not-found"),
-    (BadRequest("narrow it", issue="too-costly"), 400, "too-costly"),
-    (BadRequest("bad date", issue="invalid", parameter="start"), 400, "invalid"),
-    (ServiceUnavailable(service="booking"), 503, "transient"),
-])
+@pytest.mark.parametrize(
+    ("error", "status", "issue"),
+    [
+        (NotFound(), 404, "not-found"),
+        (BadRequest("narrow it", issue="too-costly"), 400, "too-costly"),
+        (BadRequest("bad date", issue="invalid", parameter="start"), 400, "invalid"),
+        (ServiceUnavailable(service="booking"), 503, "transient"),
+    ],
+)
 async def test_service_errors_become_operation_outcomes(
-        client: Client, rpc: FakeRpc, error: DomainError, status: int, issue: str) -> None:
+    client: Client, rpc: FakeRpc, error: DomainError, status: int, issue: str
+) -> None:
     rpc.on("catalog", "fhir_search", error)
     body = await outcome(await client.get("/fhir/Slot?start=xx"), status, issue)
     if error.details.get("parameter"):
@@ -141,7 +167,11 @@ async def test_metadata_is_a_capability_statement_of_what_is_served(client: Clie
     by_type = {r["type"]: r for r in body["rest"][0]["resource"]}
     assert set(by_type) == {"Practitioner", "Location", "Schedule", "Slot", "Appointment"}
     assert {p["name"] for p in by_type["Slot"]["searchParam"]} >= {
-        "schedule", "schedule.actor", "start", "status"}
+        "schedule",
+        "schedule.actor",
+        "start",
+        "status",
+    }
     assert [i["code"] for i in by_type["Appointment"]["interaction"]] == ["read"]
 
 
@@ -156,18 +186,19 @@ async def test_an_appointment_needs_a_token(client: Client, rpc: FakeRpc) -> Non
 
 
 async def test_a_patient_token_cannot_read_fhir_appointments(
-        client: Client, rpc: FakeRpc, signer: TokenSigner) -> None:
+    client: Client, rpc: FakeRpc, signer: TokenSigner
+) -> None:
     response = await client.get("/fhir/Appointment/apt.1", headers=bearer(signer.token()))
     await outcome(response, 403, "forbidden")
     assert rpc.calls_to("fhir_appointment") == []
 
 
 async def test_hospital_staff_read_an_appointment_through_booking_as_themselves(
-        client: Client, rpc: FakeRpc, signer: TokenSigner) -> None:
+    client: Client, rpc: FakeRpc, signer: TokenSigner
+) -> None:
     rpc.on("booking", "fhir_appointment", APPOINTMENT)
     token = signer.token("s_1", "hospital_admin", hid="h_1")
-    body = await fhir_json(await client.get("/fhir/Appointment/apt.1", headers=bearer(token)),
-                           200)
+    body = await fhir_json(await client.get("/fhir/Appointment/apt.1", headers=bearer(token)), 200)
     assert body == APPOINTMENT
     (call,) = rpc.calls_to("fhir_appointment")
     assert call.params == FhirAppointmentRef(id="apt.1")
@@ -175,11 +206,13 @@ async def test_hospital_staff_read_an_appointment_through_booking_as_themselves(
 
 
 async def test_another_hospitals_appointment_is_not_found(
-        client: Client, rpc: FakeRpc, signer: TokenSigner) -> None:
+    client: Client, rpc: FakeRpc, signer: TokenSigner
+) -> None:
     rpc.on("booking", "fhir_appointment", NotFound())
     token = signer.token("s_2", "hospital_admin", hid="h_2")
-    await outcome(await client.get("/fhir/Appointment/apt.1", headers=bearer(token)),
-                  404, "not-found")
+    await outcome(
+        await client.get("/fhir/Appointment/apt.1", headers=bearer(token)), 404, "not-found"
+    )
 
 
 # --- SMART Scheduling Links ---------------------------------------------------------------
@@ -192,17 +225,22 @@ async def test_the_manifest_links_every_bulk_file_absolutely_from_the_host(clien
     assert manifest["request"] == "http://guahao.example/fhir/$bulk-publish"
     assert manifest["output"] == [
         {"type": kind, "url": f"http://guahao.example/fhir/bulk/{kind}.ndjson"}
-        for kind in ("Location", "Schedule", "Slot")]
+        for kind in ("Location", "Schedule", "Slot")
+    ]
     assert manifest["error"] == []
     assert manifest["transactionTime"].endswith("+08:00")
 
 
 @pytest.mark.parametrize(("trusted", "scheme"), [(("127.0.0.1",), "https"), ((), "http")])
 async def test_x_forwarded_proto_counts_only_from_a_trusted_proxy(
-        make_client: MakeClient, trusted: tuple[str, ...], scheme: str) -> None:
+    make_client: MakeClient, trusted: tuple[str, ...], scheme: str
+) -> None:
     client = await make_client(trusted_proxies=trusted)
-    manifest = await (await client.get("/fhir/$bulk-publish", headers={
-        "Host": "guahao.example", "X-Forwarded-Proto": "https"})).json()
+    manifest = await (
+        await client.get(
+            "/fhir/$bulk-publish", headers={"Host": "guahao.example", "X-Forwarded-Proto": "https"}
+        )
+    ).json()
     assert manifest["request"] == f"{scheme}://guahao.example/fhir/$bulk-publish"
 
 
@@ -217,11 +255,18 @@ def pages(*chunks: dict[str, Any]) -> Callable[[Any, Any], Any]:
 
 
 async def test_a_bulk_file_is_every_page_one_resource_per_line(
-        client: Client, rpc: FakeRpc) -> None:
+    client: Client, rpc: FakeRpc
+) -> None:
     slot2 = {**VALID_SLOT, "id": "slot.2"}
-    rpc.on("catalog", "fhir_bulk", pages({"resources": [VALID_SLOT], "next": "1"},
-                                         {"resources": [], "next": "2"},
-                                         {"resources": [slot2], "next": None}))
+    rpc.on(
+        "catalog",
+        "fhir_bulk",
+        pages(
+            {"resources": [VALID_SLOT], "next": "1"},
+            {"resources": [], "next": "2"},
+            {"resources": [slot2], "next": None},
+        ),
+    )
     response = await client.get("/fhir/bulk/Slot.ndjson")
     assert response.status == 200
     assert response.content_type == "application/fhir+ndjson"
@@ -240,13 +285,15 @@ async def test_head_of_a_bulk_file_answers_headers_only(client: Client, rpc: Fak
 
 
 async def test_a_bulk_file_that_fails_before_its_first_line_is_an_operation_outcome(
-        client: Client, rpc: FakeRpc) -> None:
+    client: Client, rpc: FakeRpc
+) -> None:
     rpc.on("catalog", "fhir_bulk", ServiceUnavailable(service="booking"))
     await outcome(await client.get("/fhir/bulk/Schedule.ndjson"), 503, "transient")
 
 
 async def test_a_bulk_file_that_fails_midway_is_cut_off_not_silently_short(
-        client: Client, rpc: FakeRpc) -> None:
+    client: Client, rpc: FakeRpc
+) -> None:
     def respond(params: FhirBulkPage, caller: Any) -> Any:
         if params.cursor is None:
             return {"resources": [VALID_SLOT], "next": "1"}

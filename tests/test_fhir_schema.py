@@ -18,8 +18,12 @@ SCHEMA_PATH = Path(__file__).parent / "data" / "fhir.schema.json.gz"
 FHIR_SCHEMA_SHA256 = "15b9548af6412c44faaa411456e0652542de286fd1c58ef882b09bdc8947909d"
 
 VALID_SLOT: dict[str, Any] = {
-    "resourceType": "Slot", "id": "slot.1", "schedule": {"reference": "Schedule/sch.1"},
-    "status": "free", "start": "2026-12-01T08:00:00+08:00", "end": "2026-12-01T08:30:00+08:00",
+    "resourceType": "Slot",
+    "id": "slot.1",
+    "schedule": {"reference": "Schedule/sch.1"},
+    "status": "free",
+    "start": "2026-12-01T08:00:00+08:00",
+    "end": "2026-12-01T08:30:00+08:00",
 }
 
 
@@ -43,8 +47,9 @@ def fhir_validator() -> Draft6Validator:
 @functools.cache
 def definition_validator(resource_type: str) -> Draft6Validator:
     """One resource type's definition: the same rules, with readable error paths."""
-    return Draft6Validator({"$ref": f"#/definitions/{resource_type}",
-                            "definitions": fhir_schema()["definitions"]})
+    return Draft6Validator(
+        {"$ref": f"#/definitions/{resource_type}", "definitions": fhir_schema()["definitions"]}
+    )
 
 
 def fhir_errors(resource: Any) -> list[str]:
@@ -54,14 +59,18 @@ def fhir_errors(resource: Any) -> list[str]:
     `resourceType`: a resource is valid under the root exactly when it is valid under its own
     type's definition. Checking that definition gives the same verdict ~100 times faster and
     with readable paths (test_a_minimal_slot_is_valid checks the root as well)."""
-    if not isinstance(resource, dict) or resource.get("resourceType") not in fhir_schema()[
-            "definitions"]:
+    if (
+        not isinstance(resource, dict)
+        or resource.get("resourceType") not in fhir_schema()["definitions"]
+    ):
         return [] if fhir_validator().is_valid(resource) else ["not a FHIR R4 resource"]
     validator = definition_validator(resource["resourceType"])
     if validator.is_valid(resource):
         return []
-    found = [f"/{'/'.join(str(p) for p in e.absolute_path)}: {e.message[:300]}"
-             for e in validator.iter_errors(resource)]
+    found = [
+        f"/{'/'.join(str(p) for p in e.absolute_path)}: {e.message[:300]}"
+        for e in validator.iter_errors(resource)
+    ]
     for i, entry in enumerate(resource.get("entry") or []):
         found += [f"/entry/{i}/resource{error}" for error in fhir_errors(entry.get("resource"))]
     return found or ["not valid under the FHIR R4 schema"]
@@ -83,22 +92,37 @@ def test_a_minimal_slot_is_valid() -> None:
     assert_fhir_valid(VALID_SLOT)
 
 
-@pytest.mark.parametrize("change", [
-    {"id": "slot_1"},                       # FHIR ids allow no underscore
-    {"status": "open"},                     # not a SlotStatus code
-    {"start": "2026-12-01T08:00:00"},       # an instant needs its offset
-    {"comment": None},                      # FHIR JSON has no nulls
-    {"overbookedd": True},                  # no such element
-    {"resourceType": "Slots"},
-], ids=["underscore-id", "bad-status", "instant-without-offset", "null", "unknown-element",
-        "unknown-type"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"id": "slot_1"},  # FHIR ids allow no underscore
+        {"status": "open"},  # not a SlotStatus code
+        {"start": "2026-12-01T08:00:00"},  # an instant needs its offset
+        {"comment": None},  # FHIR JSON has no nulls
+        {"overbookedd": True},  # no such element
+        {"resourceType": "Slots"},
+    ],
+    ids=[
+        "underscore-id",
+        "bad-status",
+        "instant-without-offset",
+        "null",
+        "unknown-element",
+        "unknown-type",
+    ],
+)
 def test_the_validator_refuses_what_fhir_forbids(change: dict[str, Any]) -> None:
     assert fhir_errors({**VALID_SLOT, **change})
     assert not fhir_validator().is_valid({**VALID_SLOT, **change})
 
 
 def test_errors_of_a_bundle_point_into_its_entries() -> None:
-    bundle = {"resourceType": "Bundle", "type": "searchset", "total": 1,
-              "entry": [{"fullUrl": "http://h/fhir/Slot/slot.1",
-                         "resource": {**VALID_SLOT, "status": "open"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": 1,
+        "entry": [
+            {"fullUrl": "http://h/fhir/Slot/slot.1", "resource": {**VALID_SLOT, "status": "open"}}
+        ],
+    }
     assert any(e.startswith("/entry/0/resource/status") for e in fhir_errors(bundle))

@@ -17,8 +17,7 @@ from tests.system_kit import TOMORROW, Hospital, book, make_hospital, make_sched
 from tests.test_fhir_schema import assert_fhir_valid
 
 
-async def fhir(api: Api, path_or_url: str, *, token: str | None = None
-               ) -> tuple[int, str, Any]:
+async def fhir(api: Api, path_or_url: str, *, token: str | None = None) -> tuple[int, str, Any]:
     """GET a /fhir path (or an absolute URL the gateway handed out): status, content type,
     JSON body (or the raw text of NDJSON)."""
     url = path_or_url if "://" in path_or_url else f"{api.stack.gateway_url}{path_or_url}"
@@ -30,8 +29,9 @@ async def fhir(api: Api, path_or_url: str, *, token: str | None = None
         return response.status, response.content_type, json.loads(text)
 
 
-async def fhir_resource(api: Api, path_or_url: str, *, token: str | None = None,
-                        status: int = 200) -> dict[str, Any]:
+async def fhir_resource(
+    api: Api, path_or_url: str, *, token: str | None = None, status: int = 200
+) -> dict[str, Any]:
     got, content_type, body = await fhir(api, path_or_url, token=token)
     assert got == status, body
     assert content_type == "application/fhir+json"
@@ -59,8 +59,10 @@ async def booked_session(api: Api) -> tuple[Hospital, dict[str, Any], dict[str, 
 
 def slot_search(h: Hospital) -> str:
     after = TOMORROW + dt.timedelta(days=1)
-    return (f"/fhir/Slot?schedule.actor=Practitioner/{fhir_id(h.doctor_id)}"
-            f"&start=ge{TOMORROW.isoformat()}&start=lt{after.isoformat()}")
+    return (
+        f"/fhir/Slot?schedule.actor=Practitioner/{fhir_id(h.doctor_id)}"
+        f"&start=ge{TOMORROW.isoformat()}&start=lt{after.isoformat()}"
+    )
 
 
 async def test_a_booked_slice_is_a_busy_slot_and_the_other_stays_free(api: Api) -> None:
@@ -70,7 +72,8 @@ async def test_a_booked_slice_is_a_busy_slot_and_the_other_stays_free(api: Api) 
     slots = [entry["resource"] for entry in bundle["entry"]]
     assert [(s["id"], s["status"], capacity(s)) for s in slots] == [
         (fhir_id(schedule["slots"][0]["id"]), "busy", 0),
-        (fhir_id(schedule["slots"][1]["id"]), "free", 1)]
+        (fhir_id(schedule["slots"][1]["id"]), "free", 1),
+    ]
     assert slots[0]["start"] == f"{TOMORROW.isoformat()}T08:00:00+08:00"
     link = urlsplit(deep_link(slots[1]))
     outer = parse_qs(link.query)
@@ -83,8 +86,7 @@ async def test_a_booked_slice_is_a_busy_slot_and_the_other_stays_free(api: Api) 
         assert await fhir_resource(api, entry["fullUrl"]) == entry["resource"]
 
 
-async def test_doctor_hospital_and_session_are_practitioner_location_and_schedule(
-        api: Api) -> None:
+async def test_doctor_hospital_and_session_are_practitioner_location_and_schedule(api: Api) -> None:
     h, schedule, _ = await booked_session(api)
     doctor = await fhir_resource(api, f"/fhir/Practitioner/{fhir_id(h.doctor_id)}")
     assert doctor["name"][0]["text"] == "王医生"
@@ -97,7 +99,8 @@ async def test_doctor_hospital_and_session_are_practitioner_location_and_schedul
     assert entry["resource"]["active"] is True
     assert entry["resource"]["planningHorizon"] == {
         "start": f"{TOMORROW.isoformat()}T08:00:00+08:00",
-        "end": f"{TOMORROW.isoformat()}T08:59:00+08:00"}
+        "end": f"{TOMORROW.isoformat()}T08:59:00+08:00",
+    }
     assert entry["resource"]["serviceType"] == [{"text": "心血管内科"}]
     by_name = await fhir_resource(api, f"/fhir/Practitioner?_id={fhir_id(h.doctor_id)}&name=王")
     assert by_name["total"] == 1
@@ -138,8 +141,10 @@ async def test_an_appointment_is_readable_by_its_hospital_only(api: Api) -> None
     assert appointment["slot"] == [{"reference": f"Slot/{fhir_id(schedule['slots'][0]['id'])}"}]
     assert appointment["start"] == f"{TOMORROW.isoformat()}T08:00:00+08:00"
     actors = [p["actor"] for p in appointment["participant"]]
-    assert {"reference": f"Practitioner/{fhir_id(h.doctor_id)}", "display": "王医生 主任医师"
-            } in actors
+    assert {
+        "reference": f"Practitioner/{fhir_id(h.doctor_id)}",
+        "display": "王医生 主任医师",
+    } in actors
     assert {"type": "Patient", "display": "患*"} in actors
     assert "3101" not in json.dumps(appointment)  # no ID number, not even masked
     admin = await fhir_resource(api, path, token=await api.admin_token())
@@ -158,19 +163,26 @@ async def test_an_appointment_is_readable_by_its_hospital_only(api: Api) -> None
 async def test_cancelling_frees_the_slot_and_stopping_makes_it_unavailable(api: Api) -> None:
     h, schedule, booked = await booked_session(api)
     cancelled = await api.request(
-        "POST", f"/admin/hospitals/{h.id}/appointments/{booked['id']}/cancel",
-        token=h.staff_token, json={"reason": "医生出诊调整"})
+        "POST",
+        f"/admin/hospitals/{h.id}/appointments/{booked['id']}/cancel",
+        token=h.staff_token,
+        json={"reason": "医生出诊调整"},
+    )
     assert cancelled.status == 200, cancelled.body
-    appointment = await fhir_resource(api, f"/fhir/Appointment/{fhir_id(booked['id'])}",
-                                      token=h.staff_token)
+    appointment = await fhir_resource(
+        api, f"/fhir/Appointment/{fhir_id(booked['id'])}", token=h.staff_token
+    )
     assert appointment["status"] == "cancelled"
     assert "医生出诊调整" in appointment["cancelationReason"]["text"]
     slots = [e["resource"] for e in (await fhir_resource(api, slot_search(h)))["entry"]]
     assert [(s["status"], capacity(s)) for s in slots] == [("free", 1), ("free", 1)]
 
     stopped = await api.request(
-        "POST", f"/admin/hospitals/{h.id}/schedules/{schedule['id']}/stop",
-        token=h.staff_token, json={"reason": "停诊"})
+        "POST",
+        f"/admin/hospitals/{h.id}/schedules/{schedule['id']}/stop",
+        token=h.staff_token,
+        json={"reason": "停诊"},
+    )
     assert stopped.status == 200, stopped.body
     slots = [e["resource"] for e in (await fhir_resource(api, slot_search(h)))["entry"]]
     assert {s["status"] for s in slots} == {"busy-unavailable"}
@@ -181,8 +193,7 @@ async def test_cancelling_frees_the_slot_and_stopping_makes_it_unavailable(api: 
 async def test_errors_are_operation_outcomes(api: Api) -> None:
     missing = await fhir_resource(api, "/fhir/Practitioner/doc.nobody", status=404)
     assert missing["issue"][0]["code"] == "not-found"
-    unsupported = await fhir_resource(api, "/fhir/Slot?start=ge2026-12-01&colour=red",
-                                      status=400)
+    unsupported = await fhir_resource(api, "/fhir/Slot?start=ge2026-12-01&colour=red", status=400)
     assert unsupported["issue"][0]["code"] == "not-supported"
     invalid = await fhir_resource(api, "/fhir/Slot?start=ge2026-13-45", status=400)
     assert invalid["issue"][0]["code"] == "invalid"

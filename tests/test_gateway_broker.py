@@ -31,7 +31,10 @@ from shared.settings import DEFAULT_AMQP_URL, Settings
 
 AMQP_URL = os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
 PATIENT_BODY = {
-    "name": "张三", "id_number": "11010519491231002X", "phone": "13800138000", "relation": "self",
+    "name": "张三",
+    "id_number": "11010519491231002X",
+    "phone": "13800138000",
+    "relation": "self",
 }
 
 
@@ -82,14 +85,18 @@ def isolated_app(
     # a gateway that connects itself generates its dev RPC key there: not in the repo's .data
     data_dir = Path(tempfile.gettempdir()) / "guahao-test-gateway"
     return create_app(
-        Settings(amqp_url=amqp_url, data_dir=data_dir), rpc=rpc, routes=routes,
-        auth_service=service, **options
+        Settings(amqp_url=amqp_url, data_dir=data_dir),
+        rpc=rpc,
+        routes=routes,
+        auth_service=service,
+        **options,
     )
 
 
 @pytest.fixture
-async def client(aiohttp_client: AiohttpClient, broker: AbstractRobustConnection,
-                 auth_service: FakeAuthService) -> Client:
+async def client(
+    aiohttp_client: AiohttpClient, broker: AbstractRobustConnection, auth_service: FakeAuthService
+) -> Client:
     rpc = RpcClient(broker, default_timeout=3.0)
     return await aiohttp_client(
         isolated_app(auth_service.name, rpc, required_services=(auth_service.name,))
@@ -97,10 +104,12 @@ async def client(aiohttp_client: AiohttpClient, broker: AbstractRobustConnection
 
 
 async def test_request_travels_to_the_service_with_caller_and_request_id(
-        client: Client, auth_service: FakeAuthService) -> None:
+    client: Client, auth_service: FakeAuthService
+) -> None:
     token = auth_service.signer.token("u_42")
-    r = await client.post("/api/v1/patients", json=PATIENT_BODY,
-                          headers={**bearer(token), "X-Request-ID": "e2e-1"})
+    r = await client.post(
+        "/api/v1/patients", json=PATIENT_BODY, headers={**bearer(token), "X-Request-ID": "e2e-1"}
+    )
     assert r.status == 201, await r.text()
     assert await r.json() == {"id": "p_1", "name": "张三", "relation": "self"}
     assert r.headers["X-Request-ID"] == "e2e-1"
@@ -110,17 +119,23 @@ async def test_request_travels_to_the_service_with_caller_and_request_id(
 
 
 async def test_domain_error_raised_by_the_service_reaches_the_client(
-        client: Client, auth_service: FakeAuthService) -> None:
+    client: Client, auth_service: FakeAuthService
+) -> None:
     body = {**PATIENT_BODY, "name": "满员"}
-    r = await client.post("/api/v1/patients", json=body,
-                          headers=bearer(auth_service.signer.token()))
+    r = await client.post(
+        "/api/v1/patients", json=body, headers=bearer(auth_service.signer.token())
+    )
     assert r.status == 409
     assert (await r.json())["error"] == {
-        "code": "LIMIT_REACHED", "message": LimitReached.default_message, "details": {"limit": 5}}
+        "code": "LIMIT_REACHED",
+        "message": LimitReached.default_message,
+        "details": {"limit": 5},
+    }
 
 
 async def test_service_nobody_serves_is_503_at_once(
-        aiohttp_client: AiohttpClient, broker: AbstractRobustConnection) -> None:
+    aiohttp_client: AiohttpClient, broker: AbstractRobustConnection
+) -> None:
     rpc = RpcClient(broker, default_timeout=5.0)
     client = await aiohttp_client(isolated_app(f"nobody_{uuid.uuid4().hex[:10]}", rpc))
     started = time.monotonic()
@@ -131,11 +146,15 @@ async def test_service_nobody_serves_is_503_at_once(
 
 
 async def test_readyz_is_ready_when_every_required_service_answers(
-        client: Client, auth_service: FakeAuthService) -> None:
+    client: Client, auth_service: FakeAuthService
+) -> None:
     r = await client.get("/readyz")
     assert r.status == 200
     assert await r.json() == {
-        "status": "ready", "broker": "connected", "services": {auth_service.name: "ok"}}
+        "status": "ready",
+        "broker": "connected",
+        "services": {auth_service.name: "ok"},
+    }
 
 
 async def test_readyz_is_503_when_a_required_service_does_not_answer(
@@ -155,15 +174,20 @@ async def test_readyz_is_503_when_a_required_service_does_not_answer(
 
 
 async def test_gateway_connects_to_the_broker_itself(
-        aiohttp_client: AiohttpClient, auth_service: FakeAuthService) -> None:
-    app = isolated_app(auth_service.name, required_services=(auth_service.name,),
-                       signing_keys=auth_service.signer.configured_keys())
+    aiohttp_client: AiohttpClient, auth_service: FakeAuthService
+) -> None:
+    app = isolated_app(
+        auth_service.name,
+        required_services=(auth_service.name,),
+        signing_keys=auth_service.signer.configured_keys(),
+    )
     client = await aiohttp_client(app)
     r = await client.get("/readyz")
     assert r.status == 200, await r.text()
 
 
 # --- broker outage ------------------------------------------------------------------------
+
 
 class CuttableProxy:
     """A TCP proxy to RabbitMQ whose link can be cut and restored, simulating an outage."""
@@ -210,8 +234,12 @@ async def test_broker_outage_gives_fast_503_and_recovers_without_restart(
     await proxy.start()
     url = AMQP_URL.replace("127.0.0.1:5672", f"127.0.0.1:{proxy.port}")
     assert url != AMQP_URL, "outage test needs RabbitMQ on 127.0.0.1:5672"
-    app = isolated_app(auth_service.name, amqp_url=url, required_services=(auth_service.name,),
-                       signing_keys=auth_service.signer.configured_keys())
+    app = isolated_app(
+        auth_service.name,
+        amqp_url=url,
+        required_services=(auth_service.name,),
+        signing_keys=auth_service.signer.configured_keys(),
+    )
     client = await aiohttp_client(app)
     token = bearer(auth_service.signer.token())
     first = await client.post("/api/v1/patients", json=PATIENT_BODY, headers=token)
@@ -234,8 +262,9 @@ async def test_broker_outage_gives_fast_503_and_recovers_without_restart(
     while time.monotonic() < deadline and status != 201:
         await asyncio.sleep(0.5)
         with contextlib.suppress(Exception):
-            status = (await client.post("/api/v1/patients", json=PATIENT_BODY,
-                                        headers=token)).status
+            status = (
+                await client.post("/api/v1/patients", json=PATIENT_BODY, headers=token)
+            ).status
     assert status == 201
     assert (await client.get("/readyz")).status == 200
     await proxy.cut()

@@ -34,16 +34,22 @@ def jwk(signer: TokenSigner, kid: str | None = None) -> dict[str, str]:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     raw = signer.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    entry = {"kty": "OKP", "crv": "Ed25519",
-             "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
+    entry = {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode(),
+    }
     if kid is not None:
         entry["kid"] = kid
     return entry
 
 
 def answering_me(rpc: FakeRpc) -> FakeRpc:
-    rpc.on("auth", "me", lambda p, caller: {
-        "id": authenticated(caller).user_id, "role": authenticated(caller).role})
+    rpc.on(
+        "auth",
+        "me",
+        lambda p, caller: {"id": authenticated(caller).user_id, "role": authenticated(caller).role},
+    )
     return rpc
 
 
@@ -63,15 +69,18 @@ async def test_a_key_published_over_rpc_is_not_trusted_when_keys_are_configured(
 
 
 async def test_rotation_several_configured_keys_are_each_accepted(
-    aiohttp_client: AiohttpClient, tmp_path: Path,
+    aiohttp_client: AiohttpClient,
+    tmp_path: Path,
 ) -> None:
     old, new, retired = pem_signer(), pem_signer(), pem_signer()
     path = tmp_path / "jwt_public_keys.pem"
-    path.write_text(public_pem(new.private_key.public_key())
-                    + public_pem(old.private_key.public_key()))
+    path.write_text(
+        public_pem(new.private_key.public_key()) + public_pem(old.private_key.public_key())
+    )
     rpc = answering_me(FakeRpc())
     client = await aiohttp_client(
-        create_app(Settings(jwt_public_keys=str(path)), rpc=rpc, routes=ROUTES))
+        create_app(Settings(jwt_public_keys=str(path)), rpc=rpc, routes=ROUTES)
+    )
     for signer, status in ((old, 200), (new, 200), (retired, 401)):
         r = await client.get("/api/v1/me", headers=bearer(signer.token()))
         assert r.status == status, (signer.kid, await r.text())
@@ -83,10 +92,15 @@ def test_jwks_keys_keep_their_kid_or_get_the_derived_one() -> None:
     assert sorted(keys) == sorted(["2026-12", b.kid])
 
 
-@pytest.mark.parametrize("value", [
-    "", "{\"keys\": []}", "{\"keys\": [{\"kty\": \"RSA\", \"n\": \"x\"}]}",
-    "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        '{"keys": []}',
+        '{"keys": [{"kty": "RSA", "n": "x"}]}',
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+    ],
+)
 def test_unusable_key_configuration_is_refused(value: str) -> None:
     with pytest.raises(ValueError):
         parse_public_keys(value)

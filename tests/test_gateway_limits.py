@@ -118,8 +118,11 @@ def test_metrics_exposition_is_well_formed() -> None:
     text = metrics.render()
     assert text.endswith("\n")
     assert "# TYPE guahao_http_requests_total counter" in text
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(text) for s in family.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
     def value(name: str, **labels: str) -> float:
         return samples[(name, tuple(sorted(labels.items())))]
@@ -131,10 +134,19 @@ def test_metrics_exposition_is_well_formed() -> None:
     assert value(bucket, route="/api/v1/me", method="GET", le="0.005") == 1
     assert value(bucket, route="/api/v1/me", method="GET", le="0.25") == 2
     assert value(bucket, route="/api/v1/me", method="GET", le="+Inf") == 2
-    assert value("guahao_http_request_duration_seconds_count",
-                 route="/api/v1/me", method="GET") == 2
-    assert value("guahao_rpc_duration_seconds_bucket",
-                 service="auth", method="me", outcome="ok", le="0.025") == 1
+    assert (
+        value("guahao_http_request_duration_seconds_count", route="/api/v1/me", method="GET") == 2
+    )
+    assert (
+        value(
+            "guahao_rpc_duration_seconds_bucket",
+            service="auth",
+            method="me",
+            outcome="ok",
+            le="0.025",
+        )
+        == 1
+    )
     assert not [name for name, _ in samples if name.endswith("_created")]
 
 

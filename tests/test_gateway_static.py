@@ -18,8 +18,10 @@ from shared.settings import Settings
 
 pytest_plugins = ["tests.gateway_fixtures"]
 
-INDEX = '<!doctype html><html><head><script type="module" src="/console/assets/app-abc123.js">' \
-        '</script></head><body><div id="app"></div></body></html>'
+INDEX = (
+    '<!doctype html><html><head><script type="module" src="/console/assets/app-abc123.js">'
+    '</script></head><body><div id="app"></div></body></html>'
+)
 APP_JS = "console.log('app');\n" * 200  # big enough to be gzipped
 
 
@@ -35,8 +37,7 @@ def dist(tmp_path: Path) -> Path:
     return root
 
 
-async def console_client(aiohttp_client: Any, rpc: FakeRpc, root: Path
-                         ) -> TestClient[Any, Any]:
+async def console_client(aiohttp_client: Any, rpc: FakeRpc, root: Path) -> TestClient[Any, Any]:
     app = create_app(Settings(console_dir=root), rpc=rpc)
     client: TestClient[Any, Any] = await aiohttp_client(app)
     return client
@@ -44,9 +45,15 @@ async def console_client(aiohttp_client: Any, rpc: FakeRpc, root: Path
 
 def assert_strict(headers: Any) -> None:
     csp = headers["Content-Security-Policy"]
-    for directive in ("default-src 'self'", "script-src 'self'", "style-src 'self'",
-                      "connect-src 'self'", "frame-ancestors 'none'", "base-uri 'none'",
-                      "object-src 'none'"):
+    for directive in (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ):
         assert directive in csp, csp
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp and "*" not in csp
     assert headers["X-Content-Type-Options"] == "nosniff"
@@ -54,7 +61,8 @@ def assert_strict(headers: Any) -> None:
 
 
 async def test_index_is_revalidated_and_assets_are_immutable(
-        aiohttp_client: Any, rpc: FakeRpc, dist: Path) -> None:
+    aiohttp_client: Any, rpc: FakeRpc, dist: Path
+) -> None:
     client = await console_client(aiohttp_client, rpc, dist)
     index = await client.get("/console/")
     assert index.status == 200
@@ -79,35 +87,43 @@ async def test_index_is_revalidated_and_assets_are_immutable(
 
 
 async def test_client_routes_fall_back_to_index_but_missing_files_are_404(
-        aiohttp_client: Any, rpc: FakeRpc, dist: Path) -> None:
+    aiohttp_client: Any, rpc: FakeRpc, dist: Path
+) -> None:
     client = await console_client(aiohttp_client, rpc, dist)
     for route in ("/console/board", "/console/queue", "/console/staff/", "/console/a/b"):
         resp = await client.get(route)
         assert resp.status == 200, route
         assert await resp.text() == INDEX
         assert resp.headers["Cache-Control"] == "no-cache"
-    for missing in ("/console/assets/app-old999.js", "/console/assets/nothing",
-                    "/console/robots.txt"):
+    for missing in (
+        "/console/assets/app-old999.js",
+        "/console/assets/nothing",
+        "/console/robots.txt",
+    ):
         resp = await client.get(missing)
         assert resp.status == 404, missing
         assert_strict(resp.headers)
-    for escape in ("/console/../secret.txt", "/console/%2e%2e/secret.txt",
-                   "/console/assets/..%2f..%2fsecret.txt"):
+    for escape in (
+        "/console/../secret.txt",
+        "/console/%2e%2e/secret.txt",
+        "/console/assets/..%2f..%2fsecret.txt",
+    ):
         resp = await client.get(escape)
         assert "outside the build" not in await resp.text(), escape
 
 
-async def test_gzip_and_etag_revalidation(aiohttp_client: Any, rpc: FakeRpc,
-                                          dist: Path) -> None:
+async def test_gzip_and_etag_revalidation(aiohttp_client: Any, rpc: FakeRpc, dist: Path) -> None:
     client = await console_client(aiohttp_client, rpc, dist)
-    zipped = await client.get("/console/assets/app-abc123.js",
-                              headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
+    zipped = await client.get(
+        "/console/assets/app-abc123.js", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+    )
     assert zipped.headers["Content-Encoding"] == "gzip"
     assert zipped.headers["Vary"] == "Accept-Encoding"
     raw = await zipped.read()
     assert gzip.decompress(raw).decode() == APP_JS and len(raw) < len(APP_JS)
-    plain = await client.get("/console/assets/app-abc123.js",
-                             headers={"Accept-Encoding": "identity"})
+    plain = await client.get(
+        "/console/assets/app-abc123.js", headers={"Accept-Encoding": "identity"}
+    )
     assert "Content-Encoding" not in plain.headers
 
     first = await client.get("/console/")
@@ -120,8 +136,9 @@ async def test_gzip_and_etag_revalidation(aiohttp_client: Any, rpc: FakeRpc,
     assert fresh.headers["ETag"] != etag
 
 
-async def test_missing_build_is_a_clear_503(aiohttp_client: Any, rpc: FakeRpc,
-                                            tmp_path: Path) -> None:
+async def test_missing_build_is_a_clear_503(
+    aiohttp_client: Any, rpc: FakeRpc, tmp_path: Path
+) -> None:
     client = await console_client(aiohttp_client, rpc, tmp_path / "never-built")
     for path in ("/console/", "/console/board", "/console/assets/x.js"):
         resp = await client.get(path)

@@ -28,13 +28,16 @@ def test_full_width_digits_normalise_to_the_same_ascii_number() -> None:
     assert parse_resident_id(one_full_width_digit).number == VALID
 
 
-@pytest.mark.parametrize("value", [
-    ARABIC_INDIC,
-    VALID[:5] + "٥" + VALID[6:],          # one Arabic-Indic digit
-    VALID[:5] + "५" + VALID[6:],          # Devanagari
-    VALID[:5] + "௫" + VALID[6:],          # Tamil
-    VALID[:17] + "x\u200b",                # zero-width space
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        ARABIC_INDIC,
+        VALID[:5] + "٥" + VALID[6:],  # one Arabic-Indic digit
+        VALID[:5] + "५" + VALID[6:],  # Devanagari
+        VALID[:5] + "௫" + VALID[6:],  # Tamil
+        VALID[:17] + "x\u200b",  # zero-width space
+    ],
+)
 def test_digits_of_other_scripts_are_refused(value: str) -> None:
     with pytest.raises(ValueError, match="18"):
         parse_resident_id(value)
@@ -56,28 +59,44 @@ def test_phone_numbers_are_normalised_and_ascii_only() -> None:
 
 
 def test_contract_stores_the_normalised_numbers() -> None:
-    created = PatientCreate.model_validate({
-        "name": "张三", "id_number": FULL_WIDTH, "phone": "１３８１２３４５６７８",
-        "relation": "self"})
+    created = PatientCreate.model_validate(
+        {
+            "name": "张三",
+            "id_number": FULL_WIDTH,
+            "phone": "１３８１２３４５６７８",
+            "relation": "self",
+        }
+    )
     assert created.id_number == VALID and created.phone == "13812345678"
 
 
-@pytest.mark.parametrize("name", [
-    "张\u200b三",         # zero-width space
-    "张三\u202e",         # right-to-left override
-    "\u2066张三\u2069",   # isolates
-    "张\u200d三",         # zero-width joiner
-    "张\ufeff三",         # BOM
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "张\u200b三",  # zero-width space
+        "张三\u202e",  # right-to-left override
+        "\u2066张三\u2069",  # isolates
+        "张\u200d三",  # zero-width joiner
+        "张\ufeff三",  # BOM
+    ],
+)
 def test_names_with_invisible_characters_are_refused(name: str) -> None:
     with pytest.raises(ValidationError):
         PatientCreate.model_validate(
-            {"name": name, "id_number": VALID, "phone": "13812345678", "relation": "self"})
+            {"name": name, "id_number": VALID, "phone": "13812345678", "relation": "self"}
+        )
     with pytest.raises(ValidationError):
         PatientUpdate.model_validate({"name": name})
     with pytest.raises(ValidationError):
-        DoctorCreate.model_validate({"name": name, "title": "主任医师", "department_id": "d_1",
-                                     "fee_cents": 100, "published": True})
+        DoctorCreate.model_validate(
+            {
+                "name": name,
+                "title": "主任医师",
+                "department_id": "d_1",
+                "fee_cents": 100,
+                "published": True,
+            }
+        )
 
 
 def test_masked_id_keeps_only_the_province() -> None:

@@ -14,9 +14,15 @@ from shared.settings import Settings, SettingsError
 
 
 def record(msg: str, level: int = logging.INFO, **extra: object) -> logging.LogRecord:
-    made = logging.makeLogRecord({"msg": msg, "levelno": level,
-                                  "levelname": logging.getLevelName(level),
-                                  "name": "guahao.booking", **extra})
+    made = logging.makeLogRecord(
+        {
+            "msg": msg,
+            "levelno": level,
+            "levelname": logging.getLevelName(level),
+            "name": "guahao.booking",
+            **extra,
+        }
+    )
     return made
 
 
@@ -24,7 +30,8 @@ def test_json_lines_keep_their_shape_and_the_extra_fields() -> None:
     token = request_id_var.set("req-7")
     try:
         line = formatter("booking", "json").format(
-            record("appointment booked", appointment_id="a_1", n=3))
+            record("appointment booked", appointment_id="a_1", n=3)
+        )
     finally:
         request_id_var.reset(token)
     entry = json.loads(line)
@@ -47,7 +54,8 @@ def test_json_lines_carry_the_exception() -> None:
 
 def test_console_lines_read_well_in_a_terminal() -> None:
     line = formatter("booking", "console", colors=False).format(
-        record("appointment booked", appointment_id="a_1"))
+        record("appointment booked", appointment_id="a_1")
+    )
     assert not line.startswith("{")
     assert "[info" in line and "appointment booked" in line
     assert "appointment_id=a_1" in line

@@ -140,8 +140,9 @@ async def test_published_event_reaches_a_hospital_queue_with_the_contract_proper
 ) -> None:
     hospital = f"h_{uuid.uuid4().hex[:8]}"
     channel = await broker.channel()
-    exchange = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC,
-                                              durable=True)
+    exchange = await channel.declare_exchange(
+        EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+    )
     queue = await channel.declare_queue(exclusive=True)
     await queue.bind(exchange, routing_key=f"*.*.{hospital}")
     publisher = EventPublisher(broker)
@@ -175,8 +176,14 @@ async def test_consumer_skips_duplicates_retries_failures_and_dead_letters_poiso
         handled.append(event.id)
 
     consumer = EventConsumer(
-        broker, ProcessedEvents(mongo_db.processed_events), service="tests", purpose=purpose,
-        bindings=[f"*.*.{hospital}"], handler=handler, max_attempts=3, retry_delay=0.2,
+        broker,
+        ProcessedEvents(mongo_db.processed_events),
+        service="tests",
+        purpose=purpose,
+        bindings=[f"*.*.{hospital}"],
+        handler=handler,
+        max_attempts=3,
+        retry_delay=0.2,
     )
     await consumer.start()
     publisher = EventPublisher(broker)
@@ -203,13 +210,21 @@ async def test_consumer_skips_duplicates_retries_failures_and_dead_letters_poiso
 
 
 def make_consumer(
-    broker: AbstractRobustConnection, mongo_db: AsyncDatabase[Document], hospital: str,
-    handler: Callable[[EventEnvelope], Awaitable[None]], **options: Any,
+    broker: AbstractRobustConnection,
+    mongo_db: AsyncDatabase[Document],
+    hospital: str,
+    handler: Callable[[EventEnvelope], Awaitable[None]],
+    **options: Any,
 ) -> EventConsumer:
     return EventConsumer(
-        broker, ProcessedEvents(mongo_db.processed_events), service="tests",
-        purpose=f"t{uuid.uuid4().hex[:8]}", bindings=[f"*.*.{hospital}"], handler=handler,
-        **options)
+        broker,
+        ProcessedEvents(mongo_db.processed_events),
+        service="tests",
+        purpose=f"t{uuid.uuid4().hex[:8]}",
+        bindings=[f"*.*.{hospital}"],
+        handler=handler,
+        **options,
+    )
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
@@ -253,16 +268,20 @@ async def test_concurrent_deliveries_of_one_event_run_the_handler_once(
     await asyncio.sleep(1.5)  # the held copies went round the retry queue and were skipped
     assert runs == [event.id]
     assert await dead_letters(broker, consumer) == 0
-    claim = await mongo_db.processed_events.find_one(
-        {"_id": f"{consumer.queue_name}:{event.id}"})
+    claim = await mongo_db.processed_events.find_one({"_id": f"{consumer.queue_name}:{event.id}"})
     assert claim is not None and claim["state"] == "done"
     await stop_and_delete(broker, consumer)
 
 
-@pytest.mark.parametrize("error", [
-    AutoReconnect("store down"), ServerSelectionTimeoutError("no primary"),
-    NetworkTimeout("timed out"), ConnectionFailure("refused"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        AutoReconnect("store down"),
+        ServerSelectionTimeoutError("no primary"),
+        NetworkTimeout("timed out"),
+        ConnectionFailure("refused"),
+    ],
+)
 async def test_store_outage_is_retried_with_backoff_and_never_dead_lettered(
     broker: AbstractRobustConnection, mongo_db: AsyncDatabase[Document], error: Exception
 ) -> None:
@@ -276,8 +295,16 @@ async def test_store_outage_is_retried_with_backoff_and_never_dead_lettered(
             raise error
         handled.append(event.id)
 
-    consumer = make_consumer(broker, mongo_db, hospital, handler, max_attempts=2,
-                             retry_delay=0.05, infra_backoff=0.05, infra_backoff_max=0.4)
+    consumer = make_consumer(
+        broker,
+        mongo_db,
+        hospital,
+        handler,
+        max_attempts=2,
+        retry_delay=0.05,
+        infra_backoff=0.05,
+        infra_backoff_max=0.4,
+    )
     await consumer.start()
     event = new_event("appointment.booked", hospital, {})
     await EventPublisher(broker).publish(event)
@@ -299,16 +326,17 @@ async def test_handler_errors_still_dead_letter_after_the_limit_and_release_the_
         calls.append(event.id)
         raise ValueError("a bug, not an outage")
 
-    consumer = make_consumer(broker, mongo_db, hospital, handler, max_attempts=2,
-                             retry_delay=0.05)
+    consumer = make_consumer(broker, mongo_db, hospital, handler, max_attempts=2, retry_delay=0.05)
     await consumer.start()
     event = new_event("appointment.booked", hospital, {})
     await EventPublisher(broker).publish(event)
     await wait_until(lambda: len(calls) >= 2)
     await asyncio.sleep(0.3)
     assert len(calls) == 2 and await dead_letters(broker, consumer) == 1
-    assert await mongo_db.processed_events.find_one(
-        {"_id": f"{consumer.queue_name}:{event.id}"}) is None
+    assert (
+        await mongo_db.processed_events.find_one({"_id": f"{consumer.queue_name}:{event.id}"})
+        is None
+    )
     await stop_and_delete(broker, consumer)
 
 
@@ -328,12 +356,21 @@ async def test_a_stale_claim_is_taken_over_and_a_live_one_waited_for(
     now = dt.datetime.now(dt.UTC)
     # handled before claims existed: `{_id, at}` only
     await mongo_db.processed_events.insert_one(
-        {"_id": f"{consumer.queue_name}:{legacy.id}", "at": now})
-    for event, until in ((stale, now - dt.timedelta(seconds=1)),
-                         (live, now + dt.timedelta(seconds=1.5))):
-        await mongo_db.processed_events.insert_one({
-            "_id": f"{consumer.queue_name}:{event.id}", "state": "claimed",
-            "holder": "dead-replica", "until": until, "at": now})
+        {"_id": f"{consumer.queue_name}:{legacy.id}", "at": now}
+    )
+    for event, until in (
+        (stale, now - dt.timedelta(seconds=1)),
+        (live, now + dt.timedelta(seconds=1.5)),
+    ):
+        await mongo_db.processed_events.insert_one(
+            {
+                "_id": f"{consumer.queue_name}:{event.id}",
+                "state": "claimed",
+                "holder": "dead-replica",
+                "until": until,
+                "at": now,
+            }
+        )
     await consumer.start()
     publisher = EventPublisher(broker)
     await publisher.publish(legacy)

@@ -26,8 +26,11 @@ AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 async def test_registry_keeps_names_labels_and_one_metric_per_name() -> None:
@@ -64,12 +67,14 @@ class Unused:
 
 async def test_outbox_age_is_the_oldest_pending_event(mongo_db: AsyncDatabase[Document]) -> None:
     collection = mongo_db.things
-    relay = OutboxRelay(Unused(), [collection],
-                        Lease(mongo_db.leases, "outbox", "me", dt.timedelta(seconds=10)))
+    relay = OutboxRelay(
+        Unused(), [collection], Lease(mongo_db.leases, "outbox", "me", dt.timedelta(seconds=10))
+    )
     assert await relay.oldest_age() == 0.0
     old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3)
-    await collection.insert_one({"_id": "a", **outbox_fields(new_event("x.y", "h", {})),
-                                 "outbox_at": old})
+    await collection.insert_one(
+        {"_id": "a", **outbox_fields(new_event("x.y", "h", {})), "outbox_at": old}
+    )
     await collection.insert_one({"_id": "b", **outbox_fields(new_event("x.y", "h", {}))})
     assert 179 < await relay.oldest_age() < 240
     await collection.update_one({"_id": "a"}, {"$set": {"outbox_pending": False}})
@@ -84,7 +89,8 @@ async def broker() -> AsyncIterator[AbstractRobustConnection]:
 
 
 async def test_consumers_observe_how_late_an_event_is_handled(
-        broker: AbstractRobustConnection) -> None:
+    broker: AbstractRobustConnection,
+) -> None:
     hospital = f"h_{uuid.uuid4().hex[:8]}"
     registry = Registry()
     handled = asyncio.Event()
@@ -92,14 +98,19 @@ async def test_consumers_observe_how_late_an_event_is_handled(
     async def handler(event: EventEnvelope) -> None:
         handled.set()
 
-    consumer = EventConsumer(broker, None, service=f"test{uuid.uuid4().hex[:8]}",
-                             purpose="lag", bindings=[f"*.*.{hospital}"], handler=handler,
-                             metrics=registry)
+    consumer = EventConsumer(
+        broker,
+        None,
+        service=f"test{uuid.uuid4().hex[:8]}",
+        purpose="lag",
+        bindings=[f"*.*.{hospital}"],
+        handler=handler,
+        metrics=registry,
+    )
     await consumer.start()
     try:
         late = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)
-        await EventPublisher(broker).publish(new_event("appointment.booked", hospital, {},
-                                                       at=late))
+        await EventPublisher(broker).publish(new_event("appointment.booked", hospital, {}, at=late))
         async with asyncio.timeout(10):
             await handled.wait()
         found = samples(registry.exposition())

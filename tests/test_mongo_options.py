@@ -30,7 +30,7 @@ async def connect() -> AsyncIterator[Connect]:
 
 
 def test_writes_wait_for_a_majority_and_reads_see_only_majority_committed_data(
-    connect: Connect
+    connect: Connect,
 ) -> None:
     client = connect("mongodb://127.0.0.1:1/")
     assert client.write_concern.document == {"w": "majority", "wtimeout": 5000}
@@ -50,8 +50,10 @@ def test_reads_and_writes_are_retried_once_and_time_out_fast(connect: Connect) -
 
 
 def test_a_replica_set_url_is_taken_as_given_and_its_options_win(connect: Connect) -> None:
-    client = connect("mongodb://db1:27017,db2:27017,db3:27017/?replicaSet=rs0"
-                     "&w=2&readConcernLevel=local&serverSelectionTimeoutMS=5000")
+    client = connect(
+        "mongodb://db1:27017,db2:27017,db3:27017/?replicaSet=rs0"
+        "&w=2&readConcernLevel=local&serverSelectionTimeoutMS=5000"
+    )
     assert client.options.replica_set_name == "rs0"
     assert client.write_concern.document == {"w": 2, "wtimeout": 5000}
     assert client.read_concern.level == "local"

@@ -30,21 +30,37 @@ pytest_plugins = ["tests.notify_fixtures"]
 HOSPITAL = "h_budget"
 
 
-async def events_of(db: AsyncDatabase[Document], http: aiohttp.ClientSession, fake: Fake,
-                    clock: Clock, openids: StubOpenids) -> tuple[NotifyEvents, object]:
+async def events_of(
+    db: AsyncDatabase[Document],
+    http: aiohttp.ClientSession,
+    fake: Fake,
+    clock: Clock,
+    openids: StubOpenids,
+) -> tuple[NotifyEvents, object]:
     notify = await build_notify(db, http, fake, clock, openids)
-    hooks = WebhookService(Webhooks(db), Deliveries(db), SecretBox(secrets.token_bytes(32)),
-                           UrlPolicy(allow_http=True, allow_private=True), clock)
+    hooks = WebhookService(
+        Webhooks(db),
+        Deliveries(db),
+        SecretBox(secrets.token_bytes(32)),
+        UrlPolicy(allow_http=True, allow_private=True),
+        clock,
+    )
     return NotifyEvents(hooks, notify.reminders, notify.messages), notify
 
 
 @pytest.mark.parametrize("quota", [0, 1])
 async def test_an_appointment_event_costs_at_most_three_store_operations(
-        counted_db: AsyncDatabase[Document], http: aiohttp.ClientSession, fake: Fake,
-        clock: Clock, openids: StubOpenids, quota: int) -> None:
+    counted_db: AsyncDatabase[Document],
+    http: aiohttp.ClientSession,
+    fake: Fake,
+    clock: Clock,
+    openids: StubOpenids,
+    quota: int,
+) -> None:
     events, notify = await events_of(counted_db, http, fake, clock, openids)
-    await events.on_event(event("appointment.booked", appointment("u_warm"),
-                                hospital_id=HOSPITAL))  # this replica read the hospital's hooks
+    await events.on_event(
+        event("appointment.booked", appointment("u_warm"), hospital_id=HOSPITAL)
+    )  # this replica read the hospital's hooks
     patient = await new_patient(fake, openids)
     if quota:
         await grant(notify, fake, patient, "booking_confirmed", quota)  # type: ignore[arg-type]

@@ -18,9 +18,15 @@ from tests.booking_kit import Kit, local
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 API_TYPES = {
-    "appointment.booked", "appointment.cancelled", "appointment.rescheduled",
-    "appointment.checked_in", "appointment.no_show", "schedule.published", "schedule.stopped",
-    "schedule.capacity_changed", "doctor.updated",
+    "appointment.booked",
+    "appointment.cancelled",
+    "appointment.rescheduled",
+    "appointment.checked_in",
+    "appointment.no_show",
+    "schedule.published",
+    "schedule.stopped",
+    "schedule.capacity_changed",
+    "doctor.updated",
 }
 
 
@@ -46,13 +52,18 @@ def test_every_event_type_of_the_contract_has_an_example_and_a_line() -> None:
 
 
 async def test_hand_written_examples_match_what_booking_publishes(
-    mongo_db: AsyncDatabase[Document]
+    mongo_db: AsyncDatabase[Document],
 ) -> None:
     kit = await Kit(mongo_db, local(2026, 12, 1, 9)).setup()
     schedule = kit.schedule(dt.date(2026, 12, 2), capacity=3)
-    await kit.booker.book("u_1", BookParams(slot_id=schedule.slots[0].id,
-                                            patient_id=kit.patients.add("u_1"),
-                                            idempotency_key=uuid.uuid4().hex))
+    await kit.booker.book(
+        "u_1",
+        BookParams(
+            slot_id=schedule.slots[0].id,
+            patient_id=kit.patients.add("u_1"),
+            idempotency_key=uuid.uuid4().hex,
+        ),
+    )
     await kit.admin.change_capacity(kit.hospital_id, schedule.slots[0].id, 1)
     await kit.admin.stop(kit.hospital_id, schedule.id, "医生外出会诊")
     real = {e.type: e for e in kit.publisher.events}
@@ -73,20 +84,29 @@ def test_every_catalogue_example_is_its_type_s_model() -> None:
 
 
 async def test_what_booking_publishes_is_its_type_s_model(
-    mongo_db: AsyncDatabase[Document]
+    mongo_db: AsyncDatabase[Document],
 ) -> None:
     kit = await Kit(mongo_db, local(2026, 12, 1, 9)).setup()
     schedule = kit.schedule(dt.date(2026, 12, 2), capacity=2, starts=("08:00", "08:30"))
     user = "u_typed"
-    booked, _ = await kit.booker.book(user, BookParams(
-        slot_id=schedule.slots[0].id, patient_id=kit.patients.add(user),
-        idempotency_key=uuid.uuid4().hex))
+    booked, _ = await kit.booker.book(
+        user,
+        BookParams(
+            slot_id=schedule.slots[0].id,
+            patient_id=kit.patients.add(user),
+            idempotency_key=uuid.uuid4().hex,
+        ),
+    )
     await kit.lifecycle.move_by_hospital(kit.hospital_id, booked.id, schedule.slots[1].id)
     await kit.lifecycle.cancel_by_hospital(kit.hospital_id, booked.id, "医生调班")
     await kit.admin.change_capacity(kit.hospital_id, schedule.slots[0].id, 1)
     await kit.admin.stop(kit.hospital_id, schedule.id, "停诊")
     assert {e.type for e in kit.publisher.events} >= {
-        "appointment.booked", "appointment.rescheduled", "appointment.cancelled",
-        "schedule.capacity_changed", "schedule.stopped"}
+        "appointment.booked",
+        "appointment.rescheduled",
+        "appointment.cancelled",
+        "schedule.capacity_changed",
+        "schedule.stopped",
+    }
     for event in kit.publisher.events:
         EVENT_DATA[event.type].model_validate(event.data)

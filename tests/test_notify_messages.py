@@ -66,7 +66,8 @@ async def remaining(notify: Notify, patient: Patient, kind: str) -> int:
 def test_dev_templates_cover_every_kind_with_the_fakes_ids() -> None:
     templates = load_templates(None)
     assert {t.kind: t.template_id for t in templates} == {
-        kind: t.template_id for kind, t in DEFAULT_TEMPLATES.items()}
+        kind: t.template_id for kind, t in DEFAULT_TEMPLATES.items()
+    }
 
 
 def test_every_page_a_notification_can_carry_is_a_page_of_app_json() -> None:
@@ -92,8 +93,17 @@ def test_unknown_keyword_type_or_field_refuses_to_start(tmp_path: Path) -> None:
     with pytest.raises(TemplateConfigError, match="unknown kind"):
         load_templates(json.dumps({"birthday": {"template_id": "t", "keywords": {}}}))
     path = tmp_path / "templates.json"
-    path.write_text(json.dumps({"visit_reminder": {
-        "template_id": "t9", "page": "pages/a?id={id}", "keywords": {"time1": "{visit_time}"}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "visit_reminder": {
+                    "template_id": "t9",
+                    "page": "pages/a?id={id}",
+                    "keywords": {"time1": "{visit_time}"},
+                }
+            }
+        )
+    )
     assert [t.template_id for t in load_templates(str(path))] == ["t9"]
 
 
@@ -104,7 +114,8 @@ async def test_accepts_add_quota_and_unknown_template_ids_are_refused(
     notify: Notify, patient: Patient
 ) -> None:
     view = await notify.subscriptions.record(
-        patient.user_id, {BOOKED: "accept", CANCELLED: "reject"})
+        patient.user_id, {BOOKED: "accept", CANCELLED: "reject"}
+    )
     assert {i.kind: i.remaining for i in view.items}["booking_confirmed"] == 1
     await notify.subscriptions.record(patient.user_id, {BOOKED: "accept"})
     assert await remaining(notify, patient, "booking_confirmed") == 2
@@ -135,8 +146,13 @@ async def test_one_accept_sends_exactly_one_valid_message_and_spends_the_quota(
     await notify.messages.on_event(event("appointment.booked", appointment(patient.user_id)))
     [message] = await sent_to(fake, patient)
     values = {key: entry["value"] for key, entry in message["data"].items()}  # type: ignore[attr-defined]
-    assert values == {"thing1": "心血管内科 李明", "time2": "2026年12月2日 08:30",
-                      "name3": "张三", "character_string4": "7", "thing5": "请提前15分钟到院取号"}
+    assert values == {
+        "thing1": "心血管内科 李明",
+        "time2": "2026年12月2日 08:30",
+        "name3": "张三",
+        "character_string4": "7",
+        "thing5": "请提前15分钟到院取号",
+    }
     assert message["page"] == f"pages/appointment-detail/index?id={booked['id']}"
     assert await remaining(notify, patient, "booking_confirmed") == 0
     assert notify.metrics.messages.value("booking_confirmed", "sent") == 1
@@ -147,8 +163,9 @@ async def test_three_accepts_give_three_messages_over_three_bookings(
 ) -> None:
     await grant(notify, fake, patient, "booking_confirmed", 3)
     for day in ("2026-12-02", "2026-12-03", "2026-12-04", "2026-12-05"):
-        await notify.messages.on_event(event("appointment.booked",
-                                             appointment(patient.user_id, date=day)))
+        await notify.messages.on_event(
+            event("appointment.booked", appointment(patient.user_id, date=day))
+        )
     assert len(await sent_to(fake, patient)) == 3
     assert await remaining(notify, patient, "booking_confirmed") == 0
 
@@ -168,10 +185,11 @@ async def test_values_are_fitted_to_the_keyword_rules(
     notify: Notify, fake: Fake, patient: Patient
 ) -> None:
     await grant(notify, fake, patient, "booking_confirmed", 1)
-    long = appointment(patient.user_id,
-                       department={"id": "d", "name": "心血管内科介入治疗中心特需专家门诊部"},
-                       patient={"id": "p", "name": "欧阳娜娜娜娜娜娜娜娜娜娜",
-                                "id_number_masked": "x"})
+    long = appointment(
+        patient.user_id,
+        department={"id": "d", "name": "心血管内科介入治疗中心特需专家门诊部"},
+        patient={"id": "p", "name": "欧阳娜娜娜娜娜娜娜娜娜娜", "id_number_masked": "x"},
+    )
     await notify.messages.on_event(event("appointment.booked", long))
     [message] = await sent_to(fake, patient)
     data = {key: entry["value"] for key, entry in message["data"].items()}  # type: ignore[attr-defined]
@@ -206,8 +224,9 @@ async def test_47003_is_a_configuration_fault_logged_counted_and_not_retried(
     entry = await notify.message_log.get(f"{booked.id}:booking_confirmed")
     assert entry is not None and (entry["status"], entry["errcode"]) == ("config_fault", 47003)
     assert notify.metrics.config_faults.value("booking_confirmed") == 1
-    assert any(r.levelno == logging.ERROR and "configuration fault" in r.message
-               for r in caplog.records)
+    assert any(
+        r.levelno == logging.ERROR and "configuration fault" in r.message for r in caplog.records
+    )
     assert await remaining(notify, patient, "booking_confirmed") == 1  # not the user's fault
 
 
@@ -264,17 +283,24 @@ async def test_token_expired_by_wechats_clock_is_refreshed_and_the_send_succeeds
 
 
 async def test_two_notify_processes_never_cause_a_40001_for_each_other(
-    mongo_db: AsyncDatabase[Document], http: aiohttp.ClientSession, fake: Fake, clock: Clock,
-    openids: StubOpenids
+    mongo_db: AsyncDatabase[Document],
+    http: aiohttp.ClientSession,
+    fake: Fake,
+    clock: Clock,
+    openids: StubOpenids,
 ) -> None:
     first = await build_notify(mongo_db, http, fake, clock, openids)
     second = await build_notify(mongo_db, http, fake, clock, openids)
     patients = [await new_patient(fake, openids) for _ in range(10)]
     for p in patients:
         await grant(first, fake, p, "booking_confirmed", 2)
-    await asyncio.gather(*[
-        process.messages.on_event(event("appointment.booked", appointment(p.user_id)))
-        for p in patients for process in (first, second)])
+    await asyncio.gather(
+        *[
+            process.messages.on_event(event("appointment.booked", appointment(p.user_id)))
+            for p in patients
+            for process in (first, second)
+        ]
+    )
     assert len((await fake.control("GET", "messages"))["items"]) == 20
     # one token fetch per process and not one retried send: nobody's token was superseded
     assert await fake.calls("stable_token") == 2
@@ -292,9 +318,14 @@ async def test_stop_clinic_tells_each_booked_patient_the_clinic_was_stopped(
     patients = [await new_patient(fake, openids) for _ in range(3)]
     for p in patients:
         await grant(notify, fake, p, "appointment_cancelled", 1)
-        await kit.booker.book(p.user_id, BookParams(
-            slot_id=schedule.slots[0].id, patient_id=kit.patients.add(p.user_id),
-            idempotency_key=uuid.uuid4().hex))
+        await kit.booker.book(
+            p.user_id,
+            BookParams(
+                slot_id=schedule.slots[0].id,
+                patient_id=kit.patients.add(p.user_id),
+                idempotency_key=uuid.uuid4().hex,
+            ),
+        )
     await kit.admin.stop(kit.hospital_id, schedule.id, "医生外出会诊")
     for published in kit.publisher.events:
         await notify.messages.on_event(published)
@@ -310,10 +341,19 @@ async def test_moved_message_names_the_previous_time(
 ) -> None:
     await grant(notify, fake, patient, "appointment_moved", 1)
     moved = appointment(patient.user_id, date="2026-12-03", start="10:00")
-    await notify.messages.on_event(event(
-        "appointment.rescheduled", moved,
-        previous={"slot_id": "s0", "date": "2026-12-02", "start": "08:30", "end": "09:00",
-                  "seq_no": 7}))
+    await notify.messages.on_event(
+        event(
+            "appointment.rescheduled",
+            moved,
+            previous={
+                "slot_id": "s0",
+                "date": "2026-12-02",
+                "start": "08:30",
+                "end": "09:00",
+                "seq_no": 7,
+            },
+        )
+    )
     [message] = await sent_to(fake, patient)
     data = message["data"]
     assert data["time2"]["value"] == "2026年12月3日 10:00"  # type: ignore[index]

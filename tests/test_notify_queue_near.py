@@ -9,8 +9,14 @@ from shared.wechat.fake import DEFAULT_TEMPLATES, miniprogram_pages
 from shared.wechat.keywords import validate_keyword
 
 APPOINTMENT = {
-    "id": "apt_1", "user_id": "u_1", "date": "2026-12-01", "start": "08:30", "end": "09:00",
-    "session": "am", "seq_no": 12, "patient": {"name": "张三"},
+    "id": "apt_1",
+    "user_id": "u_1",
+    "date": "2026-12-01",
+    "start": "08:30",
+    "end": "09:00",
+    "session": "am",
+    "seq_no": 12,
+    "patient": {"name": "张三"},
     "doctor": {"name": "李明", "title": "主任医师"},
     "department": {"name": "心血管内科门诊部第二诊区"},
 }
@@ -29,8 +35,11 @@ def test_its_values_fit_the_keyword_rules_and_its_page_exists() -> None:
     template = load_templates(None).get("queue_near")
     assert template is not None
     for ahead in range(4):
-        data, page = template.render(appointment_fields(
-            "queue_near", APPOINTMENT, None, {"ahead": ahead, "eta_minutes": ahead * 6}))
+        data, page = template.render(
+            appointment_fields(
+                "queue_near", APPOINTMENT, None, {"ahead": ahead, "eta_minutes": ahead * 6}
+            )
+        )
         assert all(validate_keyword(k, v) is None for k, v in data.items()), data
         assert data["thing5"] == f"前面还有{ahead}人，请到诊室附近候诊"
         assert data["character_string4"] == "12"

@@ -54,13 +54,15 @@ async def test_a_booking_after_the_reminder_time_gets_no_reminder(
     notify: Notify, mongo_db: AsyncDatabase[Document]
 ) -> None:
     booked = appointment("u_1", date="2026-12-02")
-    await notify.reminders.on_event(event("appointment.booked", booked,
-                                          at=local(2026, 12, 1, 19, 30)))
+    await notify.reminders.on_event(
+        event("appointment.booked", booked, at=local(2026, 12, 1, 19, 30))
+    )
     assert (await reminder(mongo_db, booked["id"]))["status"] == "skipped"
 
 
-@pytest.mark.parametrize("ending", ["appointment.cancelled", "appointment.no_show",
-                                    "appointment.checked_in"])
+@pytest.mark.parametrize(
+    "ending", ["appointment.cancelled", "appointment.no_show", "appointment.checked_in"]
+)
 async def test_an_ended_appointment_drops_its_reminder_even_out_of_order(
     notify: Notify, mongo_db: AsyncDatabase[Document], ending: str
 ) -> None:
@@ -78,26 +80,32 @@ async def test_a_move_moves_the_reminder(notify: Notify, mongo_db: AsyncDatabase
     booked = appointment("u_1", date="2026-12-02")
     await notify.reminders.on_event(event("appointment.booked", booked, at=BOOKED_AT))
     moved = {**booked, "date": "2026-12-05"}
-    await notify.reminders.on_event(event("appointment.rescheduled", moved,
-                                          at=BOOKED_AT + dt.timedelta(minutes=5)))
+    await notify.reminders.on_event(
+        event("appointment.rescheduled", moved, at=BOOKED_AT + dt.timedelta(minutes=5))
+    )
     assert (await reminder(mongo_db, booked["id"]))["due_at"] == local(2026, 12, 4, 18)
 
 
 async def test_reminders_go_out_once_each_even_with_two_sweepers(
-    mongo_db: AsyncDatabase[Document], http: aiohttp.ClientSession, fake: Fake, clock: Clock,
-    openids: StubOpenids
+    mongo_db: AsyncDatabase[Document],
+    http: aiohttp.ClientSession,
+    fake: Fake,
+    clock: Clock,
+    openids: StubOpenids,
 ) -> None:
     first = await build_notify(mongo_db, http, fake, clock, openids)
     second = await build_notify(mongo_db, http, fake, clock, openids)
     patients = [await new_patient(fake, openids) for _ in range(6)]
     for p in patients:
         await grant(first, fake, p, "visit_reminder", 3)  # a double send would show
-        await first.reminders.on_event(event(
-            "appointment.booked", appointment(p.user_id, date="2026-12-02"), at=BOOKED_AT))
+        await first.reminders.on_event(
+            event("appointment.booked", appointment(p.user_id, date="2026-12-02"), at=BOOKED_AT)
+        )
     assert await first.reminders.run_once("a") == 0  # not due yet
     clock.now = EVENING_BEFORE + dt.timedelta(seconds=30)
-    handled = await asyncio.gather(*[n.reminders.run_once(owner)
-                                     for n, owner in ((first, "a"), (second, "b")) * 3])
+    handled = await asyncio.gather(
+        *[n.reminders.run_once(owner) for n, owner in ((first, "a"), (second, "b")) * 3]
+    )
     assert sum(handled) == 6
     for p in patients:
         [message] = (await fake.control("GET", "messages", touser=p.openid))["items"]
@@ -106,20 +114,26 @@ async def test_reminders_go_out_once_each_even_with_two_sweepers(
 
 
 async def test_leased_sweep_loops_of_two_processes_send_each_reminder_once(
-    mongo_db: AsyncDatabase[Document], http: aiohttp.ClientSession, fake: Fake, clock: Clock,
-    openids: StubOpenids
+    mongo_db: AsyncDatabase[Document],
+    http: aiohttp.ClientSession,
+    fake: Fake,
+    clock: Clock,
+    openids: StubOpenids,
 ) -> None:
     processes = [await build_notify(mongo_db, http, fake, clock, openids) for _ in range(2)]
     patients = [await new_patient(fake, openids) for _ in range(4)]
     for p in patients:
         await grant(processes[0], fake, p, "visit_reminder", 2)
-        await processes[0].reminders.on_event(event(
-            "appointment.booked", appointment(p.user_id, date="2026-12-02"), at=BOOKED_AT))
+        await processes[0].reminders.on_event(
+            event("appointment.booked", appointment(p.user_id, date="2026-12-02"), at=BOOKED_AT)
+        )
     clock.now = EVENING_BEFORE
+
     def sweeper(i: int, process: Any) -> asyncio.Task[None]:
         lease = Lease(mongo_db.leases, "notify.reminders", f"p{i}", dt.timedelta(seconds=1))
-        return asyncio.create_task(run_leased(
-            lease, lambda term: process.reminders.run_once(lease.owner, term), 0.05))
+        return asyncio.create_task(
+            run_leased(lease, lambda term: process.reminders.run_once(lease.owner, term), 0.05)
+        )
 
     loops = [sweeper(i, process) for i, process in enumerate(processes)]
     try:
@@ -137,8 +151,11 @@ async def test_leased_sweep_loops_of_two_processes_send_each_reminder_once(
 
 
 async def test_a_reminder_found_after_the_visit_is_not_sent(
-    notify: Notify, fake: Fake, clock: Clock, openids: StubOpenids,
-    mongo_db: AsyncDatabase[Document]
+    notify: Notify,
+    fake: Fake,
+    clock: Clock,
+    openids: StubOpenids,
+    mongo_db: AsyncDatabase[Document],
 ) -> None:
     patient = await new_patient(fake, openids)
     await grant(notify, fake, patient, "visit_reminder", 1)

@@ -75,10 +75,12 @@ class System:
         template_id = DEFAULT_TEMPLATES[kind].template_id
         caller = Caller(user_id=user_id, role="patient")
         for _ in range(count):
-            await self.rpc.call("notify", "record_subscription",
-                                {"results": {template_id: "accept"}}, caller=caller)
-        await self.fake.control("POST", "quota", openid=openid, template_id=template_id,
-                                count=count)
+            await self.rpc.call(
+                "notify", "record_subscription", {"results": {template_id: "accept"}}, caller=caller
+            )
+        await self.fake.control(
+            "POST", "quota", openid=openid, template_id=template_id, count=count
+        )
         return user_id, openid
 
     async def messages(self, openid: str | None = None) -> list[dict[str, Any]]:
@@ -92,11 +94,21 @@ async def system(mongo_url: str, fake: Fake, tmp_path: Path) -> AsyncIterator[Sy
     url = amqp_url(vhost)
     prefix = f"t{uuid.uuid4().hex[:8]}_"
     base = Settings(
-        amqp_url=url, mongo_url=mongo_url, mongo_db_prefix=prefix, data_dir=tmp_path,
-        wechat_appid=APPID, wechat_secret=SECRET, wechat_api_base=fake.url,
-        wechat_retry_base_seconds=0.05, webhook_allow_http=True, webhook_allow_private=True,
-        webhook_retry_base_seconds=1.0, webhook_timeout_seconds=3.0, shutdown_grace=2.0,
-        ops_port=0)
+        amqp_url=url,
+        mongo_url=mongo_url,
+        mongo_db_prefix=prefix,
+        data_dir=tmp_path,
+        wechat_appid=APPID,
+        wechat_secret=SECRET,
+        wechat_api_base=fake.url,
+        wechat_retry_base_seconds=0.05,
+        webhook_allow_http=True,
+        webhook_allow_private=True,
+        webhook_retry_base_seconds=1.0,
+        webhook_timeout_seconds=3.0,
+        shutdown_grace=2.0,
+        ops_port=0,
+    )
     broker = await connect_broker(url, name="notify-test-driver")
     # signed like a gateway: the notify runtime under test verifies what it serves
     driver = RpcClient(broker, identity=RpcIdentity.from_settings("gateway", base))
@@ -142,16 +154,21 @@ async def test_two_replicas_turn_each_booking_event_into_one_message(system: Sys
     await asyncio.sleep(0.5)
     assert len(await system.messages()) == 5
     assert await system.fake.calls("subscribe_send") == 5  # no 40001 retries between replicas
-    sent = [rt.metrics.counter("guahao_notify_messages_total", "", ["kind", "status"])
-            .value("booking_confirmed", "sent") for rt in system.replicas]
+    sent = [
+        rt.metrics.counter("guahao_notify_messages_total", "", ["kind", "status"]).value(
+            "booking_confirmed", "sent"
+        )
+        for rt in system.replicas
+    ]
     assert sum(sent) == 5
-    quota = await system.rpc.call("notify", "quota",
-                                  caller=Caller(user_id=users[0][0], role="patient"))
+    quota = await system.rpc.call(
+        "notify", "quota", caller=Caller(user_id=users[0][0], role="patient")
+    )
     assert {i["kind"]: i["remaining"] for i in quota["items"]}["booking_confirmed"] == 0
 
 
 async def test_reminders_go_out_once_with_two_replicas_on_the_evening_before(
-    system: System
+    system: System,
 ) -> None:
     visit = (dt.datetime.now(HOSPITAL_TZ) + dt.timedelta(days=2)).date()
     due = at_local(visit - dt.timedelta(days=1), "18:00")
@@ -160,9 +177,13 @@ async def test_reminders_go_out_once_with_two_replicas_on_the_evening_before(
         await system.start_notify(notify_clock_offset_seconds=offset)
     users = [await system.patient("visit_reminder", 2) for _ in range(3)]
     for user_id, _ in users:
-        await system.publisher.publish(event(
-            "appointment.booked", appointment(user_id, date=visit.isoformat()),
-            hospital_id=HOSPITAL))
+        await system.publisher.publish(
+            event(
+                "appointment.booked",
+                appointment(user_id, date=visit.isoformat()),
+                hospital_id=HOSPITAL,
+            )
+        )
     await wait_until(lambda: _count(system, 3))
     await asyncio.sleep(2.5)  # one more sweep of each replica
     for _, openid in users:
@@ -174,9 +195,12 @@ async def test_webhook_registered_over_rpc_gets_signed_events(system: System) ->
     await system.start_notify()
     receiver = await Receiver().start()
     try:
-        created = await system.rpc.call("notify", "create_webhook", {
-            "hospital_id": HOSPITAL, "url": receiver.url, "events": ["appointment.*"]},
-            caller=ADMIN)
+        created = await system.rpc.call(
+            "notify",
+            "create_webhook",
+            {"hospital_id": HOSPITAL, "url": receiver.url, "events": ["appointment.*"]},
+            caller=ADMIN,
+        )
         booked = event("appointment.booked", appointment("u_1"), hospital_id=HOSPITAL)
         await system.publisher.publish(new_event("schedule.stopped", HOSPITAL, {}))
         await system.publisher.publish(booked)
@@ -185,28 +209,32 @@ async def test_webhook_registered_over_rpc_gets_signed_events(system: System) ->
         assert got.event["id"] == booked.id
         ref = {"hospital_id": HOSPITAL, "webhook_id": created["id"]}
         await wait_until(lambda: _delivered(system, ref))
-        listed = await system.rpc.call("notify", "list_webhooks", {"hospital_id": HOSPITAL},
-                                       caller=ADMIN)
+        listed = await system.rpc.call(
+            "notify", "list_webhooks", {"hospital_id": HOSPITAL}, caller=ADMIN
+        )
         assert "secret" not in json.dumps(listed)
     finally:
         await receiver.close()
 
 
 async def _delivered(system: System, ref: dict[str, str]) -> bool:
-    reply = await system.rpc.call("notify", "list_deliveries", {**ref, "status": "delivered"},
-                                  caller=ADMIN)
+    reply = await system.rpc.call(
+        "notify", "list_deliveries", {**ref, "status": "delivered"}, caller=ADMIN
+    )
     return len(reply["items"]) == 1
 
 
 @pytest.mark.slow
-async def test_a_replica_killed_mid_delivery_is_covered_by_a_restarted_one(
-    system: System
-) -> None:
+async def test_a_replica_killed_mid_delivery_is_covered_by_a_restarted_one(system: System) -> None:
     first = await system.start_notify()
     receiver = await Receiver(hang=True).start()
     try:
-        await system.rpc.call("notify", "create_webhook", {
-            "hospital_id": HOSPITAL, "url": receiver.url, "events": ["*"]}, caller=ADMIN)
+        await system.rpc.call(
+            "notify",
+            "create_webhook",
+            {"hospital_id": HOSPITAL, "url": receiver.url, "events": ["*"]},
+            caller=ADMIN,
+        )
         booked = event("appointment.booked", appointment("u_1"), hospital_id=HOSPITAL)
         await system.publisher.publish(booked)
         await receiver.wait_for(1)
@@ -221,11 +249,19 @@ async def test_a_replica_killed_mid_delivery_is_covered_by_a_restarted_one(
 
 
 def test_settings_read_the_notify_environment() -> None:
-    settings = Settings.from_env({
-        "WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE": "1",
-        "WEBHOOK_RETRY_BASE_SECONDS": "0.5", "NOTIFY_CLOCK_OFFSET_SECONDS": "3600",
-        "NOTIFY_REMINDER_HOUR": "20"})
+    settings = Settings.from_env(
+        {
+            "WEBHOOK_ALLOW_HTTP": "1",
+            "WEBHOOK_ALLOW_PRIVATE": "1",
+            "WEBHOOK_RETRY_BASE_SECONDS": "0.5",
+            "NOTIFY_CLOCK_OFFSET_SECONDS": "3600",
+            "NOTIFY_REMINDER_HOUR": "20",
+        }
+    )
     assert settings.webhook_allow_http and settings.webhook_allow_private
-    assert (settings.webhook_retry_base_seconds, settings.notify_clock_offset_seconds,
-            settings.reminder_hour) == (0.5, 3600.0, 20)
+    assert (
+        settings.webhook_retry_base_seconds,
+        settings.notify_clock_offset_seconds,
+        settings.reminder_hour,
+    ) == (0.5, 3600.0, 20)
     assert not Settings.from_env({}).webhook_allow_http

@@ -41,10 +41,12 @@ class Hooks:
     deliveries: Deliveries
     clock: Clock
 
-    async def register(self, hospital_id: str, url: str, events: list[str] | None = None
-                       ) -> tuple[str, str]:
+    async def register(
+        self, hospital_id: str, url: str, events: list[str] | None = None
+    ) -> tuple[str, str]:
         created = await self.service.create(
-            hospital_id, WebhookCreate(url=url, events=events or ["appointment.*"]))
+            hospital_id, WebhookCreate(url=url, events=events or ["appointment.*"])
+        )
         return created.id, created.secret
 
     async def settle(self) -> None:
@@ -63,16 +65,35 @@ class Hooks:
         return doc
 
 
-async def build_hooks(db: AsyncDatabase[Document], http: aiohttp.ClientSession, clock: Clock,
-                      *, policy: UrlPolicy = LOCAL, owner: str = "w1", timeout: float = 5.0,
-                      max_attempts: int = 6, box: SecretBox | None = None) -> Hooks:
+async def build_hooks(
+    db: AsyncDatabase[Document],
+    http: aiohttp.ClientSession,
+    clock: Clock,
+    *,
+    policy: UrlPolicy = LOCAL,
+    owner: str = "w1",
+    timeout: float = 5.0,
+    max_attempts: int = 6,
+    box: SecretBox | None = None,
+) -> Hooks:
     webhooks, deliveries = Webhooks(db), Deliveries(db)
     for repo in (webhooks, deliveries):
         await repo.ensure_indexes()
     box = box or SecretBox(secrets.token_bytes(32))
-    worker = DeliveryWorker(deliveries, webhooks, box, policy, http, clock, NotifyMetrics(),
-                            owner=owner, timeout=timeout, retry_base=40.0,
-                            max_attempts=max_attempts, poll=0.05)
+    worker = DeliveryWorker(
+        deliveries,
+        webhooks,
+        box,
+        policy,
+        http,
+        clock,
+        NotifyMetrics(),
+        owner=owner,
+        timeout=timeout,
+        retry_base=40.0,
+        max_attempts=max_attempts,
+        poll=0.05,
+    )
     service = WebhookService(webhooks, deliveries, box, policy, clock, worker.wake)
     return Hooks(service, worker, deliveries, clock)
 
@@ -90,8 +111,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def hooks(mongo_db: AsyncDatabase[Document], http: aiohttp.ClientSession,
-                clock: Clock) -> Hooks:
+async def hooks(
+    mongo_db: AsyncDatabase[Document], http: aiohttp.ClientSession, clock: Clock
+) -> Hooks:
     return await build_hooks(mongo_db, http, clock)
 
 
@@ -105,11 +127,21 @@ async def receiver() -> AsyncIterator[Receiver]:
 # registration
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1/", "https://127.0.0.1/", "https://10.1.2.3/hook", "https://[::1]/",
-    "https://169.254.169.254/latest/meta-data", "https://localhost/", "https://224.0.0.1/",
-    "ftp://example.com/", "https://user:pw@93.184.216.34/", "https://0.0.0.0/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/",
+        "https://127.0.0.1/",
+        "https://10.1.2.3/hook",
+        "https://[::1]/",
+        "https://169.254.169.254/latest/meta-data",
+        "https://localhost/",
+        "https://224.0.0.1/",
+        "ftp://example.com/",
+        "https://user:pw@93.184.216.34/",
+        "https://0.0.0.0/",
+    ],
+)
 async def test_private_loopback_and_non_https_targets_are_refused(
     mongo_db: AsyncDatabase[Document], http: aiohttp.ClientSession, clock: Clock, url: str
 ) -> None:
@@ -160,14 +192,18 @@ async def test_another_hospitals_webhooks_are_not_found(hooks: Hooks, receiver: 
     other = CallContext("r", caller=Caller(user_id="s2", role="hospital_admin", hospital_id=H2))
     own = CallContext("r", caller=Caller(user_id="s1", role="hospital_admin", hospital_id=H1))
     patient = CallContext("r", caller=Caller(user_id="u", role="patient"))
-    assert (await server._dispatch("rotate_webhook_secret", body, other))["error"]["code"] \
-        == "NOT_FOUND"
-    assert (await server._dispatch("delete_webhook", body, patient))["error"]["code"] \
-        == "FORBIDDEN"
+    assert (await server._dispatch("rotate_webhook_secret", body, other))["error"][
+        "code"
+    ] == "NOT_FOUND"
+    assert (await server._dispatch("delete_webhook", body, patient))["error"]["code"] == "FORBIDDEN"
     wrong = f'{{"hospital_id": "{H2}", "webhook_id": "{webhook_id}"}}'.encode()
-    assert (await server._dispatch("delete_webhook", wrong, CallContext(
-        "r", caller=Caller(user_id="s2", role="hospital_admin", hospital_id=H2)
-    )))["error"]["code"] == "NOT_FOUND"
+    assert (
+        await server._dispatch(
+            "delete_webhook",
+            wrong,
+            CallContext("r", caller=Caller(user_id="s2", role="hospital_admin", hospital_id=H2)),
+        )
+    )["error"]["code"] == "NOT_FOUND"
     assert (await server._dispatch("delete_webhook", body, own)) == {"ok": {}}
 
 
@@ -191,8 +227,10 @@ async def test_the_receiver_verifies_every_signature_and_sees_the_envelope(
     hooks: Hooks, receiver: Receiver
 ) -> None:
     webhook_id, secret = await hooks.register(H1, receiver.url, ["*"])
-    sent = [event("appointment.booked", appointment("u1"), hospital_id=H1),
-            event("appointment.booked", appointment("u2"), hospital_id=H1)]
+    sent = [
+        event("appointment.booked", appointment("u1"), hospital_id=H1),
+        event("appointment.booked", appointment("u2"), hospital_id=H1),
+    ]
     for e in sent:
         await hooks.service.fan_out(e)
     await hooks.deliver_due()
@@ -221,8 +259,9 @@ async def test_a_failing_receiver_gets_the_delivery_later_with_backoff(
     assert await hooks.deliver_due() == 0  # not due yet
     clock.advance(seconds=40)
     await hooks.deliver_due()
-    assert (await hooks.delivery(webhook_id, booked.id))["next_attempt_at"] == \
-        clock.now + dt.timedelta(seconds=80)
+    assert (await hooks.delivery(webhook_id, booked.id))[
+        "next_attempt_at"
+    ] == clock.now + dt.timedelta(seconds=80)
     clock.advance(seconds=80)
     await hooks.deliver_due()
     done = await hooks.delivery(webhook_id, booked.id)
@@ -234,16 +273,24 @@ async def test_a_failing_receiver_gets_the_delivery_later_with_backoff(
 
 def test_default_retries_make_at_least_five_attempts_over_at_least_ten_minutes() -> None:
     settings = Settings()
-    worker = DeliveryWorker(None, None, None, None, None, None, None,  # type: ignore[arg-type]
-                            owner="x", retry_base=settings.webhook_retry_base_seconds,
-                            max_attempts=settings.webhook_max_attempts)
+    worker = DeliveryWorker(
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        owner="x",
+        retry_base=settings.webhook_retry_base_seconds,
+        max_attempts=settings.webhook_max_attempts,
+    )
     spread = sum((worker.backoff(n) for n in range(1, worker.max_attempts)), dt.timedelta())
     assert worker.max_attempts >= 5 and spread >= dt.timedelta(minutes=10)
 
 
 async def test_exhausted_attempts_mark_it_failed_and_a_replay_delivers_it(
-    mongo_db: AsyncDatabase[Document], http: aiohttp.ClientSession, clock: Clock,
-    receiver: Receiver
+    mongo_db: AsyncDatabase[Document], http: aiohttp.ClientSession, clock: Clock, receiver: Receiver
 ) -> None:
     hooks = await build_hooks(mongo_db, http, clock, max_attempts=3)
     receiver.statuses = [500]
@@ -275,8 +322,12 @@ async def test_order_per_appointment_holds_across_retries(
     visit = appointment("u1")
     booked = event("appointment.booked", visit, hospital_id=H1, at=clock.now)
     receiver.failures[booked.id] = 1
-    cancelled = event("appointment.cancelled", {**visit, "status": "cancelled"},
-                      hospital_id=H1, at=clock.now + dt.timedelta(seconds=1))
+    cancelled = event(
+        "appointment.cancelled",
+        {**visit, "status": "cancelled"},
+        hospital_id=H1,
+        at=clock.now + dt.timedelta(seconds=1),
+    )
     other = event("appointment.booked", appointment("u2"), hospital_id=H1, at=clock.now)
     for e in (booked, cancelled, other):
         await hooks.service.fan_out(e)
@@ -298,12 +349,12 @@ async def test_an_endpoint_that_never_answers_does_not_delay_another_hospital(
         await hooks.register(H2, receiver.url)
         worker = asyncio.create_task(hooks.worker.run())
         for _ in range(10):
-            await hooks.service.fan_out(event("appointment.booked", appointment("u"),
-                                              hospital_id=H1))
+            await hooks.service.fan_out(
+                event("appointment.booked", appointment("u"), hospital_id=H1)
+            )
         await stuck.wait_for(1)
         started = asyncio.get_running_loop().time()
-        await hooks.service.fan_out(event("appointment.booked", appointment("u2"),
-                                          hospital_id=H2))
+        await hooks.service.fan_out(event("appointment.booked", appointment("u2"), hospital_id=H2))
         await receiver.wait_for(1, timeout=4.0)  # well inside the stuck endpoint's 5 s timeout
         assert asyncio.get_running_loop().time() - started < 2.0
         worker.cancel()
@@ -314,14 +365,14 @@ async def test_an_endpoint_that_never_answers_does_not_delay_another_hospital(
 
 
 async def test_the_address_is_checked_again_at_delivery_time(
-    mongo_db: AsyncDatabase[Document], http: aiohttp.ClientSession, clock: Clock,
-    receiver: Receiver
+    mongo_db: AsyncDatabase[Document], http: aiohttp.ClientSession, clock: Clock, receiver: Receiver
 ) -> None:
     box = SecretBox(secrets.token_bytes(32))
     lax = await build_hooks(mongo_db, http, clock, box=box)
     webhook_id, _ = await lax.register(H1, receiver.url)
-    strict = await build_hooks(mongo_db, http, clock, box=box, owner="w2",
-                               policy=UrlPolicy(allow_http=True))
+    strict = await build_hooks(
+        mongo_db, http, clock, box=box, owner="w2", policy=UrlPolicy(allow_http=True)
+    )
     booked = event("appointment.booked", appointment("u1"), hospital_id=H1)
     await strict.service.fan_out(booked)
     await strict.deliver_due()
@@ -334,8 +385,7 @@ async def test_the_address_is_checked_again_at_delivery_time(
 
 
 async def test_a_claim_dropped_by_a_dead_worker_is_delivered_again_with_the_same_event_id(
-    mongo_db: AsyncDatabase[Document], http: aiohttp.ClientSession, clock: Clock,
-    receiver: Receiver
+    mongo_db: AsyncDatabase[Document], http: aiohttp.ClientSession, clock: Clock, receiver: Receiver
 ) -> None:
     box = SecretBox(secrets.token_bytes(32))
     dead = await build_hooks(mongo_db, http, clock, box=box, owner="dead")
@@ -345,8 +395,12 @@ async def test_a_claim_dropped_by_a_dead_worker_is_delivered_again_with_the_same
     await dead.service.fan_out(booked)
     did = delivery_id(webhook_id, booked.id)
     # the dead worker claimed it and vanished before sending anything
-    assert await dead.deliveries.claim(did, clock.now, "tok", "dead",
-                                       clock.now + dt.timedelta(seconds=35)) is not None
+    assert (
+        await dead.deliveries.claim(
+            did, clock.now, "tok", "dead", clock.now + dt.timedelta(seconds=35)
+        )
+        is not None
+    )
     assert await alive.deliver_due() == 0
     clock.advance(seconds=36)
     assert await alive.worker.release_expired() == 1

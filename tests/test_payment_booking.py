@@ -41,17 +41,41 @@ def params(slot: str, patient: str) -> BookParams:
 
 
 def paid_event(kit: Kit, aid: str, user: str) -> object:
-    return new_event("payment.succeeded", kit.hospital_id, {"payment": {
-        "order_id": order_id_for(aid), "appointment_id": aid, "user_id": user,
-        "amount_cents": 5000, "status": "paid", "transaction_id": "4200000001"}})
+    return new_event(
+        "payment.succeeded",
+        kit.hospital_id,
+        {
+            "payment": {
+                "order_id": order_id_for(aid),
+                "appointment_id": aid,
+                "user_id": user,
+                "amount_cents": 5000,
+                "status": "paid",
+                "transaction_id": "4200000001",
+            }
+        },
+    )
 
 
 def refunded_event(kit: Kit, aid: str, user: str) -> object:
-    return new_event("payment.refunded", kit.hospital_id, {
-        "payment": {"order_id": order_id_for(aid), "appointment_id": aid, "user_id": user,
-                    "amount_cents": 5000, "status": "refunded"},
-        "refund": {"out_refund_no": refund_no_for(order_id_for(aid)), "amount_cents": 5000,
-                   "reason": "x"}})
+    return new_event(
+        "payment.refunded",
+        kit.hospital_id,
+        {
+            "payment": {
+                "order_id": order_id_for(aid),
+                "appointment_id": aid,
+                "user_id": user,
+                "amount_cents": 5000,
+                "status": "refunded",
+            },
+            "refund": {
+                "out_refund_no": refund_no_for(order_id_for(aid)),
+                "amount_cents": 5000,
+                "reason": "x",
+            },
+        },
+    )
 
 
 async def book_one(kit: Kit, user: str = "u_1", capacity: int = 2) -> tuple[str, str]:
@@ -61,8 +85,7 @@ async def book_one(kit: Kit, user: str = "u_1", capacity: int = 2) -> tuple[str,
     return appointment.id, slot
 
 
-async def test_booking_at_a_paying_hospital_waits_for_the_fee_within_the_budget(kit: Kit
-                                                                                 ) -> None:
+async def test_booking_at_a_paying_hospital_waits_for_the_fee_within_the_budget(kit: Kit) -> None:
     slot = kit.schedule(TOMORROW, capacity=2).slots[0].id
     await warm(kit, slot)
     patient = await registered(kit, "u_1")
@@ -172,22 +195,41 @@ async def test_an_unpaid_appointment_is_a_pending_fhir_appointment(kit: Kit) -> 
 
 
 async def test_statistics_take_unpaid_appointments_and_their_expiry(
-        mongo_db: AsyncDatabase[Document]) -> None:
+    mongo_db: AsyncDatabase[Document],
+) -> None:
     store = StatsRepository(mongo_db)
     await store.ensure_indexes()
     catalog = CatalogRepository(mongo_db)
     await catalog.insert_hospital({"_id": "h_p", "name": "x", "version": 1})
     stats = StatsService(store, catalog, lambda: NOW)
     row = {"id": "apt_1", "date": "2026-12-02", "doctor_id": "doc_1", "department_id": "dep_1"}
-    await stats.on_event(new_event("appointment.pending_payment", "h_p", {
-        "appointment": {**row, "status": "pending_payment"}}, at=NOW))
-    await stats.on_event(new_event("appointment.cancelled", "h_p", {"appointment": {
-        **row, "status": "cancelled", "cancelled_by": "system", "reason": "unpaid"}},
-        at=NOW + dt.timedelta(minutes=15)))
-    reply = await stats.query(Caller(user_id="root", role="platform_admin"),
-                              StatsQuery.model_validate({"hospital_id": "h_p",
-                                                         "from": "2026-12-02",
-                                                         "to": "2026-12-02"}))
+    await stats.on_event(
+        new_event(
+            "appointment.pending_payment",
+            "h_p",
+            {"appointment": {**row, "status": "pending_payment"}},
+            at=NOW,
+        )
+    )
+    await stats.on_event(
+        new_event(
+            "appointment.cancelled",
+            "h_p",
+            {
+                "appointment": {
+                    **row,
+                    "status": "cancelled",
+                    "cancelled_by": "system",
+                    "reason": "unpaid",
+                }
+            },
+            at=NOW + dt.timedelta(minutes=15),
+        )
+    )
+    reply = await stats.query(
+        Caller(user_id="root", role="platform_admin"),
+        StatsQuery.model_validate({"hospital_id": "h_p", "from": "2026-12-02", "to": "2026-12-02"}),
+    )
     (item,) = reply.items
     assert (item.booked, item.cancelled_by_system) == (1, 1)
 
@@ -195,9 +237,18 @@ async def test_statistics_take_unpaid_appointments_and_their_expiry(
 async def test_an_unpaid_unit_goes_to_the_waitlist_which_pays_too(kit: Kit) -> None:
     holder, slot = await book_one(kit, "u_1", capacity=1)
     waiter = kit.patients.add("u_w")
-    entry = await kit.waitlist.join("u_w", WaitlistJoin.model_validate({
-        "hospital_id": kit.hospital_id, "doctor_id": "doc_1", "date_from": TOMORROW,
-        "date_to": TOMORROW, "patient_id": waiter}))
+    entry = await kit.waitlist.join(
+        "u_w",
+        WaitlistJoin.model_validate(
+            {
+                "hospital_id": kit.hospital_id,
+                "doctor_id": "doc_1",
+                "date_from": TOMORROW,
+                "date_to": TOMORROW,
+                "patient_id": waiter,
+            }
+        ),
+    )
     kit.clock.advance(minutes=11)
     assert await kit.booking.fees.expire_unpaid() == 1
     promoted = await kit.entries.get(entry.id)
@@ -212,10 +263,14 @@ async def test_an_unpaid_unit_goes_to_the_waitlist_which_pays_too(kit: Kit) -> N
 
 
 async def test_drawn_lottery_entries_of_a_paying_hospital_wait_for_the_fee(
-        mongo_db: AsyncDatabase[Document]) -> None:
+    mongo_db: AsyncDatabase[Document],
+) -> None:
     release = local(2026, 12, 1, 8, 0)  # 2026-12-08 opens then
-    kit = await Kit(mongo_db, release + dt.timedelta(seconds=1), BookingRules(
-        release_mode="lottery", lottery_window_seconds=10, payment="required")).setup()
+    kit = await Kit(
+        mongo_db,
+        release + dt.timedelta(seconds=1),
+        BookingRules(release_mode="lottery", lottery_window_seconds=10, payment="required"),
+    ).setup()
     slot = kit.schedule(dt.date(2026, 12, 8), capacity=2, starts=("08:00",)).slots[0].id
     entries = []
     for n in range(4):
@@ -225,8 +280,12 @@ async def test_drawn_lottery_entries_of_a_paying_hospital_wait_for_the_fee(
     kit.clock.now = release + dt.timedelta(seconds=11)
     assert await kit.booking.lottery.draw_due(kit.booker.complete_pending) == 2
     views = [await kit.queries.get_for_user(u, a) for u, a in entries]
-    assert sorted(v.status for v in views) == ["cancelled", "cancelled", "pending_payment",
-                                               "pending_payment"]
+    assert sorted(v.status for v in views) == [
+        "cancelled",
+        "cancelled",
+        "pending_payment",
+        "pending_payment",
+    ]
     await kit.relay.settle()
     assert kit.publisher.types().count("appointment.pending_payment") == 2
     assert "appointment.booked" not in kit.publisher.types()
@@ -235,8 +294,9 @@ async def test_drawn_lottery_entries_of_a_paying_hospital_wait_for_the_fee(
     assert (await kit.stock(slot))["booked"] == 0
 
 
-@pytest.mark.parametrize("point", ["cancelled.after_write", "settle.after_unit",
-                                   "settle.after_person"])
+@pytest.mark.parametrize(
+    "point", ["cancelled.after_write", "settle.after_unit", "settle.after_person"]
+)
 async def test_an_expiry_killed_mid_way_returns_the_unit_once(kit: Kit, point: str) -> None:
     aid, slot = await book_one(kit, capacity=1)
     kit.clock.advance(minutes=11)

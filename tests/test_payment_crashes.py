@@ -32,11 +32,21 @@ ROOT = Path(__file__).resolve().parent.parent
 def restart(kit: Kit, db: AsyncDatabase[Document]) -> None:
     """The next process: fresh objects and memory on the same store and pay fake."""
     kit.faults.disarm()
-    kit.payment = build(db, pay=kit.pay, openids=Openids(), appointments=kit.appointments,
-                        outbox=kit.relay, clock=kit.clock, faults=kit.faults,
-                        pace=kit.service.pace)
-    kit.service, kit.orders, kit.jobs = (kit.payment.service, kit.payment.orders,
-                                         kit.payment.settlement)
+    kit.payment = build(
+        db,
+        pay=kit.pay,
+        openids=Openids(),
+        appointments=kit.appointments,
+        outbox=kit.relay,
+        clock=kit.clock,
+        faults=kit.faults,
+        pace=kit.service.pace,
+    )
+    kit.service, kit.orders, kit.jobs = (
+        kit.payment.service,
+        kit.payment.orders,
+        kit.payment.settlement,
+    )
 
 
 async def settle_all(kit: Kit, rounds: int = 6) -> None:
@@ -57,7 +67,8 @@ async def fake_order(kit: Kit, aid: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("point", ["pay.after_claim", "pay.after_prepay"])
 async def test_a_tap_killed_mid_way_leaves_one_order_payable(
-        kit: Kit, mongo_db: AsyncDatabase[Document], point: str) -> None:
+    kit: Kit, mongo_db: AsyncDatabase[Document], point: str
+) -> None:
     aid = kit.appointment()
     kit.faults.arm(point)
     with pytest.raises(Crash):
@@ -75,7 +86,8 @@ async def test_a_tap_killed_mid_way_leaves_one_order_payable(
 
 
 async def test_killed_after_recording_the_payment_publishes_it_once(
-        kit: Kit, mongo_db: AsyncDatabase[Document]) -> None:
+    kit: Kit, mongo_db: AsyncDatabase[Document]
+) -> None:
     aid = kit.appointment()
     await kit.payfake.behave(notify="never")
     await kit.payfake.pay(**await kit.tap(aid))
@@ -90,7 +102,8 @@ async def test_killed_after_recording_the_payment_publishes_it_once(
 
 
 async def test_killed_after_closing_at_wechat_pay_closes_the_order(
-        kit: Kit, mongo_db: AsyncDatabase[Document]) -> None:
+    kit: Kit, mongo_db: AsyncDatabase[Document]
+) -> None:
     aid = kit.appointment()
     await kit.tap(aid)
     await kit.service.on_appointment_event(kit.cancelled(aid, "system", "unpaid"))
@@ -106,7 +119,8 @@ async def test_killed_after_closing_at_wechat_pay_closes_the_order(
 
 
 async def test_killed_after_submitting_a_refund_refunds_once(
-        kit: Kit, mongo_db: AsyncDatabase[Document]) -> None:
+    kit: Kit, mongo_db: AsyncDatabase[Document]
+) -> None:
     aid = kit.appointment()
     await kit.payfake.behave(notify="never", scope="global")
     await kit.payfake.pay(**await kit.tap(aid))
@@ -132,6 +146,11 @@ async def test_killed_after_submitting_a_refund_refunds_once(
 def test_every_payment_fault_point_is_exercised() -> None:
     source = "".join(p.read_text() for p in (ROOT / "services" / "payment").glob("*.py"))
     points = set(re.findall(r'faults\.point\("([^"]+)"\)', source))
-    assert points == {"pay.after_claim", "pay.after_prepay", "paid.after_write",
-                      "close.after_close", "refund.after_submit"}
+    assert points == {
+        "pay.after_claim",
+        "pay.after_prepay",
+        "paid.after_write",
+        "close.after_close",
+        "refund.after_submit",
+    }
     assert PREPAY_CLAIM < dt.timedelta(seconds=16)  # what the restart waits for

@@ -25,8 +25,11 @@ pytestmark = pytest.mark.slow
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     # longer than a dead claimer's prepay claim (15 s): its patient can still pay after it
     # and a dead process's settlement lease lapses in 8 s, not production's 30
-    yield from pay_stack(tmp_path_factory.mktemp("payment-kill"), PAYMENT_TIMEOUT_SECONDS="40",
-                         PAYMENT_SETTLEMENT_LEASE_SECONDS="8")
+    yield from pay_stack(
+        tmp_path_factory.mktemp("payment-kill"),
+        PAYMENT_TIMEOUT_SECONDS="40",
+        PAYMENT_SETTLEMENT_LEASE_SECONDS="8",
+    )
 
 
 @pytest.fixture
@@ -39,8 +42,7 @@ async def restart_payment(api: Api, points: str = "") -> None:
     says so."""
     api.stack.kill_process("payment")
     api.stack.start_process("payment", GUAHAO_FAULT_POINTS=points)
-    ready = await eventually(lambda: api.request("GET", "/readyz"), lambda r: r.status == 200,
-                             60)
+    ready = await eventually(lambda: api.request("GET", "/readyz"), lambda r: r.status == 200, 60)
     assert ready.status == 200, ready.body
 
 
@@ -61,8 +63,9 @@ async def tap_until_answered(api: Api, token: str, aid: str) -> dict[str, Any]:
     return dict(resp.body)
 
 
-async def test_killed_between_the_steps_of_pay(api: Api, stack: DevStack,
-                                               fake: PayFakeControl) -> None:
+async def test_killed_between_the_steps_of_pay(
+    api: Api, stack: DevStack, fake: PayFakeControl
+) -> None:
     h = await paying_hospital(api)
     for n, point in enumerate(("pay.after_claim", "pay.after_prepay")):
         token, aid, _ = await booked_unpaid(api, h, 400 + n)
@@ -82,8 +85,9 @@ async def test_killed_between_the_steps_of_pay(api: Api, stack: DevStack,
     await until(api, token, aid, "booked", "paid")
 
 
-async def test_killed_between_the_steps_of_expiry(api: Api, stack: DevStack,
-                                                  fake: PayFakeControl) -> None:
+async def test_killed_between_the_steps_of_expiry(
+    api: Api, stack: DevStack, fake: PayFakeControl
+) -> None:
     h = await paying_hospital(api)
     token, aid, slot = await booked_unpaid(api, h, 410, capacity=1)
     await tap(api, token, aid)
@@ -94,8 +98,7 @@ async def test_killed_between_the_steps_of_expiry(api: Api, stack: DevStack,
     assert await remaining(api, h, slot) == 1
 
     async def order_state() -> str:
-        day = await api.request("GET", f"/admin/hospitals/{h.id}/payments",
-                                token=h.staff_token)
+        day = await api.request("GET", f"/admin/hospitals/{h.id}/payments", token=h.staff_token)
         return str({i["order_id"]: i["status"] for i in day.body["items"]}[order_id_for(aid)])
 
     # the dead process's settlement lease (8 s here) expires before the new one closes it
@@ -103,8 +106,9 @@ async def test_killed_between_the_steps_of_expiry(api: Api, stack: DevStack,
     assert (await fake.orders(order_id_for(aid)))["orders"][0]["state"] == "CLOSED"
 
 
-async def test_killed_between_the_steps_of_a_refund(api: Api, stack: DevStack,
-                                                    fake: PayFakeControl) -> None:
+async def test_killed_between_the_steps_of_a_refund(
+    api: Api, stack: DevStack, fake: PayFakeControl
+) -> None:
     h = await paying_hospital(api)
     token, aid, _ = await booked_unpaid(api, h, 420)
     await fake.pay(**await tap(api, token, aid))

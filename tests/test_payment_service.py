@@ -179,7 +179,9 @@ async def test_the_day_lists_orders_refunds_and_totals(kit: Kit) -> None:
     await kit.tap(unpaid, "u_2")
     day = await kit.service.day(kit.hospital_id, None, None)
     assert {i.order_id: i.status for i in day.items} == {
-        order_id_for(paid): "paid", order_id_for(unpaid): "unpaid"}
+        order_id_for(paid): "paid",
+        order_id_for(unpaid): "unpaid",
+    }
     assert (day.totals.orders, day.totals.paid_cents, day.totals.net_cents) == (2, 5000, 5000)
     only_paid = await kit.service.day(kit.hospital_id, None, "paid")
     assert [i.order_id for i in only_paid.items] == [order_id_for(paid)]

@@ -39,17 +39,23 @@ SESSIONS: dict[str, Iterator[tuple[dt.date, str]]] = {}
 
 def next_session(h: Hospital) -> tuple[dt.date, str]:
     """A session of the hospital's doctor not used yet (one per doctor, date and session)."""
-    sessions = SESSIONS.setdefault(h.id, iter([
-        (TOMORROW + dt.timedelta(days=d), s) for d in range(5) for s in ("am", "pm")]))
+    sessions = SESSIONS.setdefault(
+        h.id, iter([(TOMORROW + dt.timedelta(days=d), s) for d in range(5) for s in ("am", "pm")])
+    )
     return next(sessions)
 
 
-async def booked_unpaid(api: Api, h: Hospital, n: int, capacity: int = 3
-                        ) -> tuple[str, str, str]:
+async def booked_unpaid(api: Api, h: Hospital, n: int, capacity: int = 3) -> tuple[str, str, str]:
     """A patient's fresh pending_payment appointment: (token, appointment id, slot id)."""
     date, session = next_session(h)
-    schedule = await make_schedule(api, h, capacity=capacity, date=date, session=session,
-                                   starts=("08:00",) if session == "am" else ("14:00",))
+    schedule = await make_schedule(
+        api,
+        h,
+        capacity=capacity,
+        date=date,
+        session=session,
+        starts=("08:00",) if session == "am" else ("14:00",),
+    )
     slot = schedule["slots"][0]["id"]
     token, pid = await patient(api, n)
     resp = await book(api, token, slot, pid)
@@ -73,11 +79,14 @@ async def view(api: Api, token: str, aid: str) -> dict[str, Any]:
     return dict(resp.body)
 
 
-async def until(api: Api, token: str, aid: str, status: str, payment: str,
-                timeout: float = 40.0) -> dict[str, Any]:
-    got = await eventually(lambda: view(api, token, aid),
-                           lambda v: v["status"] == status
-                           and (v.get("payment") or {}).get("status") == payment, timeout)
+async def until(
+    api: Api, token: str, aid: str, status: str, payment: str, timeout: float = 40.0
+) -> dict[str, Any]:
+    got = await eventually(
+        lambda: view(api, token, aid),
+        lambda v: v["status"] == status and (v.get("payment") or {}).get("status") == payment,
+        timeout,
+    )
     assert (got["status"], got["payment"]["status"]) == (status, payment), got
     return got
 
@@ -92,8 +101,9 @@ async def remaining(api: Api, h: Hospital, slot: str) -> int:
     raise AssertionError(slot)
 
 
-async def test_pay_books_once_even_when_notified_twice(api: Api, fake: PayFakeControl,
-                                                      hospital_events: Any) -> None:
+async def test_pay_books_once_even_when_notified_twice(
+    api: Api, fake: PayFakeControl, hospital_events: Any
+) -> None:
     h = await paying_hospital(api)
     await hospital_events.bind(h.id)
     token, aid, slot = await booked_unpaid(api, h, 201)
@@ -111,8 +121,9 @@ async def test_pay_books_once_even_when_notified_twice(api: Api, fake: PayFakeCo
     assert again.status == 409, again.body
 
 
-async def test_forged_and_tampered_notifications_are_refused(api: Api,
-                                                            fake: PayFakeControl) -> None:
+async def test_forged_and_tampered_notifications_are_refused(
+    api: Api, fake: PayFakeControl
+) -> None:
     h = await paying_hospital(api)
     for n, mode in ((202, "bad_signature"), (203, "tampered")):
         token, aid, _ = await booked_unpaid(api, h, n)
@@ -128,17 +139,26 @@ async def test_forged_and_tampered_notifications_are_refused(api: Api,
         # only WeChat Pay's query (the paid order is real) settles it, never the forgery
         await until(api, token, aid, "booked", "paid")
     raw = json.dumps({"id": "x", "event_type": "TRANSACTION.SUCCESS"}).encode()
-    forged = await api.request("POST", "/payments/wechat/notify", data=raw, headers={
-        "Content-Type": "application/json", "Wechatpay-Serial": "PUB_KEY_ID_0000",
-        "Wechatpay-Signature": "AAAA", "Wechatpay-Timestamp": "1700000000",
-        "Wechatpay-Nonce": "n"})
+    forged = await api.request(
+        "POST",
+        "/payments/wechat/notify",
+        data=raw,
+        headers={
+            "Content-Type": "application/json",
+            "Wechatpay-Serial": "PUB_KEY_ID_0000",
+            "Wechatpay-Signature": "AAAA",
+            "Wechatpay-Timestamp": "1700000000",
+            "Wechatpay-Nonce": "n",
+        },
+    )
     assert forged.status == 401, forged.body
     huge = await api.request("POST", "/payments/wechat/notify", data=b"x" * 70_000)
     assert huge.status == 413
 
 
-async def test_a_lost_notification_is_settled_by_the_query_job(api: Api,
-                                                              fake: PayFakeControl) -> None:
+async def test_a_lost_notification_is_settled_by_the_query_job(
+    api: Api, fake: PayFakeControl
+) -> None:
     h = await paying_hospital(api)
     token, aid, _ = await booked_unpaid(api, h, 204)
     await fake.behave(notify="never")
@@ -147,7 +167,8 @@ async def test_a_lost_notification_is_settled_by_the_query_job(api: Api,
 
 
 async def test_unpaid_at_pay_by_is_cancelled_the_unit_returns_once_the_order_closes(
-        api: Api, fake: PayFakeControl) -> None:
+    api: Api, fake: PayFakeControl
+) -> None:
     h = await paying_hospital(api)
     token, aid, slot = await booked_unpaid(api, h, 205, capacity=1)
     args = await tap(api, token, aid)
@@ -155,8 +176,9 @@ async def test_unpaid_at_pay_by_is_cancelled_the_unit_returns_once_the_order_clo
     cancelled = await until(api, token, aid, "cancelled", "closed")
     assert (cancelled["cancelled_by"], cancelled["reason"]) == ("system", "unpaid")
     assert await remaining(api, h, slot) == 1
-    order = await eventually(lambda: fake.orders(order_id_for(aid)),
-                             lambda o: o["orders"][0]["state"] == "CLOSED", 20)
+    order = await eventually(
+        lambda: fake.orders(order_id_for(aid)), lambda o: o["orders"][0]["state"] == "CLOSED", 20
+    )
     assert order["orders"][0]["state"] == "CLOSED"
     late = await fake.pay(400, **args)
     assert late.get("code") == "ORDER_CLOSED", late
@@ -184,16 +206,16 @@ async def test_a_payment_after_expiry_is_refunded(api: Api, fake: PayFakeControl
     assert [r["status"] for r in order["refunds"]] == ["SUCCESS"]
 
 
-async def cancel_paid(api: Api, h: Hospital, n: int, fake: PayFakeControl
-                      ) -> tuple[str, str, str]:
+async def cancel_paid(api: Api, h: Hospital, n: int, fake: PayFakeControl) -> tuple[str, str, str]:
     token, aid, slot = await booked_unpaid(api, h, n)
     await fake.pay(**await tap(api, token, aid))
     await until(api, token, aid, "booked", "paid")
     return token, aid, slot
 
 
-async def test_patient_cancel_and_stop_clinic_refund_in_full(api: Api,
-                                                             fake: PayFakeControl) -> None:
+async def test_patient_cancel_and_stop_clinic_refund_in_full(
+    api: Api, fake: PayFakeControl
+) -> None:
     h = await paying_hospital(api)
     token, aid, _ = await cancel_paid(api, h, 208, fake)
     cancelled = await api.request("POST", f"/appointments/{aid}/cancel", token=token)
@@ -201,15 +223,20 @@ async def test_patient_cancel_and_stop_clinic_refund_in_full(api: Api,
     await until(api, token, aid, "cancelled", "refunded")
     token2, aid2, _ = await cancel_paid(api, h, 209, fake)
     schedule_id = (await view(api, token2, aid2))["schedule_id"]
-    stop = await api.request("POST", f"/admin/hospitals/{h.id}/schedules/{schedule_id}/stop",
-                             token=h.staff_token, json={"reason": "医生外出会诊"})
+    stop = await api.request(
+        "POST",
+        f"/admin/hospitals/{h.id}/schedules/{schedule_id}/stop",
+        token=h.staff_token,
+        json={"reason": "医生外出会诊"},
+    )
     assert stop.status == 200, stop.body
     stopped = await until(api, token2, aid2, "cancelled", "refunded")
     assert stopped["cancelled_by"] == "hospital"
 
 
 async def test_a_refund_that_fails_once_is_retried_with_the_same_out_refund_no(
-        api: Api, fake: PayFakeControl) -> None:
+    api: Api, fake: PayFakeControl
+) -> None:
     h = await paying_hospital(api)
     token, aid, _ = await cancel_paid(api, h, 210, fake)
     await fake.behave(fail_next_refund="system_error")
@@ -222,53 +249,79 @@ async def test_a_refund_that_fails_once_is_retried_with_the_same_out_refund_no(
 async def test_fifty_concurrent_taps_make_one_prepay(api: Api, fake: PayFakeControl) -> None:
     h = await paying_hospital(api)
     token, aid, _ = await booked_unpaid(api, h, 211)
-    replies: list[Response] = await asyncio.gather(*(
-        api.request("POST", f"/appointments/{aid}/pay", token=token) for _ in range(50)))
+    replies: list[Response] = await asyncio.gather(
+        *(api.request("POST", f"/appointments/{aid}/pay", token=token) for _ in range(50))
+    )
     assert {r.status for r in replies} == {200}, [r.body for r in replies if r.status != 200]
     assert len({r.body["package"] for r in replies}) == 1
-    assert len([o for o in (await fake.orders())["orders"]
-                if o["out_trade_no"] == order_id_for(aid)]) == 1
+    assert (
+        len([o for o in (await fake.orders())["orders"] if o["out_trade_no"] == order_id_for(aid)])
+        == 1
+    )
     other_token, _ = await patient(api, 212)
     theirs = await api.request("POST", f"/appointments/{aid}/pay", token=other_token)
     assert theirs.status == 404
 
 
 async def test_staff_see_the_day_of_payments_of_their_hospital_only(
-        api: Api, fake: PayFakeControl) -> None:
+    api: Api, fake: PayFakeControl
+) -> None:
     h, other = await paying_hospital(api), await paying_hospital(api)
     token, aid, _ = await cancel_paid(api, h, 213, fake)
     resp = await api.request("GET", f"/admin/hospitals/{h.id}/payments", token=h.staff_token)
     assert resp.status == 200, resp.body
     (item,) = resp.body["items"]
     assert (item["order_id"], item["status"], item["amount_cents"]) == (
-        order_id_for(aid), "paid", 5000)
+        order_id_for(aid),
+        "paid",
+        5000,
+    )
     assert resp.body["totals"]["paid_cents"] == 5000
-    paid = await api.request("GET", f"/admin/hospitals/{h.id}/payments", token=h.staff_token,
-                             params={"status": "refunded"})
+    paid = await api.request(
+        "GET",
+        f"/admin/hospitals/{h.id}/payments",
+        token=h.staff_token,
+        params={"status": "refunded"},
+    )
     assert paid.status == 200 and paid.body["items"] == []
-    bad = await api.request("GET", f"/admin/hospitals/{h.id}/payments", token=h.staff_token,
-                            params={"status": "bogus"})
+    bad = await api.request(
+        "GET", f"/admin/hospitals/{h.id}/payments", token=h.staff_token, params={"status": "bogus"}
+    )
     assert bad.status == 422
-    foreign = await api.request("GET", f"/admin/hospitals/{h.id}/payments",
-                                token=other.staff_token)
+    foreign = await api.request("GET", f"/admin/hospitals/{h.id}/payments", token=other.staff_token)
     assert foreign.status == 404
     mine = await api.request("GET", f"/admin/hospitals/{h.id}/payments", token=token)
     assert mine.status == 403
 
 
 async def test_a_flash_crowd_never_oversells_and_releases_every_unpaid_unit(
-        api: Api, fake: PayFakeControl) -> None:
+    api: Api, fake: PayFakeControl
+) -> None:
     """60 patients at once for 20 numbers; half of the winners never pay."""
     h = await paying_hospital(api)
     date, session = next_session(h)
-    schedule = await make_schedule(api, h, capacity=20, date=date, session=session,
-                                   starts=("08:00",) if session == "am" else ("14:00",))
+    schedule = await make_schedule(
+        api,
+        h,
+        capacity=20,
+        date=date,
+        session=session,
+        starts=("08:00",) if session == "am" else ("14:00",),
+    )
     slot = schedule["slots"][0]["id"]
     patients = await asyncio.gather(*(patient(api, 300 + n) for n in range(60)))
     # as the mini-program's confirm page does before the tap
-    checks = await asyncio.gather(*(api.request(
-        "GET", "/appointments/eligibility", token=t, params={"slot_id": slot, "patient_id": p})
-        for t, p in patients))
+    checks = await asyncio.gather(
+        *(
+            api.request(
+                "GET",
+                "/appointments/eligibility",
+                token=t,
+                params={"slot_id": slot, "patient_id": p},
+            )
+            for t, p in patients
+        )
+    )
     assert {c.status for c in checks} == {200}
 
     async def tap_book(token: str, pid: str) -> Response:
@@ -281,8 +334,11 @@ async def test_a_flash_crowd_never_oversells_and_releases_every_unpaid_unit(
         return resp
 
     replies = await asyncio.gather(*(tap_book(t, p) for t, p in patients))
-    won = [(t, r.body["id"]) for (t, _), r in zip(patients, replies, strict=True)
-           if r.status in (200, 201)]
+    won = [
+        (t, r.body["id"])
+        for (t, _), r in zip(patients, replies, strict=True)
+        if r.status in (200, 201)
+    ]
     assert len(won) == 20, [r.body for r in replies if r.status not in (200, 201, 409)]
     assert {r.error_code for r in replies if r.status not in (200, 201)} == {"SLOT_FULL"}
     assert await remaining(api, h, slot) == 0
@@ -294,7 +350,11 @@ async def test_a_flash_crowd_never_oversells_and_releases_every_unpaid_unit(
     for token, aid in idle:
         await until(api, token, aid, "cancelled", "closed")
     assert await remaining(api, h, slot) == 10
-    staff = await api.request("GET", f"/admin/hospitals/{h.id}/appointments",
-                              token=h.staff_token, params={"schedule_id": schedule["id"]})
+    staff = await api.request(
+        "GET",
+        f"/admin/hospitals/{h.id}/appointments",
+        token=h.staff_token,
+        params={"schedule_id": schedule["id"]},
+    )
     statuses = [a["status"] for a in staff.body["items"]]
     assert statuses.count("booked") == 10 and statuses.count("cancelled") == 10

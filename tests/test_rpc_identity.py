@@ -39,11 +39,17 @@ def keys(*encoded: str) -> RpcKeys:
     return RpcKeys.parse(",".join(encoded))
 
 
-def signed(identity: RpcIdentity, *, target: str = "booking", method: str = "cancel",
-           body: bytes = b'{"id":"a1"}', caller: Caller | None = ADMIN,
-           correlation_id: str = "c1", deadline: float | None = None
-           ) -> tuple[dict[str, object], bytes]:
-    headers: dict[str, object] = {"x-deadline": int(((deadline or time.time() + 5)) * 1000)}
+def signed(
+    identity: RpcIdentity,
+    *,
+    target: str = "booking",
+    method: str = "cancel",
+    body: bytes = b'{"id":"a1"}',
+    caller: Caller | None = ADMIN,
+    correlation_id: str = "c1",
+    deadline: float | None = None,
+) -> tuple[dict[str, object], bytes]:
+    headers: dict[str, object] = {"x-deadline": int((deadline or time.time() + 5) * 1000)}
     if caller is not None:
         headers["x-caller"] = caller.model_dump_json()
     headers.update(identity.sign(target, method, correlation_id, headers, body))
@@ -53,12 +59,15 @@ def signed(identity: RpcIdentity, *, target: str = "booking", method: str = "can
 def test_signed_request_verifies_as_its_sender() -> None:
     key = new_rpc_key()
     headers, body = signed(RpcIdentity("gateway", keys(key)))
-    assert RpcIdentity("booking", keys(key)).verify("booking", "cancel", "c1", headers,
-                                                    body) == "gateway"
+    assert (
+        RpcIdentity("booking", keys(key)).verify("booking", "cancel", "c1", headers, body)
+        == "gateway"
+    )
 
 
-@pytest.mark.parametrize("tamper", ["body", "caller", "method", "target", "deadline",
-                                    "correlation", "sender"])
+@pytest.mark.parametrize(
+    "tamper", ["body", "caller", "method", "target", "deadline", "correlation", "sender"]
+)
 def test_any_altered_part_of_a_signed_request_is_refused(tamper: str) -> None:
     key = new_rpc_key()
     headers, body = signed(RpcIdentity("gateway", keys(key)))
@@ -107,18 +116,20 @@ def test_a_broker_redelivery_of_a_request_seen_before_is_not_a_replay() -> None:
     # it again, flagged redelivered; a second publish of the same request is not flagged
     key = new_rpc_key()
     server = RpcIdentity("booking", keys(key))
-    headers, body = signed(RpcIdentity("gateway", keys(key)), method="book",
-                           correlation_id="c-lost")
+    headers, body = signed(
+        RpcIdentity("gateway", keys(key)), method="book", correlation_id="c-lost"
+    )
     assert server.verify("booking", "book", "c-lost", headers, body) == "gateway"
-    assert server.verify("booking", "book", "c-lost", headers, body,
-                         redelivered=True) == "gateway"
+    assert server.verify("booking", "book", "c-lost", headers, body, redelivered=True) == "gateway"
     with pytest.raises(RefusedRequest) as replayed:
         server.verify("booking", "book", "c-lost", headers, body)
     assert replayed.value.reason == "replayed"
-    fresh, fresh_body = signed(RpcIdentity("gateway", keys(key)), method="book",
-                               correlation_id="c-new")
-    assert server.verify("booking", "book", "c-new", fresh, fresh_body,
-                         redelivered=True) == "gateway"
+    fresh, fresh_body = signed(
+        RpcIdentity("gateway", keys(key)), method="book", correlation_id="c-new"
+    )
+    assert (
+        server.verify("booking", "book", "c-new", fresh, fresh_body, redelivered=True) == "gateway"
+    )
 
 
 def test_key_rotation_verifies_with_every_listed_key_and_signs_with_the_first() -> None:
@@ -127,8 +138,9 @@ def test_key_rotation_verifies_with_every_listed_key_and_signs_with_the_first() 
     headers, body = signed(RpcIdentity("gateway", keys(old)), correlation_id="c-old")
     assert during.verify("booking", "cancel", "c-old", headers, body) == "gateway"
     headers, body = signed(during, target="auth", correlation_id="c-new")
-    assert RpcIdentity("auth", keys(new)).verify("auth", "cancel", "c-new", headers,
-                                                 body) == "booking"
+    assert (
+        RpcIdentity("auth", keys(new)).verify("auth", "cancel", "c-new", headers, body) == "booking"
+    )
     with pytest.raises(RefusedRequest):
         RpcIdentity("auth", keys(old)).verify("auth", "cancel", "c-new", headers, body)
 
@@ -149,8 +161,13 @@ async def broker() -> AsyncIterator[AbstractRobustConnection]:
     await connection.close()
 
 
-async def raw_call(broker: AbstractRobustConnection, queue: str, method: str,
-                   headers: dict[str, object], body: bytes) -> dict[str, object]:
+async def raw_call(
+    broker: AbstractRobustConnection,
+    queue: str,
+    method: str,
+    headers: dict[str, object],
+    body: bytes,
+) -> dict[str, object]:
     """Publish a request straight to the broker, as a holder of broker credentials could."""
     channel = await broker.channel()
     replies: asyncio.Queue[bytes] = asyncio.Queue()
@@ -161,9 +178,15 @@ async def raw_call(broker: AbstractRobustConnection, queue: str, method: str,
 
     await reply_queue.consume(on_reply, no_ack=True)
     await channel.default_exchange.publish(
-        aio_pika.Message(body=body, type=method, headers=headers,  # type: ignore[arg-type]
-                         correlation_id=uuid.uuid4().hex, reply_to=REPLY_TO),
-        routing_key=queue)
+        aio_pika.Message(
+            body=body,
+            type=method,
+            headers=headers,  # type: ignore[arg-type]
+            correlation_id=uuid.uuid4().hex,
+            reply_to=REPLY_TO,
+        ),
+        routing_key=queue,
+    )
     try:
         async with asyncio.timeout(5):
             return dict(json.loads(await replies.get()))
@@ -189,13 +212,17 @@ async def test_forged_requests_on_the_broker_are_refused_unexecuted_and_counted(
     try:
         deadline = int((time.time() + 5) * 1000)
         as_admin = {"x-deadline": deadline, "x-caller": ADMIN.model_dump_json()}
-        unsigned = await raw_call(broker, rpc_queue(service), "cancel_everything", as_admin,
-                                  encode({}))
+        unsigned = await raw_call(
+            broker, rpc_queue(service), "cancel_everything", as_admin, encode({})
+        )
         thief = RpcIdentity("gateway", keys(new_rpc_key()))
-        wrong_key = {**as_admin, **thief.sign(service, "cancel_everything", "x", as_admin,
-                                              encode({}))}
-        forged = await raw_call(broker, rpc_queue(service), "cancel_everything", wrong_key,
-                                encode({}))
+        wrong_key = {
+            **as_admin,
+            **thief.sign(service, "cancel_everything", "x", as_admin, encode({})),
+        }
+        forged = await raw_call(
+            broker, rpc_queue(service), "cancel_everything", wrong_key, encode({})
+        )
         for reply in (unsigned, forged):
             assert reply["error"]["code"] == Unauthenticated.code  # type: ignore[index]
         assert executed == []
@@ -204,8 +231,7 @@ async def test_forged_requests_on_the_broker_are_refused_unexecuted_and_counted(
         assert "guahao_rpc_refused_total" in await metrics.render()
 
         client = RpcClient(broker, identity=RpcIdentity("gateway", keys(key)))
-        assert await client.call(service, "cancel_everything", caller=ADMIN) == {
-            "cancelled": True}
+        assert await client.call(service, "cancel_everything", caller=ADMIN) == {"cancelled": True}
         assert [(c.service, c.caller) for c in executed] == [("gateway", ADMIN)]
     finally:
         await server.drain(1)

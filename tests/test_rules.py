@@ -46,19 +46,30 @@ def test_schedule_status_order() -> None:
     assert schedule_status(RULES, DAY, "am", slots, stopped=True, now=now) == "stopped"
     assert schedule_status(RULES, DAY, "am", slots, stopped=False, now=now) == "open"
     assert schedule_status(RULES, DAY, "am", [("08:00", 0)], stopped=False, now=now) == "full"
-    assert schedule_status(RULES, dt.date(2026, 12, 20), "am", slots, stopped=False,
-                           now=now) == "not_released"
-    assert schedule_status(RULES, dt.date(2026, 12, 4), "am", slots, stopped=False,
-                           now=now) == "closed"
+    assert (
+        schedule_status(RULES, dt.date(2026, 12, 20), "am", slots, stopped=False, now=now)
+        == "not_released"
+    )
+    assert (
+        schedule_status(RULES, dt.date(2026, 12, 4), "am", slots, stopped=False, now=now)
+        == "closed"
+    )
 
 
 def test_each_slice_has_its_own_status_within_an_open_session() -> None:
     from services.catalog.service import schedule_view
 
-    doc = {"_id": "s1", "doctor_id": "d1", "date": "2026-12-10", "session": "am",
-           "fee_cents": 100, "slots": [
-               {"id": "a", "start": "08:00", "end": "08:30", "capacity": 2},
-               {"id": "b", "start": "10:00", "end": "10:30", "capacity": 2}]}
+    doc = {
+        "_id": "s1",
+        "doctor_id": "d1",
+        "date": "2026-12-10",
+        "session": "am",
+        "fee_cents": 100,
+        "slots": [
+            {"id": "a", "start": "08:00", "end": "08:30", "capacity": 2},
+            {"id": "b", "start": "10:00", "end": "10:30", "capacity": 2},
+        ],
+    }
     view = schedule_view(doc, RULES, None, local(2026, 12, 10, 9))
     assert view.status == "open"
     assert [s.status for s in view.slots] == ["closed", "open"]

@@ -11,12 +11,19 @@ from shared.settings import ENV_VARS, Settings, SettingsError, env_var
 
 
 def test_every_variable_reaches_its_field_and_empty_means_default() -> None:
-    settings = Settings.from_env({
-        "AMQP_URL": "amqp://u:p@broker:5672/", "GUAHAO_DATA_DIR": "/data",
-        "GATEWAY_PORT": "8081", "GUAHAO_DEMO": "1", "GUAHAO_RPC_TIMEOUT": "2.5",
-        "WEBHOOK_ALLOW_HTTP": "", "NOTIFY_REMINDER_HOUR": "19",
-        "rpc_timeout": "9", "demo": "0",  # field names are not variables
-    })
+    settings = Settings.from_env(
+        {
+            "AMQP_URL": "amqp://u:p@broker:5672/",
+            "GUAHAO_DATA_DIR": "/data",
+            "GATEWAY_PORT": "8081",
+            "GUAHAO_DEMO": "1",
+            "GUAHAO_RPC_TIMEOUT": "2.5",
+            "WEBHOOK_ALLOW_HTTP": "",
+            "NOTIFY_REMINDER_HOUR": "19",
+            "rpc_timeout": "9",
+            "demo": "0",  # field names are not variables
+        }
+    )
     assert settings.amqp_url == "amqp://u:p@broker:5672/"
     assert settings.data_dir == Path("/data") and settings.gateway_port == 8081
     assert settings.demo is True and settings.rpc_timeout == 2.5
@@ -44,12 +51,17 @@ def test_settings_built_in_code_ignore_the_environment(monkeypatch: pytest.Monke
     assert Settings.from_env().gateway_port == 9999
 
 
-@pytest.mark.parametrize(("env", "named"), [
-    ({"GUAHAO_RPC_TIMEOUT": "soon"}, ["GUAHAO_RPC_TIMEOUT"]),
-    ({"GATEWAY_PORT": "http", "WEBHOOK_ALLOW_HTTP": "perhaps"},
-     ["GATEWAY_PORT", "WEBHOOK_ALLOW_HTTP"]),
-    ({"BOOKING_ORPHAN_CHECK_SECONDS": "3"}, ["BOOKING_ORPHAN_CHECK_SECONDS"]),
-])
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"GUAHAO_RPC_TIMEOUT": "soon"}, ["GUAHAO_RPC_TIMEOUT"]),
+        (
+            {"GATEWAY_PORT": "http", "WEBHOOK_ALLOW_HTTP": "perhaps"},
+            ["GATEWAY_PORT", "WEBHOOK_ALLOW_HTTP"],
+        ),
+        ({"BOOKING_ORPHAN_CHECK_SECONDS": "3"}, ["BOOKING_ORPHAN_CHECK_SECONDS"]),
+    ],
+)
 def test_a_wrong_value_fails_naming_the_variable(env: dict[str, str], named: list[str]) -> None:
     with pytest.raises(SettingsError) as refused:
         Settings.from_env(env)
@@ -64,19 +76,28 @@ def test_a_field_added_without_a_table_entry_reads_its_upper_case_name() -> None
     assert Extended.from_env({"AMQP_URLS": "amqp://a,amqp://b"}).amqp_urls == "amqp://a,amqp://b"
 
 
-@pytest.mark.parametrize(("module", "env"), [
-    ("services.booking", {"GUAHAO_RPC_TIMEOUT": "soon"}),
-    ("gateway", {"GATEWAY_PORT": "eighty"}),
-    ("services.notify", {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}),
-])
-def test_a_process_with_a_wrong_value_stops_at_start_naming_it(module: str,
-                                                               env: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("module", "env"),
+    [
+        ("services.booking", {"GUAHAO_RPC_TIMEOUT": "soon"}),
+        ("gateway", {"GATEWAY_PORT": "eighty"}),
+        ("services.notify", {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}),
+    ],
+)
+def test_a_process_with_a_wrong_value_stops_at_start_naming_it(
+    module: str, env: dict[str, str]
+) -> None:
     import os
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", module], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", module],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     [var] = env
     assert var in done.stderr and "cannot start" in done.stderr

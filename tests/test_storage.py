@@ -21,8 +21,9 @@ async def test_set_keeps_datetimes_and_booleans(mongo_db: AsyncDatabase[Document
 
 
 async def test_only_one_of_many_contenders_holds_a_lease(mongo_db: AsyncDatabase[Document]) -> None:
-    leases = [Lease(mongo_db.leases, "job", f"owner{i}", dt.timedelta(seconds=30))
-              for i in range(10)]
+    leases = [
+        Lease(mongo_db.leases, "job", f"owner{i}", dt.timedelta(seconds=30)) for i in range(10)
+    ]
     terms = await asyncio.gather(*(lease.acquire() for lease in leases))
     assert sum(t is not None for t in terms) == 1
 

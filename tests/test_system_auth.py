@@ -61,38 +61,55 @@ async def test_wechat_unreachable_gives_a_clear_5xx_not_500(api: Api) -> None:
 
 async def test_refresh_rotates_and_reuse_of_a_dead_token_revokes_the_family(api: Api) -> None:
     login = await api.patient_login()
-    first = await api.request("POST", "/auth/refresh",
-                              json={"refresh_token": login["refresh_token"]})
+    first = await api.request(
+        "POST", "/auth/refresh", json={"refresh_token": login["refresh_token"]}
+    )
     assert first.status == 200
     assert first.body["refresh_token"] != login["refresh_token"]
-    reuse = await api.request("POST", "/auth/refresh",
-                              json={"refresh_token": login["refresh_token"]})
+    reuse = await api.request(
+        "POST", "/auth/refresh", json={"refresh_token": login["refresh_token"]}
+    )
     assert reuse.status == 401
-    after = await api.request("POST", "/auth/refresh",
-                              json={"refresh_token": first.body["refresh_token"]})
+    after = await api.request(
+        "POST", "/auth/refresh", json={"refresh_token": first.body["refresh_token"]}
+    )
     assert after.status == 401  # the whole family died with the reuse
 
 
 async def test_staff_login_and_wrong_password_gives_no_hint(api: Api) -> None:
     admin = await api.admin_token()
-    missing = await api.request("POST", "/admin/hospitals/h_nope/staff", token=admin,
-                                json={"username": "someone", "password": "s3cret-pass"})
+    missing = await api.request(
+        "POST",
+        "/admin/hospitals/h_nope/staff",
+        token=admin,
+        json={"username": "someone", "password": "s3cret-pass"},
+    )
     assert missing.status == 404
-    hospital = await api.request("POST", "/admin/hospitals", token=admin,
-                                 json={"name": "登录测试医院"})
+    hospital = await api.request(
+        "POST", "/admin/hospitals", token=admin, json={"name": "登录测试医院"}
+    )
     hid = hospital.body["id"]
     username = f"staff_{uuid.uuid4().hex[:6]}"
-    created = await api.request("POST", f"/admin/hospitals/{hid}/staff", token=admin,
-                                json={"username": username, "password": "s3cret-pass"})
+    created = await api.request(
+        "POST",
+        f"/admin/hospitals/{hid}/staff",
+        token=admin,
+        json={"username": username, "password": "s3cret-pass"},
+    )
     assert created.status == 201, created.body
-    ok = await api.request("POST", "/auth/staff/login",
-                           json={"username": username, "password": "s3cret-pass"})
+    ok = await api.request(
+        "POST", "/auth/staff/login", json={"username": username, "password": "s3cret-pass"}
+    )
     assert ok.status == 200 and ok.body["user"]["role"] == "hospital_admin"
     assert ok.body["user"]["hospital_id"] == hid
-    wrong_pw = await api.request("POST", "/auth/staff/login",
-                                 json={"username": username, "password": "nope-nope"})
-    no_user = await api.request("POST", "/auth/staff/login",
-                                json={"username": "nobody_" + username, "password": "nope-nope"})
+    wrong_pw = await api.request(
+        "POST", "/auth/staff/login", json={"username": username, "password": "nope-nope"}
+    )
+    no_user = await api.request(
+        "POST",
+        "/auth/staff/login",
+        json={"username": "nobody_" + username, "password": "nope-nope"},
+    )
     assert wrong_pw.status == no_user.status == 401
     assert wrong_pw.body == no_user.body
 
@@ -101,8 +118,9 @@ async def test_repeated_staff_login_failures_are_rate_limited(api: Api) -> None:
     username = f"ghost_{uuid.uuid4().hex[:6]}"
     statuses = []
     for _ in range(7):
-        resp = await api.request("POST", "/auth/staff/login",
-                                 json={"username": username, "password": "wrong-password"})
+        resp = await api.request(
+            "POST", "/auth/staff/login", json={"username": username, "password": "wrong-password"}
+        )
         statuses.append(resp.status)
     assert statuses[0] == 401 and statuses[-1] == 429
     assert "Retry-After" in resp.headers
@@ -123,8 +141,12 @@ async def test_tampered_token_is_refused(api: Api) -> None:
 
 async def test_patient_profile_crud_masks_everything(api: Api, stack: DevStack) -> None:
     token = await api.patient_token()
-    created = await api.request("POST", "/patients", token=token, json={
-        "name": "张三", "id_number": VALID_ID, "phone": "13812345678", "relation": "self"})
+    created = await api.request(
+        "POST",
+        "/patients",
+        token=token,
+        json={"name": "张三", "id_number": VALID_ID, "phone": "13812345678", "relation": "self"},
+    )
     assert created.status == 201, created.body
     body = created.body
     assert body["id_number_masked"] == "11****************"
@@ -134,8 +156,9 @@ async def test_patient_profile_crud_masks_everything(api: Api, stack: DevStack) 
     pid = body["id"]
     listed = await api.request("GET", "/patients", token=token)
     assert [p["id"] for p in listed.body["items"]] == [pid]
-    patched = await api.request("PATCH", f"/patients/{pid}", token=token,
-                                json={"phone": "13900001111"})
+    patched = await api.request(
+        "PATCH", f"/patients/{pid}", token=token, json={"phone": "13900001111"}
+    )
     assert patched.status == 200 and patched.body["phone_masked"] == "139****1111"
     assert VALID_ID not in json.dumps([created.body, listed.body, patched.body])
     deleted = await api.request("DELETE", f"/patients/{pid}", token=token)
@@ -153,8 +176,12 @@ async def test_patient_profile_crud_masks_everything(api: Api, stack: DevStack) 
 )
 async def test_invalid_id_number_is_a_field_error(api: Api, id_number: str, why: str) -> None:
     token = await api.patient_token()
-    resp = await api.request("POST", "/patients", token=token, json={
-        "name": "李四", "id_number": id_number, "phone": "13812345678", "relation": "self"})
+    resp = await api.request(
+        "POST",
+        "/patients",
+        token=token,
+        json={"name": "李四", "id_number": id_number, "phone": "13812345678", "relation": "self"},
+    )
     assert resp.status == 422, why
     assert "id_number" in resp.body["error"]["details"]["fields"]
 
@@ -162,8 +189,12 @@ async def test_invalid_id_number_is_a_field_error(api: Api, id_number: str, why:
 async def test_another_users_profile_is_not_found(api: Api) -> None:
     owner = await api.patient_token()
     other = await api.patient_token()
-    created = await api.request("POST", "/patients", token=owner, json={
-        "name": "王五", "id_number": valid_id(1), "phone": "13812345678", "relation": "self"})
+    created = await api.request(
+        "POST",
+        "/patients",
+        token=owner,
+        json={"name": "王五", "id_number": valid_id(1), "phone": "13812345678", "relation": "self"},
+    )
     pid = created.body["id"]
     for method, body in (("GET", None), ("PATCH", {"relation": "other"}), ("DELETE", None)):
         resp = await api.request(method, f"/patients/{pid}", token=other, json=body)
@@ -174,12 +205,29 @@ async def test_another_users_profile_is_not_found(api: Api) -> None:
 async def test_sixth_profile_is_refused(api: Api) -> None:
     token = await api.patient_token()
     for i in range(5):
-        resp = await api.request("POST", "/patients", token=token, json={
-            "name": "赵六", "id_number": valid_id(100 + i), "phone": "13812345678",
-            "relation": "child"})
+        resp = await api.request(
+            "POST",
+            "/patients",
+            token=token,
+            json={
+                "name": "赵六",
+                "id_number": valid_id(100 + i),
+                "phone": "13812345678",
+                "relation": "child",
+            },
+        )
         assert resp.status == 201, resp.body
-    sixth = await api.request("POST", "/patients", token=token, json={
-        "name": "赵六", "id_number": valid_id(200), "phone": "13812345678", "relation": "child"})
+    sixth = await api.request(
+        "POST",
+        "/patients",
+        token=token,
+        json={
+            "name": "赵六",
+            "id_number": valid_id(200),
+            "phone": "13812345678",
+            "relation": "child",
+        },
+    )
     assert sixth.status == 409 and sixth.error_code == "LIMIT_REACHED"
 
 
@@ -193,11 +241,13 @@ async def test_operator_injection_and_wrong_types_are_422(api: Api) -> None:
 
 async def test_oversized_body_is_413_and_malformed_json_is_400(api: Api) -> None:
     big = json.dumps({"code": "x" * (100 * 1024)})
-    resp = await api.request("POST", "/auth/wechat/login", data=big,
-                             headers={"Content-Type": "application/json"})
+    resp = await api.request(
+        "POST", "/auth/wechat/login", data=big, headers={"Content-Type": "application/json"}
+    )
     assert resp.status == 413 and resp.error_code == "PAYLOAD_TOO_LARGE"
-    bad = await api.request("POST", "/auth/wechat/login", data="{not json",
-                            headers={"Content-Type": "application/json"})
+    bad = await api.request(
+        "POST", "/auth/wechat/login", data="{not json", headers={"Content-Type": "application/json"}
+    )
     assert bad.status == 400 and bad.error_code == "BAD_REQUEST"
 
 
@@ -217,8 +267,9 @@ async def test_login_with_auth_stopped_is_503_within_deadline_and_recovers(
         stack.start_process("auth")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        resp = await api.request("POST", "/auth/wechat/login",
-                                 json={"code": await api.login_code()})
+        resp = await api.request(
+            "POST", "/auth/wechat/login", json={"code": await api.login_code()}
+        )
         if resp.status == 200:
             break
         await asyncio.sleep(0.5)

@@ -36,8 +36,9 @@ def own_broker() -> Iterator[RabbitCluster]:
 
 
 @pytest.fixture(scope="module")
-def stack(own_broker: RabbitCluster, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[DevStack]:
+def stack(
+    own_broker: RabbitCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DevStack]:
     started, _ = start_stack(tmp_path_factory.mktemp("own-broker"), amqp_urls=own_broker.urls)
     try:
         yield started
@@ -58,8 +59,9 @@ async def test_broker_restart_needs_no_process_restart(
     deadline = time.monotonic() + 40
     status = 0
     while time.monotonic() < deadline:
-        resp = await api.request("POST", "/auth/wechat/login",
-                                 json={"code": await api.login_code()})
+        resp = await api.request(
+            "POST", "/auth/wechat/login", json={"code": await api.login_code()}
+        )
         status = resp.status
         if status == 200:
             break

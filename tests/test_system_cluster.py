@@ -29,8 +29,10 @@ from tests.system_kit import (
     patient,
 )
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(available() is not None, reason=str(available()))]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(available() is not None, reason=str(available())),
+]
 
 BOOKING_REPLICAS = ("booking#2", "booking#3")
 
@@ -43,8 +45,9 @@ def cluster() -> Iterator[RabbitCluster]:
 
 
 @pytest.fixture(scope="module")
-def cluster_stack(cluster: RabbitCluster, tmp_path_factory: pytest.TempPathFactory
-                  ) -> Iterator[DevStack]:
+def cluster_stack(
+    cluster: RabbitCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DevStack]:
     stack, _ = start_stack(Path(tmp_path_factory.mktemp("system")), amqp_urls=cluster.urls)
     try:
         for name in BOOKING_REPLICAS:
@@ -70,12 +73,17 @@ def leaders(cluster: RabbitCluster) -> dict[str, int]:
     """Queue name → index of the node leading it, for the quorum queues of the system."""
     node_index = {n.name: i for i, n in enumerate(cluster.nodes)}
     for i in cluster.running():
-        done = cluster.ctl(i, "list_queues", "name", "type", "leader", "--no-table-headers",
-                           check=False)
+        done = cluster.ctl(
+            i, "list_queues", "name", "type", "leader", "--no-table-headers", check=False
+        )
         if done.returncode == 0:
-            return {parts[0]: node_index[parts[2]] for line in done.stdout.splitlines()
-                    if len(parts := line.split()) == 3 and parts[1] == "quorum"
-                    and parts[2] in node_index}
+            return {
+                parts[0]: node_index[parts[2]]
+                for line in done.stdout.splitlines()
+                if len(parts := line.split()) == 3
+                and parts[1] == "quorum"
+                and parts[2] in node_index
+            }
     return {}
 
 
@@ -97,9 +105,11 @@ async def until_serving(api: Api, token: str, since: float, timeout: float = 120
 
 def log_tails(stack: DevStack, lines: int = 40) -> str:
     assert stack.log_dir is not None
-    return "\n".join(f"--- {path.name}\n" + "\n".join(
-        path.read_text(errors="replace").splitlines()[-lines:])
-        for path in sorted(stack.log_dir.glob("*.log")) if path.stem != "wechat-fake")
+    return "\n".join(
+        f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        for path in sorted(stack.log_dir.glob("*.log"))
+        if path.stem != "wechat-fake"
+    )
 
 
 def check_outcomes(bookings: list[Booking], capacity: int) -> dict[str, Any]:
@@ -107,7 +117,8 @@ def check_outcomes(bookings: list[Booking], capacity: int) -> dict[str, Any]:
     until answered. Returns figures to print."""
     finals = Counter(200 if b.status == 201 else b.status for b in bookings)
     assert finals == {200: capacity, 409: len(bookings) - capacity}, Counter(
-        (t.status, t.code) for b in bookings for t in b.tries)
+        (t.status, t.code) for b in bookings for t in b.tries
+    )
     ids = {b.appointment_id for b in bookings if b.appointment_id}
     assert len(ids) == capacity
     tries = [t for b in bookings for t in b.tries]
@@ -140,7 +151,8 @@ async def delivered_once(stack: DevStack, his: Any, ids: set[str]) -> dict[str, 
         while True:
             reminders = await notify.reminders.count_documents({"_id": {"$in": sorted(ids)}})
             messages = await notify.messages.count_documents(
-                {"_id": {"$in": [f"{e}:booking_confirmed" for e in booked]}})
+                {"_id": {"$in": [f"{e}:booking_confirmed" for e in booked]}}
+            )
             if (reminders, messages) == (len(ids), len(ids)) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)
@@ -153,8 +165,9 @@ async def delivered_once(stack: DevStack, his: Any, ids: set[str]) -> dict[str, 
 async def crowd_of(api: Api, n: int, first: int) -> list[tuple[str, str]]:
     patients: list[tuple[str, str]] = []
     for batch in range(0, n, 50):
-        patients += await asyncio.gather(*(patient(api, first + batch + i)
-                                           for i in range(min(50, n - batch))))
+        patients += await asyncio.gather(
+            *(patient(api, first + batch + i) for i in range(min(50, n - batch)))
+        )
     return patients
 
 
@@ -174,10 +187,18 @@ async def test_flash_crowd_survives_the_kill_of_the_node_leading_the_queues(
 
     twenty_booked = asyncio.Event()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-        crowd = asyncio.create_task(flash_crowd(
-            session, [cluster_stack.gateway_url], [slot], patients, key_prefix="chaos",
-            concurrency=32, attempts=240,
-            on_booked=lambda n: twenty_booked.set() if n >= 20 else None))
+        crowd = asyncio.create_task(
+            flash_crowd(
+                session,
+                [cluster_stack.gateway_url],
+                [slot],
+                patients,
+                key_prefix="chaos",
+                concurrency=32,
+                attempts=240,
+                on_booked=lambda n: twenty_booked.set() if n >= 20 else None,
+            )
+        )
         await asyncio.wait_for(twenty_booked.wait(), 120)
         await asyncio.to_thread(cluster.kill, victim)
         killed_at = time.monotonic()
@@ -186,11 +207,16 @@ async def test_flash_crowd_survives_the_kill_of_the_node_leading_the_queues(
     await asyncio.to_thread(cluster.restart, victim)
 
     figures = check_outcomes(bookings, 50)
-    figures.update(await delivered_once(cluster_stack, his, {
-        b.appointment_id for b in bookings if b.appointment_id}))
-    print(f"\nkilled {cluster.nodes[victim].name} (leading {len(led)} queues: rpc.booking "
-          f"and {sum(q.startswith('evt.') for q in led)} event queues); serving again "
-          f"{recovered:.2f} s after the kill; {figures}")
+    figures.update(
+        await delivered_once(
+            cluster_stack, his, {b.appointment_id for b in bookings if b.appointment_id}
+        )
+    )
+    print(
+        f"\nkilled {cluster.nodes[victim].name} (leading {len(led)} queues: rpc.booking "
+        f"and {sum(q.startswith('evt.') for q in led)} event queues); serving again "
+        f"{recovered:.2f} s after the kill; {figures}"
+    )
 
 
 async def test_a_minority_node_stopped_gracefully_and_back_loses_nothing(
@@ -208,10 +234,18 @@ async def test_a_minority_node_stopped_gracefully_and_back_loses_nothing(
 
     ten_booked = asyncio.Event()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-        crowd = asyncio.create_task(flash_crowd(
-            session, [cluster_stack.gateway_url], [slot], patients, key_prefix="minority",
-            concurrency=16, attempts=240,
-            on_booked=lambda n: ten_booked.set() if n >= 10 else None))
+        crowd = asyncio.create_task(
+            flash_crowd(
+                session,
+                [cluster_stack.gateway_url],
+                [slot],
+                patients,
+                key_prefix="minority",
+                concurrency=16,
+                attempts=240,
+                on_booked=lambda n: ten_booked.set() if n >= 10 else None,
+            )
+        )
         await asyncio.wait_for(ten_booked.wait(), 120)
         await asyncio.to_thread(cluster.stop_app, victim)
         stopped_at = time.monotonic()
@@ -220,11 +254,16 @@ async def test_a_minority_node_stopped_gracefully_and_back_loses_nothing(
     await asyncio.to_thread(cluster.start_app, victim)
 
     figures = check_outcomes(bookings, 20)
-    figures.update(await delivered_once(cluster_stack, his, {
-        b.appointment_id for b in bookings if b.appointment_id}))
+    figures.update(
+        await delivered_once(
+            cluster_stack, his, {b.appointment_id for b in bookings if b.appointment_id}
+        )
+    )
     # the node came back as a follower of everything; rebalancing hands it leaders again
     await asyncio.to_thread(cluster.rebalance)
     spread = Counter(leaders(cluster).values())
     assert spread[victim] > 0, spread
-    print(f"\nstopped {cluster.nodes[victim].name}; serving {serving:.2f} s after; "
-          f"leaders after rebalance by node: {dict(spread)}; {figures}")
+    print(
+        f"\nstopped {cluster.nodes[victim].name}; serving {serving:.2f} s after; "
+        f"leaders after rebalance by node: {dict(spread)}; {figures}"
+    )

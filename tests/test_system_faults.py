@@ -21,8 +21,12 @@ pytestmark = pytest.mark.slow
 
 async def booked_ids(stack: DevStack, hospital_id: str) -> set[str]:
     client: AsyncMongoClient[Any] = AsyncMongoClient(stack.env["MONGO_URL"])
-    ids = {d["_id"] async for d in client["guahao_booking"]["appointments"].find(
-        {"hospital_id": hospital_id, "status": "booked"})}
+    ids = {
+        d["_id"]
+        async for d in client["guahao_booking"]["appointments"].find(
+            {"hospital_id": hospital_id, "status": "booked"}
+        )
+    }
     await client.close()
     return ids
 
@@ -45,8 +49,7 @@ async def test_sigterm_of_a_booking_replica_under_load_fails_nothing(
     schedule = await make_schedule(api, h, capacity=40, starts=("08:00", "08:30"))
     slots = [s["id"] for s in schedule["slots"]]
     patients = await asyncio.gather(*(patient(api, 4000 + i) for i in range(60)))
-    burst = asyncio.gather(*(book(api, t, slots[i % 2], p)
-                             for i, (t, p) in enumerate(patients)))
+    burst = asyncio.gather(*(book(api, t, slots[i % 2], p) for i, (t, p) in enumerate(patients)))
     await asyncio.sleep(0.2)
     started = time.monotonic()
     await asyncio.to_thread(stack.stop_process, "booking", timeout=30)
@@ -55,7 +58,8 @@ async def test_sigterm_of_a_booking_replica_under_load_fails_nothing(
     stack.start_process("booking")
     assert stopped_in < 25
     assert Counter(r.status for r in results) == {201: 60}, Counter(
-        (r.status, r.error_code) for r in results)
+        (r.status, r.error_code) for r in results
+    )
     stack.stop_process("booking#2")
 
 

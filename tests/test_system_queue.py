@@ -19,7 +19,8 @@ NEAR = DEFAULT_TEMPLATES["queue_near"].template_id
 
 
 async def test_desk_calls_the_queue_and_the_patient_sees_it_move(
-        api: Api, hospital_events: Any) -> None:
+    api: Api, hospital_events: Any
+) -> None:
     h, other = await make_hospital(api), await make_hospital(api)
     await hospital_events.bind(h.id)
     desk, other_desk = await add_staff(api, h, "desk"), await add_staff(api, other, "desk")
@@ -42,14 +43,23 @@ async def test_desk_calls_the_queue_and_the_patient_sees_it_move(
 
     assert (await mine(1))["status"] == "not_checked_in"
     for _, aid, _ in patients:
-        checked = await api.request("POST", f"{base}/appointments/{aid}/check-in",
-                                    token=desk["token"])
+        checked = await api.request(
+            "POST", f"{base}/appointments/{aid}/check-in", token=desk["token"]
+        )
         assert checked.status == 200, checked.body
-    assert await mine(1) == {"status": "waiting", "position": 2, "ahead": 1, "seq_no": 2,
-                             "eta_minutes": 5, "now_serving_seq": None, "room": None}
+    assert await mine(1) == {
+        "status": "waiting",
+        "position": 2,
+        "ahead": 1,
+        "seq_no": 2,
+        "eta_minutes": 5,
+        "now_serving_seq": None,
+        "room": None,
+    }
     # another patient cannot read it
-    foreign = await api.request("GET", f"/appointments/{patients[1][1]}/queue",
-                                token=patients[0][0])
+    foreign = await api.request(
+        "GET", f"/appointments/{patients[1][1]}/queue", token=patients[0][0]
+    )
     assert foreign.status == 404
 
     called = await api.request("POST", f"{queue}/call-next", token=desk["token"])
@@ -58,8 +68,9 @@ async def test_desk_calls_the_queue_and_the_patient_sees_it_move(
     assert called.body["queue"]["state"] == "called" and called.body["queue"]["room"] == "1"
     moved = await mine(1)
     assert (moved["position"], moved["ahead"], moved["now_serving_seq"]) == (1, 0, 1)
-    second = await api.request("POST", f"{queue}/call-next", token=desk["token"],
-                               json={"room": "2诊室"})
+    second = await api.request(
+        "POST", f"{queue}/call-next", token=desk["token"], json={"room": "2诊室"}
+    )
     assert second.status == 200 and second.body["queue"]["room"] == "2诊室"
     assert (await mine(1))["status"] == "called" and (await mine(1))["room"] == "2诊室"
 
@@ -75,33 +86,38 @@ async def test_desk_calls_the_queue_and_the_patient_sees_it_move(
     assert shown.body["status"] == "completed"
     skipped = await api.request("POST", f"{queue}/{patients[1][1]}/skip", token=desk["token"])
     assert skipped.status == 200 and skipped.body["queue"]["state"] == "skipped"
-    recalled = await api.request("POST", f"{queue}/{patients[1][1]}/recall",
-                                 token=desk["token"], json={})
+    recalled = await api.request(
+        "POST", f"{queue}/{patients[1][1]}/recall", token=desk["token"], json={}
+    )
     assert recalled.status == 200 and recalled.body["queue"]["calls"] == 2
 
     # bad input is refused field by field; nothing is called
     for body in ({"room": ""}, {"room": 3}, {"room": "1", "desk": "x"}, {"room": "x" * 21}):
-        refused = await api.request("POST", f"{queue}/call-next", token=desk["token"],
-                                    json=body)
+        refused = await api.request("POST", f"{queue}/call-next", token=desk["token"], json=body)
         assert refused.status == 422, (body, refused.body)
     again = await api.request("POST", f"{queue}/{patients[0][1]}/done", token=desk["token"])
     assert again.status == 409 and again.error_code == "INVALID_STATE"
 
     # hospital A's queue is nobody's business at hospital B (and the other way round)
-    for method, path in (("GET", queue), ("POST", f"{queue}/call-next"),
-                         ("POST", f"{queue}/{patients[2][1]}/skip")):
+    for method, path in (
+        ("GET", queue),
+        ("POST", f"{queue}/call-next"),
+        ("POST", f"{queue}/{patients[2][1]}/skip"),
+    ):
         hidden = await api.request(method, path, token=other_desk["token"], json={})
         assert hidden.status == 404, (path, hidden.body)
-    crossed = await api.request("GET", f"/admin/hospitals/{other.id}/schedules/{sid}/queue",
-                                token=other_desk["token"])
+    crossed = await api.request(
+        "GET", f"/admin/hospitals/{other.id}/schedules/{sid}/queue", token=other_desk["token"]
+    )
     assert crossed.status == 404
 
     # the waiting-room display: no login, masked names, no ids
     display = await api.request("GET", f"/api/v1/display/{h.id}/{sid}")
     assert display.status == 200, display.body
     assert display.body["waiting_count"] == 4
-    assert [(s["room"], s["seq_no"], s["name"]) for s in display.body["now_serving"]] == \
-        [("2诊室", 2, "患*")]
+    assert [(s["room"], s["seq_no"], s["name"]) for s in display.body["now_serving"]] == [
+        ("2诊室", 2, "患*")
+    ]
     assert [w["seq_no"] for w in display.body["next"]] == [3, 4, 5, 6]
     assert {w["name"] for w in display.body["next"]} == {"患*"}
     text = json.dumps(display.body, ensure_ascii=False)
@@ -115,6 +131,7 @@ async def test_desk_calls_the_queue_and_the_patient_sees_it_move(
         return [m for m in await messages(api, patients[i][2]) if m["template_id"] == NEAR]
 
     for i in range(1, 6):
+
         async def told_once(i: int = i) -> bool:
             return bool(await near(i))
 
@@ -129,8 +146,9 @@ async def test_desk_calls_the_queue_and_the_patient_sees_it_move(
 
     # the hospital's events (at least once each: dedupe by id) until the queue's are in
     distinct: dict[str, Any] = {}
-    wanted = Counter({"queue.called": 3, "queue.near": 5, "queue.skipped": 1,
-                      "appointment.completed": 1})
+    wanted = Counter(
+        {"queue.called": 3, "queue.near": 5, "queue.skipped": 1, "appointment.completed": 1}
+    )
 
     async def queue_events_in() -> bool:
         for m in await hospital_events.collect(until=30, timeout=0.5):
@@ -138,20 +156,26 @@ async def test_desk_calls_the_queue_and_the_patient_sees_it_move(
         return not wanted - Counter(e["type"] for e in distinct.values())
 
     await eventually(queue_events_in)
-    called_events = sorted((e for e in distinct.values() if e["type"] == "queue.called"),
-                           key=lambda e: e["occurred_at"])
-    assert [(e["data"]["queue"]["seq_no"], e["data"]["queue"]["room"]) for e in
-            called_events] == [(1, "1"), (2, "2诊室"), (2, "2诊室")]
+    called_events = sorted(
+        (e for e in distinct.values() if e["type"] == "queue.called"),
+        key=lambda e: e["occurred_at"],
+    )
+    assert [(e["data"]["queue"]["seq_no"], e["data"]["queue"]["room"]) for e in called_events] == [
+        (1, "1"),
+        (2, "2诊室"),
+        (2, "2诊室"),
+    ]
     assert [e["data"]["queue"]["recall"] for e in called_events] == [False, False, True]
     types = [e["type"] for e in distinct.values()]
     assert types.count("queue.near") == 5 and types.count("queue.skipped") == 1
     completed = next(e for e in distinct.values() if e["type"] == "appointment.completed")
-    assert completed["data"]["queue"]["room"] == "1" and \
-        completed["data"]["queue"]["consult_seconds"] >= 0
+    assert (
+        completed["data"]["queue"]["room"] == "1"
+        and completed["data"]["queue"]["consult_seconds"] >= 0
+    )
 
     # every desk action is in the audit log, by the desk account that did it
-    audit = await audit_until(api, h, {"queue.called", "queue.skipped",
-                                       "appointment.completed"})
+    audit = await audit_until(api, h, {"queue.called", "queue.skipped", "appointment.completed"})
     actions = {(i["action"], i["target"]): i["staff_id"] for i in audit}
     assert actions[("queue.skipped", f"appointment/{patients[1][1]}")] == desk["id"]
     assert actions[("appointment.completed", f"appointment/{patients[0][1]}")] == desk["id"]

@@ -42,12 +42,12 @@ async def test_400_bookings_on_5_slots_over_2_gateways_and_3_booking_processes(
         h = await make_hospital(api)
         await hospital_events.bind(h.id)
         schedule = await make_schedule(
-            api, h, capacity=10, starts=("08:00", "08:30", "09:00", "09:30", "10:00"))
+            api, h, capacity=10, starts=("08:00", "08:30", "09:00", "09:30", "10:00")
+        )
         slots = [s["id"] for s in schedule["slots"]]
         patients = []
         for batch in range(0, 400, 50):
-            patients += await asyncio.gather(*(patient(api, 8000 + batch + i)
-                                               for i in range(50)))
+            patients += await asyncio.gather(*(patient(api, 8000 + batch + i) for i in range(50)))
         async with aiohttp.ClientSession() as session:
             bookings = await flash_crowd(session, gateways, slots, patients, key_prefix="scale")
             statuses = Counter(200 if b.status == 201 else b.status for b in bookings)
@@ -71,9 +71,11 @@ async def test_400_bookings_on_5_slots_over_2_gateways_and_3_booking_processes(
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             reminders = await notify_db.reminders.count_documents(
-                {"_id": {"$in": list(booked.values())}})
+                {"_id": {"$in": list(booked.values())}}
+            )
             messages = await notify_db.messages.count_documents(
-                {"_id": {"$in": [f"{e}:booking_confirmed" for e in booked]}})
+                {"_id": {"$in": [f"{e}:booking_confirmed" for e in booked]}}
+            )
             if (reminders, messages) == (50, 50):
                 break
             await asyncio.sleep(0.5)

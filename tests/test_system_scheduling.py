@@ -22,33 +22,59 @@ async def test_template_to_booking_to_leave_to_statistics(api: Api) -> None:
 
     h = await make_hospital(api)
     base = f"/admin/hospitals/{h.id}"
-    created = await api.request("POST", f"{base}/doctors/{h.doctor_id}/templates",
-                                token=h.staff_token, json={
-                                    "weekdays": [DAY_AFTER.isoweekday()], "session": "am",
-                                    "start": "08:00", "end": "09:00", "slice_minutes": 30,
-                                    "capacity_per_slice": 2, "clinic_type": "expert",
-                                    "valid_from": DAY_AFTER.isoformat()})
+    created = await api.request(
+        "POST",
+        f"{base}/doctors/{h.doctor_id}/templates",
+        token=h.staff_token,
+        json={
+            "weekdays": [DAY_AFTER.isoweekday()],
+            "session": "am",
+            "start": "08:00",
+            "end": "09:00",
+            "slice_minutes": 30,
+            "capacity_per_slice": 2,
+            "clinic_type": "expert",
+            "valid_from": DAY_AFTER.isoformat(),
+        },
+    )
     assert created.status == 201, created.body
     assert created.body["regeneration"]["created"] >= 1
-    overlapping = await api.request("POST", f"{base}/doctors/{h.doctor_id}/templates",
-                                    token=h.staff_token, json={
-                                        "weekdays": [DAY_AFTER.isoweekday()], "session": "am",
-                                        "start": "08:00", "end": "09:00", "slice_minutes": 30,
-                                        "capacity_per_slice": 2,
-                                        "valid_from": DAY_AFTER.isoformat()})
-    assert overlapping.status == 422 and "weekdays" in overlapping.body["error"]["details"][
-        "fields"]
+    overlapping = await api.request(
+        "POST",
+        f"{base}/doctors/{h.doctor_id}/templates",
+        token=h.staff_token,
+        json={
+            "weekdays": [DAY_AFTER.isoweekday()],
+            "session": "am",
+            "start": "08:00",
+            "end": "09:00",
+            "slice_minutes": 30,
+            "capacity_per_slice": 2,
+            "valid_from": DAY_AFTER.isoformat(),
+        },
+    )
+    assert (
+        overlapping.status == 422 and "weekdays" in overlapping.body["error"]["details"]["fields"]
+    )
 
-    listed = await api.request("GET", f"/doctors/{h.doctor_id}/schedules", params={
-        "from": DAY_AFTER.isoformat(), "to": DAY_AFTER.isoformat()})
+    listed = await api.request(
+        "GET",
+        f"/doctors/{h.doctor_id}/schedules",
+        params={"from": DAY_AFTER.isoformat(), "to": DAY_AFTER.isoformat()},
+    )
     assert listed.status == 200, listed.body
     (session,) = listed.body["items"]
-    assert [(s["start"], s["capacity"]) for s in session["slots"]] == [("08:00", 2),
-                                                                       ("08:30", 2)]
+    assert [(s["start"], s["capacity"]) for s in session["slots"]] == [("08:00", 2), ("08:30", 2)]
 
-    preview = await api.request("POST", f"{base}/schedules:preview", token=h.staff_token,
-                                params={"from": DAY_AFTER.isoformat(),
-                                        "to": (DAY_AFTER + dt.timedelta(days=13)).isoformat()})
+    preview = await api.request(
+        "POST",
+        f"{base}/schedules:preview",
+        token=h.staff_token,
+        params={
+            "from": DAY_AFTER.isoformat(),
+            "to": (DAY_AFTER + dt.timedelta(days=13)).isoformat(),
+        },
+    )
     assert preview.status == 200, preview.body
     assert {i["action"] for i in preview.body["items"]} <= {"keep", "create"}
 
@@ -71,10 +97,12 @@ async def test_template_to_booking_to_leave_to_statistics(api: Api) -> None:
     row = await stats()
     assert (row["key"], row["name"], row["utilization"]) == (h.doctor_id, "王医生", 0.25)
 
-    leave = await api.request("POST", f"{base}/doctors/{h.doctor_id}/leave",
-                              token=h.staff_token, json={
-                                  "from": DAY_AFTER.isoformat(), "to": DAY_AFTER.isoformat(),
-                                  "reason": "外出会诊"})
+    leave = await api.request(
+        "POST",
+        f"{base}/doctors/{h.doctor_id}/leave",
+        token=h.staff_token,
+        json={"from": DAY_AFTER.isoformat(), "to": DAY_AFTER.isoformat(), "reason": "外出会诊"},
+    )
     assert leave.status == 201, leave.body
     assert leave.body["stopped"] == [session["id"]] and leave.body["cancelled"] == 1
     mine = await api.request("GET", f"/appointments/{booked.body['id']}", token=token)
@@ -94,8 +122,9 @@ async def test_template_to_booking_to_leave_to_statistics(api: Api) -> None:
         return row.get("cancelled_by_hospital") == 1 and row.get("capacity") == 0
 
     await eventually(counted_leave)
-    csv = await api.request("GET", f"{base}/stats", token=h.staff_token, params=query,
-                            headers={"Accept": "text/csv"})
+    csv = await api.request(
+        "GET", f"{base}/stats", token=h.staff_token, params=query, headers={"Accept": "text/csv"}
+    )
     assert csv.status == 200 and csv.headers["Content-Type"].startswith("text/csv")
     lines = csv.body.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("key,name,booked,cancelled_by_patient,cancelled_by_hospital")
@@ -103,6 +132,9 @@ async def test_template_to_booking_to_leave_to_statistics(api: Api) -> None:
 
     # the stopped session stays listed as 停诊; the generation job does not replace it
     await asyncio.sleep(6)
-    again = await api.request("GET", f"/doctors/{h.doctor_id}/schedules", params={
-        "from": DAY_AFTER.isoformat(), "to": DAY_AFTER.isoformat()})
+    again = await api.request(
+        "GET",
+        f"/doctors/{h.doctor_id}/schedules",
+        params={"from": DAY_AFTER.isoformat(), "to": DAY_AFTER.isoformat()},
+    )
     assert [(s["id"], s["status"]) for s in again.body["items"]] == [(session["id"], "stopped")]

@@ -50,7 +50,8 @@ def url_of(span: ReceivedSpan) -> str:
 
 
 async def test_one_booking_is_one_trace_across_every_hop(
-        traced: tuple[OtlpReceiver, DevStack]) -> None:
+    traced: tuple[OtlpReceiver, DevStack],
+) -> None:
     otlp, stack = traced
     hook_receiver = await Receiver().start()
     hook_url = hook_receiver.url
@@ -58,19 +59,28 @@ async def test_one_booking_is_one_trace_across_every_hop(
         api = Api(stack, session)
         try:
             hospital = await make_hospital(api)
-            hook = await api.request("POST", f"/admin/hospitals/{hospital.id}/webhooks",
-                                     token=hospital.staff_token,
-                                     json={"url": hook_receiver.url, "events": ["appointment.*"]})
+            hook = await api.request(
+                "POST",
+                f"/admin/hospitals/{hospital.id}/webhooks",
+                token=hospital.staff_token,
+                json={"url": hook_receiver.url, "events": ["appointment.*"]},
+            )
             assert hook.status == 201, hook.body
             schedule = await make_schedule(api, hospital, capacity=5, date=DAY_AFTER)
             token, patient_id, _ = await subscribed_patient(api, 4601, BOOKED, 1)
             request_id = f"trace-test-{uuid.uuid4().hex[:8]}"
             booked = await api.request(
-                "POST", "/appointments", token=token,
+                "POST",
+                "/appointments",
+                token=token,
                 json={"slot_id": schedule["slots"][0]["id"], "patient_id": patient_id},
-                headers={"Idempotency-Key": uuid.uuid4().hex, "X-Request-ID": request_id,
-                         # a client's own trace context is linked, never continued
-                         "traceparent": f"00-{CLIENT_TRACE}-00f067aa0ba902b7-01"})
+                headers={
+                    "Idempotency-Key": uuid.uuid4().hex,
+                    "X-Request-ID": request_id,
+                    # a client's own trace context is linked, never continued
+                    "traceparent": f"00-{CLIENT_TRACE}-00f067aa0ba902b7-01",
+                },
+            )
             assert booked.status == 201, booked.body
             appointment_id = booked.body["id"]
             [delivery] = await hook_receiver.wait_for(1, timeout=30)
@@ -78,9 +88,17 @@ async def test_one_booking_is_one_trace_across_every_hop(
             await hook_receiver.close()
 
     def gateway_span() -> ReceivedSpan | None:
-        return next((s for s in otlp.spans if s.service == "gateway" and s.kind == "SERVER"
-                     and s.name == "POST /api/v1/appointments"
-                     and s.attributes.get("http.response.status_code") == 201), None)
+        return next(
+            (
+                s
+                for s in otlp.spans
+                if s.service == "gateway"
+                and s.kind == "SERVER"
+                and s.name == "POST /api/v1/appointments"
+                and s.attributes.get("http.response.status_code") == 201
+            ),
+            None,
+        )
 
     await otlp.wait_for(lambda: gateway_span() is not None)
     root = gateway_span()
@@ -89,19 +107,24 @@ async def test_one_booking_is_one_trace_across_every_hop(
     assert trace_id != CLIENT_TRACE and root.links == (CLIENT_TRACE,)
 
     def find(service: str, kind: str, predicate: object = None) -> list[ReceivedSpan]:
-        return [s for s in otlp.trace(trace_id) if s.service == service and s.kind == kind
-                and (predicate is None or predicate(s))]  # type: ignore[operator]
+        return [
+            s
+            for s in otlp.trace(trace_id)
+            if s.service == service and s.kind == kind and (predicate is None or predicate(s))  # type: ignore[operator]
+        ]
 
     def complete() -> bool:
-        return all([
-            find("booking", "SERVER", lambda s: s.name == "booking.book"),
-            find("booking", "CLIENT", lambda s: s.attributes.get("db.system") == "mongodb"),
-            find("booking", "PRODUCER", lambda s: s.name == "appointment.booked publish"),
-            find("notify", "CONSUMER", lambda s: s.name == "appointment.booked process"),
-            find("notify", "CLIENT", lambda s: url_of(s).endswith(SEND_PATH)),
-            find("notify", "INTERNAL", lambda s: s.name == "webhook deliver"),
-            find("notify", "CLIENT", lambda s: url_of(s) == hook_url),
-        ])
+        return all(
+            [
+                find("booking", "SERVER", lambda s: s.name == "booking.book"),
+                find("booking", "CLIENT", lambda s: s.attributes.get("db.system") == "mongodb"),
+                find("booking", "PRODUCER", lambda s: s.name == "appointment.booked publish"),
+                find("notify", "CONSUMER", lambda s: s.name == "appointment.booked process"),
+                find("notify", "CLIENT", lambda s: url_of(s).endswith(SEND_PATH)),
+                find("notify", "INTERNAL", lambda s: s.name == "webhook deliver"),
+                find("notify", "CLIENT", lambda s: url_of(s) == hook_url),
+            ]
+        )
 
     await otlp.wait_for(complete)
     spans = otlp.trace(trace_id)
@@ -126,10 +149,14 @@ async def test_one_booking_is_one_trace_across_every_hop(
     assert book_server.attributes["guahao.hospital_id"] == hospital.id
     assert root.attributes["guahao.request_id"] == request_id
     # the store writes of the booking are children of the booking RPC
-    writes = find("booking", "CLIENT", lambda s: s.attributes.get("db.system") == "mongodb"
-                  and "booking.book" in ancestors(s))
-    assert any(s.name.endswith((".insert", ".update", ".findAndModify")) for s in writes), \
-        [s.name for s in writes]
+    writes = find(
+        "booking",
+        "CLIENT",
+        lambda s: s.attributes.get("db.system") == "mongodb" and "booking.book" in ancestors(s),
+    )
+    assert any(s.name.endswith((".insert", ".update", ".findAndModify")) for s in writes), [
+        s.name for s in writes
+    ]
     [publish] = find("booking", "PRODUCER", lambda s: s.name == "appointment.booked publish")
     assert publish.attributes["guahao.appointment_id"] == appointment_id
     handled = find("notify", "CONSUMER", lambda s: s.name == "appointment.booked process")

@@ -24,8 +24,9 @@ from tests.harness import Api
 ADMIN = Caller(user_id="u_forged_admin", role="platform_admin")
 
 
-async def publish_request(url: str, method: str, params: dict[str, Any],
-                          identity: RpcIdentity | None) -> dict[str, Any]:
+async def publish_request(
+    url: str, method: str, params: dict[str, Any], identity: RpcIdentity | None
+) -> dict[str, Any]:
     """One request to `rpc.auth` over a bare aio-pika connection; returns the reply."""
     connection = await aio_pika.connect(url)
     try:
@@ -38,14 +39,22 @@ async def publish_request(url: str, method: str, params: dict[str, Any],
         reply_queue = await channel.declare_queue(REPLY_TO, passive=True)
         await reply_queue.consume(on_reply, no_ack=True)
         body, correlation_id = encode(params), uuid.uuid4().hex
-        headers: dict[str, Any] = {"x-deadline": int((time.time() + 5) * 1000),
-                                   "x-caller": ADMIN.model_dump_json()}
+        headers: dict[str, Any] = {
+            "x-deadline": int((time.time() + 5) * 1000),
+            "x-caller": ADMIN.model_dump_json(),
+        }
         if identity is not None:
             headers.update(identity.sign("auth", method, correlation_id, headers, body))
         await channel.default_exchange.publish(
-            aio_pika.Message(body=body, type=method, headers=headers,
-                             correlation_id=correlation_id, reply_to=REPLY_TO),
-            routing_key="rpc.auth")
+            aio_pika.Message(
+                body=body,
+                type=method,
+                headers=headers,
+                correlation_id=correlation_id,
+                reply_to=REPLY_TO,
+            ),
+            routing_key="rpc.auth",
+        )
         async with asyncio.timeout(5):
             return dict(json.loads(await replies.get()))
     finally:
@@ -53,21 +62,32 @@ async def publish_request(url: str, method: str, params: dict[str, Any],
 
 
 async def test_forged_broker_request_to_a_running_service_is_refused_and_not_executed(
-    api: Api, stack: DevStack,
+    api: Api,
+    stack: DevStack,
 ) -> None:
     admin = await api.admin_token()
-    hospital = await api.request("POST", "/admin/hospitals", token=admin,
-                                 json={"name": f"信任测试医院 {uuid.uuid4().hex[:6]}"})
+    hospital = await api.request(
+        "POST",
+        "/admin/hospitals",
+        token=admin,
+        json={"name": f"信任测试医院 {uuid.uuid4().hex[:6]}"},
+    )
     assert hospital.status == 201, hospital.body
     url = stack.env["AMQP_URL"]
 
     def staff(username: str) -> dict[str, str]:
-        return {"hospital_id": hospital.body["id"], "username": username,
-                "password": "a-long-enough-password-1"}
+        return {
+            "hospital_id": hospital.body["id"],
+            "username": username,
+            "password": "a-long-enough-password-1",
+        }
 
     async def can_log_in(username: str) -> bool:
-        r = await api.request("POST", "/auth/staff/login", json={
-            "username": username, "password": "a-long-enough-password-1"})
+        r = await api.request(
+            "POST",
+            "/auth/staff/login",
+            json={"username": username, "password": "a-long-enough-password-1"},
+        )
         return r.status == 200
 
     unsigned, wrong_key, genuine = (f"forged_{uuid.uuid4().hex[:8]}" for _ in range(3))

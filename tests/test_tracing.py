@@ -45,10 +45,12 @@ def test_tracing_is_on_only_when_an_exporter_is_configured() -> None:
     assert wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"})
     assert wanted({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://jaeger:4318/v1/traces"})
     assert wanted({"OTEL_TRACES_EXPORTER": "console"})
-    assert not wanted({"OTEL_TRACES_EXPORTER": "none",
-                       "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"})
-    assert not wanted({"OTEL_SDK_DISABLED": "true",
-                       "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"})
+    assert not wanted(
+        {"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"}
+    )
+    assert not wanted(
+        {"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"}
+    )
 
 
 def test_a_tracing_configuration_that_cannot_be_honoured_is_refused_by_name() -> None:
@@ -103,7 +105,8 @@ async def test_a_signed_rpc_carries_the_callers_trace(broker: AbstractRobustConn
 
 
 async def test_an_events_handling_continues_the_publishers_trace(
-        broker: AbstractRobustConnection) -> None:
+    broker: AbstractRobustConnection,
+) -> None:
     hospital = f"h_{uuid.uuid4().hex[:8]}"
     seen: list[str | None] = []
     handled = asyncio.Event()
@@ -112,8 +115,14 @@ async def test_an_events_handling_continues_the_publishers_trace(
         seen.append(current_trace_id())
         handled.set()
 
-    consumer = EventConsumer(broker, None, service=f"test{uuid.uuid4().hex[:8]}",
-                             purpose="tracing", bindings=[f"*.*.{hospital}"], handler=handler)
+    consumer = EventConsumer(
+        broker,
+        None,
+        service=f"test{uuid.uuid4().hex[:8]}",
+        purpose="tracing",
+        bindings=[f"*.*.{hospital}"],
+        handler=handler,
+    )
     await consumer.start()
     try:
         with resumed(TRACEPARENT):
@@ -139,7 +148,8 @@ class RecordingSink:
 
 
 async def test_an_outbox_entry_is_published_later_in_the_trace_that_wrote_it(
-        mongo_db: AsyncDatabase[Document]) -> None:
+    mongo_db: AsyncDatabase[Document],
+) -> None:
     collection = mongo_db.things
     traced_event = new_event("appointment.booked", "h1", {})
     untraced_event = new_event("appointment.cancelled", "h1", {})
@@ -151,8 +161,9 @@ async def test_an_outbox_entry_is_published_later_in_the_trace_that_wrote_it(
     await collection.insert_one({"_id": "a1"} | fields)
     await collection.update_one({"_id": "a1"}, with_outbox({"$set": {"x": 2}}, untraced_event))
     sink = RecordingSink()
-    relay = OutboxRelay(sink, [collection], Lease(mongo_db.leases, "outbox", "me",
-                                                         dt.timedelta(seconds=10)))
+    relay = OutboxRelay(
+        sink, [collection], Lease(mongo_db.leases, "outbox", "me", dt.timedelta(seconds=10))
+    )
     assert current_trace_id() is None
     assert await relay.flush(collection, "a1") == 2
     # the relay (a crash recovery, long after the request) publishes in the writer's trace
@@ -166,8 +177,14 @@ async def test_an_outbox_entry_is_published_later_in_the_trace_that_wrote_it(
 
 def test_log_lines_carry_the_current_trace_id() -> None:
     json_lines = formatter("booking", "json")
-    record = logging.makeLogRecord({"msg": "appointment booked", "levelno": logging.INFO,
-                                    "levelname": "INFO", "name": "guahao.booking"})
+    record = logging.makeLogRecord(
+        {
+            "msg": "appointment booked",
+            "levelno": logging.INFO,
+            "levelname": "INFO",
+            "name": "guahao.booking",
+        }
+    )
     assert "trace_id" not in json.loads(json_lines.format(record))
     with resumed(TRACEPARENT):
         assert json.loads(json_lines.format(record))["trace_id"] == TRACE_ID
@@ -182,8 +199,7 @@ def test_calls_outside_any_trace_are_not_sampled_but_inside_one_follow_the_sampl
     sampler = NoLoneClientSpans(ALWAYS_ON)
     lone = sampler.should_sample(None, 1, "guahao_booking.find", SpanKind.CLIENT)
     assert lone.decision is Decision.DROP  # a lease renewal, a sweep: no trace of its own
-    inside = sampler.should_sample(extract(TRACEPARENT), 1, "guahao_booking.find",
-                                   SpanKind.CLIENT)
+    inside = sampler.should_sample(extract(TRACEPARENT), 1, "guahao_booking.find", SpanKind.CLIENT)
     assert inside.decision is Decision.RECORD_AND_SAMPLE
     root = sampler.should_sample(None, 1, "POST /api/v1/appointments", SpanKind.SERVER)
     assert root.decision is Decision.RECORD_AND_SAMPLE

@@ -62,8 +62,9 @@ class Fake:
 
     async def grant_quota(self, count: int, openid: str = OPENID) -> None:
         await self.login_code(openid)
-        await self.control("POST", "quota", openid=openid, template_id=BOOKED.template_id,
-                           count=count)
+        await self.control(
+            "POST", "quota", openid=openid, template_id=BOOKED.template_id, count=count
+        )
 
     async def fail_next(self, endpoint: str, errcode: int | str, times: int = 1) -> None:
         await self.control("POST", "failures", endpoint=endpoint, errcode=errcode, times=times)
@@ -102,8 +103,11 @@ def client(session: aiohttp.ClientSession, fake: Fake, clock: ManualClock) -> We
 
 
 async def send(client: WechatClient, **overrides: Any) -> int:
-    kwargs: dict[str, Any] = {"touser": OPENID, "template_id": BOOKED.template_id,
-                              "data": GOOD_DATA}
+    kwargs: dict[str, Any] = {
+        "touser": OPENID,
+        "template_id": BOOKED.template_id,
+        "data": GOOD_DATA,
+    }
     return await client.send_subscribe_message(**{**kwargs, **overrides})
 
 
@@ -151,9 +155,7 @@ async def test_busy_wechat_is_retried_once_and_the_login_succeeds(
     assert await fake.calls("jscode2session") == 2
 
 
-async def test_busy_wechat_twice_raises_errcode_minus_one(
-    client: WechatClient, fake: Fake
-) -> None:
+async def test_busy_wechat_twice_raises_errcode_minus_one(client: WechatClient, fake: Fake) -> None:
     await fake.fail_next("jscode2session", -1, times=2)
     with pytest.raises(WechatApiError) as refused:
         await client.code2session(await fake.login_code())
@@ -172,9 +174,7 @@ async def test_other_login_errors_are_not_retried(client: WechatClient, fake: Fa
 # transport failures
 
 
-async def test_network_failure_raises_wechat_unavailable(
-    client: WechatClient, fake: Fake
-) -> None:
+async def test_network_failure_raises_wechat_unavailable(client: WechatClient, fake: Fake) -> None:
     await fake.fail_next("*", "network")
     with pytest.raises(WechatUnavailable):
         await client.code2session(await fake.login_code())
@@ -262,8 +262,12 @@ async def test_superseded_token_is_replaced_after_a_40001(
 ) -> None:
     await fake.grant_quota(1)
     old = await client.access_token()
-    body = {"grant_type": "client_credential", "appid": APPID, "secret": SECRET,
-            "force_refresh": True}
+    body = {
+        "grant_type": "client_credential",
+        "appid": APPID,
+        "secret": SECRET,
+        "force_refresh": True,
+    }
     async with session.post(f"{fake.url}/cgi-bin/stable_token", json=body) as resp:
         assert (await resp.json(content_type=None))["access_token"] != old
     await send(client)
@@ -298,9 +302,13 @@ async def test_token_in_its_last_five_minutes_is_renewed_and_the_old_one_still_w
     assert stale_token == new
     await send(client)
     async with session.post(
-        f"{fake.url}/cgi-bin/message/subscribe/send", params={"access_token": old},
-        json={"touser": OPENID, "template_id": BOOKED.template_id,
-              "data": {key: {"value": value} for key, value in GOOD_DATA.items()}},
+        f"{fake.url}/cgi-bin/message/subscribe/send",
+        params={"access_token": old},
+        json={
+            "touser": OPENID,
+            "template_id": BOOKED.template_id,
+            "data": {key: {"value": value} for key, value in GOOD_DATA.items()},
+        },
     ) as resp:
         assert (await resp.json())["errcode"] == 0
 
@@ -310,8 +318,9 @@ async def test_token_in_its_last_five_minutes_is_renewed_and_the_old_one_still_w
 
 async def test_valid_send_is_recorded_with_exact_data(client: WechatClient, fake: Fake) -> None:
     await fake.grant_quota(1)
-    msgid = await send(client, page="pages/appointment-detail/index?id=7",
-                       miniprogram_state="trial")
+    msgid = await send(
+        client, page="pages/appointment-detail/index?id=7", miniprogram_state="trial"
+    )
     [message] = await fake.messages()
     assert message["msgid"] == msgid
     assert message["touser"] == OPENID and message["template_id"] == BOOKED.template_id
@@ -327,9 +336,7 @@ async def test_send_without_quota_raises_43101(client: WechatClient, fake: Fake)
     assert refused.value.errcode == 43101
 
 
-async def test_send_with_a_bad_keyword_value_raises_47003(
-    client: WechatClient, fake: Fake
-) -> None:
+async def test_send_with_a_bad_keyword_value_raises_47003(client: WechatClient, fake: Fake) -> None:
     await fake.grant_quota(1)
     with pytest.raises(WechatApiError) as refused:
         await send(client, data={**GOOD_DATA, "thing1": "心" * 21})

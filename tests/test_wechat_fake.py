@@ -51,8 +51,7 @@ async def reply_of(resp: aiohttp.ClientResponse) -> dict[str, Any]:
 
 
 async def login(fake: Fake, code: str) -> dict[str, Any]:
-    params = {"appid": APPID, "secret": SECRET, "js_code": code,
-              "grant_type": "authorization_code"}
+    params = {"appid": APPID, "secret": SECRET, "js_code": code, "grant_type": "authorization_code"}
     return await reply_of(await fake.get("/sns/jscode2session", params=params))
 
 
@@ -65,24 +64,33 @@ async def mint_code(fake: Fake, openid: str = "o_patient") -> str:
 
 
 async def stable_token(fake: Fake, *, force: bool = False) -> dict[str, Any]:
-    body = {"grant_type": "client_credential", "appid": APPID, "secret": SECRET,
-            "force_refresh": force}
+    body = {
+        "grant_type": "client_credential",
+        "appid": APPID,
+        "secret": SECRET,
+        "force_refresh": force,
+    }
     return await reply_of(await fake.post("/cgi-bin/stable_token", json=body))
 
 
 async def send(fake: Fake, token: str | None, **overrides: Any) -> dict[str, Any]:
-    body = {"touser": "o_patient", "template_id": BOOKED.template_id,
-            "data": {key: {"value": value} for key, value in GOOD_DATA.items()}}
+    body = {
+        "touser": "o_patient",
+        "template_id": BOOKED.template_id,
+        "data": {key: {"value": value} for key, value in GOOD_DATA.items()},
+    }
     params = {} if token is None else {"access_token": token}
-    resp = await fake.post("/cgi-bin/message/subscribe/send", params=params,
-                           json={**body, **overrides})
+    resp = await fake.post(
+        "/cgi-bin/message/subscribe/send", params=params, json={**body, **overrides}
+    )
     return await reply_of(resp)
 
 
 async def ready_to_send(fake: Fake, quota: int = 1) -> str:
     await mint_code(fake)
-    await control(fake, "quota", {"openid": "o_patient", "template_id": BOOKED.template_id,
-                                  "count": quota})
+    await control(
+        fake, "quota", {"openid": "o_patient", "template_id": BOOKED.template_id, "count": quota}
+    )
     return str((await stable_token(fake))["access_token"])
 
 
@@ -94,8 +102,10 @@ async def advance(fake: Fake, seconds: float) -> None:
 
 
 async def test_login_code_gives_openid_and_a_new_session_key_each_time(fake: Fake) -> None:
-    resp = await fake.get("/sns/jscode2session", params={
-        "appid": APPID, "secret": SECRET, "js_code": await mint_code(fake)})
+    resp = await fake.get(
+        "/sns/jscode2session",
+        params={"appid": APPID, "secret": SECRET, "js_code": await mint_code(fake)},
+    )
     assert resp.content_type == "text/plain"
     first = json.loads(await resp.text())
     second = await login(fake, await mint_code(fake))
@@ -127,13 +137,16 @@ async def test_login_code_expires_after_five_minutes(fake: Fake) -> None:
     assert (await login(fake, code))["errcode"] == 40029
 
 
-@pytest.mark.parametrize(("params", "errcode"), [
-    ({"secret": SECRET, "js_code": "c"}, 41002),
-    ({"appid": APPID, "js_code": "c"}, 41004),
-    ({"appid": APPID, "secret": SECRET}, 41008),
-    ({"appid": "wx_other", "secret": SECRET, "js_code": "c"}, 40013),
-    ({"appid": APPID, "secret": "wrong", "js_code": "c"}, 40125),
-])
+@pytest.mark.parametrize(
+    ("params", "errcode"),
+    [
+        ({"secret": SECRET, "js_code": "c"}, 41002),
+        ({"appid": APPID, "js_code": "c"}, 41004),
+        ({"appid": APPID, "secret": SECRET}, 41008),
+        ({"appid": "wx_other", "secret": SECRET, "js_code": "c"}, 40013),
+        ({"appid": APPID, "secret": "wrong", "js_code": "c"}, 40125),
+    ],
+)
 async def test_login_with_missing_or_wrong_credentials_is_refused(
     fake: Fake, params: dict[str, str], errcode: int
 ) -> None:
@@ -196,14 +209,19 @@ async def test_business_calls_check_the_access_token(fake: Fake) -> None:
 
 async def test_valid_send_spends_one_quota_and_is_recorded_with_exact_data(fake: Fake) -> None:
     token = await ready_to_send(fake, quota=2)
-    reply = await send(fake, token, page="pages/appointment-detail/index?id=7",
-                       miniprogram_state="trial")
+    reply = await send(
+        fake, token, page="pages/appointment-detail/index?id=7", miniprogram_state="trial"
+    )
     assert reply["errcode"] == 0 and reply["errmsg"] == "ok"
-    quota = await reply_of(await fake.get("/__fake__/quota", params={
-        "openid": "o_patient", "template_id": BOOKED.template_id}))
+    quota = await reply_of(
+        await fake.get(
+            "/__fake__/quota", params={"openid": "o_patient", "template_id": BOOKED.template_id}
+        )
+    )
     assert quota == {"count": 1}
-    items = (await reply_of(await fake.get("/__fake__/messages", params={
-        "touser": "o_patient"})))["items"]
+    items = (await reply_of(await fake.get("/__fake__/messages", params={"touser": "o_patient"})))[
+        "items"
+    ]
     assert len(items) == 1
     assert items[0]["msgid"] == reply["msgid"]
     assert items[0]["page"] == "pages/appointment-detail/index?id=7"
@@ -218,9 +236,15 @@ async def test_send_without_quota_is_refused_with_43101(fake: Fake) -> None:
     assert (await send(fake, token))["errcode"] == 43101
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("thing1", "心" * 21), ("time2", "明天上午"), ("name3", ""), ("character_string4", "号1"),
-])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("thing1", "心" * 21),
+        ("time2", "明天上午"),
+        ("name3", ""),
+        ("character_string4", "号1"),
+    ],
+)
 async def test_send_with_a_bad_keyword_value_is_refused_with_47003(
     fake: Fake, key: str, value: str
 ) -> None:
@@ -266,8 +290,15 @@ async def test_by_default_only_the_pages_of_the_miniprograms_app_json_are_accept
 
 def test_subpackage_pages_are_pages_too(tmp_path: Path) -> None:
     app_json = tmp_path / "app.json"
-    app_json.write_text(json.dumps({"pages": ["pages/index/index"], "subPackages": [
-        {"root": "staff/", "pages": ["today/index"]}]}), encoding="utf-8")
+    app_json.write_text(
+        json.dumps(
+            {
+                "pages": ["pages/index/index"],
+                "subPackages": [{"root": "staff/", "pages": ["today/index"]}],
+            }
+        ),
+        encoding="utf-8",
+    )
     assert miniprogram_pages(app_json) == {"pages/index/index", "staff/today/index"}
 
 
@@ -326,9 +357,20 @@ async def test_reset_forgets_users_tokens_and_counts(fake: Fake) -> None:
 @pytest.mark.slow
 async def test_fake_runs_as_a_module_and_stops_on_sigterm() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.wechat.fake", "--host", "127.0.0.1", "--port", "0",
-        "--appid", APPID, "--secret", SECRET,
-        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": "."},
+        sys.executable,
+        "-m",
+        "shared.wechat.fake",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--appid",
+        APPID,
+        "--secret",
+        SECRET,
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": "."},
     )
     try:
         assert proc.stdout is not None
@@ -362,9 +404,16 @@ def test_thing_of_21_characters_is_invalid_and_fit_truncates_it_to_20() -> None:
     assert len(fitted) == 20 and validate_keyword("thing1", fitted) is None
 
 
-@pytest.mark.parametrize("value", [
-    "2026年12月1日 08:30", "08:30", "2026-12-01 08:30", "2026年12月1日 08:30~09:30", "8:05",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026年12月1日 08:30",
+        "08:30",
+        "2026-12-01 08:30",
+        "2026年12月1日 08:30~09:30",
+        "8:05",
+    ],
+)
 def test_time_accepts_24_hour_times_with_optional_date_and_ranges(value: str) -> None:
     assert validate_keyword("time2", value) is None
 

@@ -37,7 +37,6 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-
 class BookingAppointments:
     """How many active appointments (today or later) and waiting 候补 entries a patient has,
     asked of booking on the patient's own behalf (before their account may be deleted)."""
@@ -57,8 +56,9 @@ class CatalogHospitals:
         self.rpc = rpc
 
     async def exists(self, hospital_id: str) -> bool:
-        reply = await self.rpc.call("catalog", "hospital_exists",
-                                    HospitalRef(hospital_id=hospital_id))
+        reply = await self.rpc.call(
+            "catalog", "hospital_exists", HospitalRef(hospital_id=hospital_id)
+        )
         return bool(reply["exists"])
 
 
@@ -69,8 +69,11 @@ class BookingPatients:
         self.rpc = rpc
 
     async def forget_patient(self, user_id: str, patient_id: str, id_hash: str) -> None:
-        await self.rpc.call("booking", "forget_patient", ForgetPatient(
-            user_id=user_id, patient_id=patient_id, id_hash=id_hash))
+        await self.rpc.call(
+            "booking",
+            "forget_patient",
+            ForgetPatient(user_id=user_id, patient_id=patient_id, id_hash=id_hash),
+        )
 
 
 async def wire(rt: ServiceRuntime) -> None:
@@ -89,9 +92,12 @@ async def wire(rt: ServiceRuntime) -> None:
     # document's outbox and are relayed into the log locally (never to the broker). Each
     # is flushed at once after its write; the relay only repairs a crash in between, so
     # it sweeps every 2 s rather than the services' 0.5 s.
-    audit_relay = OutboxRelay(audit, [users.collection],
-                              rt.lease("auth.audit_outbox", dt.timedelta(seconds=10)),
-                              interval=2.0)
+    audit_relay = OutboxRelay(
+        audit,
+        [users.collection],
+        rt.lease("auth.audit_outbox", dt.timedelta(seconds=10)),
+        interval=2.0,
+    )
     await audit_relay.ensure_indexes()
     rt.add_job("auth.audit_outbox", audit_relay.run)
     rt.on_close(lambda: audit_relay.sweep(everything=True))
@@ -99,19 +105,41 @@ async def wire(rt: ServiceRuntime) -> None:
     http = aiohttp.ClientSession()
     rt.on_close(http.close)
     wechat = WechatClient(
-        http, appid=settings.wechat_appid, secret=settings.wechat_secret,
+        http,
+        appid=settings.wechat_appid,
+        secret=settings.wechat_secret,
         api_base=settings.wechat_api_base,
     )
     passwords = PasswordHasher()
     auth = AuthService(
-        users, TokenIssuer(load_signing_key(settings), utcnow), refresh_tokens, wechat,
-        passwords, utcnow, login_failures=login_failures, patients=patients,
-        appointments=BookingAppointments(rt.rpc_client), booking=BookingPatients(rt.rpc_client),
+        users,
+        TokenIssuer(load_signing_key(settings), utcnow),
+        refresh_tokens,
+        wechat,
+        passwords,
+        utcnow,
+        login_failures=login_failures,
+        patients=patients,
+        appointments=BookingAppointments(rt.rpc_client),
+        booking=BookingPatients(rt.rpc_client),
     )
-    staff = StaffService(users, refresh_tokens, auth, passwords, utcnow,
-                         audit_outbox=audit_relay, hospitals=CatalogHospitals(rt.rpc_client))
-    profiles = PatientService(patients, users, PiiCipher(load_pii_keys(settings)), utcnow,
-                              events=rt.events, booking=BookingPatients(rt.rpc_client))
+    staff = StaffService(
+        users,
+        refresh_tokens,
+        auth,
+        passwords,
+        utcnow,
+        audit_outbox=audit_relay,
+        hospitals=CatalogHospitals(rt.rpc_client),
+    )
+    profiles = PatientService(
+        patients,
+        users,
+        PiiCipher(load_pii_keys(settings)),
+        utcnow,
+        events=rt.events,
+        booking=BookingPatients(rt.rpc_client),
+    )
     register(rt.rpc_server, auth, profiles, staff, audit)
 
     await auth.bootstrap_admin(

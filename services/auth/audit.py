@@ -29,19 +29,47 @@ log = logging.getLogger("guahao.auth.audit")
 # `appointment.booked` is left out: only patients book, and it is the bulk of the traffic
 # (an 08:00 release burst). A new staff-caused appointment event type is added here.
 AUDITED_EVENTS = [
-    "appointment.cancelled.*", "appointment.checked_in.*", "appointment.no_show.*",
-    "appointment.rescheduled.*", "schedule.*.*", "doctor.*.*", "hospital.*.*",
+    "appointment.cancelled.*",
+    "appointment.checked_in.*",
+    "appointment.no_show.*",
+    "appointment.rescheduled.*",
+    "schedule.*.*",
+    "doctor.*.*",
+    "hospital.*.*",
     # the queue desk (候诊叫号): calls, 过号, re-queues and 就诊完成 (`queue.near` is no one's act)
-    "appointment.completed.*", "queue.called.*", "queue.skipped.*", "queue.requeued.*",
+    "appointment.completed.*",
+    "queue.called.*",
+    "queue.skipped.*",
+    "queue.requeued.*",
 ]
 # what an entry names as its target, in order of preference: data[<kind>]["id"]
 TARGET_KINDS = ("appointment", "schedule", "slot", "doctor", "staff")
 # what of an event's data goes into `details` (never patient data)
-DETAIL_KEYS = frozenset({
-    "id", "status", "schedule_id", "slot_id", "doctor_id", "department_id", "date",
-    "period", "reason", "delta", "capacity", "role", "from_role", "disabled", "username",
-    "generated", "cancelled", "from_slot_id", "to_slot_id", "published", "rules",
-})
+DETAIL_KEYS = frozenset(
+    {
+        "id",
+        "status",
+        "schedule_id",
+        "slot_id",
+        "doctor_id",
+        "department_id",
+        "date",
+        "period",
+        "reason",
+        "delta",
+        "capacity",
+        "role",
+        "from_role",
+        "disabled",
+        "username",
+        "generated",
+        "cancelled",
+        "from_slot_id",
+        "to_slot_id",
+        "published",
+        "rules",
+    }
+)
 MAX_ITEMS = 2000
 
 
@@ -49,8 +77,13 @@ def _details(data: dict[str, Any]) -> dict[str, Any]:
     details: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict) and key in TARGET_KINDS:
-            details.update({f"{key}.{k}": v for k, v in value.items()
-                            if k in DETAIL_KEYS and not isinstance(v, dict | list)})
+            details.update(
+                {
+                    f"{key}.{k}": v
+                    for k, v in value.items()
+                    if k in DETAIL_KEYS and not isinstance(v, dict | list)
+                }
+            )
         elif key in DETAIL_KEYS:
             details[key] = value
     return details
@@ -70,9 +103,14 @@ def audit_entry(event: EventEnvelope) -> Document | None:
         return None
     at = dt.datetime.fromisoformat(event.occurred_at).astimezone(dt.UTC)
     return {
-        "_id": event.id, "hospital_id": event.hospital_id, "at": at,
-        "staff_id": event.actor.id, "role": event.actor.role, "action": event.type,
-        "target": _target(event), "details": _details(event.data),
+        "_id": event.id,
+        "hospital_id": event.hospital_id,
+        "at": at,
+        "staff_id": event.actor.id,
+        "role": event.actor.role,
+        "action": event.type,
+        "target": _target(event),
+        "details": _details(event.data),
     }
 
 
@@ -82,8 +120,11 @@ def entry_view(doc: Document) -> AuditEntry:
         at = at.replace(tzinfo=dt.UTC)
     return AuditEntry(
         at=at.astimezone(HOSPITAL_TZ).isoformat(timespec="milliseconds"),
-        staff_id=doc["staff_id"], role=doc.get("role"), action=doc["action"],
-        target=doc["target"], details=doc.get("details") or {},
+        staff_id=doc["staff_id"],
+        role=doc.get("role"),
+        action=doc["action"],
+        target=doc["target"],
+        details=doc.get("details") or {},
     )
 
 
@@ -115,6 +156,7 @@ class AuditTrail:
         last = query.to or max(first, today)
         start = dt.datetime.combine(first, dt.time(), HOSPITAL_TZ)
         end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), HOSPITAL_TZ)
-        docs = await self.repo.between(query.hospital_id, start.astimezone(dt.UTC),
-                                       end.astimezone(dt.UTC), MAX_ITEMS)
+        docs = await self.repo.between(
+            query.hospital_id, start.astimezone(dt.UTC), end.astimezone(dt.UTC), MAX_ITEMS
+        )
         return AuditLog(items=[entry_view(doc) for doc in docs])

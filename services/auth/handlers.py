@@ -49,8 +49,13 @@ from shared.contracts.patients import (
 from shared.messaging.rpc import RpcServer
 
 
-def register(server: RpcServer, auth: AuthService, patients: PatientService,
-             staff: StaffService, audit: AuditTrail) -> None:
+def register(
+    server: RpcServer,
+    auth: AuthService,
+    patients: PatientService,
+    staff: StaffService,
+    audit: AuditTrail,
+) -> None:
     """Serve the auth methods from `server`."""
 
     async def wechat_login(params: WechatLogin, ctx: CallContext) -> TokenPair:
@@ -87,8 +92,9 @@ def register(server: RpcServer, auth: AuthService, patients: PatientService,
     async def update_staff(params: StaffPatchParams, ctx: CallContext) -> StaffAccount:
         return await staff.update_staff(ctx.caller, params)
 
-    async def reset_staff_password(params: PasswordResetParams, ctx: CallContext
-                                   ) -> PasswordResetResult:
+    async def reset_staff_password(
+        params: PasswordResetParams, ctx: CallContext
+    ) -> PasswordResetResult:
         return await staff.reset_password(ctx.caller, params)
 
     async def change_password(params: PasswordChange, ctx: CallContext) -> TokenPair:
@@ -125,10 +131,27 @@ def register(server: RpcServer, auth: AuthService, patients: PatientService,
         return UserOpenid(openid=await patients.openid_of(ctx.caller, params.user_id))
 
     for handler in (
-        wechat_login, staff_login, refresh, logout, me, record_consent, delete_me,
-        signing_keys, create_staff, list_staff, update_staff, reset_staff_password,
-        change_password, revocations, audit_log, create_patient, list_patients, get_patient,
-        update_patient, delete_patient,
-        resolve_patient, user_openid,
+        wechat_login,
+        staff_login,
+        refresh,
+        logout,
+        me,
+        record_consent,
+        delete_me,
+        signing_keys,
+        create_staff,
+        list_staff,
+        update_staff,
+        reset_staff_password,
+        change_password,
+        revocations,
+        audit_log,
+        create_patient,
+        list_patients,
+        get_patient,
+        update_patient,
+        delete_patient,
+        resolve_patient,
+        user_openid,
     ):
         server.add_method(handler.__name__, handler)

@@ -65,8 +65,9 @@ def load_signing_key(settings: Settings) -> SigningKeyMaterial:
         return SigningKeyMaterial.from_pem(settings.jwt_private_key.encode())
     pem, created = dev_private_pem(settings.data_dir)
     if created:
-        log.warning("generated a JWT signing key",
-                    extra={"path": str(keys_dir(settings) / DEV_KEY_FILE)})
+        log.warning(
+            "generated a JWT signing key", extra={"path": str(keys_dir(settings) / DEV_KEY_FILE)}
+        )
     return SigningKeyMaterial.from_pem(pem)
 
 

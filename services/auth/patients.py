@@ -50,8 +50,14 @@ class PatientService:
     """
 
     def __init__(
-        self, patients: PatientRepository, users: UserRepository, cipher: PiiCipher, clock: Clock,
-        *, events: EventPublisher | None = None, booking: BookingPort | None = None,
+        self,
+        patients: PatientRepository,
+        users: UserRepository,
+        cipher: PiiCipher,
+        clock: Clock,
+        *,
+        events: EventPublisher | None = None,
+        booking: BookingPort | None = None,
     ) -> None:
         self.patients = patients
         self.users = users
@@ -65,9 +71,11 @@ class PatientService:
         user = await self.users.get(user_id)
         if "patient_data" not in ((user or {}).get("consents") or {}):
             # PIPL: ID numbers and phones are sensitive; a separate consent comes first
-            raise Forbidden("请先同意就诊人信息处理规则 / consent to the processing of patient "
-                            "data first (POST /me/consents, kind patient_data)",
-                            consent_required="patient_data")
+            raise Forbidden(
+                "请先同意就诊人信息处理规则 / consent to the processing of patient "
+                "data first (POST /me/consents, kind patient_data)",
+                consent_required="patient_data",
+            )
         now = self.clock()
         try:
             person = parse_resident_id(params.id_number, today=now.date())
@@ -75,28 +83,36 @@ class PatientService:
             raise ValidationFailed.field("id_number", str(exc)) from None
         patient_id = new_id("p")
         doc: Document = {
-            "_id": patient_id, "user_id": user_id,
+            "_id": patient_id,
+            "user_id": user_id,
             "id_hash": self.cipher.lookup_hash(person.number),
-            "gender": person.gender, "birth_date": person.birth_date.isoformat(),
-            "relation": params.relation, "created_at": now, "updated_at": now,
-            **self._seal(patient_id, name=params.name, id_number=person.number,
-                         phone=params.phone),
+            "gender": person.gender,
+            "birth_date": person.birth_date.isoformat(),
+            "relation": params.relation,
+            "created_at": now,
+            "updated_at": now,
+            **self._seal(patient_id, name=params.name, id_number=person.number, phone=params.phone),
         }
         # Slots 0..LIMIT-1 under a unique (user_id, slot) index cap the count without a
         # transaction: a lost race for a slot just moves on to the next free one.
         for _ in range(2 * PROFILE_LIMIT):
             existing = await self.patients.list_for_user(user_id)
             if any(d["id_hash"] == doc["id_hash"] for d in existing):
-                raise Conflict("该就诊人已存在 / this person is already a profile",
-                               fields={"id_number": "该身份证号已添加 / already added"})
+                raise Conflict(
+                    "该就诊人已存在 / this person is already a profile",
+                    fields={"id_number": "该身份证号已添加 / already added"},
+                )
             taken = {d["slot"] for d in existing}
             free = [slot for slot in range(PROFILE_LIMIT) if slot not in taken]
             if not free:
-                raise LimitReached(f"最多添加{PROFILE_LIMIT}个就诊人 / at most {PROFILE_LIMIT} "
-                                   "profiles", limit=PROFILE_LIMIT)
+                raise LimitReached(
+                    f"最多添加{PROFILE_LIMIT}个就诊人 / at most {PROFILE_LIMIT} profiles",
+                    limit=PROFILE_LIMIT,
+                )
             if await self.patients.insert({**doc, "slot": free[0]}):
-                log.info("patient profile created", extra={"user_id": user_id,
-                                                           "patient_id": patient_id})
+                log.info(
+                    "patient profile created", extra={"user_id": user_id, "patient_id": patient_id}
+                )
                 await self._publish(self._event("patient.registered", doc))
                 return await self._reply(user_id, patient_id)
         raise Internal("就诊人保存冲突，请重试 / concurrent change, retry")
@@ -145,8 +161,10 @@ class PatientService:
         """Internal lookup for booking: the profile `patient_id` of `user_id`, with its
         person hash. Allowed for service-to-service calls (no caller, or an internal or
         platform role) and for the owner themself; never routed by the gateway."""
-        if caller is not None and caller.role not in INTERNAL_ROLES and not (
-            caller.role == "patient" and caller.user_id == params.user_id
+        if (
+            caller is not None
+            and caller.role not in INTERNAL_ROLES
+            and not (caller.role == "patient" and caller.user_id == params.user_id)
         ):
             raise Forbidden()
         doc = await self.patients.get(params.user_id, params.patient_id)
@@ -184,15 +202,18 @@ class PatientService:
         return self._to_patient(doc, default_id)
 
     def _to_patient(self, doc: Document, default_id: str | None) -> Patient:
-        return Patient(**self._view(doc), relation=doc["relation"],
-                       is_default=doc["_id"] == default_id)
+        return Patient(
+            **self._view(doc), relation=doc["relation"], is_default=doc["_id"] == default_id
+        )
 
     def _view(self, doc: Document) -> Document:
         """The fields every reply shares: decrypted name, masked numbers."""
         return {
-            "id": doc["_id"], "name": self._open(doc, "name"),
+            "id": doc["_id"],
+            "name": self._open(doc, "name"),
             "id_number_masked": mask_id_number(self._open(doc, "id_number")),
-            "gender": doc["gender"], "birth_date": dt.date.fromisoformat(doc["birth_date"]),
+            "gender": doc["gender"],
+            "birth_date": dt.date.fromisoformat(doc["birth_date"]),
             "phone_masked": mask_phone(self._open(doc, "phone")),
         }
 
@@ -204,10 +225,20 @@ class PatientService:
         name in clear in the stored profile, and a lost event only costs booking one
         read-through to auth at the profile's first booking (a deletion does not rely on
         events: booking is told synchronously)."""
-        return typed_event(event_type, PLATFORM, PatientChanged(patient=PatientProfile(
-            id=doc["_id"], user_id=doc["user_id"], id_hash=doc["id_hash"],
-            name=self._open(doc, "name"),
-            id_number_masked=mask_id_number(self._open(doc, "id_number")))), at=self.clock())
+        return typed_event(
+            event_type,
+            PLATFORM,
+            PatientChanged(
+                patient=PatientProfile(
+                    id=doc["_id"],
+                    user_id=doc["user_id"],
+                    id_hash=doc["id_hash"],
+                    name=self._open(doc, "name"),
+                    id_number_masked=mask_id_number(self._open(doc, "id_number")),
+                )
+            ),
+            at=self.clock(),
+        )
 
     async def _publish(self, event: EventEnvelope) -> None:
         if self.events is None:
@@ -221,7 +252,8 @@ class PatientService:
         """`<field>_enc` for every given value, bound to its profile and field."""
         return {
             f"{field}_enc": self.cipher.encrypt(f"patients/{patient_id}/{field}", value)
-            for field, value in values.items() if value is not None
+            for field, value in values.items()
+            if value is not None
         }
 
     def _open(self, doc: Document, field: str) -> str:

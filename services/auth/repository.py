@@ -32,14 +32,24 @@ class UserRepository:
 
     async def ensure_indexes(self) -> None:
         # Partial: a staff account has no openid and a patient no username.
-        await self.collection.create_indexes([
-            IndexModel("openid", name="openid_unique", unique=True,
-                       partialFilterExpression={"openid": {"$exists": True}}),
-            IndexModel("username_key", name="username_unique", unique=True,
-                       partialFilterExpression={"username_key": {"$exists": True}}),
-            IndexModel("hospital_id", name="hospital_id"),
-            IndexModel("sessions_revoked_at", name="sessions_revoked_at"),
-        ])
+        await self.collection.create_indexes(
+            [
+                IndexModel(
+                    "openid",
+                    name="openid_unique",
+                    unique=True,
+                    partialFilterExpression={"openid": {"$exists": True}},
+                ),
+                IndexModel(
+                    "username_key",
+                    name="username_unique",
+                    unique=True,
+                    partialFilterExpression={"username_key": {"$exists": True}},
+                ),
+                IndexModel("hospital_id", name="hospital_id"),
+                IndexModel("sessions_revoked_at", name="sessions_revoked_at"),
+            ]
+        )
 
     async def upsert_patient(self, openid: str, unionid: str | None, now: dt.datetime) -> Document:
         """The patient user of `openid`, created on first login."""
@@ -62,17 +72,27 @@ class UserRepository:
         return await self.collection.find_one({"username_key": username_key(username)})
 
     async def insert_staff(
-        self, username: str, password_hash: str, role: str, now: dt.datetime,
-        hospital_id: str | None = None, *, extra: Document | None = None,
+        self,
+        username: str,
+        password_hash: str,
+        role: str,
+        now: dt.datetime,
+        hospital_id: str | None = None,
+        *,
+        extra: Document | None = None,
     ) -> Document | None:
         """Create a staff account; None when the username is taken.
 
         `extra`: more fields written with it (e.g. the outbox of its audit entry).
         """
         doc: Document = {
-            "_id": new_id("s"), "role": role, "username": username,
-            "username_key": username_key(username), "password_hash": password_hash,
-            "created_at": now, **(extra or {}),
+            "_id": new_id("s"),
+            "role": role,
+            "username": username,
+            "username_key": username_key(username),
+            "password_hash": password_hash,
+            "created_at": now,
+            **(extra or {}),
         }
         if hospital_id is not None:
             doc["hospital_id"] = hospital_id
@@ -82,11 +102,13 @@ class UserRepository:
             return None
         return doc
 
-    async def record_consent(self, user_id: str, kind: str, version: str,
-                             now: dt.datetime) -> Document | None:
+    async def record_consent(
+        self, user_id: str, kind: str, version: str, now: dt.datetime
+    ) -> Document | None:
         """Keep the latest consent per kind (version and time) on the user document."""
         return await self.collection.find_one_and_update(
-            {"_id": user_id}, {"$set": {f"consents.{kind}": {"version": version, "at": now}}},
+            {"_id": user_id},
+            {"$set": {f"consents.{kind}": {"version": version, "at": now}}},
             return_document=ReturnDocument.AFTER,
         )
 
@@ -102,29 +124,36 @@ class UserRepository:
     async def staff_of(self, hospital_id: str) -> list[Document]:
         """A hospital's staff accounts, oldest first."""
         cursor = self.collection.find({"hospital_id": hospital_id}).sort(
-            [("created_at", ASCENDING), ("_id", ASCENDING)])
+            [("created_at", ASCENDING), ("_id", ASCENDING)]
+        )
         return await cursor.to_list()
 
-    async def update_staff(self, user_id: str, hospital_id: str,
-                           update: dict[str, Any]) -> Document | None:
+    async def update_staff(
+        self, user_id: str, hospital_id: str, update: dict[str, Any]
+    ) -> Document | None:
         """Apply `update` to a staff account of `hospital_id`; the account after it."""
         return await self.collection.find_one_and_update(
-            {"_id": user_id, "hospital_id": hospital_id}, update,
+            {"_id": user_id, "hospital_id": hospital_id},
+            update,
             return_document=ReturnDocument.AFTER,
         )
 
-    async def update_user(self, user_id: str, update: dict[str, Any],
-                          guard: Document | None = None) -> Document | None:
+    async def update_user(
+        self, user_id: str, update: dict[str, Any], guard: Document | None = None
+    ) -> Document | None:
         """Apply `update` to a user (only if it still matches `guard`); the user after it."""
         return await self.collection.find_one_and_update(
-            {"_id": user_id, **(guard or {})}, update, return_document=ReturnDocument.AFTER,
+            {"_id": user_id, **(guard or {})},
+            update,
+            return_document=ReturnDocument.AFTER,
         )
 
     async def revoked_since(self, since: dt.datetime) -> list[Document]:
         """Accounts whose sessions were revoked at or after `since`."""
         cursor = self.collection.find(
             {"sessions_revoked_at": {"$gte": since}},
-            projection={"_id": 1, "token_version": 1, "sessions_revoked_at": 1})
+            projection={"_id": 1, "token_version": 1, "sessions_revoked_at": 1},
+        )
         return await cursor.to_list()
 
     async def set_default_patient(self, user_id: str, patient_id: str) -> None:
@@ -150,21 +179,35 @@ class RefreshTokenRepository:
         self.collection = db["refresh_tokens"]
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_indexes([
-            IndexModel("family", name="family"),
-            IndexModel("user_id", name="user_id"),
-            IndexModel("expires_at", name="expires_ttl",
-                       expireAfterSeconds=int(REFRESH_REUSE_MEMORY.total_seconds())),
-        ])
+        await self.collection.create_indexes(
+            [
+                IndexModel("family", name="family"),
+                IndexModel("user_id", name="user_id"),
+                IndexModel(
+                    "expires_at",
+                    name="expires_ttl",
+                    expireAfterSeconds=int(REFRESH_REUSE_MEMORY.total_seconds()),
+                ),
+            ]
+        )
 
     async def insert(
-        self, token_hash: str, user_id: str, family: str, expires_at: dt.datetime,
-        now: dt.datetime, *, token_version: int = 0,
+        self,
+        token_hash: str,
+        user_id: str,
+        family: str,
+        expires_at: dt.datetime,
+        now: dt.datetime,
+        *,
+        token_version: int = 0,
     ) -> None:
         """`token_version`: the account's when issued; a refresh under a newer one fails."""
         doc: Document = {
-            "_id": token_hash, "user_id": user_id, "family": family,
-            "expires_at": expires_at, "created_at": now,
+            "_id": token_hash,
+            "user_id": user_id,
+            "family": family,
+            "expires_at": expires_at,
+            "created_at": now,
         }
         if token_version:
             doc["token_version"] = token_version
@@ -173,8 +216,12 @@ class RefreshTokenRepository:
     async def consume(self, token_hash: str, now: dt.datetime) -> Document | None:
         """Mark a live token used, atomically: of concurrent presenters only one wins."""
         return await self.collection.find_one_and_update(
-            {"_id": token_hash, "used_at": {"$exists": False},
-             "revoked_at": {"$exists": False}, "expires_at": {"$gt": now}},
+            {
+                "_id": token_hash,
+                "used_at": {"$exists": False},
+                "revoked_at": {"$exists": False},
+                "expires_at": {"$gt": now},
+            },
             {"$set": {"used_at": now}},
         )
 
@@ -188,9 +235,12 @@ class RefreshTokenRepository:
         return result.modified_count
 
     async def family_revoked(self, family: str) -> bool:
-        return await self.collection.find_one(
-            {"family": family, "revoked_at": {"$exists": True}}, {"_id": 1}
-        ) is not None
+        return (
+            await self.collection.find_one(
+                {"family": family, "revoked_at": {"$exists": True}}, {"_id": 1}
+            )
+            is not None
+        )
 
     async def revoke_user(self, user_id: str, now: dt.datetime) -> int:
         result = await self.collection.update_many(
@@ -207,9 +257,11 @@ class AuditRepository:
         self.collection = db["audit"]
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_indexes([
-            IndexModel([("hospital_id", ASCENDING), ("at", ASCENDING)], name="hospital_at"),
-        ])
+        await self.collection.create_indexes(
+            [
+                IndexModel([("hospital_id", ASCENDING), ("at", ASCENDING)], name="hospital_at"),
+            ]
+        )
 
     async def record(self, entry: Document) -> bool:
         """Insert once; False when this entry (event id) is already recorded."""
@@ -219,12 +271,17 @@ class AuditRepository:
             return False
         return True
 
-    async def between(self, hospital_id: str, start: dt.datetime, end: dt.datetime,
-                      limit: int) -> list[Document]:
+    async def between(
+        self, hospital_id: str, start: dt.datetime, end: dt.datetime, limit: int
+    ) -> list[Document]:
         """Entries of `hospital_id` with start <= at < end, oldest first."""
-        cursor = self.collection.find(
-            {"hospital_id": hospital_id, "at": {"$gte": start, "$lt": end}},
-        ).sort([("at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        cursor = (
+            self.collection.find(
+                {"hospital_id": hospital_id, "at": {"$gte": start, "$lt": end}},
+            )
+            .sort([("at", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
         return await cursor.to_list()
 
 
@@ -248,7 +305,8 @@ class LoginFailureRepository:
         key = username_key(username)
         for _ in range(3):
             doc = await self.collection.find_one_and_update(
-                {"_id": key, "window_ends_at": {"$gt": now}}, {"$inc": {"failures": 1}},
+                {"_id": key, "window_ends_at": {"$gt": now}},
+                {"$inc": {"failures": 1}},
                 return_document=ReturnDocument.AFTER,
             )
             if doc is not None:
@@ -281,13 +339,19 @@ class PatientRepository:
         self.collection = db["patients"]
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_indexes([
-            IndexModel([("user_id", ASCENDING), ("slot", ASCENDING)], name="user_slot",
-                       unique=True),
-            IndexModel([("user_id", ASCENDING), ("id_hash", ASCENDING)], name="user_person",
-                       unique=True),
-            IndexModel("id_hash", name="id_hash"),
-        ])
+        await self.collection.create_indexes(
+            [
+                IndexModel(
+                    [("user_id", ASCENDING), ("slot", ASCENDING)], name="user_slot", unique=True
+                ),
+                IndexModel(
+                    [("user_id", ASCENDING), ("id_hash", ASCENDING)],
+                    name="user_person",
+                    unique=True,
+                ),
+                IndexModel("id_hash", name="id_hash"),
+            ]
+        )
 
     async def list_for_user(self, user_id: str) -> list[Document]:
         """Oldest first."""
@@ -308,13 +372,15 @@ class PatientRepository:
         return True
 
     async def has_person(self, user_id: str, id_hash: str) -> bool:
-        return await self.collection.find_one(
-            {"user_id": user_id, "id_hash": id_hash}, {"_id": 1}
-        ) is not None
+        return (
+            await self.collection.find_one({"user_id": user_id, "id_hash": id_hash}, {"_id": 1})
+            is not None
+        )
 
     async def update(self, user_id: str, patient_id: str, fields: Document) -> Document | None:
         return await self.collection.find_one_and_update(
-            {"_id": patient_id, "user_id": user_id}, {"$set": fields},
+            {"_id": patient_id, "user_id": user_id},
+            {"$set": fields},
             return_document=ReturnDocument.AFTER,
         )
 

@@ -180,8 +180,10 @@ class AuthService:
             known = await self.refresh_tokens.get(token_hash)
             if known is not None and ("used_at" in known or "revoked_at" in known):
                 revoked = await self.refresh_tokens.revoke_family(known["family"], now)
-                log.warning("refresh token reused; family revoked",
-                            extra={"user_id": known["user_id"], "revoked": revoked})
+                log.warning(
+                    "refresh token reused; family revoked",
+                    extra={"user_id": known["user_id"], "revoked": revoked},
+                )
             raise Unauthenticated(SESSION_ENDED)
         user = await self.users.get(record["user_id"])
         if user is None:
@@ -217,20 +219,31 @@ class AuthService:
         user = await self.users.get(caller.user_id)
         if user is None:
             raise Unauthenticated()
-        return Me(id=user["_id"], role=user["role"], hospital_id=user.get("hospital_id"),
-                  consents=_consents(user))
+        return Me(
+            id=user["_id"],
+            role=user["role"],
+            hospital_id=user.get("hospital_id"),
+            consents=_consents(user),
+        )
 
     async def record_consent(self, caller: Caller | None, params: ConsentGiven) -> Me:
         """Record that the user agreed to a document version (PIPL: provable consent)."""
         caller = require_caller(caller)
-        user = await self.users.record_consent(caller.user_id, params.kind, params.version,
-                                               self.clock())
+        user = await self.users.record_consent(
+            caller.user_id, params.kind, params.version, self.clock()
+        )
         if user is None:
             raise Unauthenticated()
-        log.info("consent recorded", extra={"user_id": caller.user_id, "kind": params.kind,
-                                            "version": params.version})
-        return Me(id=user["_id"], role=user["role"], hospital_id=user.get("hospital_id"),
-                  consents=_consents(user))
+        log.info(
+            "consent recorded",
+            extra={"user_id": caller.user_id, "kind": params.kind, "version": params.version},
+        )
+        return Me(
+            id=user["_id"],
+            role=user["role"],
+            hospital_id=user.get("hospital_id"),
+            consents=_consents(user),
+        )
 
     async def delete_account(self, caller: Caller | None) -> AccountDeleted:
         """A patient deletes their account: refused (409 INVALID_STATE) while they hold active
@@ -245,19 +258,24 @@ class AuthService:
         if self.appointments is not None:
             active, waiting = await self.appointments.active_count(caller)
             if active or waiting:
-                raise InvalidState("还有待就诊的预约或候补，请先取消 / cancel your active "
-                                   "appointments and waitlist entries first",
-                                   active=active, waiting=waiting)
+                raise InvalidState(
+                    "还有待就诊的预约或候补，请先取消 / cancel your active "
+                    "appointments and waitlist entries first",
+                    active=active,
+                    waiting=waiting,
+                )
         if self.patients is not None and self.booking is not None:
             # as for a single profile: booking refuses them before they go
             for profile in await self.patients.list_for_user(caller.user_id):
-                await self.booking.forget_patient(caller.user_id, profile["_id"],
-                                                  profile["id_hash"])
+                await self.booking.forget_patient(
+                    caller.user_id, profile["_id"], profile["id_hash"]
+                )
         removed = await self.patients.delete_all(caller.user_id) if self.patients else 0
         await self.refresh_tokens.revoke_user(caller.user_id, self.clock())
         await self.users.delete(caller.user_id)
-        log.warning("account deleted", extra={"user_id": caller.user_id,
-                                              "patients_deleted": removed})
+        log.warning(
+            "account deleted", extra={"user_id": caller.user_id, "patients_deleted": removed}
+        )
         return AccountDeleted(deleted=True, patients_deleted=removed)
 
     def signing_keys(self) -> SigningKeys:
@@ -291,13 +309,21 @@ class AuthService:
         version = int(user.get("token_version", 0))
         refresh, refresh_hash, expires_at = self.tokens.new_refresh_token(family)
         await self.refresh_tokens.insert(
-            refresh_hash, user["_id"], family, expires_at, self.clock(), token_version=version,
+            refresh_hash,
+            user["_id"],
+            family,
+            expires_at,
+            self.clock(),
+            token_version=version,
         )
         return TokenPair(
             access_token=self.tokens.access_token(
-                user["_id"], role, hospital_id,
+                user["_id"],
+                role,
+                hospital_id,
                 token_version=version if role != "patient" else None,
-                must_change_password=must_change),
+                must_change_password=must_change,
+            ),
             refresh_token=refresh,
             expires_in=self.tokens.access_ttl_seconds,
             user=UserRef(id=user["_id"], role=role, hospital_id=hospital_id),

@@ -62,8 +62,11 @@ class AuditOutbox(Protocol):
 
 def account_view(doc: Document) -> StaffAccount:
     return StaffAccount(
-        id=doc["_id"], username=doc["username"], hospital_id=doc["hospital_id"],
-        role=doc["role"], disabled=bool(doc.get("disabled")),
+        id=doc["_id"],
+        username=doc["username"],
+        hospital_id=doc["hospital_id"],
+        role=doc["role"],
+        disabled=bool(doc.get("disabled")),
         must_change_password=bool(doc.get("must_change_password")),
     )
 
@@ -103,17 +106,24 @@ class StaffService:
         if await self.users.by_username(params.username) is not None:
             raise Conflict(USERNAME_TAKEN, fields={"username": "已存在 / taken"})
         account = {"_id": new_id("s"), "username": params.username}
-        event = self._event(caller, "staff.created", params.hospital_id,
-                            {"role": params.role}, account)
+        event = self._event(
+            caller, "staff.created", params.hospital_id, {"role": params.role}, account
+        )
         user = await self.users.insert_staff(
-            params.username, await self._hash(params.password), params.role, self.clock(),
-            hospital_id=params.hospital_id, extra={"_id": account["_id"]} | outbox_fields(event),
+            params.username,
+            await self._hash(params.password),
+            params.role,
+            self.clock(),
+            hospital_id=params.hospital_id,
+            extra={"_id": account["_id"]} | outbox_fields(event),
         )
         if user is None:
             raise Conflict(USERNAME_TAKEN, fields={"username": "已存在 / taken"})
         await self.audit_outbox.flush_quietly(self.users.collection, user["_id"])
-        log.info("staff account created", extra={
-            "user_id": user["_id"], "hospital_id": params.hospital_id, "role": params.role})
+        log.info(
+            "staff account created",
+            extra={"user_id": user["_id"], "hospital_id": params.hospital_id, "role": params.role},
+        )
         return account_view(user)
 
     async def list_staff(self, caller: Caller | None, hospital_id: str) -> StaffList:
@@ -133,13 +143,26 @@ class StaffService:
                 sets["disabled"] = True
             else:
                 unsets["disabled"] = ""
-            events.append(self._event(
-                caller, "staff.disabled" if params.disabled else "staff.enabled",
-                params.hospital_id, {}, doc))
+            events.append(
+                self._event(
+                    caller,
+                    "staff.disabled" if params.disabled else "staff.enabled",
+                    params.hospital_id,
+                    {},
+                    doc,
+                )
+            )
         if params.role is not None and params.role != doc["role"]:
             sets["role"] = params.role
-            events.append(self._event(caller, "staff.role_changed", params.hospital_id,
-                                      {"role": params.role, "from_role": doc["role"]}, doc))
+            events.append(
+                self._event(
+                    caller,
+                    "staff.role_changed",
+                    params.hospital_id,
+                    {"role": params.role, "from_role": doc["role"]},
+                    doc,
+                )
+            )
         if not events:
             return account_view(doc)
         if doc["_id"] == caller.user_id:
@@ -149,12 +172,15 @@ class StaffService:
         if unsets:
             update["$unset"] = unsets
         updated = await self._write(doc, update, events, revoke=revoke)
-        log.info("staff account changed", extra={
-            "user_id": doc["_id"], "changes": [e.type for e in events], "revoked": revoke})
+        log.info(
+            "staff account changed",
+            extra={"user_id": doc["_id"], "changes": [e.type for e in events], "revoked": revoke},
+        )
         return account_view(updated)
 
-    async def reset_password(self, caller: Caller | None,
-                             params: PasswordResetParams) -> PasswordResetResult:
+    async def reset_password(
+        self, caller: Caller | None, params: PasswordResetParams
+    ) -> PasswordResetResult:
         """Set a new password (the given one, or a generated one shown once); the account
         must change it at its next login, and its sessions end at once."""
         caller = check_hospital_role(caller, params.hospital_id)
@@ -163,14 +189,17 @@ class StaffService:
             raise Conflict(NOT_YOURSELF + " (POST /auth/password)")
         generated = params.password is None
         password = temporary_password() if params.password is None else params.password
-        event = self._event(caller, "staff.password_reset", params.hospital_id,
-                            {"generated": generated}, doc)
-        update = {"$set": {"password_hash": await self._hash(password),
-                           "must_change_password": True}}
+        event = self._event(
+            caller, "staff.password_reset", params.hospital_id, {"generated": generated}, doc
+        )
+        update = {
+            "$set": {"password_hash": await self._hash(password), "must_change_password": True}
+        }
         updated = await self._write(doc, update, [event], revoke=True)
         log.info("staff password reset", extra={"user_id": doc["_id"], "generated": generated})
-        return PasswordResetResult(account=account_view(updated),
-                                   temporary_password=password if generated else None)
+        return PasswordResetResult(
+            account=account_view(updated), temporary_password=password if generated else None
+        )
 
     async def change_password(self, caller: Caller | None, params: PasswordChange) -> TokenPair:
         """One's own password: every other session ends; the reply is a new session."""
@@ -186,12 +215,16 @@ class StaffService:
             raise ValidationFailed.field("old", "当前密码错误 / wrong current password")
         events = []
         if user.get("hospital_id"):
-            events.append(self._event(caller, "staff.password_changed", user["hospital_id"],
-                                      {}, user))
-        update: dict[str, Any] = {"$set": {"password_hash": await self._hash(params.new)},
-                                  "$unset": {"must_change_password": ""}}
-        updated = await self._write(user, update, events, revoke=True,
-                                    guard={"password_hash": stored})
+            events.append(
+                self._event(caller, "staff.password_changed", user["hospital_id"], {}, user)
+            )
+        update: dict[str, Any] = {
+            "$set": {"password_hash": await self._hash(params.new)},
+            "$unset": {"must_change_password": ""},
+        }
+        updated = await self._write(
+            user, update, events, revoke=True, guard={"password_hash": stored}
+        )
         log.info("password changed", extra={"user_id": user["_id"]})
         return await self.sessions.new_session(updated)
 
@@ -209,9 +242,13 @@ class StaffService:
             at: dt.datetime = doc["sessions_revoked_at"]
             if at.tzinfo is None:
                 at = at.replace(tzinfo=dt.UTC)
-            items.append(Revocation(user_id=doc["_id"],
-                                    token_version=int(doc.get("token_version", 0)),
-                                    at=at.timestamp()))
+            items.append(
+                Revocation(
+                    user_id=doc["_id"],
+                    token_version=int(doc.get("token_version", 0)),
+                    at=at.timestamp(),
+                )
+            )
         return RevocationList(items=items, now=now.timestamp())
 
     async def _account(self, hospital_id: str, staff_id: str) -> Document:
@@ -220,8 +257,15 @@ class StaffService:
             raise NotFound(NO_SUCH_STAFF)
         return doc
 
-    async def _write(self, doc: Document, update: dict[str, Any], events: list[EventEnvelope],
-                     *, revoke: bool, guard: Document | None = None) -> Document:
+    async def _write(
+        self,
+        doc: Document,
+        update: dict[str, Any],
+        events: list[EventEnvelope],
+        *,
+        revoke: bool,
+        guard: Document | None = None,
+    ) -> Document:
         """One write: the change, the revocation (token version) and the audit entries."""
         now = self.clock()
         if revoke:
@@ -238,11 +282,22 @@ class StaffService:
             await self.audit_outbox.flush_quietly(self.users.collection, doc["_id"])
         return updated
 
-    def _event(self, caller: Caller, type: str, hospital_id: str, data: dict[str, Any],
-               account: Document | None = None) -> EventEnvelope:
+    def _event(
+        self,
+        caller: Caller,
+        type: str,
+        hospital_id: str,
+        data: dict[str, Any],
+        account: Document | None = None,
+    ) -> EventEnvelope:
         staff = {"id": account["_id"], "username": account["username"]} if account else {}
-        return new_event(type, hospital_id, {"staff": staff | data} if account else data,
-                         at=self.clock(), actor=caller)
+        return new_event(
+            type,
+            hospital_id,
+            {"staff": staff | data} if account else data,
+            at=self.clock(),
+            actor=caller,
+        )
 
     async def _hash(self, password: str) -> str:
         return await asyncio.to_thread(self.passwords.hash, password)

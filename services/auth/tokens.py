@@ -36,8 +36,13 @@ class TokenIssuer:
         self.clock = clock
 
     def access_token(
-        self, user_id: str, role: str, hospital_id: str | None = None, *,
-        token_version: int | None = None, must_change_password: bool = False,
+        self,
+        user_id: str,
+        role: str,
+        hospital_id: str | None = None,
+        *,
+        token_version: int | None = None,
+        must_change_password: bool = False,
     ) -> str:
         """`tv` (staff): the account's token version when issued; a revocation raises it and
         the gateway refuses lower ones. `pwc`: only a password change is allowed."""

@@ -107,8 +107,9 @@ class Booker:
 
     # ---- the request -------------------------------------------------------------------
 
-    async def prepare(self, user_id: str, params: BookParams
-                      ) -> tuple[str, str, SlotInfo, BookingRules]:
+    async def prepare(
+        self, user_id: str, params: BookParams
+    ) -> tuple[str, str, SlotInfo, BookingRules]:
         """What a booking decision starts from, all from memory on a warm process."""
         aid = appointment_id_for(user_id, params.idempotency_key)
         slot = await self.session_book.slot(params.slot_id)
@@ -161,24 +162,49 @@ class Booker:
 
     # ---- the steps (shared with the lottery and the waitlist) --------------------------
 
-    def new_appointment(self, aid: str, user_id: str, req_hash: str, slot: SlotInfo,
-                        patient: PatientRef, rules: BookingRules) -> Document:
+    def new_appointment(
+        self,
+        aid: str,
+        user_id: str,
+        req_hash: str,
+        slot: SlotInfo,
+        patient: PatientRef,
+        rules: BookingRules,
+    ) -> Document:
         now = self.clock()
         return {
-            "_id": aid, "status": "pending", "user_id": user_id, "request_hash": req_hash,
-            "hospital_id": slot.hospital_id, "slot_id": slot.id, "schedule_id": slot.schedule_id,
+            "_id": aid,
+            "status": "pending",
+            "user_id": user_id,
+            "request_hash": req_hash,
+            "hospital_id": slot.hospital_id,
+            "slot_id": slot.id,
+            "schedule_id": slot.schedule_id,
             "doctor": slot.doctor.model_dump(exclude_none=True),
             "department": slot.department.model_dump(exclude_none=True),
-            "department_id": slot.department_id, "doctor_id": slot.doctor_id,
-            "date": slot.date, "session": slot.session, "start": slot.start, "end": slot.end,
-            "fee_cents": slot.fee_cents, "patient": patient.snapshot(),
-            "id_hash": patient.id_hash, "person_key": PersonLimits.of(slot, rules).day_key,
+            "department_id": slot.department_id,
+            "doctor_id": slot.doctor_id,
+            "date": slot.date,
+            "session": slot.session,
+            "start": slot.start,
+            "end": slot.end,
+            "fee_cents": slot.fee_cents,
+            "patient": patient.snapshot(),
+            "id_hash": patient.id_hash,
+            "person_key": PersonLimits.of(slot, rules).day_key,
             "cancel_deadline": slot.window(rules).cancel_deadline,
-            "created_at": now, "updated_at": now,
+            "created_at": now,
+            "updated_at": now,
         }
 
-    async def take(self, doc: Document, slot: SlotInfo, patient: PatientRef,
-                   rules: BookingRules, take_unit: TakeUnit | None = None) -> int:
+    async def take(
+        self,
+        doc: Document,
+        slot: SlotInfo,
+        patient: PatientRef,
+        rules: BookingRules,
+        take_unit: TakeUnit | None = None,
+    ) -> int:
         """Steps 2 and 3; the 就诊序号. First come takes the unit first (a lost race then
         costs least); a hand-over (`take_unit`, the waitlist) counts the person first, so a
         patient the rules refuse leaves the unit where it is, for the next one. Idempotent
@@ -186,8 +212,9 @@ class Booker:
         aid = doc["_id"]
         limits = PersonLimits.of(slot, rules)
         if take_unit is None:
-            seq_no = await self.sessions.reserve(slot.schedule_id, slot.id, aid, self.clock(),
-                                                 self.clock() + self.orphan_check_after)
+            seq_no = await self.sessions.reserve(
+                slot.schedule_id, slot.id, aid, self.clock(), self.clock() + self.orphan_check_after
+            )
             if seq_no is None:
                 seq_no = await self._lost_unit(slot, aid)
             self.faults.point("book.after_reserve")
@@ -196,15 +223,21 @@ class Booker:
             await self._hold_person(aid, patient, limits, rules, slot=None)
             taken = await take_unit()
             if taken is None:
-                await self.persons.release(patient.id_hash, aid, limits.hospital_id,
-                                           limits.day_key)
+                await self.persons.release(patient.id_hash, aid, limits.hospital_id, limits.day_key)
                 raise SlotFull()
             seq_no = taken
         self.faults.point("book.after_hold")
         return seq_no
 
-    async def _hold_person(self, aid: str, patient: PatientRef, limits: PersonLimits,
-                           rules: BookingRules, *, slot: SlotInfo | None) -> None:
+    async def _hold_person(
+        self,
+        aid: str,
+        patient: PatientRef,
+        limits: PersonLimits,
+        rules: BookingRules,
+        *,
+        slot: SlotInfo | None,
+    ) -> None:
         """Count the booking against the person, or refuse it with the rule that blocks
         it (giving back the unit already taken for it, when `slot` says which)."""
         now = self.clock()
@@ -213,12 +246,14 @@ class Booker:
         person = await self.persons.get(patient.id_hash)
         if aid in (person or {}).get("holds", {}):
             return  # a resumed booking: the hold is ours already
-        if ((person or {}).get("profiles") or {}).get(patient.id) != patient.user_id and \
-                await self.persons.add_profile(patient.id_hash, patient.id, patient.user_id):
+        if ((person or {}).get("profiles") or {}).get(
+            patient.id
+        ) != patient.user_id and await self.persons.add_profile(
+            patient.id_hash, patient.id, patient.user_id
+        ):
             # this replica heard of the profile (the `views` broadcast) before the person
             # document did (the `patients` consumer): record it now, once, and try again
-            if await self.persons.hold(patient, aid, limits, now,
-                                       now + self.orphan_check_after):
+            if await self.persons.hold(patient, aid, limits, now, now + self.orphan_check_after):
                 return
             person = await self.persons.get(patient.id_hash)
         if slot is not None and await self.sessions.release(slot.schedule_id, slot.id, aid):
@@ -240,8 +275,13 @@ class Booker:
             self.sold_out.sold_out(slot.id, stock.holders)
         raise SlotFull()
 
-    def _person_refusal(self, person: Document | None, patient: PatientRef,
-                        limits: PersonLimits, rules: BookingRules) -> DomainError:
+    def _person_refusal(
+        self,
+        person: Document | None,
+        patient: PatientRef,
+        limits: PersonLimits,
+        rules: BookingRules,
+    ) -> DomainError:
         if person is None or (person.get("profiles") or {}).get(patient.id) != patient.user_id:
             self.patients.drop(patient.id)
             return NotFound("就诊人不存在 / patient not found")
@@ -252,19 +292,34 @@ class Booker:
             return AlreadyBooked(limit=limits.per_department_per_day)
         return LimitReached(limit=limits.max_active)
 
-    def awaiting_payment(self, doc: Document, seq_no: int, rules: BookingRules,
-                         now: dt.datetime) -> Document:
+    def awaiting_payment(
+        self, doc: Document, seq_no: int, rules: BookingRules, now: dt.datetime
+    ) -> Document:
         """The appointment of a hospital that collects the fee: it holds its unit until
         `pay_by`; the payment service makes the order from its event (same order id)."""
         timeout = self.payment_timeout or dt.timedelta(minutes=rules.payment_timeout_minutes)
-        return {**doc, "status": "pending_payment", "seq_no": seq_no, "updated_at": now,
-                "pay_by": now + timeout, "awaiting_payment": True,
-                "payment": {"order_id": order_id_for(doc["_id"]),
-                            "amount_cents": doc["fee_cents"], "status": "unpaid"}}
+        return {
+            **doc,
+            "status": "pending_payment",
+            "seq_no": seq_no,
+            "updated_at": now,
+            "pay_by": now + timeout,
+            "awaiting_payment": True,
+            "payment": {
+                "order_id": order_id_for(doc["_id"]),
+                "amount_cents": doc["fee_cents"],
+                "status": "unpaid",
+            },
+        }
 
-    async def insert_booked(self, doc: Document, seq_no: int,
-                            extra_events: ExtraEvents | None = None, *,
-                            rules: BookingRules | None = None) -> tuple[Appointment, bool]:
+    async def insert_booked(
+        self,
+        doc: Document,
+        seq_no: int,
+        extra_events: ExtraEvents | None = None,
+        *,
+        rules: BookingRules | None = None,
+    ) -> tuple[Appointment, bool]:
         """Step 4: the appointment and its events in one insert, then published from memory;
         the appointment and whether this runner created it. With `rules` that collect a fee
         (and a fee to collect) it waits for the payment (`pending_payment`) instead."""
@@ -276,45 +331,69 @@ class Booker:
             booked = self.awaiting_payment(doc, seq_no, rules, now)
             event_type = "appointment.pending_payment"
         else:
-            booked = {**doc, "status": "booked", "seq_no": seq_no, "booked_at": now,
-                      "updated_at": now}
+            booked = {
+                **doc,
+                "status": "booked",
+                "seq_no": seq_no,
+                "booked_at": now,
+                "updated_at": now,
+            }
             event_type = "appointment.booked"
-        events = [appointment_event(event_type, booked, now),
-                  *(extra_events(booked) if extra_events else [])]
+        events = [
+            appointment_event(event_type, booked, now),
+            *(extra_events(booked) if extra_events else []),
+        ]
         if not await self.appointments.insert({**booked, **outbox_fields(*events)}):
             return await self._concurrent_first(doc), False
         self.faults.point("book.after_insert")
-        log.info("appointment booked", extra={"appointment_id": doc["_id"],
-                                              "slot_id": doc["slot_id"],
-                                              "status": booked["status"]})
+        log.info(
+            "appointment booked",
+            extra={
+                "appointment_id": doc["_id"],
+                "slot_id": doc["slot_id"],
+                "status": booked["status"],
+            },
+        )
         await self.outbox.publish_committed(self.appointments.collection, doc["_id"], events)
         return appointment_view(booked), True
 
-    async def complete_pending(self, doc: Document, rules: BookingRules,
-                               take_unit: TakeUnit | None = None,
-                               extra_events: ExtraEvents | None = None) -> Appointment:
+    async def complete_pending(
+        self,
+        doc: Document,
+        rules: BookingRules,
+        take_unit: TakeUnit | None = None,
+        extra_events: ExtraEvents | None = None,
+    ) -> Appointment:
         """pending → booked (or pending_payment, at a hospital that collects the fee) for an
         appointment that already exists (a lottery entry)."""
         slot = await self.session_book.slot(doc["slot_id"])
-        patient = PatientRef(id=doc["patient"]["id"], user_id=doc["user_id"],
-                             id_hash=doc["id_hash"], name=doc["patient"]["name"],
-                             id_number_masked=doc["patient"]["id_number_masked"])
+        patient = PatientRef(
+            id=doc["patient"]["id"],
+            user_id=doc["user_id"],
+            id_hash=doc["id_hash"],
+            name=doc["patient"]["name"],
+            id_number_masked=doc["patient"]["id_number_masked"],
+        )
         seq_no = await self.take(doc, slot, patient, rules, take_unit)
         now = self.clock()
         if rules.payment == "required" and doc["fee_cents"] > 0:  # a drawn entry pays too
             after = self.awaiting_payment(doc, seq_no, rules, now)
-            fields = {k: after[k] for k in ("status", "seq_no", "updated_at", "pay_by",
-                                            "awaiting_payment", "payment")}
+            fields = {
+                k: after[k]
+                for k in ("status", "seq_no", "updated_at", "pay_by", "awaiting_payment", "payment")
+            }
             event_type = "appointment.pending_payment"
         else:
-            fields = {"status": "booked", "seq_no": seq_no, "booked_at": now,
-                      "updated_at": now}
+            fields = {"status": "booked", "seq_no": seq_no, "booked_at": now, "updated_at": now}
             event_type = "appointment.booked"
         booked = {**doc, **fields}
-        events = [appointment_event(event_type, booked, now),
-                  *(extra_events(booked) if extra_events else [])]
-        final = await self.appointments.transition(doc["_id"], "pending", with_outbox(
-            {"$set": fields}, *events))
+        events = [
+            appointment_event(event_type, booked, now),
+            *(extra_events(booked) if extra_events else []),
+        ]
+        final = await self.appointments.transition(
+            doc["_id"], "pending", with_outbox({"$set": fields}, *events)
+        )
         if final is None:
             return await self._concurrent_first(doc)
         await self.outbox.publish_committed(self.appointments.collection, doc["_id"], events)
@@ -333,8 +412,9 @@ class Booker:
         reconciler, which looks before it returns anything)."""
         if await self.sessions.release(doc["schedule_id"], doc["slot_id"], doc["_id"]):
             self.sold_out.freed(doc["slot_id"])
-        await self.persons.release(doc["id_hash"], doc["_id"], doc["hospital_id"],
-                                   doc["person_key"])
+        await self.persons.release(
+            doc["id_hash"], doc["_id"], doc["hospital_id"], doc["person_key"]
+        )
 
 
 def _past_deadline() -> bool:

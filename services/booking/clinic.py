@@ -67,22 +67,40 @@ class SessionAdmin:
 
     async def availability(self, schedule_ids: list[str]) -> Availability:
         sessions = await self.sessions.many(schedule_ids)
-        return Availability(items=[
-            ScheduleAvailability(
-                schedule_id=s.id, stopped=s.stopped,
-                slots=[SlotAvailability(id=sid, capacity=s.stock[sid].capacity,
-                                        remaining=s.stock[sid].remaining) for sid in s.slots])
-            for s in sessions
-        ])
+        return Availability(
+            items=[
+                ScheduleAvailability(
+                    schedule_id=s.id,
+                    stopped=s.stopped,
+                    slots=[
+                        SlotAvailability(
+                            id=sid, capacity=s.stock[sid].capacity, remaining=s.stock[sid].remaining
+                        )
+                        for sid in s.slots
+                    ],
+                )
+                for s in sessions
+            ]
+        )
 
     async def stop(self, hospital_id: str, schedule_id: str, reason: str) -> StopResult:
         """停诊: refuse new bookings (one write), then cancel every active appointment."""
         session = await self.session_book.session(schedule_id, hospital_id)
         now = self.clock()
-        event = typed_event("schedule.stopped", hospital_id, ScheduleStopped(
-            schedule=StoppedSchedule(id=schedule_id, doctor_id=session.doctor.id,
-                                     date=session.date, session=session.session,
-                                     reason=reason)), at=now)
+        event = typed_event(
+            "schedule.stopped",
+            hospital_id,
+            ScheduleStopped(
+                schedule=StoppedSchedule(
+                    id=schedule_id,
+                    doctor_id=session.doctor.id,
+                    date=session.date,
+                    session=session.session,
+                    reason=reason,
+                )
+            ),
+            at=now,
+        )
         if await self.sessions.stop(schedule_id, reason, now, outbox_push(event)):
             await self.outbox.publish_committed(self.sessions.collection, schedule_id, [event])
         for slot_id in session.slots:
@@ -139,19 +157,40 @@ class SessionAdmin:
         session = await self.sessions.get(slot.schedule_id)
         assert session is not None
         capacity = session.stock[slot_id].capacity + delta - handed
-        event = typed_event("schedule.capacity_changed", hospital_id, CapacityChanged(
-            slot=ChangedSlot(id=slot_id, schedule_id=slot.schedule_id, doctor_id=slot.doctor_id,
-                             date=slot.date, start=slot.start, end=slot.end,
-                             capacity=capacity, delta=delta)), at=self.clock())
+        event = typed_event(
+            "schedule.capacity_changed",
+            hospital_id,
+            CapacityChanged(
+                slot=ChangedSlot(
+                    id=slot_id,
+                    schedule_id=slot.schedule_id,
+                    doctor_id=slot.doctor_id,
+                    date=slot.date,
+                    start=slot.start,
+                    end=slot.end,
+                    capacity=capacity,
+                    delta=delta,
+                )
+            ),
+            at=self.clock(),
+        )
         rest = delta - handed
-        updated = await self.sessions.change_capacity(slot.schedule_id, slot_id, rest,
-                                                      outbox_push(event))
+        updated = await self.sessions.change_capacity(
+            slot.schedule_id, slot_id, rest, outbox_push(event)
+        )
         if updated is None:
-            raise InvalidState("不能少于已预约数 / below what is booked",
-                               booked=session.stock[slot_id].booked)
+            raise InvalidState(
+                "不能少于已预约数 / below what is booked", booked=session.stock[slot_id].booked
+            )
         await self.outbox.publish_committed(self.sessions.collection, slot.schedule_id, [event])
         if rest > 0:
             self.sold_out.freed(slot_id)
         stock = updated.stock[slot_id]
-        return SlotState(id=slot_id, schedule_id=slot.schedule_id, start=slot.start,
-                         end=slot.end, capacity=stock.capacity, remaining=stock.remaining)
+        return SlotState(
+            id=slot_id,
+            schedule_id=slot.schedule_id,
+            start=slot.start,
+            end=slot.end,
+            capacity=stock.capacity,
+            remaining=stock.remaining,
+        )

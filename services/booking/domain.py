@@ -22,8 +22,9 @@ from shared.errors import InvalidState
 from shared.ids import new_id
 from shared.rules import HOSPITAL_TZ, BookingWindow
 
-Status = Literal["pending", "pending_payment", "booked", "checked_in", "completed", "cancelled",
-                 "no_show"]
+Status = Literal[
+    "pending", "pending_payment", "booked", "checked_in", "completed", "cancelled", "no_show"
+]
 CancelledBy = Literal["patient", "hospital", "system"]
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -138,22 +139,37 @@ class Session:
 
     def slot(self, slot_id: str) -> SlotInfo:
         start, end = self.slots[slot_id]
-        return SlotInfo(id=slot_id, schedule_id=self.id, hospital_id=self.hospital_id,
-                        doctor=self.doctor, department=self.department, date=self.date,
-                        session=self.session, start=start, end=end, fee_cents=self.fee_cents)
+        return SlotInfo(
+            id=slot_id,
+            schedule_id=self.id,
+            hospital_id=self.hospital_id,
+            doctor=self.doctor,
+            department=self.department,
+            date=self.date,
+            session=self.session,
+            start=start,
+            end=end,
+            fee_cents=self.fee_cents,
+        )
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Session:
         slots = sorted(doc["slots"].items(), key=lambda item: item[1]["start"])
         return cls(
-            id=doc["_id"], hospital_id=doc["hospital_id"],
+            id=doc["_id"],
+            hospital_id=doc["hospital_id"],
             doctor=PersonRef.model_validate(doc["doctor"]),
-            department=PersonRef.model_validate(doc["department"]), date=doc["date"],
-            session=doc["session"], fee_cents=doc["fee_cents"], stopped=bool(doc["stopped"]),
+            department=PersonRef.model_validate(doc["department"]),
+            date=doc["date"],
+            session=doc["session"],
+            fee_cents=doc["fee_cents"],
+            stopped=bool(doc["stopped"]),
             stop_reason=doc.get("stop_reason"),
             slots={sid: (s["start"], s["end"]) for sid, s in slots},
-            stock={sid: SlotStock(int(s["capacity"]), int(s["booked"]), list(s["holders"]))
-                   for sid, s in slots},
+            stock={
+                sid: SlotStock(int(s["capacity"]), int(s["booked"]), list(s["holders"]))
+                for sid, s in slots
+            },
             version=int(doc.get("v", 0)),
         )
 
@@ -161,14 +177,28 @@ class Session:
     def new_doc(definition: ScheduleDefinition) -> dict[str, Any]:
         """The document that starts holding a published schedule's inventory."""
         return {
-            "_id": definition.id, "hospital_id": definition.hospital_id,
+            "_id": definition.id,
+            "hospital_id": definition.hospital_id,
             "doctor": definition.doctor.model_dump(exclude_none=True),
             "department": definition.department.model_dump(exclude_none=True),
-            "doctor_id": definition.doctor.id, "department_id": definition.department.id,
-            "date": definition.date.isoformat(), "session": definition.session,
-            "fee_cents": definition.fee_cents, "stopped": False, "seq": 0, "v": 0,
-            "slots": {s.id: {"start": s.start, "end": s.end, "capacity": s.capacity,
-                             "booked": 0, "holders": []} for s in definition.slots},
+            "doctor_id": definition.doctor.id,
+            "department_id": definition.department.id,
+            "date": definition.date.isoformat(),
+            "session": definition.session,
+            "fee_cents": definition.fee_cents,
+            "stopped": False,
+            "seq": 0,
+            "v": 0,
+            "slots": {
+                s.id: {
+                    "start": s.start,
+                    "end": s.end,
+                    "capacity": s.capacity,
+                    "booked": 0,
+                    "holders": [],
+                }
+                for s in definition.slots
+            },
         }
 
 
@@ -183,16 +213,21 @@ class PersonLimits:
 
     @classmethod
     def of(cls, slot: SlotInfo, rules: BookingRules) -> PersonLimits:
-        return cls(slot.hospital_id, day_key(slot.hospital_id, slot.department_id, slot.date),
-                   rules.per_department_per_day, rules.max_active)
+        return cls(
+            slot.hospital_id,
+            day_key(slot.hospital_id, slot.department_id, slot.date),
+            rules.per_department_per_day,
+            rules.max_active,
+        )
 
 
 def day_key(hospital_id: str, department_id: str, date: str) -> str:
     return f"{hospital_id}|{department_id}|{date}"
 
 
-def ban_until(no_show_dates: list[str], rules: BookingRules, now: dt.datetime
-              ) -> dt.datetime | None:
+def ban_until(
+    no_show_dates: list[str], rules: BookingRules, now: dt.datetime
+) -> dt.datetime | None:
     """The end of a no-show ban in force at `now`, if any (domain.md: `no_show_limit` within
     `no_show_window_days` bans for `ban_days` after the last one)."""
     today = now.astimezone(HOSPITAL_TZ).date()
@@ -201,6 +236,7 @@ def ban_until(no_show_dates: list[str], rules: BookingRules, now: dt.datetime
     if len(recent) < rules.no_show_limit or rules.ban_days == 0:
         return None
     last = dt.date.fromisoformat(recent[-1])
-    until = dt.datetime.combine(last + dt.timedelta(days=rules.ban_days + 1), dt.time(),
-                                tzinfo=HOSPITAL_TZ)
+    until = dt.datetime.combine(
+        last + dt.timedelta(days=rules.ban_days + 1), dt.time(), tzinfo=HOSPITAL_TZ
+    )
     return until if until > now else None

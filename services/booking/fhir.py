@@ -44,9 +44,15 @@ CANCELLED_BY = {
     "hospital": "医院取消 / cancelled by the hospital",
     "system": "系统取消 / cancelled by the system",
 }
-PRIMARY_PERFORMER = CodeableConcept(coding=[Coding(
-    system="http://terminology.hl7.org/CodeSystem/v3-ParticipationType", code="PPRF",
-    display="primary performer")])
+PRIMARY_PERFORMER = CodeableConcept(
+    coding=[
+        Coding(
+            system="http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+            code="PPRF",
+            display="primary performer",
+        )
+    ]
+)
 SEQUENCE_NUMBER = CodeableConcept(text="就诊序号 / visit sequence number")
 
 
@@ -65,13 +71,14 @@ def appointment_resource(appointment: Appointment) -> FhirAppointment:
     return FhirAppointment(
         id=fhir_id(a.id),
         identifier=[Identifier(use="usual", type=SEQUENCE_NUMBER, value=str(a.seq_no))]
-        if a.seq_no else None,
+        if a.seq_no
+        else None,
         status=APPOINTMENT_STATUS[a.status],
         cancelationReason=cancellation_reason(a),
         serviceType=department,
         specialty=department,
         description=f"{a.department.name} {a.doctor.name} {a.date.isoformat()} "
-                    f"{SESSION_LABELS.get(a.session, a.session)} {a.start}-{a.end}",
+        f"{SESSION_LABELS.get(a.session, a.session)} {a.start}-{a.end}",
         start=local_instant(a.date, a.start),
         end=local_instant(a.date, a.end),
         minutesDuration=max(1, int((ends - starts).total_seconds() // 60)),
@@ -80,15 +87,23 @@ def appointment_resource(appointment: Appointment) -> FhirAppointment:
         participant=[
             AppointmentParticipant(
                 type=[PRIMARY_PERFORMER],
-                actor=Reference(reference=reference_to("Practitioner", a.doctor.id),
-                                display=" ".join(p for p in (a.doctor.name, a.doctor.title) if p)),
-                required="required", status="accepted"),
+                actor=Reference(
+                    reference=reference_to("Practitioner", a.doctor.id),
+                    display=" ".join(p for p in (a.doctor.name, a.doctor.title) if p),
+                ),
+                required="required",
+                status="accepted",
+            ),
             AppointmentParticipant(
                 actor=Reference(type="Patient", display=mask_name(a.patient.name)),
-                required="required", status="accepted"),
+                required="required",
+                status="accepted",
+            ),
             AppointmentParticipant(
                 actor=Reference(reference=reference_to("Location", a.hospital_id)),
-                required="required", status="accepted"),
+                required="required",
+                status="accepted",
+            ),
         ],
     )
 
@@ -107,4 +122,5 @@ def register_fhir(server: RpcServer, queries: AppointmentQueries) -> None:
             raise NotFound(NO_SUCH_APPOINTMENT)
         require_hospital(ctx, doc["hospital_id"])
         return appointment_resource(
-            await queries.get_for_hospital(doc["hospital_id"], appointment_id))
+            await queries.get_for_hospital(doc["hospital_id"], appointment_id)
+        )

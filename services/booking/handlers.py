@@ -54,13 +54,22 @@ from shared.storage.opcount import counting
 class BookingHandlers:
     """`rpc.booking`: one method per entry point, registered by name."""
 
-    def __init__(self, *, booker: Booker, lifecycle: AppointmentLifecycle,
-                 admin: SessionAdmin, queries: AppointmentQueries, waitlist: WaitlistService,
-                 patients: PatientDirectory, metrics: Registry | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        booker: Booker,
+        lifecycle: AppointmentLifecycle,
+        admin: SessionAdmin,
+        queries: AppointmentQueries,
+        waitlist: WaitlistService,
+        patients: PatientDirectory,
+        metrics: Registry | None = None,
+    ) -> None:
         self.decisions = (metrics or Registry()).counter(
             "guahao_booking_decisions_total",
             "Booking decisions by outcome and the store operations each cost.",
-            ("outcome", "store_ops"))
+            ("outcome", "store_ops"),
+        )
         self.booker = booker
         self.lifecycle = lifecycle
         self.admin = admin
@@ -70,12 +79,29 @@ class BookingHandlers:
 
     def register(self, server: RpcServer) -> None:
         register_fhir(server, self.queries)
-        for name in ("book", "eligibility", "list_appointments", "get_appointment",
-                     "cancel_appointment", "move_appointment", "join_waitlist",
-                     "list_waitlist", "leave_waitlist", "availability",
-                     "hospital_appointments", "hospital_get_appointment", "hospital_cancel",
-                     "check_in", "no_show", "complete", "move", "stop_schedule",
-                     "change_capacity", "forget_patient", "count_active_appointments"):
+        for name in (
+            "book",
+            "eligibility",
+            "list_appointments",
+            "get_appointment",
+            "cancel_appointment",
+            "move_appointment",
+            "join_waitlist",
+            "list_waitlist",
+            "leave_waitlist",
+            "availability",
+            "hospital_appointments",
+            "hospital_get_appointment",
+            "hospital_cancel",
+            "check_in",
+            "no_show",
+            "complete",
+            "move",
+            "stop_schedule",
+            "change_capacity",
+            "forget_patient",
+            "count_active_appointments",
+        ):
             server.add_method(name, getattr(self, name))
 
     # ---- patients ----------------------------------------------------------------------
@@ -94,26 +120,27 @@ class BookingHandlers:
         return {"created": created, "resource": appointment.model_dump(mode="json")}
 
     async def eligibility(self, params: EligibilityQuery, ctx: CallContext) -> Eligibility:
-        return await self.queries.eligibility(require_patient(ctx), params.slot_id,
-                                              params.patient_id)
+        return await self.queries.eligibility(
+            require_patient(ctx), params.slot_id, params.patient_id
+        )
 
-    async def list_appointments(self, params: AppointmentQuery, ctx: CallContext
-                                ) -> AppointmentList:
-        return await self.queries.list_for_user(require_patient(ctx), params.status,
-                                                params.cursor, params.limit)
+    async def list_appointments(
+        self, params: AppointmentQuery, ctx: CallContext
+    ) -> AppointmentList:
+        return await self.queries.list_for_user(
+            require_patient(ctx), params.status, params.cursor, params.limit
+        )
 
     async def get_appointment(self, params: AppointmentRef, ctx: CallContext) -> Appointment:
         return await self.queries.get_for_user(require_patient(ctx), params.appointment_id)
 
-    async def cancel_appointment(self, params: AppointmentRef, ctx: CallContext
-                                 ) -> Appointment:
-        return await self.lifecycle.cancel_by_patient(require_patient(ctx),
-                                                      params.appointment_id)
+    async def cancel_appointment(self, params: AppointmentRef, ctx: CallContext) -> Appointment:
+        return await self.lifecycle.cancel_by_patient(require_patient(ctx), params.appointment_id)
 
-    async def move_appointment(self, params: PatientMoveParams, ctx: CallContext
-                               ) -> Appointment:
-        return await self.lifecycle.move_by_patient(require_patient(ctx),
-                                                    params.appointment_id, params.slot_id)
+    async def move_appointment(self, params: PatientMoveParams, ctx: CallContext) -> Appointment:
+        return await self.lifecycle.move_by_patient(
+            require_patient(ctx), params.appointment_id, params.slot_id
+        )
 
     async def join_waitlist(self, params: WaitlistJoin, ctx: CallContext) -> WaitlistEntry:
         return await self.waitlist.join(require_patient(ctx), params)
@@ -124,34 +151,38 @@ class BookingHandlers:
     async def leave_waitlist(self, params: WaitlistRef, ctx: CallContext) -> WaitlistEntry:
         return await self.waitlist.cancel(require_patient(ctx), params.entry_id)
 
-    async def count_active_appointments(self, params: None, ctx: CallContext
-                                        ) -> ActiveAppointmentCount:
+    async def count_active_appointments(
+        self, params: None, ctx: CallContext
+    ) -> ActiveAppointmentCount:
         """Asked by auth on the patient's behalf before their account is deleted."""
         user_id = require_patient(ctx)
         return ActiveAppointmentCount(
             active=await self.queries.active_count_for_user(user_id),
-            waiting=await self.waitlist.waiting_count(user_id))
+            waiting=await self.waitlist.waiting_count(user_id),
+        )
 
     async def availability(self, params: AvailabilityQuery, ctx: CallContext) -> Availability:
         return await self.admin.availability(params.schedule_ids)
 
     # ---- hospital staff ----------------------------------------------------------------
 
-    async def hospital_appointments(self, params: HospitalAppointmentQuery, ctx: CallContext
-                                    ) -> AppointmentList:
+    async def hospital_appointments(
+        self, params: HospitalAppointmentQuery, ctx: CallContext
+    ) -> AppointmentList:
         require_hospital_desk(ctx, params.hospital_id)
         return await self.queries.list_for_hospital(params.hospital_id, params)
 
-    async def hospital_get_appointment(self, params: HospitalAppointmentRef,
-                                       ctx: CallContext) -> Appointment:
+    async def hospital_get_appointment(
+        self, params: HospitalAppointmentRef, ctx: CallContext
+    ) -> Appointment:
         require_hospital_desk(ctx, params.hospital_id)
         return await self.queries.get_for_hospital(params.hospital_id, params.appointment_id)
 
-    async def hospital_cancel(self, params: HospitalCancelParams, ctx: CallContext
-                              ) -> Appointment:
+    async def hospital_cancel(self, params: HospitalCancelParams, ctx: CallContext) -> Appointment:
         require_hospital_desk(ctx, params.hospital_id)
-        return await self.lifecycle.cancel_by_hospital(params.hospital_id,
-                                                       params.appointment_id, params.reason)
+        return await self.lifecycle.cancel_by_hospital(
+            params.hospital_id, params.appointment_id, params.reason
+        )
 
     async def check_in(self, params: HospitalAppointmentRef, ctx: CallContext) -> Appointment:
         require_hospital_desk(ctx, params.hospital_id)
@@ -167,18 +198,17 @@ class BookingHandlers:
 
     async def move(self, params: MoveParams, ctx: CallContext) -> Appointment:
         require_hospital_desk(ctx, params.hospital_id)
-        return await self.lifecycle.move_by_hospital(params.hospital_id,
-                                                     params.appointment_id, params.slot_id)
+        return await self.lifecycle.move_by_hospital(
+            params.hospital_id, params.appointment_id, params.slot_id
+        )
 
     async def stop_schedule(self, params: StopScheduleParams, ctx: CallContext) -> StopResult:
         require_hospital_admin(ctx, params.hospital_id)
         return await self.admin.stop(params.hospital_id, params.schedule_id, params.reason)
 
-    async def change_capacity(self, params: CapacityChangeParams, ctx: CallContext
-                              ) -> SlotState:
+    async def change_capacity(self, params: CapacityChangeParams, ctx: CallContext) -> SlotState:
         require_hospital_admin(ctx, params.hospital_id)
-        return await self.admin.change_capacity(params.hospital_id, params.slot_id,
-                                                params.delta)
+        return await self.admin.change_capacity(params.hospital_id, params.slot_id, params.delta)
 
     # ---- services ----------------------------------------------------------------------
 
@@ -186,8 +216,9 @@ class BookingHandlers:
         """auth, before it deletes a profile: it can never book again after this returns.
         Only auth's own signed calls (or a platform admin) may say so."""
         caller = ctx.caller
-        allowed = (caller.role in INTERNAL_ROLES if caller is not None
-                   else ctx.service in (None, "auth"))  # None: an unsigned test server
+        allowed = (
+            caller.role in INTERNAL_ROLES if caller is not None else ctx.service in (None, "auth")
+        )  # None: an unsigned test server
         if not allowed:
             raise Forbidden()
         await self.patients.forget(params.patient_id, params.id_hash)
@@ -198,8 +229,14 @@ class BookingEvents:
     """What booking hears: schedules to hold (competing consumers), patient profiles for its
     projection (competing), and the per-replica view refreshes (every replica)."""
 
-    def __init__(self, *, sessions: Sessions, patients: PatientDirectory, rules: RulesBook,
-                 sold_out: SoldOutBoard) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: Sessions,
+        patients: PatientDirectory,
+        rules: RulesBook,
+        sold_out: SoldOutBoard,
+    ) -> None:
         self.sessions = sessions
         self.patients = patients
         self.rules = rules
@@ -226,8 +263,7 @@ class BookingEvents:
                 self.patients.remember(patient)
         elif event.type == "hospital.rules_updated":
             raw = event.data.get("rules")
-            self.rules.changed(event.hospital_id,
-                               BookingRules.model_validate(raw) if raw else None)
+            self.rules.changed(event.hospital_id, BookingRules.model_validate(raw) if raw else None)
         elif "appointment" in event.data:
             self.sold_out.freed(event.data["appointment"]["slot_id"])
             previous = event.data.get("previous") or {}
@@ -239,7 +275,10 @@ class BookingEvents:
 
 def patient_of(event: EventEnvelope) -> PatientRef:
     data = event.data["patient"]
-    return PatientRef(id=data["id"], user_id=data["user_id"], id_hash=data["id_hash"],
-                      name=data.get("name", ""),
-                      id_number_masked=data.get("id_number_masked", ""))
-
+    return PatientRef(
+        id=data["id"],
+        user_id=data["user_id"],
+        id_hash=data["id_hash"],
+        name=data.get("name", ""),
+        id_number_masked=data.get("id_number_masked", ""),
+    )

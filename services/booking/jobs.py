@@ -33,9 +33,17 @@ SWEPT_DAYS = 7  # the end-of-day sweep looks this many visit dates back
 
 
 class Reconciler:
-    def __init__(self, *, appointments: Appointments, sessions: Sessions, persons: Persons,
-                 lifecycle: AppointmentLifecycle, waitlist: WaitlistService,
-                 sold_out: SoldOutBoard, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        *,
+        appointments: Appointments,
+        sessions: Sessions,
+        persons: Persons,
+        lifecycle: AppointmentLifecycle,
+        waitlist: WaitlistService,
+        sold_out: SoldOutBoard,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
         self.appointments = appointments
         self.waitlist = waitlist
         self.sessions = sessions
@@ -46,10 +54,14 @@ class Reconciler:
 
     async def run_once(self) -> int:
         """One repair pass; returns how many things it fixed."""
-        fixed = (await self.pay_debts() + await self.undo_stale_moves()
-                 + await self.return_orphan_units() + await self.return_orphan_person_holds()
-                 + await self.waitlist.release_stale_claims(self.clock() - CLAIM_STALE_AFTER)
-                 + await self.finish_stops())
+        fixed = (
+            await self.pay_debts()
+            + await self.undo_stale_moves()
+            + await self.return_orphan_units()
+            + await self.return_orphan_person_holds()
+            + await self.waitlist.release_stale_claims(self.clock() - CLAIM_STALE_AFTER)
+            + await self.finish_stops()
+        )
         if fixed:
             log.info("reconciled", extra={"fixed": fixed})
         return fixed
@@ -71,14 +83,18 @@ class Reconciler:
         reservation and its insert, over a minute ago)."""
         returned = 0
         for doc in await self.sessions.due_for_check(self.clock()):
-            held = {aid: slot_id for slot_id, stock in doc.get("slots", {}).items()
-                    for aid in stock.get("holders", [])}
+            held = {
+                aid: slot_id
+                for slot_id, stock in doc.get("slots", {}).items()
+                for aid in stock.get("holders", [])
+            }
             alive = await self.appointments.existing(list(held)) if held else set()
             for aid, slot_id in held.items():
                 if aid not in alive and await self.sessions.release(doc["_id"], slot_id, aid):
                     self.sold_out.freed(slot_id)
-                    log.info("orphan unit returned", extra={"slot_id": slot_id,
-                                                            "appointment_id": aid})
+                    log.info(
+                        "orphan unit returned", extra={"slot_id": slot_id, "appointment_id": aid}
+                    )
                     returned += 1
             await self.sessions.mark_checked(doc["_id"], doc["check_after"])
         return returned
@@ -90,7 +106,8 @@ class Reconciler:
             alive = await self.appointments.existing(list(holds)) if holds else set()
             for aid, hold in holds.items():
                 if aid not in alive and await self.persons.release(
-                        doc["_id"], aid, hold["h"], hold["k"]):
+                    doc["_id"], aid, hold["h"], hold["k"]
+                ):
                     returned += 1
             await self.persons.mark_checked(doc["_id"], doc["check_after"])
         return returned
@@ -103,8 +120,9 @@ class Reconciler:
             left = await self.appointments.booked_of_schedule(session.id, limit=200)
             for doc in left:
                 try:
-                    await self.lifecycle.cancel(doc, "hospital",
-                                                f"停诊：{session.stop_reason or ''}")
+                    await self.lifecycle.cancel(
+                        doc, "hospital", f"停诊：{session.stop_reason or ''}"
+                    )
                     cancelled += 1
                 except DomainError:
                     pass
@@ -114,8 +132,14 @@ class Reconciler:
 
 
 class EndOfDay:
-    def __init__(self, *, appointments: Appointments, sweeps: DaySweeps,
-                 lifecycle: AppointmentLifecycle, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        *,
+        appointments: Appointments,
+        sweeps: DaySweeps,
+        lifecycle: AppointmentLifecycle,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
         self.appointments = appointments
         self.sweeps = sweeps
         self.lifecycle = lifecycle

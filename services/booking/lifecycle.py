@@ -54,14 +54,20 @@ def payment_after_cancel(doc: Document) -> Document:
     if doc["status"] == "pending_payment" or payment["status"] == "unpaid":
         return {"awaiting_payment": False, "payment": {**payment, "status": "closed"}}
     if payment["status"] == "paid":
-        return {"payment": {**payment, "status": "refunding"},
-                "refund": refund_view(payment, "processing")}
+        return {
+            "payment": {**payment, "status": "refunding"},
+            "refund": refund_view(payment, "processing"),
+        }
     return {}
 
 
 def refund_view(payment: Document, status: str) -> Document:
-    return {"out_refund_no": refund_no_for(payment["order_id"]),
-            "amount_cents": payment["amount_cents"], "status": status}
+    return {
+        "out_refund_no": refund_no_for(payment["order_id"]),
+        "amount_cents": payment["amount_cents"],
+        "status": status,
+    }
+
 
 Clock = Callable[[], dt.datetime]
 
@@ -79,8 +85,9 @@ class QueuePlacement(Protocol):
 
     async def requeue(self, doc: Document) -> Appointment: ...
 
-    async def done(self, hospital_id: str, schedule_id: str, appointment_id: str
-                   ) -> Appointment: ...
+    async def done(
+        self, hospital_id: str, schedule_id: str, appointment_id: str
+    ) -> Appointment: ...
 
 
 class AppointmentLifecycle:
@@ -130,8 +137,16 @@ class AppointmentLifecycle:
 
     # ---- changes -----------------------------------------------------------------------
 
-    async def change(self, doc: Document, target: str, event_type: str, fields: Document,
-                     *, frees_unit: bool = False, frees_person: bool = False) -> Document:
+    async def change(
+        self,
+        doc: Document,
+        target: str,
+        event_type: str,
+        fields: Document,
+        *,
+        frees_unit: bool = False,
+        frees_person: bool = False,
+    ) -> Document:
         """One guarded write: status `doc.status` → `target` with its event and, when the
         change frees the slot's unit or the person's hold, the debt that says so."""
         check_transition(doc["status"], target)
@@ -139,12 +154,16 @@ class AppointmentLifecycle:
         fields = {"status": target, "updated_at": now, **fields}
         frees = frees_unit or frees_person
         if frees:
-            fields |= {"owed": {"unit": frees_unit, "person": frees_person}, "owed_at": now,
-                       "owing": True}
+            fields |= {
+                "owed": {"unit": frees_unit, "person": frees_person},
+                "owed_at": now,
+                "owing": True,
+            }
         after = {**doc, **fields}
         event = appointment_event(event_type, after, now)
         updated = await self.appointments.transition(
-            doc["_id"], doc["status"], with_outbox({"$set": fields}, event))
+            doc["_id"], doc["status"], with_outbox({"$set": fields}, event)
+        )
         if updated is None:
             raise InvalidState(status="changed")
         self.faults.point(f"{target}.after_write")
@@ -161,8 +180,9 @@ class AppointmentLifecycle:
             await self.return_unit(doc["schedule_id"], doc["slot_id"], doc["_id"])
             self.faults.point("settle.after_unit")
         if owed.get("person"):
-            await self.persons.release(doc["id_hash"], doc["_id"], doc["hospital_id"],
-                                       doc["person_key"])
+            await self.persons.release(
+                doc["id_hash"], doc["_id"], doc["hospital_id"], doc["person_key"]
+            )
             self.faults.point("settle.after_person")
         if "from" in owed:
             old = owed["from"]
@@ -176,17 +196,25 @@ class AppointmentLifecycle:
             log.info("slot handed to the waitlist", extra={"slot_id": slot_id})
         elif await self.sessions.release(schedule_id, slot_id, appointment_id):
             self.sold_out.freed(slot_id)
-            log.info("slot released", extra={"slot_id": slot_id,
-                                             "appointment_id": appointment_id})
+            log.info("slot released", extra={"slot_id": slot_id, "appointment_id": appointment_id})
 
     async def cancel(self, doc: Document, by: str, reason: str | None) -> Document:
-        fields: Document = {"cancelled_by": by, "cancelled_at": self.clock(),
-                            **payment_after_cancel(doc)}
+        fields: Document = {
+            "cancelled_by": by,
+            "cancelled_at": self.clock(),
+            **payment_after_cancel(doc),
+        }
         if reason:
             fields["reason"] = reason
         holding = doc["status"] in HOLDING
-        updated = await self.change(doc, "cancelled", "appointment.cancelled", fields,
-                                    frees_unit=holding, frees_person=holding)
+        updated = await self.change(
+            doc,
+            "cancelled",
+            "appointment.cancelled",
+            fields,
+            frees_unit=holding,
+            frees_person=holding,
+        )
         log.info("appointment cancelled", extra={"appointment_id": doc["_id"], "by": by})
         return updated
 
@@ -198,8 +226,9 @@ class AppointmentLifecycle:
             raise CancelDeadlinePassed(deadline=iso_local(doc["cancel_deadline"]))
         return appointment_view(await self.cancel(doc, "patient", "患者取消"))
 
-    async def cancel_by_hospital(self, hospital_id: str, appointment_id: str,
-                                 reason: str | None) -> Appointment:
+    async def cancel_by_hospital(
+        self, hospital_id: str, appointment_id: str, reason: str | None
+    ) -> Appointment:
         doc = await self.of_hospital(hospital_id, appointment_id)
         if doc["status"] not in ("booked", "pending_payment"):
             raise InvalidState(status=doc["status"])
@@ -213,38 +242,54 @@ class AppointmentLifecycle:
             return await self.queue.requeue(doc)
         today = local_now(self.clock()).date().isoformat()
         if doc["status"] == "booked" and doc["date"] != today:
-            raise InvalidState("只能在就诊当天签到 / check-in only on the visit day",
-                               date=doc["date"])
+            raise InvalidState(
+                "只能在就诊当天签到 / check-in only on the visit day", date=doc["date"]
+            )
         fields: Document = {"checked_in_at": self.clock()}
         if doc["status"] == "booked" and self.queue is not None:
             fields["queue"] = await self.queue.place(doc)
-        return appointment_view(await self.change(
-            doc, "checked_in", "appointment.checked_in", fields, frees_person=True))
+        return appointment_view(
+            await self.change(
+                doc, "checked_in", "appointment.checked_in", fields, frees_person=True
+            )
+        )
 
     async def complete(self, hospital_id: str | None, appointment_id: str) -> Appointment:
         """就诊完成 (checked_in → completed)."""
-        doc = (await self.of_hospital(hospital_id, appointment_id) if hospital_id
-               else await self.appointments.get(appointment_id))
+        doc = (
+            await self.of_hospital(hospital_id, appointment_id)
+            if hospital_id
+            else await self.appointments.get(appointment_id)
+        )
         if doc is None:
             raise NotFound()
         if self.queue is not None and (doc.get("queue") or {}).get("state") == "called":
             done = await self.queue.done(doc["hospital_id"], doc["schedule_id"], doc["_id"])
             return Appointment.model_validate(done.model_dump(exclude={"queue"}))  # timed
-        return appointment_view(await self.change(
-            doc, "completed", "appointment.completed", {"completed_at": self.clock()}))
+        return appointment_view(
+            await self.change(
+                doc, "completed", "appointment.completed", {"completed_at": self.clock()}
+            )
+        )
 
     async def mark_no_show(self, hospital_id: str | None, appointment_id: str) -> Appointment:
         """爽约: only once the session's slot has ended; counts towards the person's ban."""
-        doc = (await self.of_hospital(hospital_id, appointment_id) if hospital_id
-               else await self.appointments.get(appointment_id))
+        doc = (
+            await self.of_hospital(hospital_id, appointment_id)
+            if hospital_id
+            else await self.appointments.get(appointment_id)
+        )
         if doc is None:
             raise NotFound()
         ends = at_local(dt.date.fromisoformat(doc["date"]), doc["end"])
         if doc["status"] == "booked" and self.clock() < ends:
-            raise InvalidState("就诊时段结束后才能登记爽约 / no-show only after the slot ended",
-                               ends_at=iso_local(ends))
-        updated = await self.change(doc, "no_show", "appointment.no_show",
-                                    {"no_show_at": self.clock()}, frees_person=True)
+            raise InvalidState(
+                "就诊时段结束后才能登记爽约 / no-show only after the slot ended",
+                ends_at=iso_local(ends),
+            )
+        updated = await self.change(
+            doc, "no_show", "appointment.no_show", {"no_show_at": self.clock()}, frees_person=True
+        )
         await self.record_no_show(updated)
         return appointment_view(updated)
 
@@ -253,18 +298,19 @@ class AppointmentLifecycle:
         person = await self.persons.get(doc["id_hash"])
         dates = [*no_show_dates(person, doc["hospital_id"]), doc["date"]]
         until = ban_until(dates, rules, self.clock())
-        await self.persons.record_no_show(doc["id_hash"], doc["_id"], doc["hospital_id"],
-                                          doc["date"], until)
+        await self.persons.record_no_show(
+            doc["id_hash"], doc["_id"], doc["hospital_id"], doc["date"], until
+        )
 
     # ---- 改约 --------------------------------------------------------------------------
 
-    async def move_by_hospital(self, hospital_id: str, appointment_id: str, slot_id: str
-                               ) -> Appointment:
+    async def move_by_hospital(
+        self, hospital_id: str, appointment_id: str, slot_id: str
+    ) -> Appointment:
         doc = await self.of_hospital(hospital_id, appointment_id)
         return await self.move(doc, slot_id, by="hospital")
 
-    async def move_by_patient(self, user_id: str, appointment_id: str, slot_id: str
-                              ) -> Appointment:
+    async def move_by_patient(self, user_id: str, appointment_id: str, slot_id: str) -> Appointment:
         doc = await self.own(user_id, appointment_id)
         if doc["status"] == "booked" and self.clock() > doc["cancel_deadline"]:
             raise CancelDeadlinePassed(deadline=iso_local(doc["cancel_deadline"]))
@@ -293,31 +339,50 @@ class AppointmentLifecycle:
         aid = doc["_id"]
         now = self.clock()
         new_key = PersonLimits.of(target, rules).day_key
-        marked = await self.appointments.mark_move(aid, doc["slot_id"], {
-            "to": slot_id, "to_schedule": target.schedule_id, "to_key": new_key,
-            "from": doc["slot_id"], "from_key": doc["person_key"], "at": now})
+        marked = await self.appointments.mark_move(
+            aid,
+            doc["slot_id"],
+            {
+                "to": slot_id,
+                "to_schedule": target.schedule_id,
+                "to_key": new_key,
+                "from": doc["slot_id"],
+                "from_key": doc["person_key"],
+                "at": now,
+            },
+        )
         if marked is None:
             raise InvalidState(status="changed")
         self.faults.point("move.after_mark")
-        seq_no = await self.sessions.reserve(target.schedule_id, slot_id, aid, now,
-                                             now + dt.timedelta(minutes=5))
+        seq_no = await self.sessions.reserve(
+            target.schedule_id, slot_id, aid, now, now + dt.timedelta(minutes=5)
+        )
         if seq_no is None:
             await self.appointments.clear_move(aid)
             session = await self.sessions.get(target.schedule_id)
             raise ScheduleStopped() if session is None or session.stopped else SlotFull()
         self.faults.point("move.after_reserve")
         new_fields = {
-            "slot_id": slot_id, "schedule_id": target.schedule_id,
+            "slot_id": slot_id,
+            "schedule_id": target.schedule_id,
             "doctor": target.doctor.model_dump(exclude_none=True),
-            "doctor_id": target.doctor_id, "date": target.date, "session": target.session,
-            "start": target.start, "end": target.end, "fee_cents": target.fee_cents,
-            "seq_no": seq_no, "cancel_deadline": target.window(rules).cancel_deadline,
-            "person_key": new_key, "updated_at": now,
+            "doctor_id": target.doctor_id,
+            "date": target.date,
+            "session": target.session,
+            "start": target.start,
+            "end": target.end,
+            "fee_cents": target.fee_cents,
+            "seq_no": seq_no,
+            "cancel_deadline": target.window(rules).cancel_deadline,
+            "person_key": new_key,
+            "updated_at": now,
             "owed": {"from": {"schedule_id": doc["schedule_id"], "slot_id": doc["slot_id"]}},
-            "owed_at": now, "owing": True,
+            "owed_at": now,
+            "owing": True,
         }
         if new_key != doc["person_key"] and not await self.persons.move_hold(
-                doc["id_hash"], aid, doc["person_key"], new_key, rules.per_department_per_day):
+            doc["id_hash"], aid, doc["person_key"], new_key, rules.per_department_per_day
+        ):
             await self.undo_move(aid, marked["move"])
             raise AlreadyBooked(limit=rules.per_department_per_day)
         self.faults.point("move.after_person")
@@ -345,6 +410,7 @@ class AppointmentLifecycle:
         if await self.sessions.release(move["to_schedule"], move["to"], appointment_id):
             self.sold_out.freed(move["to"])
         if doc is not None and move["to_key"] != move["from_key"]:
-            await self.persons.move_hold(doc["id_hash"], appointment_id, move["to_key"],
-                                         move["from_key"], None)
+            await self.persons.move_hold(
+                doc["id_hash"], appointment_id, move["to_key"], move["from_key"], None
+            )
         await self.appointments.clear_move(appointment_id)

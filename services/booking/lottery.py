@@ -40,9 +40,16 @@ Complete = Callable[[Document, BookingRules], Awaitable[Appointment]]
 
 
 class ReleaseLottery:
-    def __init__(self, *, appointments: Appointments, holds: Holds, rules: RulesBook,
-                 outbox: OutboxRelay, clock: Callable[[], dt.datetime],
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        appointments: Appointments,
+        holds: Holds,
+        rules: RulesBook,
+        outbox: OutboxRelay,
+        clock: Callable[[], dt.datetime],
+        rng: random.Random | None = None,
+    ) -> None:
         self.appointments = appointments
         self.holds = holds
         self.rules = rules
@@ -79,8 +86,13 @@ class ReleaseLottery:
 
     async def draw(self, slot_id: str, complete: Complete) -> int:
         """Serve the collected requests of one slot in random order; returns how many won."""
-        lease = Lease(self.appointments.collection.database.leases, f"draw:{slot_id}",
-                      f"{id(self)}:{secrets.token_hex(4)}", dt.timedelta(seconds=30), self.clock)
+        lease = Lease(
+            self.appointments.collection.database.leases,
+            f"draw:{slot_id}",
+            f"{id(self)}:{secrets.token_hex(4)}",
+            dt.timedelta(seconds=30),
+            self.clock,
+        )
         if await lease.acquire() is None:
             return 0
         won = 0
@@ -96,8 +108,9 @@ class ReleaseLottery:
                     await self._lose(doc, exc)
                 await self.holds.drop_all(doc["_id"])
             if entries:
-                log.info("lottery drawn", extra={"slot_id": slot_id, "entries": len(entries),
-                                                 "won": won})
+                log.info(
+                    "lottery drawn", extra={"slot_id": slot_id, "entries": len(entries), "won": won}
+                )
         finally:
             await lease.release()
         return won
@@ -105,15 +118,19 @@ class ReleaseLottery:
     async def _lose(self, doc: Document, why: DomainError) -> None:
         """Announced like any cancellation: the patient's subscribe message says 未中签."""
         now = self.clock()
-        fields = {"status": "cancelled", "cancelled_by": "system", "cancelled_at": now,
-                  "updated_at": now,
-                  "reason": NOT_DRAWN if why.code == "SLOT_FULL" else why.message}
+        fields = {
+            "status": "cancelled",
+            "cancelled_by": "system",
+            "cancelled_at": now,
+            "updated_at": now,
+            "reason": NOT_DRAWN if why.code == "SLOT_FULL" else why.message,
+        }
         event = appointment_event("appointment.cancelled", {**doc, **fields}, now)
-        lost = await self.appointments.transition(doc["_id"], "pending",
-                                                  with_outbox({"$set": fields}, event))
+        lost = await self.appointments.transition(
+            doc["_id"], "pending", with_outbox({"$set": fields}, event)
+        )
         if lost is not None:
-            await self.outbox.publish_committed(self.appointments.collection, doc["_id"],
-                                                [event])
+            await self.outbox.publish_committed(self.appointments.collection, doc["_id"], [event])
 
     async def draw_before_first_come(self, slot_id: str, complete: Complete) -> None:
         """After the window, first come is served only once the draw is done."""
@@ -125,6 +142,7 @@ class ReleaseLottery:
 
     async def draw_due(self, complete: Complete) -> int:
         """The job: draw every slot whose window has closed (nobody may have asked since)."""
-        slots = {d["slot_id"] for d in await self.appointments.lottery_due(self.clock(),
-                                                                         limit=5_000)}
+        slots = {
+            d["slot_id"] for d in await self.appointments.lottery_due(self.clock(), limit=5_000)
+        }
         return sum([await self.draw(slot_id, complete) for slot_id in slots])

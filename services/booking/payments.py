@@ -31,8 +31,14 @@ UNPAID_REASON = "unpaid"
 
 
 class FeeOutcomes:
-    def __init__(self, *, appointments: Appointments, lifecycle: AppointmentLifecycle,
-                 outbox: OutboxRelay, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        *,
+        appointments: Appointments,
+        lifecycle: AppointmentLifecycle,
+        outbox: OutboxRelay,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
         self.appointments = appointments
         self.lifecycle = lifecycle
         self.outbox = outbox
@@ -55,11 +61,17 @@ class FeeOutcomes:
         if doc["status"] == "pending_payment":
             now = self.clock()
             payment = {**doc["payment"], "status": "paid"}
-            fields = {"status": "booked", "booked_at": now, "updated_at": now,
-                      "awaiting_payment": False, "payment": payment}
+            fields = {
+                "status": "booked",
+                "booked_at": now,
+                "updated_at": now,
+                "awaiting_payment": False,
+                "payment": payment,
+            }
             event = appointment_event("appointment.booked", {**doc, **fields}, now)
             updated = await self.appointments.transition(
-                aid, "pending_payment", with_outbox({"$set": fields}, event))
+                aid, "pending_payment", with_outbox({"$set": fields}, event)
+            )
             if updated is not None:
                 log.info("appointment paid and booked", extra={"appointment_id": aid})
                 await self.outbox.publish_committed(self.appointments.collection, aid, [event])
@@ -68,9 +80,14 @@ class FeeOutcomes:
             if doc is None:
                 return
         if doc["status"] == "cancelled":
-            await self.appointments.record_payment(aid, ["unpaid", "closed"], {
-                "payment": {**doc["payment"], "status": "refunding"},
-                "refund": refund_view(doc["payment"], "processing")})
+            await self.appointments.record_payment(
+                aid,
+                ["unpaid", "closed"],
+                {
+                    "payment": {**doc["payment"], "status": "refunding"},
+                    "refund": refund_view(doc["payment"], "processing"),
+                },
+            )
             log.info("paid after cancellation: refunding", extra={"appointment_id": aid})
 
     async def refunded(self, data: PaymentRefunded) -> None:
@@ -78,10 +95,15 @@ class FeeOutcomes:
         doc = await self.appointments.get(aid)
         if doc is None or not doc.get("payment"):
             return
-        refund = {**refund_view(doc["payment"], "succeeded"),
-                  "out_refund_no": data.refund.out_refund_no}
-        await self.appointments.record_payment(aid, ["unpaid", "paid", "closed", "refunding"], {
-            "payment": {**doc["payment"], "status": "refunded"}, "refund": refund})
+        refund = {
+            **refund_view(doc["payment"], "succeeded"),
+            "out_refund_no": data.refund.out_refund_no,
+        }
+        await self.appointments.record_payment(
+            aid,
+            ["unpaid", "paid", "closed", "refunding"],
+            {"payment": {**doc["payment"], "status": "refunded"}, "refund": refund},
+        )
 
     async def expire_unpaid(self) -> int:
         """Cancel (by the system, reason `unpaid`) what was not paid by its `pay_by`; the

@@ -44,8 +44,9 @@ class AuthPort(Protocol):
 
 
 class PatientDirectory:
-    def __init__(self, projection: Patients, persons: Persons, auth: AuthPort,
-                 *, capacity: int = 200_000) -> None:
+    def __init__(
+        self, projection: Patients, persons: Persons, auth: AuthPort, *, capacity: int = 200_000
+    ) -> None:
         self.projection = projection
         self.persons = persons
         self.auth = auth
@@ -119,8 +120,9 @@ class RulesBook:
 
 
 class SessionBook:
-    def __init__(self, sessions: Sessions, catalog: CatalogPort, *,
-                 capacity: int = 100_000) -> None:
+    def __init__(
+        self, sessions: Sessions, catalog: CatalogPort, *, capacity: int = 100_000
+    ) -> None:
         self.sessions = sessions
         self.catalog = catalog
         self.capacity = capacity

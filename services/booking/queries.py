@@ -59,23 +59,33 @@ class AppointmentQueries:
     async def get_for_hospital(self, hospital_id: str, appointment_id: str) -> Appointment:
         return appointment_view(await self.lifecycle.of_hospital(hospital_id, appointment_id))
 
-    async def list_for_user(self, user_id: str, status: str | None, cursor: str | None,
-                            limit: int) -> AppointmentList:
+    async def list_for_user(
+        self, user_id: str, status: str | None, cursor: str | None, limit: int
+    ) -> AppointmentList:
         skip = _offset(cursor)
         docs = await self.appointments.of_user(user_id, status, skip, limit + 1)
-        return AppointmentList(items=[appointment_view(d) for d in docs[:limit]],
-                               next=str(skip + limit) if len(docs) > limit else None)
+        return AppointmentList(
+            items=[appointment_view(d) for d in docs[:limit]],
+            next=str(skip + limit) if len(docs) > limit else None,
+        )
 
-    async def list_for_hospital(self, hospital_id: str, query: HospitalAppointmentFilter
-                                ) -> AppointmentList:
+    async def list_for_hospital(
+        self, hospital_id: str, query: HospitalAppointmentFilter
+    ) -> AppointmentList:
         skip = _offset(query.cursor)
         docs = await self.appointments.of_hospital(
-            hospital_id, date=query.date.isoformat() if query.date else None,
-            doctor_id=query.doctor_id, schedule_id=query.schedule_id, status=query.status,
-            skip=skip, limit=query.limit + 1)
-        return AppointmentList(items=[appointment_view(d) for d in docs[:query.limit]],
-                               next=str(skip + query.limit) if len(docs) > query.limit
-                               else None)
+            hospital_id,
+            date=query.date.isoformat() if query.date else None,
+            doctor_id=query.doctor_id,
+            schedule_id=query.schedule_id,
+            status=query.status,
+            skip=skip,
+            limit=query.limit + 1,
+        )
+        return AppointmentList(
+            items=[appointment_view(d) for d in docs[: query.limit]],
+            next=str(skip + query.limit) if len(docs) > query.limit else None,
+        )
 
     async def active_count_for_user(self, user_id: str) -> int:
         """The user's appointments still holding a number, for today or later."""
@@ -109,10 +119,13 @@ class AppointmentQueries:
             reasons.append(AlreadyBooked(limit=rules.per_department_per_day))
         if (person.get("active") or {}).get(slot.hospital_id, 0) >= rules.max_active:
             reasons.append(LimitReached(limit=rules.max_active))
-        return Eligibility(eligible=not reasons, reasons=[
-            EligibilityReason(code=r.code, message=r.message, until=r.details.get("until"))
-            for r in reasons
-        ])
+        return Eligibility(
+            eligible=not reasons,
+            reasons=[
+                EligibilityReason(code=r.code, message=r.message, until=r.details.get("until"))
+                for r in reasons
+            ],
+        )
 
 
 def _offset(cursor: str | None) -> int:

@@ -29,30 +29,34 @@ class QueueHandlers:
         self.lifecycle = lifecycle
 
     def register(self, server: RpcServer) -> None:
-        for name in ("queue_call_next", "queue_recall", "queue_skip", "queue_done",
-                     "queue_view", "patient_queue", "queue_display"):
+        for name in (
+            "queue_call_next",
+            "queue_recall",
+            "queue_skip",
+            "queue_done",
+            "queue_view",
+            "patient_queue",
+            "queue_display",
+        ):
             server.add_method(name, getattr(self, name))
 
-    async def queue_call_next(self, params: QueueCallParams, ctx: CallContext
-                              ) -> QueuedAppointment:
+    async def queue_call_next(self, params: QueueCallParams, ctx: CallContext) -> QueuedAppointment:
         require_hospital_desk(ctx, params.hospital_id)
         return await self.desk.call_next(params.hospital_id, params.schedule_id, params.room)
 
-    async def queue_recall(self, params: QueueRecallParams, ctx: CallContext
-                           ) -> QueuedAppointment:
+    async def queue_recall(self, params: QueueRecallParams, ctx: CallContext) -> QueuedAppointment:
         require_hospital_desk(ctx, params.hospital_id)
-        return await self.desk.recall(params.hospital_id, params.schedule_id,
-                                      params.appointment_id, params.room)
+        return await self.desk.recall(
+            params.hospital_id, params.schedule_id, params.appointment_id, params.room
+        )
 
     async def queue_skip(self, params: QueueEntryRef, ctx: CallContext) -> QueuedAppointment:
         require_hospital_desk(ctx, params.hospital_id)
-        return await self.desk.skip(params.hospital_id, params.schedule_id,
-                                    params.appointment_id)
+        return await self.desk.skip(params.hospital_id, params.schedule_id, params.appointment_id)
 
     async def queue_done(self, params: QueueEntryRef, ctx: CallContext) -> QueuedAppointment:
         require_hospital_desk(ctx, params.hospital_id)
-        return await self.desk.done(params.hospital_id, params.schedule_id,
-                                    params.appointment_id)
+        return await self.desk.done(params.hospital_id, params.schedule_id, params.appointment_id)
 
     async def queue_view(self, params: QueueRef, ctx: CallContext) -> QueueView:
         require_hospital_desk(ctx, params.hospital_id)

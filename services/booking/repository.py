@@ -74,18 +74,31 @@ class Sessions:
     async def stop_followed_up(self, schedule_id: str) -> None:
         await self.collection.update_one({"_id": schedule_id}, {"$unset": {"stopping": ""}})
 
-    async def reserve(self, schedule_id: str, slot_id: str, appointment_id: str,
-                      now: dt.datetime, check_after: dt.datetime) -> int | None:
+    async def reserve(
+        self,
+        schedule_id: str,
+        slot_id: str,
+        appointment_id: str,
+        now: dt.datetime,
+        check_after: dt.datetime,
+    ) -> int | None:
         """Take one unit of the slot for an appointment and number the visit, in one write;
         the 就诊序号, or None when the slot is full, stopped or already held by it."""
         stock = _stock(slot_id)
         doc = await self.collection.find_one_and_update(
-            {"_id": schedule_id, "stopped": False, f"{stock}.holders": {"$nin": [appointment_id]},
-             "$expr": {"$lt": [f"${stock}.booked", f"${stock}.capacity"]}},
-            {"$push": {f"{stock}.holders": appointment_id},
-             "$inc": {f"{stock}.booked": 1, "seq": 1, "v": 1},
-             "$set": {"touched_at": now, "checking": True, "check_after": check_after}},
-            projection={"seq": 1}, return_document=ReturnDocument.AFTER,
+            {
+                "_id": schedule_id,
+                "stopped": False,
+                f"{stock}.holders": {"$nin": [appointment_id]},
+                "$expr": {"$lt": [f"${stock}.booked", f"${stock}.capacity"]},
+            },
+            {
+                "$push": {f"{stock}.holders": appointment_id},
+                "$inc": {f"{stock}.booked": 1, "seq": 1, "v": 1},
+                "$set": {"touched_at": now, "checking": True, "check_after": check_after},
+            },
+            projection={"seq": 1},
+            return_document=ReturnDocument.AFTER,
         )
         return None if doc is None else int(doc["seq"])
 
@@ -93,8 +106,11 @@ class Sessions:
         """A fresh 就诊序号 (a resumed booking whose first number is unknown: gaps are fine,
         reuse is not)."""
         doc = await self.collection.find_one_and_update(
-            {"_id": schedule_id}, {"$inc": {"seq": 1}}, projection={"seq": 1},
-            return_document=ReturnDocument.AFTER)
+            {"_id": schedule_id},
+            {"$inc": {"seq": 1}},
+            projection={"seq": 1},
+            return_document=ReturnDocument.AFTER,
+        )
         if doc is None:
             raise LookupError(schedule_id)
         return int(doc["seq"])
@@ -104,65 +120,96 @@ class Sessions:
         stock = _stock(slot_id)
         result = await self.collection.update_one(
             {"_id": schedule_id, f"{stock}.holders": appointment_id},
-            {"$pull": {f"{stock}.holders": appointment_id},
-             "$inc": {f"{stock}.booked": -1, "v": 1}})
+            {
+                "$pull": {f"{stock}.holders": appointment_id},
+                "$inc": {f"{stock}.booked": -1, "v": 1},
+            },
+        )
         return result.modified_count == 1
 
-    async def replace_holders(self, session: Session, slot_id: str, holders: list[str],
-                              check_after: dt.datetime, *, capacity_delta: int = 0,
-                              take_seq: bool = False) -> int | None:
+    async def replace_holders(
+        self,
+        session: Session,
+        slot_id: str,
+        holders: list[str],
+        check_after: dt.datetime,
+        *,
+        capacity_delta: int = 0,
+        take_seq: bool = False,
+    ) -> int | None:
         """Rewrite one slot's holders (a hand-over from one appointment to another, or 加号
         straight into an appointment), guarded by the session's version; the new 就诊序号
         when asked, else 0; None when the session changed or stopped meanwhile."""
         stock = _stock(slot_id)
-        update: Document = {"$set": {f"{stock}.holders": holders,
-                                     f"{stock}.booked": len(holders),
-                                     "checking": True, "check_after": check_after},
-                            "$inc": {"v": 1}}
+        update: Document = {
+            "$set": {
+                f"{stock}.holders": holders,
+                f"{stock}.booked": len(holders),
+                "checking": True,
+                "check_after": check_after,
+            },
+            "$inc": {"v": 1},
+        }
         if capacity_delta:
             update["$inc"][f"{stock}.capacity"] = capacity_delta
         if take_seq:
             update["$inc"]["seq"] = 1
         doc = await self.collection.find_one_and_update(
-            {"_id": session.id, "stopped": False, "v": session.version}, update,
-            projection={"seq": 1}, return_document=ReturnDocument.AFTER)
+            {"_id": session.id, "stopped": False, "v": session.version},
+            update,
+            projection={"seq": 1},
+            return_document=ReturnDocument.AFTER,
+        )
         if doc is None:
             return None
         return int(doc["seq"]) if take_seq else 0
 
-    async def stop(self, schedule_id: str, reason: str, now: dt.datetime,
-                   outbox: Document) -> bool:
+    async def stop(self, schedule_id: str, reason: str, now: dt.datetime, outbox: Document) -> bool:
         """停诊 in one write: no slot of the session can be reserved afterwards. True the first
         time (the caller's event rides in `outbox`)."""
         result = await self.collection.update_one(
             {"_id": schedule_id, "stopped": False},
-            merge_updates({"$set": {"stopped": True, "stop_reason": reason, "stopped_at": now,
-                             "stopping": True},
-                    "$inc": {"v": 1}}, outbox))
+            merge_updates(
+                {
+                    "$set": {
+                        "stopped": True,
+                        "stop_reason": reason,
+                        "stopped_at": now,
+                        "stopping": True,
+                    },
+                    "$inc": {"v": 1},
+                },
+                outbox,
+            ),
+        )
         return result.modified_count == 1
 
-    async def change_capacity(self, schedule_id: str, slot_id: str, delta: int,
-                              outbox: Document) -> Session | None:
+    async def change_capacity(
+        self, schedule_id: str, slot_id: str, delta: int, outbox: Document
+    ) -> Session | None:
         """加号 / reduce in one write, never below what is booked; None if that would be."""
         stock = _stock(slot_id)
         guard: Document = {"_id": schedule_id}
         if delta < 0:
-            guard["$expr"] = {"$lte": [f"${stock}.booked",
-                                       {"$add": [f"${stock}.capacity", delta]}]}
+            guard["$expr"] = {"$lte": [f"${stock}.booked", {"$add": [f"${stock}.capacity", delta]}]}
         doc = await self.collection.find_one_and_update(
-            guard, merge_updates({"$inc": {f"{stock}.capacity": delta, "v": 1}}, outbox),
-            projection=NO_OUTBOX, return_document=ReturnDocument.AFTER)
+            guard,
+            merge_updates({"$inc": {f"{stock}.capacity": delta, "v": 1}}, outbox),
+            projection=NO_OUTBOX,
+            return_document=ReturnDocument.AFTER,
+        )
         return None if doc is None else Session.from_doc(doc)
 
     async def due_for_check(self, now: dt.datetime, limit: int = 500) -> list[Document]:
         """Sessions written a while ago whose holders the reconciler has not checked since."""
-        cursor = self.collection.find({"checking": True},
-                                      projection={"slots": 1, "check_after": 1})
+        cursor = self.collection.find({"checking": True}, projection={"slots": 1, "check_after": 1})
         return [doc async for doc in cursor.limit(limit) if doc["check_after"] <= now]
 
     async def mark_checked(self, schedule_id: str, check_after: dt.datetime) -> None:
-        await self.collection.update_one({"_id": schedule_id, "check_after": check_after},
-                                         {"$unset": {"checking": "", "check_after": ""}})
+        await self.collection.update_one(
+            {"_id": schedule_id, "check_after": check_after},
+            {"$unset": {"checking": "", "check_after": ""}},
+        )
 
 
 class Appointments:
@@ -191,8 +238,14 @@ class Appointments:
         except DuplicateKeyError:
             return False
 
-    async def transition(self, appointment_id: str, from_status: str | tuple[str, ...],
-                         update: Document, *, slot_id: str | None = None) -> Document | None:
+    async def transition(
+        self,
+        appointment_id: str,
+        from_status: str | tuple[str, ...],
+        update: Document,
+        *,
+        slot_id: str | None = None,
+    ) -> Document | None:
         """Atomically apply `update` if the appointment is still in `from_status` (and still
         on `slot_id`, when given); the document after, or None."""
         statuses = [from_status] if isinstance(from_status, str) else list(from_status)
@@ -200,22 +253,27 @@ class Appointments:
         if slot_id is not None:
             guard["slot_id"] = slot_id
         return await self.collection.find_one_and_update(
-            guard, update, projection=NO_OUTBOX, return_document=ReturnDocument.AFTER)
+            guard, update, projection=NO_OUTBOX, return_document=ReturnDocument.AFTER
+        )
 
-    async def mark_move(self, appointment_id: str, from_slot: str, move: Document
-                        ) -> Document | None:
-        return await self.transition(appointment_id, "booked",
-                                     {"$set": {"move": move, "moving": True}},
-                                     slot_id=from_slot)
+    async def mark_move(
+        self, appointment_id: str, from_slot: str, move: Document
+    ) -> Document | None:
+        return await self.transition(
+            appointment_id, "booked", {"$set": {"move": move, "moving": True}}, slot_id=from_slot
+        )
 
     async def clear_move(self, appointment_id: str) -> None:
-        await self.collection.update_one({"_id": appointment_id},
-                                         {"$unset": {"move": "", "moving": ""}})
+        await self.collection.update_one(
+            {"_id": appointment_id}, {"$unset": {"move": "", "moving": ""}}
+        )
 
     async def settled(self, appointment_id: str, owed_at: dt.datetime) -> None:
         """What the change owed is paid (guarded: a newer debt stays)."""
-        await self.collection.update_one({"_id": appointment_id, "owed_at": owed_at},
-                                         {"$unset": {"owed": "", "owed_at": "", "owing": ""}})
+        await self.collection.update_one(
+            {"_id": appointment_id, "owed_at": owed_at},
+            {"$unset": {"owed": "", "owed_at": "", "owing": ""}},
+        )
 
     async def delete_pending(self, appointment_id: str) -> None:
         await self.collection.delete_one({"_id": appointment_id, "status": "pending"})
@@ -237,22 +295,27 @@ class Appointments:
         """The appointments of a session holding a unit (booked, or waiting for the fee)."""
         cursor = self.collection.find(
             {"schedule_id": schedule_id, "status": {"$in": ["booked", "pending_payment"]}},
-            projection=NO_OUTBOX).sort("_id", ASCENDING)
+            projection=NO_OUTBOX,
+        ).sort("_id", ASCENDING)
         return [doc async for doc in cursor.limit(limit)]
 
     async def unpaid_due(self, now: dt.datetime, limit: int = 500) -> list[Document]:
         """`pending_payment` appointments whose `pay_by` has passed."""
         cursor = self.collection.find({"awaiting_payment": True}, projection=NO_OUTBOX)
-        return [doc async for doc in cursor.limit(limit)
-                if doc["status"] == "pending_payment" and doc["pay_by"] <= now]
+        return [
+            doc
+            async for doc in cursor.limit(limit)
+            if doc["status"] == "pending_payment" and doc["pay_by"] <= now
+        ]
 
-    async def record_payment(self, appointment_id: str, payment_statuses: list[str],
-                             fields: Document) -> bool:
+    async def record_payment(
+        self, appointment_id: str, payment_statuses: list[str], fields: Document
+    ) -> bool:
         """Project a payment outcome onto the appointment, only from `payment_statuses`
         (an outcome never goes back: a late duplicate leaves a refund as it is)."""
         result = await self.collection.update_one(
-            {"_id": appointment_id, "payment.status": {"$in": payment_statuses}},
-            {"$set": fields})
+            {"_id": appointment_id, "payment.status": {"$in": payment_statuses}}, {"$set": fields}
+        )
         return result.modified_count == 1
 
     async def on_date(self, date: str, statuses: tuple[str, ...]) -> list[Document]:
@@ -260,26 +323,30 @@ class Appointments:
         cursor = self.collection.find({"date": date}, projection=NO_OUTBOX)
         return [doc async for doc in cursor if doc["status"] in statuses]
 
-    async def lottery_due(self, now: dt.datetime, slot_id: str | None = None,
-                          limit: int = 10_000) -> list[Document]:
+    async def lottery_due(
+        self, now: dt.datetime, slot_id: str | None = None, limit: int = 10_000
+    ) -> list[Document]:
         """Lottery entries whose draw is due (pending appointments are few)."""
         cursor = self.collection.find({"status": "pending"}, projection=NO_OUTBOX)
-        due = [doc async for doc in cursor.limit(limit)
-               if doc.get("lottery") and doc["draw_at"] <= now
-               and (slot_id is None or doc["slot_id"] == slot_id)]
+        due = [
+            doc
+            async for doc in cursor.limit(limit)
+            if doc.get("lottery")
+            and doc["draw_at"] <= now
+            and (slot_id is None or doc["slot_id"] == slot_id)
+        ]
         return sorted(due, key=lambda doc: doc["_id"])
 
-    async def count_of_user(self, user_id: str, statuses: frozenset[str], *, from_date: str
-                            ) -> int:
-        return await self.collection.count_documents({
-            "user_id": user_id, "status": {"$in": sorted(statuses)},
-            "date": {"$gte": from_date}})
+    async def count_of_user(self, user_id: str, statuses: frozenset[str], *, from_date: str) -> int:
+        return await self.collection.count_documents(
+            {"user_id": user_id, "status": {"$in": sorted(statuses)}, "date": {"$gte": from_date}}
+        )
 
-    async def of_user(self, user_id: str, status: str | None, skip: int, limit: int
-                      ) -> list[Document]:
+    async def of_user(
+        self, user_id: str, status: str | None, skip: int, limit: int
+    ) -> list[Document]:
         query: Document = {"user_id": user_id}
-        visible = ["pending_payment", "booked", "checked_in", "completed", "cancelled",
-                   "no_show"]
+        visible = ["pending_payment", "booked", "checked_in", "completed", "cancelled", "no_show"]
         if status == "pending":
             query.update(status="pending", lottery=True)
         elif status:
@@ -287,20 +354,29 @@ class Appointments:
         else:
             query["$or"] = [{"status": {"$in": visible}}, {"status": "pending", "lottery": True}]
         cursor = self.collection.find(query, projection=NO_OUTBOX).sort(
-            [("created_at", DESCENDING), ("_id", DESCENDING)])
+            [("created_at", DESCENDING), ("_id", DESCENDING)]
+        )
         return [doc async for doc in cursor.skip(skip).limit(limit)]
 
-    async def of_hospital(self, hospital_id: str, *, date: str | None, doctor_id: str | None,
-                          schedule_id: str | None, status: str | None, skip: int, limit: int
-                          ) -> list[Document]:
+    async def of_hospital(
+        self,
+        hospital_id: str,
+        *,
+        date: str | None,
+        doctor_id: str | None,
+        schedule_id: str | None,
+        status: str | None,
+        skip: int,
+        limit: int,
+    ) -> list[Document]:
         query: Document = {"hospital_id": hospital_id}
-        for name, value in (("date", date), ("doctor_id", doctor_id),
-                            ("schedule_id", schedule_id)):
+        for name, value in (("date", date), ("doctor_id", doctor_id), ("schedule_id", schedule_id)):
             if value is not None:
                 query[name] = value
         query["status"] = status if status else {"$nin": ["pending"]}
         cursor = self.collection.find(query, projection=NO_OUTBOX).sort(
-            [("date", ASCENDING), ("start", ASCENDING), ("seq_no", ASCENDING), ("_id", ASCENDING)])
+            [("date", ASCENDING), ("start", ASCENDING), ("seq_no", ASCENDING), ("_id", ASCENDING)]
+        )
         return [doc async for doc in cursor.skip(skip).limit(limit)]
 
 
@@ -318,7 +394,9 @@ class Persons:
         try:
             await self.collection.update_one(
                 {"_id": id_hash, "forgotten": {"$nin": [patient_id]}},
-                {"$set": {f"profiles.{patient_id}": user_id}}, upsert=True)
+                {"$set": {f"profiles.{patient_id}": user_id}},
+                upsert=True,
+            )
             return True
         except DuplicateKeyError:
             return False
@@ -328,77 +406,116 @@ class Persons:
         await self.collection.update_one(
             {"_id": id_hash},
             {"$unset": {f"profiles.{patient_id}": ""}, "$addToSet": {"forgotten": patient_id}},
-            upsert=True)
+            upsert=True,
+        )
 
-    async def hold(self, patient: PatientRef, appointment_id: str, limits: PersonLimits,
-                   now: dt.datetime, check_after: dt.datetime) -> bool:
+    async def hold(
+        self,
+        patient: PatientRef,
+        appointment_id: str,
+        limits: PersonLimits,
+        now: dt.datetime,
+        check_after: dt.datetime,
+    ) -> bool:
         """Count a booking against the person in one guarded write: the profile is alive,
         no ban is in force, the department-day and active limits are not reached."""
         h, day = limits.hospital_id, f"day.{limits.day_key}"
         doc = await self.collection.find_one_and_update(
-            {"$and": [
-                {"_id": patient.id_hash},
-                {f"profiles.{patient.id}": patient.user_id},
-                {f"holds.{appointment_id}": {"$exists": False}},
-                {"$or": [{f"ban.{h}": {"$exists": False}}, {f"ban.{h}": {"$lte": now}}]},
-                {"$or": [{day: {"$exists": False}}, {day: {"$lt": limits.per_department_per_day}}]},
-                {"$or": [{f"active.{h}": {"$exists": False}},
-                         {f"active.{h}": {"$lt": limits.max_active}}]},
-            ]},
-            {"$set": {f"holds.{appointment_id}": {"h": h, "k": limits.day_key},
-                      "checking": True, "check_after": check_after},
-             "$inc": {day: 1, f"active.{h}": 1}},
-            projection={"_id": 1})
+            {
+                "$and": [
+                    {"_id": patient.id_hash},
+                    {f"profiles.{patient.id}": patient.user_id},
+                    {f"holds.{appointment_id}": {"$exists": False}},
+                    {"$or": [{f"ban.{h}": {"$exists": False}}, {f"ban.{h}": {"$lte": now}}]},
+                    {
+                        "$or": [
+                            {day: {"$exists": False}},
+                            {day: {"$lt": limits.per_department_per_day}},
+                        ]
+                    },
+                    {
+                        "$or": [
+                            {f"active.{h}": {"$exists": False}},
+                            {f"active.{h}": {"$lt": limits.max_active}},
+                        ]
+                    },
+                ]
+            },
+            {
+                "$set": {
+                    f"holds.{appointment_id}": {"h": h, "k": limits.day_key},
+                    "checking": True,
+                    "check_after": check_after,
+                },
+                "$inc": {day: 1, f"active.{h}": 1},
+            },
+            projection={"_id": 1},
+        )
         return doc is not None
 
-    async def release(self, id_hash: str, appointment_id: str, hospital_id: str, key: str
-                      ) -> bool:
+    async def release(self, id_hash: str, appointment_id: str, hospital_id: str, key: str) -> bool:
         """Return a booking's hold on the person; True only the one time it was returned."""
         result = await self.collection.update_one(
             {"_id": id_hash, f"holds.{appointment_id}": {"$exists": True}},
-            {"$unset": {f"holds.{appointment_id}": ""},
-             "$inc": {f"day.{key}": -1, f"active.{hospital_id}": -1}})
+            {
+                "$unset": {f"holds.{appointment_id}": ""},
+                "$inc": {f"day.{key}": -1, f"active.{hospital_id}": -1},
+            },
+        )
         return result.modified_count == 1
 
-    async def move_hold(self, id_hash: str, appointment_id: str, from_key: str, to_key: str,
-                        limit: int | None) -> bool:
+    async def move_hold(
+        self, id_hash: str, appointment_id: str, from_key: str, to_key: str, limit: int | None
+    ) -> bool:
         """Move a booking's department-day count to another day (改约), guarded by the
         limit of the new day when given; idempotent (False if the hold is not on
         `from_key`, e.g. already moved)."""
         guard: Document = {"_id": id_hash, f"holds.{appointment_id}.k": from_key}
         if limit is not None:
             day = f"day.{to_key}"
-            guard = {"$and": [guard, {"$or": [{day: {"$exists": False}},
-                                              {day: {"$lt": limit}}]}]}
+            guard = {"$and": [guard, {"$or": [{day: {"$exists": False}}, {day: {"$lt": limit}}]}]}
         result = await self.collection.update_one(
-            guard, {"$set": {f"holds.{appointment_id}.k": to_key},
-                    "$inc": {f"day.{from_key}": -1, f"day.{to_key}": 1}})
+            guard,
+            {
+                "$set": {f"holds.{appointment_id}.k": to_key},
+                "$inc": {f"day.{from_key}": -1, f"day.{to_key}": 1},
+            },
+        )
         return result.modified_count == 1
 
     async def get(self, id_hash: str) -> Document | None:
         return await self.collection.find_one({"_id": id_hash})
 
-    async def record_no_show(self, id_hash: str, appointment_id: str, hospital_id: str,
-                             date: str, ban_until: dt.datetime | None) -> None:
-        update: Document = {"$addToSet": {"no_shows": {"a": appointment_id, "h": hospital_id,
-                                                       "d": date}}}
+    async def record_no_show(
+        self,
+        id_hash: str,
+        appointment_id: str,
+        hospital_id: str,
+        date: str,
+        ban_until: dt.datetime | None,
+    ) -> None:
+        update: Document = {
+            "$addToSet": {"no_shows": {"a": appointment_id, "h": hospital_id, "d": date}}
+        }
         if ban_until is not None:
             update["$set"] = {f"ban.{hospital_id}": ban_until}
         await self.collection.update_one({"_id": id_hash}, update, upsert=True)
 
     async def due_for_check(self, now: dt.datetime, limit: int = 500) -> list[Document]:
-        cursor = self.collection.find({"checking": True},
-                                      projection={"holds": 1, "check_after": 1})
+        cursor = self.collection.find({"checking": True}, projection={"holds": 1, "check_after": 1})
         return [doc async for doc in cursor.limit(limit) if doc["check_after"] <= now]
 
     async def mark_checked(self, id_hash: str, check_after: dt.datetime) -> None:
-        await self.collection.update_one({"_id": id_hash, "check_after": check_after},
-                                         {"$unset": {"checking": "", "check_after": ""}})
+        await self.collection.update_one(
+            {"_id": id_hash, "check_after": check_after},
+            {"$unset": {"checking": "", "check_after": ""}},
+        )
 
 
 def no_show_dates(person: Document | None, hospital_id: str) -> list[str]:
-    return sorted(str(n["d"]) for n in (person or {}).get("no_shows", [])
-                  if n.get("h") == hospital_id)
+    return sorted(
+        str(n["d"]) for n in (person or {}).get("no_shows", []) if n.get("h") == hospital_id
+    )
 
 
 class DaySweeps:
@@ -425,22 +542,35 @@ class Patients:
         doc = await self.collection.find_one({"_id": patient_id})
         if doc is None or doc.get("deleted"):
             return None
-        return PatientRef(id=doc["_id"], user_id=doc["user_id"], id_hash=doc["id_hash"],
-                          name=doc["name"], id_number_masked=doc["id_number_masked"])
+        return PatientRef(
+            id=doc["_id"],
+            user_id=doc["user_id"],
+            id_hash=doc["id_hash"],
+            name=doc["name"],
+            id_number_masked=doc["id_number_masked"],
+        )
 
     async def put(self, patient: PatientRef) -> None:
         try:
             await self.collection.update_one(
                 {"_id": patient.id, "deleted": {"$exists": False}},
-                {"$set": {"user_id": patient.user_id, "id_hash": patient.id_hash,
-                          "name": patient.name, "id_number_masked": patient.id_number_masked}},
-                upsert=True)
+                {
+                    "$set": {
+                        "user_id": patient.user_id,
+                        "id_hash": patient.id_hash,
+                        "name": patient.name,
+                        "id_number_masked": patient.id_number_masked,
+                    }
+                },
+                upsert=True,
+            )
         except DuplicateKeyError:
             pass  # deleted meanwhile: stays deleted
 
     async def delete(self, patient_id: str) -> None:
-        await self.collection.update_one({"_id": patient_id}, {"$set": {"deleted": True}},
-                                         upsert=True)
+        await self.collection.update_one(
+            {"_id": patient_id}, {"$set": {"deleted": True}}, upsert=True
+        )
 
 
 class Holds:
@@ -478,8 +608,9 @@ class Waitlist:
         self.collection = db.waitlist
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("hospital_id", ASCENDING), ("status", ASCENDING),
-                                            ("created_at", ASCENDING)])
+        await self.collection.create_index(
+            [("hospital_id", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING)]
+        )
         await self.collection.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
         await self.collection.create_index("status")
 
@@ -491,31 +622,42 @@ class Waitlist:
 
     async def of_user(self, user_id: str) -> list[Document]:
         cursor = self.collection.find({"user_id": user_id}, projection=NO_OUTBOX)
-        return [d async for d in cursor.sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-                .limit(100)]
+        return [
+            d
+            async for d in cursor.sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(100)
+        ]
 
-    async def waiting_for(self, hospital_id: str, doctor_id: str, department_id: str,
-                          date: str, session: str) -> list[Document]:
+    async def waiting_for(
+        self, hospital_id: str, doctor_id: str, department_id: str, date: str, session: str
+    ) -> list[Document]:
         """Waiting entries a slot would satisfy, oldest first."""
-        cursor = self.collection.find({
-            "hospital_id": hospital_id, "status": "waiting",
-            "date_from": {"$lte": date}, "date_to": {"$gte": date},
-            "$or": [{"doctor_id": doctor_id}, {"department_id": department_id}],
-        }, projection=NO_OUTBOX).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
-        return [d async for d in cursor.limit(200)
-                if not d.get("sessions") or session in d["sessions"]]
+        cursor = self.collection.find(
+            {
+                "hospital_id": hospital_id,
+                "status": "waiting",
+                "date_from": {"$lte": date},
+                "date_to": {"$gte": date},
+                "$or": [{"doctor_id": doctor_id}, {"department_id": department_id}],
+            },
+            projection=NO_OUTBOX,
+        ).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return [
+            d async for d in cursor.limit(200) if not d.get("sessions") or session in d["sessions"]
+        ]
 
     async def claim(self, entry_id: str, now: dt.datetime) -> bool:
         """One hand-over at a time serves an entry: waiting → promoting."""
         result = await self.collection.update_one(
             {"_id": entry_id, "status": "waiting"},
-            {"$set": {"status": "promoting", "promoting_at": now}})
+            {"$set": {"status": "promoting", "promoting_at": now}},
+        )
         return result.modified_count == 1
 
     async def unclaim(self, entry_id: str) -> None:
-        await self.collection.update_one({"_id": entry_id, "status": "promoting"},
-                                         {"$set": {"status": "waiting"},
-                                          "$unset": {"promoting_at": ""}})
+        await self.collection.update_one(
+            {"_id": entry_id, "status": "promoting"},
+            {"$set": {"status": "waiting"}, "$unset": {"promoting_at": ""}},
+        )
 
     async def stale_claims(self, before: dt.datetime, limit: int = 200) -> list[Document]:
         cursor = self.collection.find({"status": "promoting"}, projection=NO_OUTBOX)
@@ -525,7 +667,9 @@ class Waitlist:
         return await self.collection.find_one_and_update(
             {"_id": entry_id, "status": {"$in": ["waiting", "promoting"]}},
             {"$set": {"status": status, **fields}, "$unset": {"promoting_at": ""}},
-            projection=NO_OUTBOX, return_document=ReturnDocument.AFTER)
+            projection=NO_OUTBOX,
+            return_document=ReturnDocument.AFTER,
+        )
 
 
 async def _insert_if_absent(collection: Any, doc: Document) -> None:

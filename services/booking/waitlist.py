@@ -92,7 +92,8 @@ class WaitlistService:
     async def join(self, user_id: str, params: WaitlistJoin) -> WaitlistEntry:
         patient = await self.patients.patient(user_id, params.patient_id)
         hospital_id = params.hospital_id or await self.catalog.hospital_of(
-            params.doctor_id, params.department_id)  # api.md: derived, accepted if given
+            params.doctor_id, params.department_id
+        )  # api.md: derived, accepted if given
         params = params.model_copy(update={"hospital_id": hospital_id})
         rules = await self.rules.rules(hospital_id)
         today = local_now(self.clock()).date()
@@ -107,8 +108,11 @@ class WaitlistService:
         await self._claim_place(f"wait:{patient.id_hash}:{hospital_id}", entry_id)
         now = self.clock()
         doc: Document = {
-            "_id": entry_id, "status": "waiting", "user_id": user_id,
-            "hospital_id": hospital_id, "date_from": params.date_from.isoformat(),
+            "_id": entry_id,
+            "status": "waiting",
+            "user_id": user_id,
+            "hospital_id": hospital_id,
+            "date_from": params.date_from.isoformat(),
             "date_to": params.date_to.isoformat(),
             "patient": {**patient.snapshot(), "id_hash": patient.id_hash},
             "created_at": now,
@@ -116,8 +120,9 @@ class WaitlistService:
         for key in ("doctor_id", "department_id", "sessions"):
             if getattr(params, key) is not None:
                 doc[key] = getattr(params, key)
-        event = typed_event("waitlist.joined", hospital_id, WaitlistJoined(
-            entry=_event_view(doc)), at=now)
+        event = typed_event(
+            "waitlist.joined", hospital_id, WaitlistJoined(entry=_event_view(doc)), at=now
+        )
         await self.entries.insert({**doc, **outbox_fields(event)})
         await self.outbox.publish_committed(self.entries.collection, entry_id, [event])
         return _view(doc)
@@ -171,26 +176,34 @@ class WaitlistService:
         now = self.clock()
         if window.is_closed(now) or not window.is_released(now):
             return False
-        for entry in await self.entries.waiting_for(slot.hospital_id, slot.doctor_id,
-                                                    slot.department_id, slot.date,
-                                                    slot.session):
-            patient = PatientRef(id=entry["patient"]["id"], user_id=entry["user_id"],
-                                 id_hash=entry["patient"]["id_hash"],
-                                 name=entry["patient"]["name"],
-                                 id_number_masked=entry["patient"]["id_number_masked"])
+        for entry in await self.entries.waiting_for(
+            slot.hospital_id, slot.doctor_id, slot.department_id, slot.date, slot.session
+        ):
+            patient = PatientRef(
+                id=entry["patient"]["id"],
+                user_id=entry["user_id"],
+                id_hash=entry["patient"]["id_hash"],
+                name=entry["patient"]["name"],
+                id_number_masked=entry["patient"]["id_number_masked"],
+            )
             aid = appointment_id_for(entry["user_id"], f"waitlist:{entry['_id']}")
             if not await self.entries.claim(entry["_id"], now):
                 continue  # another hand-over is serving this entry right now
             if await self.appointments.get(aid) is not None:
                 await self._promoted(entry, aid)  # promoted before; its entry not yet closed
                 continue
-            doc = self.booker.new_appointment(aid, entry["user_id"],
-                                              f"waitlist:{entry['_id']}", slot, patient, rules)
+            doc = self.booker.new_appointment(
+                aid, entry["user_id"], f"waitlist:{entry['_id']}", slot, patient, rules
+            )
             doc["waitlist_entry_id"] = entry["_id"]
             try:
                 seq_no = await self.booker.take(
-                    doc, slot, patient, rules,
-                    functools.partial(self._take_unit, slot, from_appointment_id, aid))
+                    doc,
+                    slot,
+                    patient,
+                    rules,
+                    functools.partial(self._take_unit, slot, from_appointment_id, aid),
+                )
             except DomainError as exc:
                 await self.entries.unclaim(entry["_id"])
                 if exc.code in SKIP_ENTRY:
@@ -199,10 +212,19 @@ class WaitlistService:
 
             def promoted(booked: Document, entry: Document = entry) -> list[EventEnvelope]:
                 announced = appointment_event("appointment.booked", booked, now)
-                return [typed_event("waitlist.promoted", slot.hospital_id, WaitlistPromoted(
-                    entry=_event_view(entry),
-                    appointment=AppointmentData.model_validate(
-                        announced.data["appointment"])), at=now)]
+                return [
+                    typed_event(
+                        "waitlist.promoted",
+                        slot.hospital_id,
+                        WaitlistPromoted(
+                            entry=_event_view(entry),
+                            appointment=AppointmentData.model_validate(
+                                announced.data["appointment"]
+                            ),
+                        ),
+                        at=now,
+                    )
+                ]
 
             # at a hospital that collects the fee the promoted patient pays like any other
             await self.booker.insert_booked(doc, seq_no, promoted, rules=rules)
@@ -227,8 +249,13 @@ class WaitlistService:
                 return None
             new = [h for h in holders if h != from_id] + [to_id]
             seq_no = await self.sessions.replace_holders(
-                session, slot.id, new, self.clock() + self.booker.orphan_check_after,
-                capacity_delta=1 if from_id is None else 0, take_seq=True)
+                session,
+                slot.id,
+                new,
+                self.clock() + self.booker.orphan_check_after,
+                capacity_delta=1 if from_id is None else 0,
+                take_seq=True,
+            )
             if seq_no is not None:
                 return seq_no
         raise RuntimeError("slot hand-over kept racing")
@@ -246,27 +273,39 @@ class WaitlistService:
         return len(stale)
 
     async def _promoted(self, entry: Document, appointment_id: str) -> None:
-        await self.entries.finish(entry["_id"], "promoted", {
-            "appointment_id": appointment_id, "promoted_at": self.clock()})
+        await self.entries.finish(
+            entry["_id"],
+            "promoted",
+            {"appointment_id": appointment_id, "promoted_at": self.clock()},
+        )
         await self.holds.drop_all(entry["_id"])
 
 
 def _event_view(doc: Document) -> WaitlistEntryData:
     return WaitlistEntryData(
-        id=doc["_id"], hospital_id=doc["hospital_id"], date_from=doc["date_from"],
-        date_to=doc["date_to"], user_id=doc["user_id"],
+        id=doc["_id"],
+        hospital_id=doc["hospital_id"],
+        date_from=doc["date_from"],
+        date_to=doc["date_to"],
+        user_id=doc["user_id"],
         patient=EventPatient.model_validate(
-            {k: doc["patient"][k] for k in ("id", "name", "id_number_masked")}),
-        doctor_id=doc.get("doctor_id"), department_id=doc.get("department_id"),
-        sessions=doc.get("sessions"))
+            {k: doc["patient"][k] for k in ("id", "name", "id_number_masked")}
+        ),
+        doctor_id=doc.get("doctor_id"),
+        department_id=doc.get("department_id"),
+        sessions=doc.get("sessions"),
+    )
 
 
 def _view(doc: Document) -> WaitlistEntry:
     created = doc["created_at"]
-    return WaitlistEntry.model_validate({
-        **{k: v for k, v in doc.items() if k not in ("_id", "patient", "created_at")},
-        "id": doc["_id"], "patient": {k: doc["patient"][k]
-                                      for k in ("id", "name", "id_number_masked")},
-        "created_at": created.astimezone(dt.UTC).isoformat(timespec="seconds")
-        if isinstance(created, dt.datetime) else str(created),
-    })
+    return WaitlistEntry.model_validate(
+        {
+            **{k: v for k, v in doc.items() if k not in ("_id", "patient", "created_at")},
+            "id": doc["_id"],
+            "patient": {k: doc["patient"][k] for k in ("id", "name", "id_number_masked")},
+            "created_at": created.astimezone(dt.UTC).isoformat(timespec="seconds")
+            if isinstance(created, dt.datetime)
+            else str(created),
+        }
+    )

@@ -56,7 +56,9 @@ class BookingInventory:
 
     async def availability(self, schedule_ids: list[str]) -> Availability:
         reply = await self.rpc.call(
-            self.service, "availability", AvailabilityQuery(schedule_ids=schedule_ids),
+            self.service,
+            "availability",
+            AvailabilityQuery(schedule_ids=schedule_ids),
             timeout=self.timeout,
         )
         return Availability.model_validate(reply)
@@ -72,22 +74,30 @@ class BookingClient(BookingInventory):
     """Booking's existing RPC methods the scheduler and the statistics rebuild use."""
 
     async def change_capacity(self, hospital_id: str, slot_id: str, delta: int) -> None:
-        await self.rpc.call(self.service, "change_capacity", CapacityChangeParams(
-            hospital_id=hospital_id, slot_id=slot_id, delta=delta),
-            caller=scheduler_identity(hospital_id))
+        await self.rpc.call(
+            self.service,
+            "change_capacity",
+            CapacityChangeParams(hospital_id=hospital_id, slot_id=slot_id, delta=delta),
+            caller=scheduler_identity(hospital_id),
+        )
 
     async def stop_schedule(self, hospital_id: str, schedule_id: str, reason: str) -> int:
-        reply = await self.rpc.call(self.service, "stop_schedule", StopScheduleParams(
-            hospital_id=hospital_id, schedule_id=schedule_id, reason=reason),
-            caller=scheduler_identity(hospital_id))
+        reply = await self.rpc.call(
+            self.service,
+            "stop_schedule",
+            StopScheduleParams(hospital_id=hospital_id, schedule_id=schedule_id, reason=reason),
+            caller=scheduler_identity(hospital_id),
+        )
         return StopResult.model_validate(reply).cancelled
 
-    async def hospital_appointments(self, hospital_id: str, cursor: str | None
-                                    ) -> AppointmentList:
-        reply = await self.rpc.call(self.service, "hospital_appointments",
-                                    HospitalAppointmentQuery(hospital_id=hospital_id,
-                                                             cursor=cursor, limit=200),
-                                    caller=scheduler_identity(hospital_id), timeout=30)
+    async def hospital_appointments(self, hospital_id: str, cursor: str | None) -> AppointmentList:
+        reply = await self.rpc.call(
+            self.service,
+            "hospital_appointments",
+            HospitalAppointmentQuery(hospital_id=hospital_id, cursor=cursor, limit=200),
+            caller=scheduler_identity(hospital_id),
+            timeout=30,
+        )
         return AppointmentList.model_validate(reply)
 
 
@@ -109,9 +119,13 @@ async def wire(rt: ServiceRuntime) -> None:
     # one queue, replicas compete; every event claimed by id before it is counted
     rt.consume("stats", EVENT_BINDINGS, stats.on_event)
     # one replica at a time keeps every hospital's booking window generated
-    rt.add_leased_job("schedule_generation", scheduler.generation_pass,
-                      interval=GENERATION_INTERVAL, idle_interval=20.0,
-                      ttl=GENERATION_LEASE_TTL)
+    rt.add_leased_job(
+        "schedule_generation",
+        scheduler.generation_pass,
+        interval=GENERATION_INTERVAL,
+        idle_interval=20.0,
+        ttl=GENERATION_LEASE_TTL,
+    )
 
     if rt.settings.demo:
         seeding = demo_lease(rt.db, rt.instance_id)

@@ -68,8 +68,15 @@ FhirCatalogResource = FhirPractitioner | FhirLocation | FhirSchedule | FhirSlot
 # The mini-program page a booking deep link opens (it reads `id` and `hospital_id`; `date`
 # and `slot_id` name the slice the link was published for).
 DOCTOR_PAGE = "pages/doctor/index"
-HOSPITAL_TYPE = CodeableConcept(coding=[Coding(
-    system="http://terminology.hl7.org/CodeSystem/v3-RoleCode", code="HOSP", display="Hospital")])
+HOSPITAL_TYPE = CodeableConcept(
+    coding=[
+        Coding(
+            system="http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+            code="HOSP",
+            display="Hospital",
+        )
+    ]
+)
 
 SLOT_STATUS: dict[str, SlotStatus] = {
     "open": "free",
@@ -127,7 +134,8 @@ _ADDRESS = re.compile(
     "^(?P<state>" + _PLACE + "{2,7}?(?:省|自治区|特别行政区))?"
     "(?P<city>" + _PLACE + "{2,10}?(?:市|自治州|地区|盟))?"
     "(?P<district>" + _PLACE + "{1,10}?(?:区|县|旗))?"
-    r"(?P<line>\S.*)?$")
+    r"(?P<line>\S.*)?$"
+)
 
 
 def postal_address(text: str) -> Address:
@@ -140,9 +148,14 @@ def postal_address(text: str) -> Address:
     city, state = match["city"], match["state"]
     if state is None and city in _MUNICIPALITIES:
         state = city
-    return address.model_copy(update={
-        "state": state, "city": city, "district": match["district"],
-        "line": [match["line"]] if match["line"] else None})
+    return address.model_copy(
+        update={
+            "state": state,
+            "city": city,
+            "district": match["district"],
+            "line": [match["line"]] if match["line"] else None,
+        }
+    )
 
 
 def location_resource(hospital: Document) -> FhirLocation:
@@ -179,8 +192,10 @@ class ClinicSession:
     @property
     def horizon(self) -> tuple[str, str]:
         """The first slice's start and the last slice's end, as instants."""
-        return (local_instant(self.view.date, min(s.start for s in self.view.slots)),
-                local_instant(self.view.date, max(s.end for s in self.view.slots)))
+        return (
+            local_instant(self.view.date, min(s.start for s in self.view.slots)),
+            local_instant(self.view.date, max(s.end for s in self.view.slots)),
+        )
 
 
 def doctor_display(doctor: Document) -> str:
@@ -197,14 +212,18 @@ def schedule_resource(session: ClinicSession) -> FhirSchedule:
         serviceType=session.department_concept,
         specialty=session.department_concept,
         actor=[
-            Reference(reference=reference_to("Practitioner", view.doctor_id),
-                      display=doctor_display(session.doctor)),
-            Reference(reference=reference_to("Location", session.hospital["_id"]),
-                      display=session.hospital["name"]),
+            Reference(
+                reference=reference_to("Practitioner", view.doctor_id),
+                display=doctor_display(session.doctor),
+            ),
+            Reference(
+                reference=reference_to("Location", session.hospital["_id"]),
+                display=session.hospital["name"],
+            ),
         ],
         planningHorizon=Period(start=start, end=end),
         comment=f"{view.date.isoformat()} {SESSION_LABELS.get(view.session, view.session)}"
-                f" · 挂号费 / fee ¥{fee}",
+        f" · 挂号费 / fee ¥{fee}",
     )
 
 
@@ -212,10 +231,18 @@ def booking_deep_link(appid: str, session: ClinicSession, slot_id: str) -> str:
     """WeChat's plain URL Scheme opening the doctor page of the mini-program:
     `weixin://dl/business/?appid=<appid>&path=pages/doctor/index&query=<url-encoded
     id=<doctor>&hospital_id=<hospital>&date=<YYYY-MM-DD>&slot_id=<slot>>`."""
-    query = urlencode({"id": session.view.doctor_id, "hospital_id": session.hospital["_id"],
-                       "date": session.view.date.isoformat(), "slot_id": slot_id})
-    return (f"weixin://dl/business/?appid={quote(appid, safe='')}&path={DOCTOR_PAGE}"
-            f"&query={quote(query, safe='')}")
+    query = urlencode(
+        {
+            "id": session.view.doctor_id,
+            "hospital_id": session.hospital["_id"],
+            "date": session.view.date.isoformat(),
+            "slot_id": slot_id,
+        }
+    )
+    return (
+        f"weixin://dl/business/?appid={quote(appid, safe='')}&path={DOCTOR_PAGE}"
+        f"&query={quote(query, safe='')}"
+    )
 
 
 def slot_comment(status: str, release_at: str | None) -> str | None:
@@ -234,8 +261,9 @@ def slot_resources(session: ClinicSession, appid: str) -> list[FhirSlot]:
             id=fhir_id(slice_.id),
             extension=[
                 Extension(url=SLOT_CAPACITY, valueInteger=max(0, slice_.remaining)),
-                Extension(url=BOOKING_DEEP_LINK,
-                          valueUrl=booking_deep_link(appid, session, slice_.id)),
+                Extension(
+                    url=BOOKING_DEEP_LINK, valueUrl=booking_deep_link(appid, session, slice_.id)
+                ),
             ],
             serviceType=session.department_concept,
             specialty=session.department_concept,
@@ -255,7 +283,9 @@ DATE_PREFIXES = frozenset({"eq", "ne", "gt", "lt", "ge", "le", "sa", "eb"})
 _DATE_VALUE = re.compile(
     r"^(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
     r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d+)?)?"
-    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$", re.ASCII)
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$",
+    re.ASCII,
+)
 # Searchable years and zone offsets: anything wider only overflows datetime arithmetic
 # (year 9999 at -14:00 is past datetime.max in UTC); real zones lie within ±14:00.
 DATE_YEARS = range(1900, 3000)
@@ -275,8 +305,13 @@ class DateCriterion:
         """For a point in time (a slot's start)."""
         inside = self.low <= at < self.high
         return {
-            "eq": inside, "ne": not inside, "ge": at >= self.low, "le": at < self.high,
-            "gt": at >= self.high, "sa": at >= self.high, "lt": at < self.low,
+            "eq": inside,
+            "ne": not inside,
+            "ge": at >= self.low,
+            "le": at < self.high,
+            "gt": at >= self.high,
+            "sa": at >= self.high,
+            "lt": at < self.low,
             "eb": at < self.low,
         }[self.prefix]
 
@@ -285,19 +320,29 @@ class DateCriterion:
         prefixes on ranges: eq = contained, gt = extends above, ge = gt or eq, ..."""
         contained = self.low <= start and end <= self.high
         return {
-            "eq": contained, "ne": not contained, "gt": end > self.high,
-            "lt": start < self.low, "ge": end > self.high or contained,
-            "le": start < self.low or contained, "sa": start >= self.high,
+            "eq": contained,
+            "ne": not contained,
+            "gt": end > self.high,
+            "lt": start < self.low,
+            "ge": end > self.high or contained,
+            "le": start < self.low or contained,
+            "sa": start >= self.high,
             "eb": end <= self.low,
         }[self.prefix]
 
     @property
     def bounds(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """Where matching targets can lie at all: (at or after, before), None = open."""
-        lower = self.low if self.prefix in ("eq", "ge") else (
-            self.high if self.prefix in ("gt", "sa") else None)
-        upper = self.high if self.prefix in ("eq", "le") else (
-            self.low if self.prefix in ("lt", "eb") else None)
+        lower = (
+            self.low
+            if self.prefix in ("eq", "ge")
+            else (self.high if self.prefix in ("gt", "sa") else None)
+        )
+        upper = (
+            self.high
+            if self.prefix in ("eq", "le")
+            else (self.low if self.prefix in ("lt", "eb") else None)
+        )
         return lower, upper
 
 
@@ -308,8 +353,9 @@ def parse_date_criterion(parameter: str, raw: str) -> DateCriterion:
     if value[:2].isalpha():
         prefix, value = value[:2], value[2:]
     if prefix == "ap":
-        raise invalid("不支持 ap 前缀 / the ap prefix is not supported", parameter,
-                      issue="not-supported")
+        raise invalid(
+            "不支持 ap 前缀 / the ap prefix is not supported", parameter, issue="not-supported"
+        )
     match = _DATE_VALUE.match(value)
     if prefix not in DATE_PREFIXES or match is None:
         raise invalid(f"无效的日期 / invalid date: {raw}", parameter)
@@ -321,16 +367,22 @@ def parse_date_criterion(parameter: str, raw: str) -> DateCriterion:
         hours, minutes = int(match["tz"][1:3]), int(match["tz"][4:6])
         offset = dt.timedelta(hours=hours, minutes=minutes)
         if minutes > 59 or offset > MAX_ZONE_OFFSET:
-            raise invalid(f"时区偏移应在 ±14:00 以内 / zone offset beyond ±14:00: {raw}",
-                          parameter)
+            raise invalid(f"时区偏移应在 ±14:00 以内 / zone offset beyond ±14:00: {raw}", parameter)
         zone = dt.timezone(sign * offset)
     year = int(match["year"])
     if year not in DATE_YEARS:
         raise invalid(f"年份应在 1900–2999 / year must be 1900–2999: {raw}", parameter)
     try:
         if match["hour"] is not None:
-            low = dt.datetime(year, int(match["month"]), int(match["day"]), int(match["hour"]),
-                              int(match["minute"]), int(match["second"] or 0), tzinfo=zone)
+            low = dt.datetime(
+                year,
+                int(match["month"]),
+                int(match["day"]),
+                int(match["hour"]),
+                int(match["minute"]),
+                int(match["second"] or 0),
+                tzinfo=zone,
+            )
             high = low + (dt.timedelta(seconds=1) if match["second"] else dt.timedelta(minutes=1))
         elif match["day"] is not None:
             low = dt.datetime(year, int(match["month"]), int(match["day"]), tzinfo=zone)
@@ -338,8 +390,11 @@ def parse_date_criterion(parameter: str, raw: str) -> DateCriterion:
         elif match["month"] is not None:
             month = int(match["month"])
             low = dt.datetime(year, month, 1, tzinfo=zone)
-            high = (dt.datetime(year + 1, 1, 1, tzinfo=zone) if month == 12
-                    else dt.datetime(year, month + 1, 1, tzinfo=zone))
+            high = (
+                dt.datetime(year + 1, 1, 1, tzinfo=zone)
+                if month == 12
+                else dt.datetime(year, month + 1, 1, tzinfo=zone)
+            )
         else:
             low = dt.datetime(year, 1, 1, tzinfo=zone)
             high = dt.datetime(year + 1, 1, 1, tzinfo=zone)
@@ -386,8 +441,9 @@ def _integer(name: str, raw: str, maximum: int) -> int:
     return int(raw)
 
 
-def parse_search(resource_type: CatalogResourceType,
-                 pairs: Iterable[tuple[str, str]]) -> SearchQuery:
+def parse_search(
+    resource_type: CatalogResourceType, pairs: Iterable[tuple[str, str]]
+) -> SearchQuery:
     """The query string as FHIR reads it; an unknown parameter or modifier is refused (a
     silently ignored filter would return more than was asked for)."""
     known = {p.name: p for p in SEARCH_PARAMETERS[resource_type]}
@@ -402,17 +458,24 @@ def parse_search(resource_type: CatalogResourceType,
                 query.offset = _integer(name, value, MAX_OFFSET)
             elif name == "_summary" and value:
                 if value not in ("count", "false"):
-                    raise invalid("_summary 仅支持 count、false / only count and false",
-                                  name, issue="not-supported")
+                    raise invalid(
+                        "_summary 仅支持 count、false / only count and false",
+                        name,
+                        issue="not-supported",
+                    )
                 query.summary_count = value == "count"
             continue
         parameter = known.get(name)
         if parameter is None:
-            raise invalid(f"不支持的查询参数 / unsupported search parameter: {key}", key,
-                          issue="not-supported")
+            raise invalid(
+                f"不支持的查询参数 / unsupported search parameter: {key}",
+                key,
+                issue="not-supported",
+            )
         if modifier and modifier not in parameter.modifiers:
-            raise invalid(f"不支持的修饰符 / unsupported modifier: {key}", key,
-                          issue="not-supported")
+            raise invalid(
+                f"不支持的修饰符 / unsupported modifier: {key}", key, issue="not-supported"
+            )
         values = tuple(v.strip() for v in value.split(",") if v.strip())
         if values:  # FHIR: a parameter without a value is ignored
             query.terms.setdefault(name, []).append(Term(modifier or None, values))
@@ -436,10 +499,12 @@ def parse_reference(parameter: str, raw: str, allowed: tuple[str, ...]) -> Ref:
     parts = raw.rstrip("/").split("/")
     kind = parts[-2] if len(parts) >= 2 else None
     rid = parts[-1]
-    if (kind is not None and kind not in allowed) or not re.fullmatch(r"[A-Za-z0-9\-.]{1,64}",
-                                                                       rid):
-        raise invalid(f"无效的引用 / invalid reference: {raw} (expected "
-                      f"{' or '.join(t + '/{id}' for t in allowed)})", parameter)
+    if (kind is not None and kind not in allowed) or not re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", rid):
+        raise invalid(
+            f"无效的引用 / invalid reference: {raw} (expected "
+            f"{' or '.join(t + '/{id}' for t in allowed)})",
+            parameter,
+        )
     return Ref(kind, guahao_id(rid))
 
 
@@ -482,8 +547,10 @@ def date_range(criteria: list[list[DateCriterion]]) -> tuple[dt.date, dt.date]:
         if all(v is not None for v in highs):
             high = max(v for v in highs if v is not None)
             upper = high if upper is None else min(upper, high)
-    return (local_now(lower).date() if lower else ALL_DATES[0],
-            local_now(upper - dt.timedelta(microseconds=1)).date() if upper else ALL_DATES[1])
+    return (
+        local_now(lower).date() if lower else ALL_DATES[0],
+        local_now(upper - dt.timedelta(microseconds=1)).date() if upper else ALL_DATES[1],
+    )
 
 
 # --- the service --------------------------------------------------------------------------
@@ -499,8 +566,9 @@ class FhirCatalog:
 
     # reads
 
-    async def read(self, resource_type: CatalogResourceType, resource_id: str
-                   ) -> FhirCatalogResource:
+    async def read(
+        self, resource_type: CatalogResourceType, resource_id: str
+    ) -> FhirCatalogResource:
         gid = guahao_id(resource_id)
         if resource_type == "Practitioner":
             doctor = await self.repo.doctor(gid)
@@ -520,8 +588,12 @@ class FhirCatalog:
             return schedule_resource(sessions[0])
         doc = await self.repo.schedule_with_slot(gid)
         sessions = await self.sessions([doc] if doc else [])
-        found = [slot for session in sessions for slot in slot_resources(session, self.appid)
-                 if slot.id == fhir_id(gid)]
+        found = [
+            slot
+            for session in sessions
+            for slot in slot_resources(session, self.appid)
+            if slot.id == fhir_id(gid)
+        ]
         if not found:
             raise NotFound(NO_SUCH_RESOURCE)
         return found[0]
@@ -546,8 +618,14 @@ class FhirCatalog:
             docs = list((await self.repo.doctors_by_id(set.intersection(*ids))).values())
         else:
             docs = await self.repo.find_doctors(published=True)
-        docs = [d for d in docs if d.get("published") and all(
-            string_matches(term, [d["name"], *d["name"].split()]) for term in query.of("name"))]
+        docs = [
+            d
+            for d in docs
+            if d.get("published")
+            and all(
+                string_matches(term, [d["name"], *d["name"].split()]) for term in query.of("name")
+            )
+        ]
         docs.sort(key=lambda d: (d["name"], d["_id"]))
         return [practitioner_resource(d) for d in docs]
 
@@ -557,8 +635,9 @@ class FhirCatalog:
             docs = list((await self.repo.hospitals_by_id(set.intersection(*ids))).values())
         else:
             docs = await self.repo.list_hospitals()
-        docs = [d for d in docs
-                if all(string_matches(term, [d["name"]]) for term in query.of("name"))]
+        docs = [
+            d for d in docs if all(string_matches(term, [d["name"]]) for term in query.of("name"))
+        ]
         docs.sort(key=lambda d: (d["name"], d["_id"]))
         return [location_resource(d) for d in docs]
 
@@ -566,13 +645,20 @@ class FhirCatalog:
         actors = query.references("actor", ("Practitioner", "Location"))
         dates = query.dates("date")
         ids = query.id_sets()
-        active = [{v == "true" for v in term.values if v in ("true", "false")}
-                  for term in query.of("active")]
+        active = [
+            {v == "true" for v in term.values if v in ("true", "false")}
+            for term in query.of("active")
+        ]
         docs = await self.candidate_schedules(
-            set.intersection(*ids) if ids else None, actors[0] if actors else None,
-            date_range(dates))
-        return [schedule_resource(session) for session in await self.sessions(docs)
-                if schedule_matches(session, actors, dates, active)]
+            set.intersection(*ids) if ids else None,
+            actors[0] if actors else None,
+            date_range(dates),
+        )
+        return [
+            schedule_resource(session)
+            for session in await self.sessions(docs)
+            if schedule_matches(session, actors, dates, active)
+        ]
 
     async def search_slots(self, query: SearchQuery) -> list[FhirSlot]:
         schedules = query.references("schedule", ("Schedule",))
@@ -585,27 +671,39 @@ class FhirCatalog:
             schedule_ids = set.intersection(*({r.id for r in term} for term in schedules))
         if slot_ids:
             wanted = set.intersection(*slot_ids)
-            owners = {doc["_id"] for sid in sorted(wanted)[:MAX_SEARCH_SCHEDULES]
-                      if (doc := await self.repo.schedule_with_slot(sid)) is not None}
+            owners = {
+                doc["_id"]
+                for sid in sorted(wanted)[:MAX_SEARCH_SCHEDULES]
+                if (doc := await self.repo.schedule_with_slot(sid)) is not None
+            }
             schedule_ids = owners if schedule_ids is None else schedule_ids & owners
         docs = await self.candidate_schedules(
-            schedule_ids, actors[0] if actors else None, date_range(starts))
-        found = [slot for session in await self.sessions(docs)
-                 if schedule_matches(session, actors, [], [])
-                 for slot in slot_resources(session, self.appid)
-                 if slot_matches(slot, slot_ids, starts, statuses)]
+            schedule_ids, actors[0] if actors else None, date_range(starts)
+        )
+        found = [
+            slot
+            for session in await self.sessions(docs)
+            if schedule_matches(session, actors, [], [])
+            for slot in slot_resources(session, self.appid)
+            if slot_matches(slot, slot_ids, starts, statuses)
+        ]
         found.sort(key=lambda s: (s.start, s.schedule.reference or "", s.id))
         return found
 
     async def candidate_schedules(
-        self, schedule_ids: set[str] | None, actors: list[Ref] | None,
+        self,
+        schedule_ids: set[str] | None,
+        actors: list[Ref] | None,
         dates: tuple[dt.date, dt.date],
     ) -> list[Document]:
         """The schedules a search has to look at, narrowed by what the query names."""
         date_from, date_to = dates
         if schedule_ids is not None:
-            docs = [doc for sid in sorted(schedule_ids)[:MAX_SEARCH_SCHEDULES]
-                    if (doc := await self.repo.schedule(sid)) is not None]
+            docs = [
+                doc
+                for sid in sorted(schedule_ids)[:MAX_SEARCH_SCHEDULES]
+                if (doc := await self.repo.schedule(sid)) is not None
+            ]
             docs = [d for d in docs if date_from.isoformat() <= d["date"] <= date_to.isoformat()]
         elif actors is not None:
             doctor_ids = sorted({r.id for r in actors if r.type in (None, "Practitioner")})
@@ -613,22 +711,29 @@ class FhirCatalog:
             found: dict[str, Document] = {}
             if doctor_ids:
                 for doc in await self.repo.find_schedules(
-                        date_from=date_from, date_to=date_to, doctor_ids=doctor_ids):
+                    date_from=date_from, date_to=date_to, doctor_ids=doctor_ids
+                ):
                     found[doc["_id"]] = doc
             for hospital_id in hospital_ids:
                 for doc in await self.repo.find_schedules(
-                        date_from=date_from, date_to=date_to, hospital_id=hospital_id):
+                    date_from=date_from, date_to=date_to, hospital_id=hospital_id
+                ):
                     found[doc["_id"]] = doc
             docs = list(found.values())
         elif (date_from, date_to) != ALL_DATES:
             docs = await self.repo.find_schedules(date_from=date_from, date_to=date_to)
         else:
-            raise invalid("请限定排班、医生/医院或时间范围 / narrow the search: give a "
-                          "schedule, an actor or a date range", issue="too-costly")
+            raise invalid(
+                "请限定排班、医生/医院或时间范围 / narrow the search: give a "
+                "schedule, an actor or a date range",
+                issue="too-costly",
+            )
         if len(docs) > MAX_SEARCH_SCHEDULES:
-            raise invalid(f"匹配的出诊超过 {MAX_SEARCH_SCHEDULES} 个，请缩小范围 / more than "
-                          f"{MAX_SEARCH_SCHEDULES} sessions match: narrow the search",
-                          issue="too-costly")
+            raise invalid(
+                f"匹配的出诊超过 {MAX_SEARCH_SCHEDULES} 个，请缩小范围 / more than "
+                f"{MAX_SEARCH_SCHEDULES} sessions match: narrow the search",
+                issue="too-costly",
+            )
         return docs
 
     async def sessions(self, docs: list[Document]) -> list[ClinicSession]:
@@ -645,13 +750,15 @@ class FhirCatalog:
         return [
             ClinicSession(
                 doc=doc,
-                view=schedule_view(doc, rules_of(hospitals[doc["hospital_id"]]),
-                                   seen.get(doc["_id"]), now),
+                view=schedule_view(
+                    doc, rules_of(hospitals[doc["hospital_id"]]), seen.get(doc["_id"]), now
+                ),
                 doctor=doctors[doc["doctor_id"]],
                 hospital=hospitals[doc["hospital_id"]],
                 department=departments.get(doc["department_id"]),
             )
-            for doc in sorted(docs, key=schedule_order) if doc["hospital_id"] in hospitals
+            for doc in sorted(docs, key=schedule_order)
+            if doc["hospital_id"] in hospitals
         ]
 
     # SMART Scheduling Links bulk files
@@ -667,7 +774,8 @@ class FhirCatalog:
             more = len([h for h in hospitals if h["_id"] > after]) > len(chosen)
             return FhirBulkChunk(
                 resources=[location_resource(h).model_dump(mode="json") for h in chosen],
-                next=chosen[-1]["_id"] if more and chosen else None)
+                next=chosen[-1]["_id"] if more and chosen else None,
+            )
         after_key = parse_bulk_cursor(page.cursor)
         today = self.catalog.today()
         resources: list[FhirSchedule | FhirSlot] = []
@@ -678,16 +786,20 @@ class FhirCatalog:
                 if after_key is not None and key <= after_key:
                     continue
                 docs = await self.repo.find_schedules(
-                    date_from=dt.date.fromisoformat(day), date_to=dt.date.fromisoformat(day),
-                    hospital_id=hospital["_id"])
+                    date_from=dt.date.fromisoformat(day),
+                    date_to=dt.date.fromisoformat(day),
+                    hospital_id=hospital["_id"],
+                )
                 for session in await self.sessions(docs):
                     if page.resource_type == "Schedule":
                         resources.append(schedule_resource(session))
                     else:
                         resources.extend(slot_resources(session, self.appid))
                 if len(resources) >= BULK_PAGE_TARGET:
-                    return FhirBulkChunk(resources=[r.model_dump(mode="json") for r in resources],
-                                         next=f"{key[0]}|{key[1]}")
+                    return FhirBulkChunk(
+                        resources=[r.model_dump(mode="json") for r in resources],
+                        next=f"{key[0]}|{key[1]}",
+                    )
         return FhirBulkChunk(resources=[r.model_dump(mode="json") for r in resources])
 
 
@@ -703,43 +815,69 @@ def parse_bulk_cursor(cursor: str | None) -> tuple[str, str] | None:
 
 
 def session_has_actor(session: ClinicSession, ref: Ref) -> bool:
-    return (ref.points_at("Practitioner", session.doc["doctor_id"])
-            or ref.points_at("Location", session.doc["hospital_id"]))
+    return ref.points_at("Practitioner", session.doc["doctor_id"]) or ref.points_at(
+        "Location", session.doc["hospital_id"]
+    )
 
 
-def schedule_matches(session: ClinicSession, actors: list[list[Ref]],
-                     dates: list[list[DateCriterion]], active: list[set[bool]]) -> bool:
+def schedule_matches(
+    session: ClinicSession,
+    actors: list[list[Ref]],
+    dates: list[list[DateCriterion]],
+    active: list[set[bool]],
+) -> bool:
     start, end = (dt.datetime.fromisoformat(t) for t in session.horizon)
-    return (all_terms(actors, lambda ref: session_has_actor(session, ref))
-            and all_terms(dates, lambda c: c.matches_period(start, end))
-            and all_terms(active, lambda a: a == (session.view.status != "stopped")))
+    return (
+        all_terms(actors, lambda ref: session_has_actor(session, ref))
+        and all_terms(dates, lambda c: c.matches_period(start, end))
+        and all_terms(active, lambda a: a == (session.view.status != "stopped"))
+    )
 
 
-def slot_matches(slot: FhirSlot, slot_ids: list[set[str]], starts: list[list[DateCriterion]],
-                 statuses: list[set[str]]) -> bool:
+def slot_matches(
+    slot: FhirSlot,
+    slot_ids: list[set[str]],
+    starts: list[list[DateCriterion]],
+    statuses: list[set[str]],
+) -> bool:
     start = dt.datetime.fromisoformat(slot.start)
-    return (all_terms(slot_ids, lambda sid: fhir_id(sid) == slot.id)
-            and all_terms(starts, lambda c: c.matches_instant(start))
-            and all_terms(statuses, lambda status: status == slot.status))
+    return (
+        all_terms(slot_ids, lambda sid: fhir_id(sid) == slot.id)
+        and all_terms(starts, lambda c: c.matches_instant(start))
+        and all_terms(statuses, lambda status: status == slot.status)
+    )
 
 
-def searchset(params: FhirSearch, query: SearchQuery, matches: list[FhirCatalogResource],
-              now: dt.datetime) -> FhirBundle:
+def searchset(
+    params: FhirSearch, query: SearchQuery, matches: list[FhirCatalogResource], now: dt.datetime
+) -> FhirBundle:
     """A searchset Bundle: total, one page of entries with absolute fullUrls, self and next
     links (the next one carries `_offset`)."""
     base = params.base_url.rstrip("/")
-    shown = [] if query.summary_count else matches[query.offset:query.offset + query.count]
+    shown = [] if query.summary_count else matches[query.offset : query.offset + query.count]
     kept = [(k, v) for k, v in params.params if k != "_offset"]
     links = [BundleLink(relation="self", url=search_url(base, query.resource_type, params.params))]
     if not query.summary_count and query.offset + query.count < len(matches):
-        links.append(BundleLink(relation="next", url=search_url(
-            base, query.resource_type, [*kept, ("_offset", str(query.offset + query.count))])))
+        links.append(
+            BundleLink(
+                relation="next",
+                url=search_url(
+                    base, query.resource_type, [*kept, ("_offset", str(query.offset + query.count))]
+                ),
+            )
+        )
     return FhirBundle(
         timestamp=local_now(now).isoformat(timespec="seconds"),
         total=len(matches),
         link=links,
-        entry=[BundleEntry(fullUrl=f"{base}/{r.resourceType}/{r.id}", resource=r,
-                           search=BundleEntrySearch(mode="match")) for r in shown],
+        entry=[
+            BundleEntry(
+                fullUrl=f"{base}/{r.resourceType}/{r.id}",
+                resource=r,
+                search=BundleEntrySearch(mode="match"),
+            )
+            for r in shown
+        ],
     )
 
 
@@ -747,8 +885,7 @@ def search_url(base: str, resource_type: str, pairs: list[tuple[str, str]]) -> s
     return f"{base}/{resource_type}" + (f"?{urlencode(pairs)}" if pairs else "")
 
 
-def register_fhir(server: RpcServer, catalog: CatalogService, *, appid: str | None = None
-                  ) -> None:
+def register_fhir(server: RpcServer, catalog: CatalogService, *, appid: str | None = None) -> None:
     """Serve `fhir_read`, `fhir_search` and `fhir_bulk` (public, like the catalog listing).
     `appid`: the mini-program the booking deep links open (default `WECHAT_APPID`)."""
     fhir = FhirCatalog(catalog, appid or Settings().wechat_appid)

@@ -123,10 +123,25 @@ def register(server: RpcServer, catalog: CatalogService, *, appid: str) -> None:
         return await catalog.schedule_definition(params.schedule_id)
 
     for handler in (
-        list_hospitals, get_hospital, list_departments, list_doctors, get_doctor,
-        doctor_schedules, create_hospital, create_department, create_doctor, update_doctor,
-        update_rules, create_schedule, admin_doctors, admin_schedules, hospital_exists,
-        booking_rules, schedule_for_slot, schedule_definition, hospital_of,
+        list_hospitals,
+        get_hospital,
+        list_departments,
+        list_doctors,
+        get_doctor,
+        doctor_schedules,
+        create_hospital,
+        create_department,
+        create_doctor,
+        update_doctor,
+        update_rules,
+        create_schedule,
+        admin_doctors,
+        admin_schedules,
+        hospital_exists,
+        booking_rules,
+        schedule_for_slot,
+        schedule_definition,
+        hospital_of,
     ):
         server.add_method(handler.__name__, handler)
     register_fhir(server, catalog, appid=appid)
@@ -135,8 +150,7 @@ def register(server: RpcServer, catalog: CatalogService, *, appid: str) -> None:
 def register_scheduling(server: RpcServer, scheduler: Scheduler, stats: StatsService) -> None:
     """Serve the 排班 (templates, calendar, leave, preview) and statistics methods."""
 
-    async def list_templates(params: DoctorTemplatesRef, ctx: CallContext
-                             ) -> WeeklyTemplateList:
+    async def list_templates(params: DoctorTemplatesRef, ctx: CallContext) -> WeeklyTemplateList:
         return await scheduler.list_templates(ctx.caller, params)
 
     async def get_template(params: TemplateRef, ctx: CallContext) -> WeeklyTemplate:
@@ -167,7 +181,15 @@ def register_scheduling(server: RpcServer, scheduler: Scheduler, stats: StatsSer
         return await stats.query(ctx.caller, params)
 
     for handler in (
-        list_templates, get_template, create_template, update_template, delete_template,
-        set_calendar_day, hospital_calendar, doctor_leave, preview_schedules, hospital_stats,
+        list_templates,
+        get_template,
+        create_template,
+        update_template,
+        delete_template,
+        set_calendar_day,
+        hospital_calendar,
+        doctor_leave,
+        preview_schedules,
+        hospital_stats,
     ):
         server.add_method(handler.__name__, handler)

@@ -45,8 +45,9 @@ def official_days(spec: dict[str, Any]) -> list[CalendarEntry]:
         if last < date or (last - date).days > 31:
             raise ValueError(f"bad holiday range {closed['from']}..{closed['to']}")
         while date <= last:
-            days[date] = CalendarEntry(date=date, closed=True, reason=closed["reason"],
-                                       source="official")
+            days[date] = CalendarEntry(
+                date=date, closed=True, reason=closed["reason"], source="official"
+            )
             date += dt.timedelta(days=1)
     for workday in spec.get("workdays", []):
         date = dt.date.fromisoformat(workday["date"])
@@ -55,8 +56,13 @@ def official_days(spec: dict[str, Any]) -> list[CalendarEntry]:
         weekday = int(workday["workday_as"])
         if not 1 <= weekday <= 7:
             raise ValueError(f"workday_as of {date} must be 1..7")
-        days[date] = CalendarEntry(date=date, closed=False, workday_as=weekday,
-                                   reason=workday.get("reason"), source="official")
+        days[date] = CalendarEntry(
+            date=date,
+            closed=False,
+            workday_as=weekday,
+            reason=workday.get("reason"),
+            source="official",
+        )
     return [days[date] for date in sorted(days)]
 
 
@@ -65,7 +71,9 @@ def read_file(path: Path) -> list[CalendarEntry]:
 
 
 async def load(
-    repo: CatalogRepository, store: SchedulingRepository, hospital_id: str,
+    repo: CatalogRepository,
+    store: SchedulingRepository,
+    hospital_id: str,
     days: list[CalendarEntry],
 ) -> int:
     """Write the days into the hospital's calendar; returns how many."""
@@ -101,8 +109,10 @@ async def _load_command(hospital_id: str, source: str) -> int:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[0] != "load":
-        print("usage: python -m services.catalog.holidays load <hospital_id> <file.json|year>",
-              file=sys.stderr)
+        print(
+            "usage: python -m services.catalog.holidays load <hospital_id> <file.json|year>",
+            file=sys.stderr,
+        )
         return 2
     count = asyncio.run(_load_command(argv[1], argv[2]))
     print(f"loaded {count} calendar days into {argv[1]}")

@@ -42,22 +42,36 @@ class CatalogRepository:
         return [self.hospitals, self.doctors, self.schedules]
 
     async def ensure_indexes(self) -> None:
-        await self.departments.create_indexes([
-            IndexModel([("hospital_id", ASCENDING), ("parent_key", ASCENDING),
-                        ("name", ASCENDING)], name="sibling_name_unique", unique=True),
-        ])
-        await self.doctors.create_indexes([
-            IndexModel([("hospital_id", ASCENDING), ("department_id", ASCENDING)],
-                       name="hospital_department"),
-        ])
+        await self.departments.create_indexes(
+            [
+                IndexModel(
+                    [("hospital_id", ASCENDING), ("parent_key", ASCENDING), ("name", ASCENDING)],
+                    name="sibling_name_unique",
+                    unique=True,
+                ),
+            ]
+        )
+        await self.doctors.create_indexes(
+            [
+                IndexModel(
+                    [("hospital_id", ASCENDING), ("department_id", ASCENDING)],
+                    name="hospital_department",
+                ),
+            ]
+        )
         # Queried with $elemMatch: nx-27017 answers plain equality on an indexed array
         # path with nothing, $elemMatch correctly (and MongoDB uses the multikey index).
-        await self.schedules.create_indexes([
-            IndexModel([("doctor_id", ASCENDING), ("date", ASCENDING), ("session", ASCENDING)],
-                       name="one_session_per_doctor", unique=True),
-            IndexModel([("hospital_id", ASCENDING), ("date", ASCENDING)], name="hospital_date"),
-            IndexModel("slots.id", name="slot_id"),
-        ])
+        await self.schedules.create_indexes(
+            [
+                IndexModel(
+                    [("doctor_id", ASCENDING), ("date", ASCENDING), ("session", ASCENDING)],
+                    name="one_session_per_doctor",
+                    unique=True,
+                ),
+                IndexModel([("hospital_id", ASCENDING), ("date", ASCENDING)], name="hospital_date"),
+                IndexModel("slots.id", name="slot_id"),
+            ]
+        )
 
     # hospitals
 
@@ -70,12 +84,12 @@ class CatalogRepository:
 
     async def list_hospitals(self) -> list[Document]:
         cursor = self.hospitals.find({}, projection={"outbox": 0}).sort(
-            [("name", ASCENDING), ("_id", ASCENDING)])
+            [("name", ASCENDING), ("_id", ASCENDING)]
+        )
         return [doc async for doc in cursor]
 
     async def hospitals_by_id(self, ids: Iterable[str]) -> dict[str, Document]:
-        cursor = self.hospitals.find({"_id": {"$in": sorted(set(ids))}},
-                                     projection={"outbox": 0})
+        cursor = self.hospitals.find({"_id": {"$in": sorted(set(ids))}}, projection={"outbox": 0})
         return {doc["_id"]: doc async for doc in cursor}
 
     async def update_hospital(
@@ -83,8 +97,10 @@ class CatalogRepository:
     ) -> Document | None:
         """Apply `update` if the hospital is still at `version`; the new document, or None."""
         return await self.hospitals.find_one_and_update(
-            {"_id": hospital_id, "version": version}, update,
-            projection={"outbox": 0}, return_document=ReturnDocument.AFTER,
+            {"_id": hospital_id, "version": version},
+            update,
+            projection={"outbox": 0},
+            return_document=ReturnDocument.AFTER,
         )
 
     # departments
@@ -98,7 +114,8 @@ class CatalogRepository:
 
     async def departments_of(self, hospital_id: str) -> list[Document]:
         cursor = self.departments.find({"hospital_id": hospital_id}).sort(
-            [("name", ASCENDING), ("_id", ASCENDING)])
+            [("name", ASCENDING), ("_id", ASCENDING)]
+        )
         return [doc async for doc in cursor]
 
     async def departments_by_id(self, ids: Iterable[str]) -> dict[str, Document]:
@@ -131,7 +148,8 @@ class CatalogRepository:
         if published is not None:
             query["published"] = published
         cursor = self.doctors.find(query, projection={"outbox": 0}).sort(
-            [("name", ASCENDING), ("_id", ASCENDING)])
+            [("name", ASCENDING), ("_id", ASCENDING)]
+        )
         if skip:
             cursor = cursor.skip(skip)
         if limit:
@@ -147,8 +165,10 @@ class CatalogRepository:
     ) -> Document | None:
         """Apply `update` if the doctor (of this hospital) is still at `version`."""
         return await self.doctors.find_one_and_update(
-            {"_id": doctor_id, "hospital_id": hospital_id, "version": version}, update,
-            projection={"outbox": 0}, return_document=ReturnDocument.AFTER,
+            {"_id": doctor_id, "hospital_id": hospital_id, "version": version},
+            update,
+            projection={"outbox": 0},
+            return_document=ReturnDocument.AFTER,
         )
 
     # schedules
@@ -162,7 +182,8 @@ class CatalogRepository:
 
     async def schedule_with_slot(self, slot_id: str) -> Document | None:
         return await self.schedules.find_one(
-            {"slots": {"$elemMatch": {"id": slot_id}}}, projection={"outbox": 0})
+            {"slots": {"$elemMatch": {"id": slot_id}}}, projection={"outbox": 0}
+        )
 
     async def find_schedules(
         self,
@@ -174,13 +195,15 @@ class CatalogRepository:
     ) -> list[Document]:
         """Schedules dated within [date_from, date_to], by date."""
         query: dict[str, Any] = {
-            "date": {"$gte": date_from.isoformat(), "$lte": date_to.isoformat()}}
+            "date": {"$gte": date_from.isoformat(), "$lte": date_to.isoformat()}
+        }
         if hospital_id is not None:
             query["hospital_id"] = hospital_id
         if doctor_ids is not None:
             query["doctor_id"] = {"$in": doctor_ids}
         cursor = self.schedules.find(query, projection={"outbox": 0}).sort(
-            [("date", ASCENDING), ("doctor_id", ASCENDING), ("_id", ASCENDING)])
+            [("date", ASCENDING), ("doctor_id", ASCENDING), ("_id", ASCENDING)]
+        )
         return [doc async for doc in cursor]
 
     async def existing_schedule_ids(self, ids: Iterable[str]) -> set[str]:

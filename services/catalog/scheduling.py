@@ -144,15 +144,25 @@ class PlannedSession:
     @functools.cached_property
     def fingerprint(self) -> str:
         """What the session looks like: a change of it means a different session."""
-        return hashlib.sha256("|".join((
-            self.template_id, self.start, self.end, str(self.slice_minutes),
-            str(self.capacity), str(self.fee_cents), self.clinic_type,
-        )).encode()).hexdigest()[:16]
+        return hashlib.sha256(
+            "|".join(
+                (
+                    self.template_id,
+                    self.start,
+                    self.end,
+                    str(self.slice_minutes),
+                    str(self.capacity),
+                    str(self.fee_cents),
+                    self.clinic_type,
+                )
+            ).encode()
+        ).hexdigest()[:16]
 
     @functools.cached_property
     def schedule_id(self) -> str:
-        return stable_id("sch", self.doctor_id, self.date.isoformat(), self.session,
-                         self.fingerprint)
+        return stable_id(
+            "sch", self.doctor_id, self.date.isoformat(), self.session, self.fingerprint
+        )
 
     def slot_ids(self) -> list[str]:
         schedule_id = self.schedule_id
@@ -164,8 +174,10 @@ def slices(start: str, end: str, minutes: int, capacity: int) -> list[SlotSpec]:
     """`start`–`end` cut into slices of `minutes` (the same for every date of a template;
     callers must not modify the list)."""
     first, last = _minutes(start), _minutes(end)
-    return [SlotSpec(start=_clock(t), end=_clock(t + minutes), capacity=capacity)
-            for t in range(first, last, minutes)]
+    return [
+        SlotSpec(start=_clock(t), end=_clock(t + minutes), capacity=capacity)
+        for t in range(first, last, minutes)
+    ]
 
 
 def in_week(weeks: str, date: dt.date) -> bool:
@@ -189,8 +201,9 @@ def template_view(doc: Document, doctor_id: str) -> WeeklyTemplate:
     return WeeklyTemplate.model_validate({**doc, "doctor_id": doctor_id})
 
 
-def templates_overlap(a: TemplateFields | WeeklyTemplate,
-                      b: TemplateFields | WeeklyTemplate) -> bool:
+def templates_overlap(
+    a: TemplateFields | WeeklyTemplate, b: TemplateFields | WeeklyTemplate
+) -> bool:
     """Both could produce the same doctor's session on one date."""
     if a.session != b.session or not set(a.weekdays) & set(b.weekdays):
         return False
@@ -220,16 +233,27 @@ def plan_sessions(
                 if doctor is None or (doctor_id, iso) in on_leave:
                     continue
                 for t in doctor_templates:
-                    if (weekday not in t.weekdays or not in_week(t.weeks, date)
-                            or date < t.valid_from or (t.valid_to and date > t.valid_to)):
+                    if (
+                        weekday not in t.weekdays
+                        or not in_week(t.weeks, date)
+                        or date < t.valid_from
+                        or (t.valid_to and date > t.valid_to)
+                    ):
                         continue
                     session = PlannedSession(
-                        doctor_id=doctor_id, date=date, session=t.session, template_id=t.id,
-                        start=t.start, end=t.end, slice_minutes=t.slice_minutes,
+                        doctor_id=doctor_id,
+                        date=date,
+                        session=t.session,
+                        template_id=t.id,
+                        start=t.start,
+                        end=t.end,
+                        slice_minutes=t.slice_minutes,
                         capacity=t.capacity_per_slice,
-                        fee_cents=t.fee_cents if t.fee_cents is not None
+                        fee_cents=t.fee_cents
+                        if t.fee_cents is not None
                         else int(doctor["fee_cents"]),
-                        clinic_type=t.clinic_type)
+                        clinic_type=t.clinic_type,
+                    )
                     planned.setdefault(session.key, session)
         date += dt.timedelta(days=1)
     return planned
@@ -285,8 +309,9 @@ class Comparison:
     manual: list[tuple[PlannedSession, Document]] = field(default_factory=list)
 
 
-def compare(planned: dict[Key, PlannedSession], existing: list[Document],
-            on_leave: set[tuple[str, str]]) -> Comparison:
+def compare(
+    planned: dict[Key, PlannedSession], existing: list[Document], on_leave: set[tuple[str, str]]
+) -> Comparison:
     result = Comparison(planned)
     by_key = {schedule_key(doc): doc for doc in existing}
     for key, session in sorted(planned.items()):
@@ -331,13 +356,15 @@ class Scheduler:
 
     # templates
 
-    async def list_templates(self, caller: Caller | None, ref: DoctorTemplatesRef
-                             ) -> WeeklyTemplateList:
+    async def list_templates(
+        self, caller: Caller | None, ref: DoctorTemplatesRef
+    ) -> WeeklyTemplateList:
         require_hospital_staff(caller, ref.hospital_id)
         await self._doctor(ref.hospital_id, ref.doctor_id)
         doc = await self.store.doctor_templates(ref.doctor_id) or {}
-        return WeeklyTemplateList(items=[template_view(t, ref.doctor_id)
-                                   for t in doc.get("templates", [])])
+        return WeeklyTemplateList(
+            items=[template_view(t, ref.doctor_id) for t in doc.get("templates", [])]
+        )
 
     async def get_template(self, caller: Caller | None, ref: TemplateRef) -> WeeklyTemplate:
         require_hospital_staff(caller, ref.hospital_id)
@@ -348,26 +375,38 @@ class Scheduler:
                 return template_view(t, ref.doctor_id)
         raise NotFound(NO_SUCH_TEMPLATE)
 
-    async def create_template(self, caller: Caller | None, params: TemplateCreateParams
-                              ) -> WeeklyTemplate:
+    async def create_template(
+        self, caller: Caller | None, params: TemplateCreateParams
+    ) -> WeeklyTemplate:
         require_hospital_staff(caller, params.hospital_id)
         await self._doctor(params.hospital_id, params.doctor_id)
         fields = TemplateFields.model_validate(
-            params.model_dump(exclude={"hospital_id", "doctor_id"}))
+            params.model_dump(exclude={"hospital_id", "doctor_id"})
+        )
         template_id = new_id("tpl")
-        await self._save(params.hospital_id, params.doctor_id, template_id,
-                         lambda current: [*current, self._stored(template_id, fields)])
-        return await self._after_change(params.hospital_id, params.doctor_id, template_id,
-                                        self._stored(template_id, fields))
+        await self._save(
+            params.hospital_id,
+            params.doctor_id,
+            template_id,
+            lambda current: [*current, self._stored(template_id, fields)],
+        )
+        return await self._after_change(
+            params.hospital_id, params.doctor_id, template_id, self._stored(template_id, fields)
+        )
 
-    async def update_template(self, caller: Caller | None, params: TemplatePatchParams
-                              ) -> WeeklyTemplate:
+    async def update_template(
+        self, caller: Caller | None, params: TemplatePatchParams
+    ) -> WeeklyTemplate:
         require_hospital_staff(caller, params.hospital_id)
         await self._doctor(params.hospital_id, params.doctor_id)
-        changes = params.model_dump(include=set(TemplatePatch.model_fields) &
-                                    params.model_fields_set)
-        refused = {name: "不能为空 / must not be null" for name, value in changes.items()
-                   if value is None and name not in ("fee_cents", "valid_to")}
+        changes = params.model_dump(
+            include=set(TemplatePatch.model_fields) & params.model_fields_set
+        )
+        refused = {
+            name: "不能为空 / must not be null"
+            for name, value in changes.items()
+            if value is None and name not in ("fee_cents", "valid_to")
+        }
         if refused:
             raise ValidationFailed(fields=refused)
         stored: Document = {}
@@ -377,15 +416,20 @@ class Scheduler:
             found = next((t for t in current if t["id"] == params.template_id), None)
             if found is None:
                 raise NotFound(NO_SUCH_TEMPLATE)
-            merged = {**template_view(found, params.doctor_id).model_dump(
-                include=set(TemplateFields.model_fields)), **changes}
+            merged = {
+                **template_view(found, params.doctor_id).model_dump(
+                    include=set(TemplateFields.model_fields)
+                ),
+                **changes,
+            }
             fields = TemplateFields.model_validate(merged)
             stored = self._stored(params.template_id, fields)
             return [stored if t["id"] == params.template_id else t for t in current]
 
         await self._save(params.hospital_id, params.doctor_id, params.template_id, patched)
-        return await self._after_change(params.hospital_id, params.doctor_id,
-                                        params.template_id, stored)
+        return await self._after_change(
+            params.hospital_id, params.doctor_id, params.template_id, stored
+        )
 
     async def delete_template(self, caller: Caller | None, ref: TemplateRef) -> WeeklyTemplate:
         require_hospital_staff(caller, ref.hospital_id)
@@ -401,8 +445,7 @@ class Scheduler:
             return [t for t in current if t["id"] != ref.template_id]
 
         await self._save(ref.hospital_id, ref.doctor_id, ref.template_id, without)
-        return await self._after_change(ref.hospital_id, ref.doctor_id, ref.template_id,
-                                        removed)
+        return await self._after_change(ref.hospital_id, ref.doctor_id, ref.template_id, removed)
 
     def _stored(self, template_id: str, fields: TemplateFields) -> Document:
         problems = check_template(fields)
@@ -410,8 +453,13 @@ class Scheduler:
             raise ValidationFailed(fields=problems)
         return {"id": template_id, **fields.model_dump(mode="json", exclude_none=True)}
 
-    async def _save(self, hospital_id: str, doctor_id: str, changed_id: str,
-                    change: Callable[[list[Document]], list[Document]]) -> None:
+    async def _save(
+        self,
+        hospital_id: str,
+        doctor_id: str,
+        changed_id: str,
+        change: Callable[[list[Document]], list[Document]],
+    ) -> None:
         """Apply `change` to the doctor's templates and store them if no two overlap; one
         guarded write, so concurrent edits cannot slip an overlap past the check."""
         for _ in range(SAVE_ATTEMPTS):
@@ -420,21 +468,32 @@ class Scheduler:
             views = [template_view(t, doctor_id) for t in templates]
             changed = next((v for v in views if v.id == changed_id), None)
             for other in views:
-                if changed is not None and other.id != changed_id and templates_overlap(
-                        changed, other):
-                    raise ValidationFailed(fields={"weekdays": (
-                        f"与模板 {other.id} 的星期、时段和有效期重叠 / overlaps template "
-                        f"{other.id} on a weekday and session within its validity")})
-            if await self.store.save_templates(doctor_id, hospital_id, int(doc.get("version", 0)),
-                                               templates, self.catalog.clock()):
+                if (
+                    changed is not None
+                    and other.id != changed_id
+                    and templates_overlap(changed, other)
+                ):
+                    raise ValidationFailed(
+                        fields={
+                            "weekdays": (
+                                f"与模板 {other.id} 的星期、时段和有效期重叠 / overlaps template "
+                                f"{other.id} on a weekday and session within its validity"
+                            )
+                        }
+                    )
+            if await self.store.save_templates(
+                doctor_id, hospital_id, int(doc.get("version", 0)), templates, self.catalog.clock()
+            ):
                 await self.store.bump_inputs(hospital_id)
-                log.info("templates changed", extra={"hospital_id": hospital_id,
-                                                     "doctor_id": doctor_id})
+                log.info(
+                    "templates changed", extra={"hospital_id": hospital_id, "doctor_id": doctor_id}
+                )
                 return
         raise Conflict("排班模板正被同时修改，请重试 / concurrent edit, try again")
 
-    async def _after_change(self, hospital_id: str, doctor_id: str, template_id: str,
-                            stored: Document) -> WeeklyTemplate:
+    async def _after_change(
+        self, hospital_id: str, doctor_id: str, template_id: str, stored: Document
+    ) -> WeeklyTemplate:
         """Regenerate this doctor's window at once (the job would within a minute) and
         answer with what that did."""
         report = await self.regenerate_window(hospital_id, doctor_ids=[doctor_id])
@@ -442,15 +501,18 @@ class Scheduler:
 
     # calendar
 
-    async def set_calendar_day(self, caller: Caller | None, params: CalendarDayParams
-                               ) -> CalendarSet:
+    async def set_calendar_day(
+        self, caller: Caller | None, params: CalendarDayParams
+    ) -> CalendarSet:
         require_hospital_staff(caller, params.hospital_id)
         await self.catalog.get_hospital(params.hospital_id)
         fields = self._calendar_fields(params.closed, params.reason, params.workday_as, "manual")
         await self.store.put_calendar_day(params.hospital_id, params.date, fields)
         await self.store.bump_inputs(params.hospital_id)
-        log.info("calendar day set", extra={"hospital_id": params.hospital_id,
-                                            "date": params.date.isoformat()})
+        log.info(
+            "calendar day set",
+            extra={"hospital_id": params.hospital_id, "date": params.date.isoformat()},
+        )
         report = await self.regenerate_window(params.hospital_id, only=params.date)
         return CalendarSet(date=params.date, **fields, regeneration=report)
 
@@ -461,8 +523,9 @@ class Scheduler:
         return CalendarList(items=[CalendarEntry.model_validate(doc) for doc in docs])
 
     @staticmethod
-    def _calendar_fields(closed: bool, reason: str | None, workday_as: int | None,
-                         source: str) -> Document:
+    def _calendar_fields(
+        closed: bool, reason: str | None, workday_as: int | None, source: str
+    ) -> Document:
         fields: Document = {"closed": closed, "source": source}
         if reason is not None:
             fields["reason"] = reason
@@ -479,21 +542,38 @@ class Scheduler:
         require_hospital_staff(caller, params.hospital_id)
         await self._doctor(params.hospital_id, params.doctor_id)
         doc: Document = {
-            "_id": new_id("lv"), "hospital_id": params.hospital_id,
-            "doctor_id": params.doctor_id, "from": params.from_.isoformat(),
-            "to": params.to.isoformat(), "reason": params.reason, "done": False,
+            "_id": new_id("lv"),
+            "hospital_id": params.hospital_id,
+            "doctor_id": params.doctor_id,
+            "from": params.from_.isoformat(),
+            "to": params.to.isoformat(),
+            "reason": params.reason,
+            "done": False,
             "created_at": self.catalog.clock(),
         }
         await self.store.insert_leave(doc)
         await self.store.bump_inputs(params.hospital_id)
         stopped, cancelled = await self.apply_leave(doc)
-        log.info("doctor leave recorded", extra={
-            "hospital_id": params.hospital_id, "doctor_id": params.doctor_id,
-            "stopped": len(stopped), "cancelled": cancelled})
-        return Leave.model_validate({
-            "id": doc["_id"], "doctor_id": params.doctor_id, "from": params.from_,
-            "to": params.to, "reason": params.reason, "stopped": stopped,
-            "cancelled": cancelled})
+        log.info(
+            "doctor leave recorded",
+            extra={
+                "hospital_id": params.hospital_id,
+                "doctor_id": params.doctor_id,
+                "stopped": len(stopped),
+                "cancelled": cancelled,
+            },
+        )
+        return Leave.model_validate(
+            {
+                "id": doc["_id"],
+                "doctor_id": params.doctor_id,
+                "from": params.from_,
+                "to": params.to,
+                "reason": params.reason,
+                "stopped": stopped,
+                "cancelled": cancelled,
+            }
+        )
 
     async def apply_leave(self, leave: Document) -> tuple[list[str], int]:
         """Stop the leave's sessions from today on; safe to repeat (stopping twice cancels
@@ -505,7 +585,8 @@ class Scheduler:
         if start <= end:
             for doc in await self.store.doctor_schedules_between(leave["doctor_id"], start, end):
                 cancelled += await self.booking.stop_schedule(
-                    leave["hospital_id"], doc["_id"], leave["reason"])
+                    leave["hospital_id"], doc["_id"], leave["reason"]
+                )
                 stopped.append(doc["_id"])
         await self.store.finish_leave(leave["_id"], stopped, cancelled)
         return stopped, cancelled
@@ -516,8 +597,9 @@ class Scheduler:
             try:
                 await self.apply_leave(leave)
             except DomainError as exc:
-                log.warning("leave not finished yet", extra={"leave_id": leave["_id"],
-                                                             "error": repr(exc)})
+                log.warning(
+                    "leave not finished yet", extra={"leave_id": leave["_id"], "error": repr(exc)}
+                )
 
     # preview and generation
 
@@ -549,42 +631,60 @@ class Scheduler:
             if change.planned is not None:
                 items.append(self._preview_item(change.planned, action, change.current))
             else:
-                items.append(PreviewSession(
-                    doctor_id=change.current["doctor_id"],
-                    date=dt.date.fromisoformat(change.current["date"]),
-                    session=change.current["session"], action=action,
-                    template_id=change.current.get("template_id"),
-                    schedule_id=change.current["_id"]))
+                items.append(
+                    PreviewSession(
+                        doctor_id=change.current["doctor_id"],
+                        date=dt.date.fromisoformat(change.current["date"]),
+                        session=change.current["session"],
+                        action=action,
+                        template_id=change.current.get("template_id"),
+                        schedule_id=change.current["_id"],
+                    )
+                )
         items.sort(key=lambda item: (item.date, item.doctor_id, item.session))
         days: list[PreviewDay] = []
         date = query.from_
         while date <= query.to:
             entry = inputs.calendar.get(date.isoformat())
             weekday = scheduled_weekday(date, entry)
-            days.append(PreviewDay(date=date, weekday=weekday or date.isoweekday(),
-                                   closed=weekday is None,
-                                   reason=(entry or {}).get("reason")))
+            days.append(
+                PreviewDay(
+                    date=date,
+                    weekday=weekday or date.isoweekday(),
+                    closed=weekday is None,
+                    reason=(entry or {}).get("reason"),
+                )
+            )
             date += dt.timedelta(days=1)
         return Preview(days=days, items=items)
 
     @staticmethod
-    def _preview_item(session: PlannedSession, action: PreviewAction,
-                      current: Document | None = None) -> PreviewSession:
+    def _preview_item(
+        session: PlannedSession, action: PreviewAction, current: Document | None = None
+    ) -> PreviewSession:
         return PreviewSession(
-            doctor_id=session.doctor_id, date=session.date, session=session.session,  # type: ignore[arg-type]
-            action=action, template_id=session.template_id,
+            doctor_id=session.doctor_id,
+            date=session.date,
+            session=session.session,  # type: ignore[arg-type]
+            action=action,
+            template_id=session.template_id,
             schedule_id=current["_id"] if current else None,
             clinic_type=session.clinic_type,  # type: ignore[arg-type]
             fee_cents=session.fee_cents,
-            slots=[PreviewSlot(start=s.start, end=s.end, capacity=s.capacity)
-                   for s in session.slots])
+            slots=[
+                PreviewSlot(start=s.start, end=s.end, capacity=s.capacity) for s in session.slots
+            ],
+        )
 
     def window(self, hospital: Document) -> tuple[dt.date, dt.date]:
         today = self.today()
         return today, today + dt.timedelta(days=rules_of(hospital).window_days)
 
     async def regenerate_window(
-        self, hospital_id: str, *, doctor_ids: list[str] | None = None,
+        self,
+        hospital_id: str,
+        *,
+        doctor_ids: list[str] | None = None,
         only: dt.date | None = None,
     ) -> Regeneration:
         """Generate the booking window now (or one date of it); when booking does not
@@ -604,17 +704,29 @@ class Scheduler:
             return Regeneration(deferred=True)
 
     async def generate(
-        self, hospital_id: str, date_from: dt.date, date_to: dt.date, *,
+        self,
+        hospital_id: str,
+        date_from: dt.date,
+        date_to: dt.date,
+        *,
         doctor_ids: list[str] | None = None,
     ) -> Regeneration:
         """Make the hospital's generated sessions in [date_from, date_to] match the plan."""
         inputs = await self._inputs(hospital_id, date_from, date_to, doctor_ids)
         comparison = await self._compare(inputs, date_from, date_to, doctor_ids)
-        report = Regeneration(kept=[
-            KeptSession(schedule_id=doc["_id"], doctor_id=doc["doctor_id"],
-                        date=dt.date.fromisoformat(doc["date"]), session=doc["session"],
-                        booked=0, why="manual")
-            for _, doc in comparison.manual])
+        report = Regeneration(
+            kept=[
+                KeptSession(
+                    schedule_id=doc["_id"],
+                    doctor_id=doc["doctor_id"],
+                    date=dt.date.fromisoformat(doc["date"]),
+                    session=doc["session"],
+                    booked=0,
+                    why="manual",
+                )
+                for _, doc in comparison.manual
+            ]
+        )
         report.created = len(await self._publish(inputs, comparison.create))
         if comparison.changes:
             seen = await self._availability([c.current["_id"] for c in comparison.changes])
@@ -637,25 +749,40 @@ class Scheduler:
                     replacements.append(change.planned)
             report.replaced = len(await self._publish(inputs, replacements))
         if report.created or report.replaced or report.removed or report.kept:
-            log.info("sessions generated", extra={
-                "hospital_id": hospital_id, "from": date_from.isoformat(),
-                "to": date_to.isoformat(), "sessions_created": report.created,
-                "sessions_replaced": report.replaced, "sessions_removed": report.removed,
-                "sessions_kept": len(report.kept)})
+            log.info(
+                "sessions generated",
+                extra={
+                    "hospital_id": hospital_id,
+                    "from": date_from.isoformat(),
+                    "to": date_to.isoformat(),
+                    "sessions_created": report.created,
+                    "sessions_replaced": report.replaced,
+                    "sessions_removed": report.removed,
+                    "sessions_kept": len(report.kept),
+                },
+            )
         return report
 
     @staticmethod
     def _kept(doc: Document, booked: int, why: str) -> KeptSession:
-        return KeptSession(schedule_id=doc["_id"], doctor_id=doc["doctor_id"],
-                           date=dt.date.fromisoformat(doc["date"]), session=doc["session"],
-                           booked=booked, why=why)  # type: ignore[arg-type]
+        return KeptSession(
+            schedule_id=doc["_id"],
+            doctor_id=doc["doctor_id"],
+            date=dt.date.fromisoformat(doc["date"]),
+            session=doc["session"],
+            booked=booked,
+            why=why,  # type: ignore[arg-type]
+        )
 
     async def _close(self, doc: Document, state: ScheduleAvailability | None) -> bool:
         """Close every slot of an unbooked session in booking (capacity → 0, refused
         atomically by booking once anything is booked), then stop it. False, with the
         capacity given back, if a booking got in first."""
-        capacities = ({slot.id: slot.capacity for slot in state.slots} if state is not None
-                      else {slot["id"]: slot["capacity"] for slot in doc["slots"]})
+        capacities = (
+            {slot.id: slot.capacity for slot in state.slots}
+            if state is not None
+            else {slot["id"]: slot["capacity"] for slot in doc["slots"]}
+        )
         closed: list[tuple[str, int]] = []
         for slot_id, capacity in capacities.items():
             if capacity <= 0:
@@ -664,8 +791,7 @@ class Scheduler:
                 await self.booking.change_capacity(doc["hospital_id"], slot_id, -capacity)
             except (InvalidState, NotFound):
                 for done_id, done_capacity in closed:
-                    await self.booking.change_capacity(doc["hospital_id"], done_id,
-                                                       done_capacity)
+                    await self.booking.change_capacity(doc["hospital_id"], done_id, done_capacity)
                 return False
             closed.append((slot_id, capacity))
         await self.booking.stop_schedule(doc["hospital_id"], doc["_id"], REGENERATED_REASON)
@@ -679,8 +805,7 @@ class Scheduler:
         try:
             for i in range(0, len(sessions), self.batch):
                 # the next batch is built while the store writes the previous one
-                docs = [self._document(inputs, session)
-                        for session in sessions[i:i + self.batch]]
+                docs = [self._document(inputs, session) for session in sessions[i : i + self.batch]]
                 if writing is not None:
                     inserted.extend(await writing)
                     self._crash_point("published_batch")
@@ -700,19 +825,34 @@ class Scheduler:
     def _document(self, inputs: Inputs, session: PlannedSession) -> Document:
         doctor = inputs.doctors[session.doctor_id]
         return self.catalog.schedule_document(
-            session.schedule_id, doctor, inputs.departments.get(doctor["department_id"]),
-            ScheduleCreate(date=session.date, session=session.session,  # type: ignore[arg-type]
-                           fee_cents=session.fee_cents, slots=session.slots),
+            session.schedule_id,
+            doctor,
+            inputs.departments.get(doctor["department_id"]),
+            ScheduleCreate(
+                date=session.date,
+                session=session.session,  # type: ignore[arg-type]
+                fee_cents=session.fee_cents,
+                slots=session.slots,
+            ),
             slot_ids=session.slot_ids(),
-            extra={"template_id": session.template_id, "fingerprint": session.fingerprint,
-                   "clinic_type": session.clinic_type})
+            extra={
+                "template_id": session.template_id,
+                "fingerprint": session.fingerprint,
+                "clinic_type": session.clinic_type,
+            },
+        )
 
     def _crash_point(self, name: str) -> None:
         if self.fault is not None:
             self.fault(name)
 
-    async def _inputs(self, hospital_id: str, date_from: dt.date, date_to: dt.date,
-                      doctor_ids: list[str] | None = None) -> Inputs:
+    async def _inputs(
+        self,
+        hospital_id: str,
+        date_from: dt.date,
+        date_to: dt.date,
+        doctor_ids: list[str] | None = None,
+    ) -> Inputs:
         hospital = await self.repo.hospital(hospital_id)
         if hospital is None:
             raise NotFound("医院不存在 / no such hospital")
@@ -722,27 +862,34 @@ class Scheduler:
             for doc in await self.store.hospital_templates(hospital_id)
             if wanted is None or doc["_id"] in wanted
         }
-        doctors = {doc["_id"]: doc for doc in await self.repo.find_doctors(
-            hospital_id=hospital_id)}
+        doctors = {doc["_id"]: doc for doc in await self.repo.find_doctors(hospital_id=hospital_id)}
         departments = {doc["_id"]: doc for doc in await self.repo.departments_of(hospital_id)}
-        calendar = {doc["date"]: doc for doc in await self.store.calendar_days(
-            hospital_id, date_from, date_to)}
-        on_leave = leave_days(await self.store.leaves_overlapping(
-            hospital_id, date_from, date_to))
+        calendar = {
+            doc["date"]: doc
+            for doc in await self.store.calendar_days(hospital_id, date_from, date_to)
+        }
+        on_leave = leave_days(await self.store.leaves_overlapping(hospital_id, date_from, date_to))
         return Inputs(hospital, templates, doctors, departments, calendar, on_leave)
 
-    async def _compare(self, inputs: Inputs, date_from: dt.date, date_to: dt.date,
-                       doctor_ids: list[str] | None = None) -> Comparison:
-        planned = plan_sessions(inputs.templates, inputs.doctors, inputs.calendar,
-                                inputs.on_leave, date_from, date_to)
+    async def _compare(
+        self,
+        inputs: Inputs,
+        date_from: dt.date,
+        date_to: dt.date,
+        doctor_ids: list[str] | None = None,
+    ) -> Comparison:
+        planned = plan_sessions(
+            inputs.templates, inputs.doctors, inputs.calendar, inputs.on_leave, date_from, date_to
+        )
         existing = await self.store.schedules_between(
-            inputs.hospital["_id"], date_from, date_to, doctor_ids)
+            inputs.hospital["_id"], date_from, date_to, doctor_ids
+        )
         return compare(planned, existing, inputs.on_leave)
 
     async def _availability(self, schedule_ids: list[str]) -> dict[str, ScheduleAvailability]:
         found: dict[str, ScheduleAvailability] = {}
         for i in range(0, len(schedule_ids), AVAILABILITY_BATCH):
-            reply = await self.booking.availability(schedule_ids[i:i + AVAILABILITY_BATCH])
+            reply = await self.booking.availability(schedule_ids[i : i + AVAILABILITY_BATCH])
             found.update((item.schedule_id, item) for item in reply.items)
         return found
 
@@ -767,21 +914,26 @@ class Scheduler:
             done_at = state.get("done_at")
             first, last = self.window(hospital)
             # the window moves with the day and with the hospital's `window_days` rule
-            if (state.get("done") == wanted and state.get("done_through") == last.isoformat()
-                    and done_at is not None and now - done_at < FULL_PASS_EVERY):
+            if (
+                state.get("done") == wanted
+                and state.get("done_through") == last.isoformat()
+                and done_at is not None
+                and now - done_at < FULL_PASS_EVERY
+            ):
                 continue
             try:
                 await self.generate(hospital_id, first, last)
             except ServiceUnavailable:
-                log.warning("generation deferred: booking unavailable",
-                            extra={"hospital_id": hospital_id})
+                log.warning(
+                    "generation deferred: booking unavailable", extra={"hospital_id": hospital_id}
+                )
                 continue
             except DomainError as exc:  # one hospital's trouble must not stall the others
-                log.error("generation failed", extra={"hospital_id": hospital_id,
-                                                      "error": repr(exc)})
+                log.error(
+                    "generation failed", extra={"hospital_id": hospital_id, "error": repr(exc)}
+                )
                 continue
             await self.store.mark_generated(hospital_id, wanted, last, now)
             generated += 1
         await self.resume_leaves()
         return generated
-

@@ -136,9 +136,15 @@ def rules_of(hospital: Document | None) -> BookingRules:
 
 
 def hospital_view(doc: Document) -> Hospital:
-    return Hospital(id=doc["_id"], name=doc["name"], address=doc.get("address"),
-                    phone=doc.get("phone"), level=doc.get("level"),
-                    latitude=doc.get("latitude"), longitude=doc.get("longitude"))
+    return Hospital(
+        id=doc["_id"],
+        name=doc["name"],
+        address=doc.get("address"),
+        phone=doc.get("phone"),
+        level=doc.get("level"),
+        latitude=doc.get("latitude"),
+        longitude=doc.get("longitude"),
+    )
 
 
 def hospital_detail(doc: Document) -> HospitalDetail:
@@ -147,9 +153,15 @@ def hospital_detail(doc: Document) -> HospitalDetail:
 
 def doctor_view(doc: Document, next_available: dt.date | None = None) -> Doctor:
     return Doctor(
-        id=doc["_id"], name=doc["name"], title=doc["title"], department_id=doc["department_id"],
-        hospital_id=doc["hospital_id"], specialty=doc.get("specialty"), intro=doc.get("intro"),
-        fee_cents=doc["fee_cents"], published=bool(doc.get("published")),
+        id=doc["_id"],
+        name=doc["name"],
+        title=doc["title"],
+        department_id=doc["department_id"],
+        hospital_id=doc["hospital_id"],
+        specialty=doc.get("specialty"),
+        intro=doc.get("intro"),
+        fee_cents=doc["fee_cents"],
+        published=bool(doc.get("published")),
         next_available_date=next_available,
     )
 
@@ -157,15 +169,24 @@ def doctor_view(doc: Document, next_available: dt.date | None = None) -> Doctor:
 def definition_of(
     doc: Document, doctor: Document | None, department: Document | None
 ) -> ScheduleDefinition:
-    doctor_ref = (PersonRef(id=doctor["_id"], name=doctor["name"], title=doctor["title"])
-                  if doctor else PersonRef(id=doc["doctor_id"], name=doc["doctor_id"]))
-    department_ref = (PersonRef(id=department["_id"], name=department["name"])
-                      if department else PersonRef(id=doc["department_id"],
-                                                   name=doc["department_id"]))
+    doctor_ref = (
+        PersonRef(id=doctor["_id"], name=doctor["name"], title=doctor["title"])
+        if doctor
+        else PersonRef(id=doc["doctor_id"], name=doc["doctor_id"])
+    )
+    department_ref = (
+        PersonRef(id=department["_id"], name=department["name"])
+        if department
+        else PersonRef(id=doc["department_id"], name=doc["department_id"])
+    )
     return ScheduleDefinition(
-        id=doc["_id"], hospital_id=doc["hospital_id"], doctor=doctor_ref,
-        department=department_ref, date=dt.date.fromisoformat(doc["date"]),
-        session=doc["session"], fee_cents=doc["fee_cents"],
+        id=doc["_id"],
+        hospital_id=doc["hospital_id"],
+        doctor=doctor_ref,
+        department=department_ref,
+        date=dt.date.fromisoformat(doc["date"]),
+        session=doc["session"],
+        fee_cents=doc["fee_cents"],
         slots=[SlotDefinition(**slot) for slot in doc["slots"]],
     )
 
@@ -182,22 +203,39 @@ def schedule_view(
         counted = known.get(raw["id"])
         capacity = counted.capacity if counted else raw["capacity"]
         remaining = max(0, counted.remaining) if counted else capacity
-        slot_status = schedule_status(rules, date, doc["session"], [(raw["start"], remaining)],
-                                      stopped=stopped, now=now)
-        slots.append(Slot(id=raw["id"], start=raw["start"], end=raw["end"],
-                          capacity=capacity, remaining=remaining,
-                          status=slot_status))  # type: ignore[arg-type]
+        slot_status = schedule_status(
+            rules, date, doc["session"], [(raw["start"], remaining)], stopped=stopped, now=now
+        )
+        slots.append(
+            Slot(
+                id=raw["id"],
+                start=raw["start"],
+                end=raw["end"],
+                capacity=capacity,
+                remaining=remaining,
+                status=slot_status,  # type: ignore[arg-type]
+            )
+        )
     status = schedule_status(
-        rules, date, doc["session"], [(slot.start, slot.remaining) for slot in slots],
-        stopped=stopped, now=now,
+        rules,
+        date,
+        doc["session"],
+        [(slot.start, slot.remaining) for slot in slots],
+        stopped=stopped,
+        now=now,
     )
-    release_at = (BookingWindow(rules, date, doc["session"], slots[0].start).release_at
-                  if slots else None)
+    release_at = (
+        BookingWindow(rules, date, doc["session"], slots[0].start).release_at if slots else None
+    )
     return Schedule(
-        id=doc["_id"], doctor_id=doc["doctor_id"], date=date, session=doc["session"],
+        id=doc["_id"],
+        doctor_id=doc["doctor_id"],
+        date=date,
+        session=doc["session"],
         status=status,  # type: ignore[arg-type]  # one of ScheduleStatus, validated here
         release_at=release_at.isoformat() if release_at else None,
-        fee_cents=doc["fee_cents"], slots=slots,
+        fee_cents=doc["fee_cents"],
+        slots=slots,
     )
 
 
@@ -265,11 +303,15 @@ class CatalogService:
         for doc in docs:
             if "parent_id" in doc:
                 children.setdefault(doc["parent_id"], []).append(
-                    Department(id=doc["_id"], name=doc["name"], parent_id=doc["parent_id"]))
-        return DepartmentTree(items=[
-            Department(id=doc["_id"], name=doc["name"], children=children.get(doc["_id"], []))
-            for doc in docs if "parent_id" not in doc
-        ])
+                    Department(id=doc["_id"], name=doc["name"], parent_id=doc["parent_id"])
+                )
+        return DepartmentTree(
+            items=[
+                Department(id=doc["_id"], name=doc["name"], children=children.get(doc["_id"], []))
+                for doc in docs
+                if "parent_id" not in doc
+            ]
+        )
 
     async def list_doctors(self, query: DoctorQuery) -> DoctorList:
         """Published doctors; a top-level department includes its sub-departments."""
@@ -281,28 +323,34 @@ class CatalogService:
             ):
                 return DoctorList(items=[])
             department_ids = [department["_id"]] + [
-                doc["_id"] for doc in await self.repo.departments_of(department["hospital_id"])
+                doc["_id"]
+                for doc in await self.repo.departments_of(department["hospital_id"])
                 if doc.get("parent_id") == department["_id"]
             ]
         offset = page_offset(query.cursor)
         needle = (query.q or "").strip().casefold()
         if needle:
-            docs = [doc for doc in await self.repo.find_doctors(
-                        hospital_id=query.hospital_id, department_ids=department_ids,
-                        published=True)
-                    if needle in doc["name"].casefold()
-                    or needle in doc.get("specialty", "").casefold()]
-            docs = docs[offset:offset + query.limit + 1]
+            docs = [
+                doc
+                for doc in await self.repo.find_doctors(
+                    hospital_id=query.hospital_id, department_ids=department_ids, published=True
+                )
+                if needle in doc["name"].casefold() or needle in doc.get("specialty", "").casefold()
+            ]
+            docs = docs[offset : offset + query.limit + 1]
         else:
             docs = await self.repo.find_doctors(
-                hospital_id=query.hospital_id, department_ids=department_ids, published=True,
-                skip=offset, limit=query.limit + 1)
+                hospital_id=query.hospital_id,
+                department_ids=department_ids,
+                published=True,
+                skip=offset,
+                limit=query.limit + 1,
+            )
         # one more than the page tells whether there is a next one; availability (an RPC to
         # booking per page) is asked for the page only, never for the whole catalog
         more = len(docs) > query.limit
-        listed = await self._doctor_list(docs[:query.limit])
-        return DoctorList(items=listed.items,
-                          next=str(offset + query.limit) if more else None)
+        listed = await self._doctor_list(docs[: query.limit])
+        return DoctorList(items=listed.items, next=str(offset + query.limit) if more else None)
 
     async def hospital_of(self, query: HospitalOfQuery) -> HospitalOf:
         """The hospital of a published doctor, or of a department (NotFound otherwise)."""
@@ -337,7 +385,8 @@ class CatalogService:
             raise ValidationFailed.field("to", "不能早于开始日期 / must not be before from")
         end = min(end, start + dt.timedelta(days=MAX_RANGE_DAYS))
         docs = await self.repo.find_schedules(
-            date_from=start, date_to=end, doctor_ids=[doctor["_id"]])
+            date_from=start, date_to=end, doctor_ids=[doctor["_id"]]
+        )
         return await self._schedule_list(docs, {doctor["hospital_id"]: rules})
 
     # hospital administration
@@ -358,10 +407,14 @@ class CatalogService:
         try:
             await self.repo.insert_department(doc)
         except DuplicateKeyError:
-            raise Conflict("同级已有同名科室 / a sibling department has this name",
-                           fields={"name": "已存在 / taken"}) from None
-        log.info("department created",
-                 extra={"hospital_id": params.hospital_id, "department_id": doc["_id"]})
+            raise Conflict(
+                "同级已有同名科室 / a sibling department has this name",
+                fields={"name": "已存在 / taken"},
+            ) from None
+        log.info(
+            "department created",
+            extra={"hospital_id": params.hospital_id, "department_id": doc["_id"]},
+        )
         return Department(id=doc["_id"], name=doc["name"], parent_id=doc.get("parent_id"))
 
     async def create_doctor(self, caller: Caller | None, params: DoctorCreateParams) -> Doctor:
@@ -370,11 +423,16 @@ class CatalogService:
         await self._department_in(params.hospital_id, params.department_id)
         doc = self._doctor_doc(new_id("doc"), params.hospital_id, params)
         doctor = doctor_view(doc)
-        await self.repo.insert_doctor(doc | outbox_fields(self._event(
-            "doctor.updated", params.hospital_id, DoctorUpdated(doctor=doctor))))
+        await self.repo.insert_doctor(
+            doc
+            | outbox_fields(
+                self._event("doctor.updated", params.hospital_id, DoctorUpdated(doctor=doctor))
+            )
+        )
         await self.outbox.flush_quietly(self.repo.doctors, doc["_id"])
-        log.info("doctor created",
-                 extra={"hospital_id": params.hospital_id, "doctor_id": doc["_id"]})
+        log.info(
+            "doctor created", extra={"hospital_id": params.hospital_id, "doctor_id": doc["_id"]}
+        )
         return doctor
 
     async def update_doctor(self, caller: Caller | None, params: DoctorPatchParams) -> Doctor:
@@ -390,19 +448,28 @@ class CatalogService:
             if not changes and not cleared:
                 return doctor_view(doc)
             after = {k: v for k, v in doc.items() if k not in cleared} | changes
-            event = self._event("doctor.updated", params.hospital_id,
-                                DoctorUpdated(doctor=doctor_view(after)))
-            update: dict[str, Any] = {"$set": {**changes, "updated_at": self.clock()},
-                                      "$inc": {"version": 1}}
+            event = self._event(
+                "doctor.updated", params.hospital_id, DoctorUpdated(doctor=doctor_view(after))
+            )
+            update: dict[str, Any] = {
+                "$set": {**changes, "updated_at": self.clock()},
+                "$inc": {"version": 1},
+            }
             if cleared:
                 update["$unset"] = {name: "" for name in cleared}
             updated = await self.repo.update_doctor(
-                params.hospital_id, params.doctor_id, doc["version"], with_outbox(update, event))
+                params.hospital_id, params.doctor_id, doc["version"], with_outbox(update, event)
+            )
             if updated is not None:
                 await self.outbox.flush_quietly(self.repo.doctors, params.doctor_id)
-                log.info("doctor updated", extra={
-                    "hospital_id": params.hospital_id, "doctor_id": params.doctor_id,
-                    "fields": sorted([*changes, *cleared])})
+                log.info(
+                    "doctor updated",
+                    extra={
+                        "hospital_id": params.hospital_id,
+                        "doctor_id": params.doctor_id,
+                        "fields": sorted([*changes, *cleared]),
+                    },
+                )
                 return doctor_view(updated)
         raise Conflict("医生信息正被同时修改，请重试 / concurrent edit, try again")
 
@@ -415,13 +482,16 @@ class CatalogService:
             if rules == current:
                 return hospital_detail(doc)
             stored = rules.model_dump()
-            event = self._event("hospital.rules_updated", params.hospital_id,
-                                RulesUpdated(hospital_id=params.hospital_id, rules=rules),
-                                keep_none=True)
-            update = {"$set": {"rules": stored, "updated_at": self.clock()},
-                      "$inc": {"version": 1}}
+            event = self._event(
+                "hospital.rules_updated",
+                params.hospital_id,
+                RulesUpdated(hospital_id=params.hospital_id, rules=rules),
+                keep_none=True,
+            )
+            update = {"$set": {"rules": stored, "updated_at": self.clock()}, "$inc": {"version": 1}}
             updated = await self.repo.update_hospital(
-                params.hospital_id, doc["version"], with_outbox(update, event))
+                params.hospital_id, doc["version"], with_outbox(update, event)
+            )
             if updated is not None:
                 await self.outbox.flush_quietly(self.repo.hospitals, params.hospital_id)
                 log.info("booking rules updated", extra={"hospital_id": params.hospital_id})
@@ -449,12 +519,21 @@ class CatalogService:
         except DuplicateKeyError:
             raise Conflict(
                 "该医生该日该时段已有排班 / this doctor already has this session",
-                doctor_id=params.doctor_id, date=params.date.isoformat(), session=params.session,
+                doctor_id=params.doctor_id,
+                date=params.date.isoformat(),
+                session=params.session,
             ) from None
         await self.outbox.flush_quietly(self.repo.schedules, doc["_id"])
-        log.info("schedule published", extra={
-            "hospital_id": params.hospital_id, "schedule_id": doc["_id"],
-            "doctor_id": params.doctor_id, "date": doc["date"], "session": params.session})
+        log.info(
+            "schedule published",
+            extra={
+                "hospital_id": params.hospital_id,
+                "schedule_id": doc["_id"],
+                "doctor_id": params.doctor_id,
+                "date": doc["date"],
+                "session": params.session,
+            },
+        )
         return schedule_view(doc, rules_of(hospital), None, self.clock())
 
     async def admin_doctors(self, caller: Caller | None, query: AdminDoctorQuery) -> DoctorList:
@@ -475,8 +554,11 @@ class CatalogService:
             start = self.today()
             end = start + dt.timedelta(days=rules.window_days)
         docs = await self.repo.find_schedules(
-            date_from=start, date_to=end, hospital_id=query.hospital_id,
-            doctor_ids=[query.doctor_id] if query.doctor_id else None)
+            date_from=start,
+            date_to=end,
+            hospital_id=query.hospital_id,
+            doctor_ids=[query.doctor_id] if query.doctor_id else None,
+        )
         return await self._schedule_list(docs, {query.hospital_id: rules})
 
     # internal (other services)
@@ -514,7 +596,8 @@ class CatalogService:
     ) -> bool:
         try:
             await self.repo.insert_department(
-                await self._department_doc(department_id, hospital_id, spec))
+                await self._department_doc(department_id, hospital_id, spec)
+            )
         except DuplicateKeyError:
             return False
         return True
@@ -534,8 +617,9 @@ class CatalogService:
         """Insert the sessions not there yet (from today on); return how many were new."""
         existing = await self.repo.existing_schedule_ids(sid for sid, _ in sessions)
         today = self.today()
-        missing = [(sid, spec) for sid, spec in sessions
-                   if sid not in existing and spec.date >= today]
+        missing = [
+            (sid, spec) for sid, spec in sessions if sid not in existing and spec.date >= today
+        ]
         if not missing:
             return 0
         doctor = await self.repo.doctor(doctor_id)
@@ -553,8 +637,9 @@ class CatalogService:
 
     # helpers
 
-    def _event(self, event_type: str, hospital_id: str, data: BaseModel, *,
-               keep_none: bool = False) -> EventEnvelope:
+    def _event(
+        self, event_type: str, hospital_id: str, data: BaseModel, *, keep_none: bool = False
+    ) -> EventEnvelope:
         return typed_event(event_type, hospital_id, data, at=self.clock(), keep_none=keep_none)
 
     async def _hospital(self, hospital_id: str) -> Document:
@@ -570,12 +655,20 @@ class CatalogService:
         return doc
 
     def _hospital_doc(self, hospital_id: str, spec: HospitalCreate) -> Document:
-        return without_nulls({
-            "_id": hospital_id, "name": spec.name, "address": spec.address, "phone": spec.phone,
-            "level": spec.level, "rules": (spec.rules or BookingRules()).model_dump(),
-            "latitude": spec.latitude, "longitude": spec.longitude,
-            "version": 1, "created_at": self.clock(),
-        })
+        return without_nulls(
+            {
+                "_id": hospital_id,
+                "name": spec.name,
+                "address": spec.address,
+                "phone": spec.phone,
+                "level": spec.level,
+                "rules": (spec.rules or BookingRules()).model_dump(),
+                "latitude": spec.latitude,
+                "longitude": spec.longitude,
+                "version": 1,
+                "created_at": self.clock(),
+            }
+        )
 
     async def _department_doc(
         self, department_id: str, hospital_id: str, spec: DepartmentCreate
@@ -587,21 +680,37 @@ class CatalogService:
                 raise ValidationFailed.field("parent_id", "上级科室不存在 / no such department")
             if "parent_id" in parent:
                 raise ValidationFailed.field(
-                    "parent_id", "科室最多两级 / departments have at most two levels")
-        return without_nulls({
-            "_id": department_id, "hospital_id": hospital_id, "name": spec.name,
-            "parent_id": spec.parent_id, "parent_key": department_key(spec.parent_id),
-            "created_at": self.clock(),
-        })
+                    "parent_id", "科室最多两级 / departments have at most two levels"
+                )
+        return without_nulls(
+            {
+                "_id": department_id,
+                "hospital_id": hospital_id,
+                "name": spec.name,
+                "parent_id": spec.parent_id,
+                "parent_key": department_key(spec.parent_id),
+                "created_at": self.clock(),
+            }
+        )
 
     def _doctor_doc(self, doctor_id: str, hospital_id: str, spec: DoctorCreate) -> Document:
         now = self.clock()
-        return without_nulls({
-            "_id": doctor_id, "hospital_id": hospital_id, "department_id": spec.department_id,
-            "name": spec.name, "title": spec.title, "specialty": spec.specialty,
-            "intro": spec.intro, "fee_cents": spec.fee_cents, "published": spec.published,
-            "version": 1, "created_at": now, "updated_at": now,
-        })
+        return without_nulls(
+            {
+                "_id": doctor_id,
+                "hospital_id": hospital_id,
+                "department_id": spec.department_id,
+                "name": spec.name,
+                "title": spec.title,
+                "specialty": spec.specialty,
+                "intro": spec.intro,
+                "fee_cents": spec.fee_cents,
+                "published": spec.published,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
 
     def _schedule_doc(
         self,
@@ -627,25 +736,28 @@ class CatalogService:
         own fields in `extra`)."""
         ids = slot_ids or [new_id("slot") for _ in spec.slots]
         doc: Document = {
-            "_id": schedule_id, "hospital_id": doctor["hospital_id"],
-            "doctor_id": doctor["_id"], "department_id": doctor["department_id"],
-            "date": spec.date.isoformat(), "session": spec.session,
+            "_id": schedule_id,
+            "hospital_id": doctor["hospital_id"],
+            "doctor_id": doctor["_id"],
+            "department_id": doctor["department_id"],
+            "date": spec.date.isoformat(),
+            "session": spec.session,
             "fee_cents": spec.fee_cents if spec.fee_cents is not None else doctor["fee_cents"],
-            "slots": [{"id": slot_id, "start": slot.start, "end": slot.end,
-                       "capacity": slot.capacity} for slot_id, slot in zip(ids, spec.slots,
-                                                                             strict=True)],
+            "slots": [
+                {"id": slot_id, "start": slot.start, "end": slot.end, "capacity": slot.capacity}
+                for slot_id, slot in zip(ids, spec.slots, strict=True)
+            ],
             "created_at": self.clock(),
             **(extra or {}),
         }
         definition = definition_of(doc, doctor, department)
-        event = self._event("schedule.published", doctor["hospital_id"],
-                            SchedulePublished(schedule=definition))
+        event = self._event(
+            "schedule.published", doctor["hospital_id"], SchedulePublished(schedule=definition)
+        )
         return doc | outbox_fields(event)
 
     @staticmethod
-    def _doctor_changes(
-        doc: Document, patch: DoctorPatch
-    ) -> tuple[dict[str, Any], list[str]]:
+    def _doctor_changes(doc: Document, patch: DoctorPatch) -> tuple[dict[str, Any], list[str]]:
         """(fields to set, fields to remove); null clears an optional field, else is refused."""
         changes: dict[str, Any] = {}
         cleared: list[str] = []
@@ -666,15 +778,18 @@ class CatalogService:
         return changes, cleared
 
     async def _definition(self, doc: Document) -> ScheduleDefinition:
-        return definition_of(doc, await self.repo.doctor(doc["doctor_id"]),
-                             await self.repo.department(doc["department_id"]))
+        return definition_of(
+            doc,
+            await self.repo.doctor(doc["doctor_id"]),
+            await self.repo.department(doc["department_id"]),
+        )
 
     async def _availability(self, schedule_ids: list[str]) -> dict[str, ScheduleAvailability]:
         """What booking says is left; ServiceUnavailable rather than made-up numbers."""
         found: dict[str, ScheduleAvailability] = {}
         for i in range(0, len(schedule_ids), AVAILABILITY_BATCH):
             try:
-                reply = await self.booking.availability(schedule_ids[i:i + AVAILABILITY_BATCH])
+                reply = await self.booking.availability(schedule_ids[i : i + AVAILABILITY_BATCH])
             except (DomainError, ValueError) as exc:
                 log.warning("booking availability unavailable", extra={"error": repr(exc)})
                 raise ServiceUnavailable(upstream="booking") from None
@@ -687,11 +802,14 @@ class CatalogService:
         docs = sorted(docs, key=schedule_order)
         seen = await self._availability([doc["_id"] for doc in docs]) if docs else {}
         now = self.clock()
-        return ScheduleList(items=[
-            schedule_view(doc, rules.get(doc["hospital_id"], BookingRules()),
-                          seen.get(doc["_id"]), now)
-            for doc in docs
-        ])
+        return ScheduleList(
+            items=[
+                schedule_view(
+                    doc, rules.get(doc["hospital_id"], BookingRules()), seen.get(doc["_id"]), now
+                )
+                for doc in docs
+            ]
+        )
 
     async def _doctor_list(self, docs: list[Document]) -> DoctorList:
         next_dates = await self._next_available_dates(docs)
@@ -712,9 +830,12 @@ class CatalogService:
         if not last_day:
             return {}
         docs = [
-            doc for doc in await self.repo.find_schedules(
-                date_from=today, date_to=max(last_day.values()),
-                doctor_ids=[doc["_id"] for doc in doctors])
+            doc
+            for doc in await self.repo.find_schedules(
+                date_from=today,
+                date_to=max(last_day.values()),
+                doctor_ids=[doc["_id"] for doc in doctors],
+            )
             if doc["hospital_id"] in last_day
             and dt.date.fromisoformat(doc["date"]) <= last_day[doc["hospital_id"]]
         ]

@@ -39,12 +39,23 @@ from shared.storage.mongo import Document
 
 log = logging.getLogger("guahao.catalog.stats")
 
-EVENT_BINDINGS = ["appointment.*.*", "schedule.published.*", "schedule.capacity_changed.*",
-                  "schedule.stopped.*"]
+EVENT_BINDINGS = [
+    "appointment.*.*",
+    "schedule.published.*",
+    "schedule.capacity_changed.*",
+    "schedule.stopped.*",
+]
 CLAIM_TTL_SECONDS = 14 * 24 * 3600
 # how far along the life cycle a status is: breaks ties between events of one millisecond
-RANK = {"pending": 0, "pending_payment": 0, "booked": 1, "checked_in": 2, "completed": 3,
-        "cancelled": 3, "no_show": 3}
+RANK = {
+    "pending": 0,
+    "pending_payment": 0,
+    "booked": 1,
+    "checked_in": 2,
+    "completed": 3,
+    "cancelled": 3,
+    "no_show": 3,
+}
 GROUP_FIELD = {"day": "date", "department": "department_id", "doctor": "doctor_id"}
 # the columns counted from the appointment rows: `booked` is every appointment made for the
 # visit date (whatever became of it); `completed` is every visit that took place (checked
@@ -64,8 +75,9 @@ AVAILABILITY_BATCH = 500
 class BookingRecords(Protocol):
     """Booking's records a rebuild reads (over RPC in production)."""
 
-    async def hospital_appointments(self, hospital_id: str, cursor: str | None
-                                    ) -> AppointmentList: ...
+    async def hospital_appointments(
+        self, hospital_id: str, cursor: str | None
+    ) -> AppointmentList: ...
 
     async def availability(self, schedule_ids: list[str]) -> Availability: ...
 
@@ -95,11 +107,17 @@ class StatsRepository:
 
     async def ensure_indexes(self) -> None:
         for rows in (self.appointments, self.slots):
-            await rows.create_indexes([IndexModel(
-                [("hospital_id", ASCENDING), ("date", ASCENDING)], name="hospital_date")])
+            await rows.create_indexes(
+                [
+                    IndexModel(
+                        [("hospital_id", ASCENDING), ("date", ASCENDING)], name="hospital_date"
+                    )
+                ]
+            )
         await self.slots.create_indexes([IndexModel("schedule_id", name="schedule")])
-        await self.claims.create_indexes([
-            IndexModel("at", name="expiry", expireAfterSeconds=CLAIM_TTL_SECONDS)])
+        await self.claims.create_indexes(
+            [IndexModel("at", name="expiry", expireAfterSeconds=CLAIM_TTL_SECONDS)]
+        )
 
     async def claim(self, event_id: str, now: dt.datetime) -> bool:
         """Take the event for this consumer: True to apply it, False when it was applied."""
@@ -113,13 +131,16 @@ class StatsRepository:
     async def mark_applied(self, event_id: str) -> None:
         await self.claims.update_one({"_id": event_id}, {"$set": {"applied": True}})
 
-    async def set_appointment(self, appointment_id: str, at: str, rank: int,
-                              fields: Document) -> bool:
+    async def set_appointment(
+        self, appointment_id: str, at: str, rank: int, fields: Document
+    ) -> bool:
         """Set an appointment's row unless it already holds a later state."""
         try:
             result = await self.appointments.update_one(
                 {"$and": [{"_id": appointment_id}, newer(at, rank)]},
-                {"$set": {**fields, "at": at, "rank": rank}}, upsert=True)
+                {"$set": {**fields, "at": at, "rank": rank}},
+                upsert=True,
+            )
         except DuplicateKeyError:
             return False  # the row exists with a later state
         return result.modified_count == 1 or result.upserted_id is not None
@@ -131,38 +152,58 @@ class StatsRepository:
             update["$setOnInsert"] = {"stopped": False}
         await self.slots.update_one({"_id": slot_id}, update, upsert=True)
         await self.slots.update_one(
-            {"$and": [{"_id": slot_id}, {"$or": [{"cap_at": {"$exists": False}},
-                                                 {"cap_at": {"$lt": at}}]}]},
-            {"$set": {"capacity": capacity, "cap_at": at}})
+            {
+                "$and": [
+                    {"_id": slot_id},
+                    {"$or": [{"cap_at": {"$exists": False}}, {"cap_at": {"$lt": at}}]},
+                ]
+            },
+            {"$set": {"capacity": capacity, "cap_at": at}},
+        )
 
     async def stop_schedule(self, schedule_id: str) -> None:
         """Record the stop first, then flag the slots known so far; a publication handled
         concurrently flags its own slots after writing them (see `schedule_stopped`)."""
-        await self.schedules.update_one({"_id": schedule_id}, {"$set": {"stopped": True}},
-                                        upsert=True)
+        await self.schedules.update_one(
+            {"_id": schedule_id}, {"$set": {"stopped": True}}, upsert=True
+        )
         await self.slots.update_many({"schedule_id": schedule_id}, {"$set": {"stopped": True}})
 
     async def schedule_stopped(self, schedule_id: str) -> bool:
         doc = await self.schedules.find_one({"_id": schedule_id})
         return bool(doc and doc.get("stopped"))
 
-    async def count_appointments(self, hospital_id: str, date_from: dt.date, date_to: dt.date,
-                                 group: str, match: Document) -> dict[str, int]:
+    async def count_appointments(
+        self, hospital_id: str, date_from: dt.date, date_to: dt.date, group: str, match: Document
+    ) -> dict[str, int]:
         """Rows matching `match` per value of `group` (one `$group` on a plain field:
         nx-27017 answers a compound `$group` key with the literal expression)."""
         pipeline: list[Document] = [
-            {"$match": {"hospital_id": hospital_id, **match, "date": {
-                "$gte": date_from.isoformat(), "$lte": date_to.isoformat()}}},
+            {
+                "$match": {
+                    "hospital_id": hospital_id,
+                    **match,
+                    "date": {"$gte": date_from.isoformat(), "$lte": date_to.isoformat()},
+                }
+            },
             {"$group": {"_id": f"${group}", "n": {"$sum": 1}}},
         ]
-        return {str(doc["_id"]): int(doc["n"])
-                async for doc in await self.appointments.aggregate(pipeline)}
+        return {
+            str(doc["_id"]): int(doc["n"])
+            async for doc in await self.appointments.aggregate(pipeline)
+        }
 
-    async def sum_capacity(self, hospital_id: str, date_from: dt.date, date_to: dt.date,
-                           group: str) -> list[Document]:
+    async def sum_capacity(
+        self, hospital_id: str, date_from: dt.date, date_to: dt.date, group: str
+    ) -> list[Document]:
         pipeline: list[Document] = [
-            {"$match": {"hospital_id": hospital_id, "stopped": False, "date": {
-                "$gte": date_from.isoformat(), "$lte": date_to.isoformat()}}},
+            {
+                "$match": {
+                    "hospital_id": hospital_id,
+                    "stopped": False,
+                    "date": {"$gte": date_from.isoformat(), "$lte": date_to.isoformat()},
+                }
+            },
             {"$group": {"_id": f"${group}", "capacity": {"$sum": "$capacity"}}},
         ]
         return [doc async for doc in await self.slots.aggregate(pipeline)]
@@ -176,8 +217,7 @@ class StatsRepository:
 class StatsService:
     """Applies events to the projection, answers queries, rebuilds it."""
 
-    def __init__(self, store: StatsRepository, catalog: CatalogRepository,
-                 clock: Any) -> None:
+    def __init__(self, store: StatsRepository, catalog: CatalogRepository, clock: Any) -> None:
         self.store = store
         self.catalog = catalog
         self.clock = clock
@@ -202,27 +242,44 @@ class StatsService:
         elif event.type == "schedule.published":
             schedule = event.data["schedule"]
             for slot in schedule["slots"]:
-                await self.store.set_slot(slot["id"], {
-                    "hospital_id": event.hospital_id, "schedule_id": schedule["id"],
-                    "date": schedule["date"], "doctor_id": schedule["doctor"]["id"],
-                    "department_id": schedule["department"]["id"]}, int(slot["capacity"]), at)
+                await self.store.set_slot(
+                    slot["id"],
+                    {
+                        "hospital_id": event.hospital_id,
+                        "schedule_id": schedule["id"],
+                        "date": schedule["date"],
+                        "doctor_id": schedule["doctor"]["id"],
+                        "department_id": schedule["department"]["id"],
+                    },
+                    int(slot["capacity"]),
+                    at,
+                )
             if await self.store.schedule_stopped(schedule["id"]):
                 await self.store.stop_schedule(schedule["id"])
         elif event.type == "schedule.capacity_changed":
             slot = event.data["slot"]
-            await self.store.set_slot(slot["id"], {
-                "hospital_id": event.hospital_id, "schedule_id": slot["schedule_id"],
-                "date": slot["date"], "doctor_id": slot["doctor_id"]},
-                int(slot["capacity"]), at)
+            await self.store.set_slot(
+                slot["id"],
+                {
+                    "hospital_id": event.hospital_id,
+                    "schedule_id": slot["schedule_id"],
+                    "date": slot["date"],
+                    "doctor_id": slot["doctor_id"],
+                },
+                int(slot["capacity"]),
+                at,
+            )
         elif event.type == "schedule.stopped":
             await self.store.stop_schedule(event.data["schedule"]["id"])
 
     async def _set_appointment(self, hospital_id: str, appointment: Document, at: str) -> None:
         status = appointment["status"]
         fields: Document = {
-            "hospital_id": hospital_id, "date": str(appointment["date"]),
+            "hospital_id": hospital_id,
+            "date": str(appointment["date"]),
             "doctor_id": appointment["doctor_id"],
-            "department_id": appointment["department_id"], "status": status,
+            "department_id": appointment["department_id"],
+            "status": status,
         }
         if status == "cancelled":
             fields["cancelled_by"] = appointment.get("cancelled_by") or "system"
@@ -237,14 +294,18 @@ class StatsService:
         group = GROUP_FIELD[query.group_by]
         counts: dict[str, dict[str, int]] = {}
         for column, match in COUNTED.items():
-            found = await self.store.count_appointments(query.hospital_id, query.from_,
-                                                        query.to, group, match)
+            found = await self.store.count_appointments(
+                query.hospital_id, query.from_, query.to, group, match
+            )
             for key, n in found.items():
                 row = counts.setdefault(key, {})
                 row[column] = row.get(column, 0) + n
-        capacity = {str(doc["_id"]): int(doc["capacity"]) for doc in
-                    await self.store.sum_capacity(query.hospital_id, query.from_, query.to,
-                                                  group)}
+        capacity = {
+            str(doc["_id"]): int(doc["capacity"])
+            for doc in await self.store.sum_capacity(
+                query.hospital_id, query.from_, query.to, group
+            )
+        }
         names = await self._names(query.group_by, set(counts) | set(capacity))
         items: list[StatsRow] = []
         for key in sorted(set(counts) | set(capacity)):
@@ -254,22 +315,28 @@ class StatsService:
             completed = row.get("completed", 0)
             no_show = row.get("no_show", 0)
             cap = capacity.get(key, 0)
-            items.append(StatsRow(
-                key=key, name=names.get(key), booked=booked,
-                cancelled_by_patient=row.get("cancelled_by_patient", 0),
-                cancelled_by_hospital=row.get("cancelled_by_hospital", 0),
-                cancelled_by_system=row.get("cancelled_by_system", 0),
-                no_show=no_show, completed=completed, capacity=cap,
-                utilization=ratio(booked - cancelled, cap),
-                no_show_rate=ratio(no_show, no_show + completed)))
+            items.append(
+                StatsRow(
+                    key=key,
+                    name=names.get(key),
+                    booked=booked,
+                    cancelled_by_patient=row.get("cancelled_by_patient", 0),
+                    cancelled_by_hospital=row.get("cancelled_by_hospital", 0),
+                    cancelled_by_system=row.get("cancelled_by_system", 0),
+                    no_show=no_show,
+                    completed=completed,
+                    capacity=cap,
+                    utilization=ratio(booked - cancelled, cap),
+                    no_show_rate=ratio(no_show, no_show + completed),
+                )
+            )
         return Stats(items=items)
 
     async def _names(self, group_by: str, keys: set[str]) -> dict[str, str]:
         if group_by == "doctor":
             return {k: d["name"] for k, d in (await self.catalog.doctors_by_id(keys)).items()}
         if group_by == "department":
-            return {k: d["name"] for k, d in
-                    (await self.catalog.departments_by_id(keys)).items()}
+            return {k: d["name"] for k, d in (await self.catalog.departments_by_id(keys)).items()}
         return {}
 
     # rebuild
@@ -286,35 +353,55 @@ class StatsService:
             for item in page.items:
                 if item.status not in RANK:
                     continue
-                await self._set_appointment(hospital_id, {
-                    "id": item.id, "status": item.status, "date": item.date.isoformat(),
-                    "doctor_id": item.doctor.id, "department_id": item.department.id,
-                    "cancelled_by": item.cancelled_by}, stamp)
+                await self._set_appointment(
+                    hospital_id,
+                    {
+                        "id": item.id,
+                        "status": item.status,
+                        "date": item.date.isoformat(),
+                        "doctor_id": item.doctor.id,
+                        "department_id": item.department.id,
+                        "cancelled_by": item.cancelled_by,
+                    },
+                    stamp,
+                )
                 appointments += 1
             if not page.next:
                 break
             cursor = page.next
         schedules = await self.catalog.find_schedules(
-            date_from=dt.date(2000, 1, 1), date_to=dt.date(2100, 1, 1), hospital_id=hospital_id)
+            date_from=dt.date(2000, 1, 1), date_to=dt.date(2100, 1, 1), hospital_id=hospital_id
+        )
         slots = 0
         for i in range(0, len(schedules), AVAILABILITY_BATCH):
-            batch = schedules[i:i + AVAILABILITY_BATCH]
-            seen = {item.schedule_id: item for item in
-                    (await booking.availability([doc["_id"] for doc in batch])).items}
+            batch = schedules[i : i + AVAILABILITY_BATCH]
+            seen = {
+                item.schedule_id: item
+                for item in (await booking.availability([doc["_id"] for doc in batch])).items
+            }
             for doc in batch:
                 state = seen.get(doc["_id"])
                 live = {slot.id: slot.capacity for slot in state.slots} if state else {}
                 for slot in doc["slots"]:
-                    await self.store.set_slot(slot["id"], {
-                        "hospital_id": hospital_id, "schedule_id": doc["_id"],
-                        "date": doc["date"], "doctor_id": doc["doctor_id"],
-                        "department_id": doc["department_id"],
-                        "stopped": bool(state and state.stopped)},
-                        live.get(slot["id"], slot["capacity"]), stamp)
+                    await self.store.set_slot(
+                        slot["id"],
+                        {
+                            "hospital_id": hospital_id,
+                            "schedule_id": doc["_id"],
+                            "date": doc["date"],
+                            "doctor_id": doc["doctor_id"],
+                            "department_id": doc["department_id"],
+                            "stopped": bool(state and state.stopped),
+                        },
+                        live.get(slot["id"], slot["capacity"]),
+                        stamp,
+                    )
                     slots += 1
         await self.store.drop_older(hospital_id, stamp)
-        log.info("statistics rebuilt", extra={"hospital_id": hospital_id,
-                                              "appointments": appointments, "slots": slots})
+        log.info(
+            "statistics rebuilt",
+            extra={"hospital_id": hospital_id, "appointments": appointments, "slots": slots},
+        )
         return appointments, slots
 
 
@@ -337,8 +424,7 @@ async def _rebuild_command(hospital_id: str) -> None:
         service = StatsService(store, CatalogRepository(db), utcnow)
         client = BookingClient(RpcClient(broker, default_timeout=settings.rpc_timeout))
         appointments, slots = await service.rebuild(hospital_id, client)
-        print(f"rebuilt statistics of {hospital_id}: {appointments} appointments, "
-              f"{slots} slots")
+        print(f"rebuilt statistics of {hospital_id}: {appointments} appointments, {slots} slots")
     finally:
         await broker.close()
         await mongo.close()

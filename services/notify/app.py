@@ -57,29 +57,58 @@ async def wire(rt: ServiceRuntime) -> None:
 
     wechat_http = aiohttp.ClientSession()
     rt.on_close(wechat_http.close)
-    wechat = WechatClient(wechat_http, appid=settings.wechat_appid,
-                          secret=settings.wechat_secret, api_base=settings.wechat_api_base)
+    wechat = WechatClient(
+        wechat_http,
+        appid=settings.wechat_appid,
+        secret=settings.wechat_secret,
+        api_base=settings.wechat_api_base,
+    )
     sender = MessageSender(
-        templates, quotas, message_log, wechat, AuthOpenids(rt.rpc_client), metrics, clock,
-        retry=RetryPolicy(settings.wechat_send_retries, settings.wechat_retry_base_seconds))
+        templates,
+        quotas,
+        message_log,
+        wechat,
+        AuthOpenids(rt.rpc_client),
+        metrics,
+        clock,
+        retry=RetryPolicy(settings.wechat_send_retries, settings.wechat_retry_base_seconds),
+    )
     reminders = VisitReminders(reminder_docs, sender, clock, settings.reminder_hour)
 
-    policy = UrlPolicy(allow_http=settings.webhook_allow_http,
-                       allow_private=settings.webhook_allow_private)
+    policy = UrlPolicy(
+        allow_http=settings.webhook_allow_http, allow_private=settings.webhook_allow_private
+    )
     box = SecretBox.from_settings(settings)
     hooks_http = webhook_session(policy)
     rt.on_close(hooks_http.close)
     worker = DeliveryWorker(
-        deliveries, webhook_docs, box, policy, hooks_http, clock, metrics, owner=rt.instance_id,
+        deliveries,
+        webhook_docs,
+        box,
+        policy,
+        hooks_http,
+        clock,
+        metrics,
+        owner=rt.instance_id,
         timeout=settings.webhook_timeout_seconds,
         retry_base=settings.webhook_retry_base_seconds,
-        max_attempts=settings.webhook_max_attempts)
-    async def announce_webhooks_changed(hospital_id: str) -> None:
-        await rt.events.publish(typed_event("webhook.changed", PLATFORM,
-                                            WebhooksChanged(hospital_id=hospital_id)))
+        max_attempts=settings.webhook_max_attempts,
+    )
 
-    webhooks = WebhookService(webhook_docs, deliveries, box, policy, clock,
-                              on_new_delivery=worker.wake, announce=announce_webhooks_changed)
+    async def announce_webhooks_changed(hospital_id: str) -> None:
+        await rt.events.publish(
+            typed_event("webhook.changed", PLATFORM, WebhooksChanged(hospital_id=hospital_id))
+        )
+
+    webhooks = WebhookService(
+        webhook_docs,
+        deliveries,
+        box,
+        policy,
+        clock,
+        on_new_delivery=worker.wake,
+        announce=announce_webhooks_changed,
+    )
 
     handlers.register(rt.rpc_server, SubscriptionService(templates, quotas, clock), webhooks)
     events = NotifyEvents(webhooks, reminders, AppointmentMessages(sender))
@@ -87,10 +116,16 @@ async def wire(rt: ServiceRuntime) -> None:
     # handler is idempotent by its own natural key (delivery id, appointment, message key)
     rt.consume("events", ["#"], events.on_event, dedupe=False)
     # every replica: which hospitals' webhooks changed (its memory of them)
-    rt.add_consumer(BroadcastListener(rt.broker, rt.name, "webhook_changes",
-                                      ["webhook.changed.*"],
-                                      events.webhooks_changed))
-    rt.add_leased_job("reminders", lambda term: reminders.run_once(rt.instance_id, term),
-                      interval=REMINDER_SWEEP_SECONDS, idle_interval=10.0,
-                      ttl=dt.timedelta(seconds=30))
+    rt.add_consumer(
+        BroadcastListener(
+            rt.broker, rt.name, "webhook_changes", ["webhook.changed.*"], events.webhooks_changed
+        )
+    )
+    rt.add_leased_job(
+        "reminders",
+        lambda term: reminders.run_once(rt.instance_id, term),
+        interval=REMINDER_SWEEP_SECONDS,
+        idle_interval=10.0,
+        ttl=dt.timedelta(seconds=30),
+    )
     rt.add_job("webhook-delivery", worker.run)

@@ -29,8 +29,9 @@ from shared.messaging.events import PLATFORM, EventEnvelope
 from shared.messaging.rpc import RpcServer
 
 
-def register(server: RpcServer, subscriptions: SubscriptionService,
-             webhooks: WebhookService) -> None:
+def register(
+    server: RpcServer, subscriptions: SubscriptionService, webhooks: WebhookService
+) -> None:
     @server.method("templates")
     async def templates(params: None, ctx: CallContext) -> TemplateList:
         return subscriptions.template_list()
@@ -67,14 +68,12 @@ def register(server: RpcServer, subscriptions: SubscriptionService,
     @server.method("list_deliveries")
     async def list_deliveries(params: DeliveryListParams, ctx: CallContext) -> DeliveryList:
         require_hospital_admin(ctx, params.hospital_id)
-        return await webhooks.list_deliveries(params.hospital_id, params.webhook_id,
-                                              params.status)
+        return await webhooks.list_deliveries(params.hospital_id, params.webhook_id, params.status)
 
     @server.method("redeliver")
     async def redeliver(params: DeliveryRef, ctx: CallContext) -> DeliveryView:
         require_hospital_admin(ctx, params.hospital_id)
-        return await webhooks.redeliver(params.hospital_id, params.webhook_id,
-                                        params.delivery_id)
+        return await webhooks.redeliver(params.hospital_id, params.webhook_id, params.delivery_id)
 
 
 class NotifyEvents:
@@ -83,8 +82,9 @@ class NotifyEvents:
     store operations for an appointment event of a hospital without webhooks (the reminder,
     the quota spent, the message recorded), one more per matching webhook."""
 
-    def __init__(self, webhooks: WebhookService, reminders: VisitReminders,
-                 messages: AppointmentMessages) -> None:
+    def __init__(
+        self, webhooks: WebhookService, reminders: VisitReminders, messages: AppointmentMessages
+    ) -> None:
         self.webhooks = webhooks
         self.reminders = reminders
         self.messages = messages

@@ -46,8 +46,9 @@ class GuardedResolver(ThreadedResolver):
         super().__init__()
         self.policy = policy
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await super().resolve(host, port, family)
         if any(self.policy.forbidden(r["host"]) for r in results):
             raise OSError(f"{host} resolves to an address webhooks may not call")
@@ -73,17 +74,30 @@ def webhook_session(policy: UrlPolicy) -> aiohttp.ClientSession:
     """The HTTP client of webhook deliveries (no cookies, no redirects followed)."""
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(resolver=GuardedResolver(policy), limit=100),
-        cookie_jar=aiohttp.DummyCookieJar())
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
 
 
 class DeliveryWorker:
     """Claims due deliveries and POSTs them, signed, with retries and backoff."""
 
     def __init__(
-        self, deliveries: Deliveries, webhooks: Webhooks, box: SecretBox, policy: UrlPolicy,
-        http: aiohttp.ClientSession, clock: Clock, metrics: NotifyMetrics, *, owner: str,
-        timeout: float = 10.0, retry_base: float = 40.0, max_attempts: int = 6,
-        concurrency: int = 20, per_webhook: int = 4, poll: float = 1.0,
+        self,
+        deliveries: Deliveries,
+        webhooks: Webhooks,
+        box: SecretBox,
+        policy: UrlPolicy,
+        http: aiohttp.ClientSession,
+        clock: Clock,
+        metrics: NotifyMetrics,
+        *,
+        owner: str,
+        timeout: float = 10.0,
+        retry_base: float = 40.0,
+        max_attempts: int = 6,
+        concurrency: int = 20,
+        per_webhook: int = 4,
+        poll: float = 1.0,
     ) -> None:
         self.deliveries = deliveries
         self.webhooks = webhooks
@@ -155,8 +169,12 @@ class DeliveryWorker:
                 continue
             token = uuid.uuid4().hex
             claimed = await self.deliveries.claim(
-                candidate["_id"], now, token, self.owner,
-                now + dt.timedelta(seconds=self.timeout) + CLAIM_MARGIN)
+                candidate["_id"],
+                now,
+                token,
+                self.owner,
+                now + dt.timedelta(seconds=self.timeout) + CLAIM_MARGIN,
+            )
             if claimed is None:
                 continue  # another worker took it
             self._start(claimed, token)
@@ -171,8 +189,11 @@ class DeliveryWorker:
 
         def done(finished: asyncio.Task[None]) -> None:
             if not finished.cancelled() and finished.exception() is not None:
-                log.error("delivery attempt crashed; its claim will expire and be retried",
-                          exc_info=finished.exception(), extra={"delivery_id": delivery["_id"]})
+                log.error(
+                    "delivery attempt crashed; its claim will expire and be retried",
+                    exc_info=finished.exception(),
+                    extra={"delivery_id": delivery["_id"]},
+                )
             self._tasks.discard(finished)
             self._busy[webhook_id] -= 1
             if self._busy[webhook_id] <= 0:
@@ -184,14 +205,20 @@ class DeliveryWorker:
     async def attempt(self, delivery: Document, token: str) -> None:
         """One POST of one claimed delivery, then its outcome recorded (fenced by `token`),
         in the trace of the event that caused it."""
-        with resumed(delivery.get("trace")), tracer.start_as_current_span(
-                "webhook deliver", attributes={
+        with (
+            resumed(delivery.get("trace")),
+            tracer.start_as_current_span(
+                "webhook deliver",
+                attributes={
                     "guahao.delivery_id": delivery["_id"],
                     "guahao.webhook_id": delivery["webhook_id"],
                     "guahao.hospital_id": delivery.get("hospital_id", ""),
                     "guahao.event_id": delivery.get("event_id", ""),
                     "guahao.event_type": delivery.get("event_type", ""),
-                    "guahao.attempt": int(delivery.get("attempts", 0)) + 1}):
+                    "guahao.attempt": int(delivery.get("attempts", 0)) + 1,
+                },
+            ),
+        ):
             await self._attempt(delivery, token)
 
     async def _attempt(self, delivery: Document, token: str) -> None:
@@ -202,8 +229,9 @@ class DeliveryWorker:
         try:
             status_code, error = await self._post(delivery, webhook)
         except Exception as exc:  # e.g. a secret sealed with another key: count the attempt
-            log.exception("webhook attempt failed inside notify",
-                          extra={"delivery_id": delivery["_id"]})
+            log.exception(
+                "webhook attempt failed inside notify", extra={"delivery_id": delivery["_id"]}
+            )
             status_code, error = None, f"internal error: {type(exc).__name__}"
         await self._record(delivery, token, status_code, error)
 
@@ -220,13 +248,18 @@ class DeliveryWorker:
             "X-Guahao-Event": delivery["event_type"],
             "X-Guahao-Delivery": delivery["_id"],
             "X-Guahao-Timestamp": timestamp,
-            "X-Guahao-Signature": sign(self.box.open(webhook["_id"], webhook["secret"]),
-                                       timestamp, body),
+            "X-Guahao-Signature": sign(
+                self.box.open(webhook["_id"], webhook["secret"]), timestamp, body
+            ),
         }
         try:
             async with self.http.post(
-                    webhook["url"], data=body.encode(), headers=headers, allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
+                webhook["url"],
+                data=body.encode(),
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            ) as resp:
                 await read_capped(resp, MAX_RESPONSE_BYTES)
                 return resp.status, None
         except TimeoutError:
@@ -234,8 +267,15 @@ class DeliveryWorker:
         except aiohttp.ClientError as exc:
             return None, type(exc).__name__
 
-    async def _record(self, delivery: Document, token: str, status_code: int | None,
-                      error: str | None, *, final: bool = False) -> None:
+    async def _record(
+        self,
+        delivery: Document,
+        token: str,
+        status_code: int | None,
+        error: str | None,
+        *,
+        final: bool = False,
+    ) -> None:
         now = self.clock()
         attempts = int(delivery.get("attempts", 0)) + 1
         ok = status_code is not None and 200 <= status_code < 300
@@ -255,15 +295,21 @@ class DeliveryWorker:
                 fields["status"] = "failed"
             else:
                 fields.update(status="pending", next_attempt_at=now + self.backoff(attempts))
-        if not await self.deliveries.record_attempt(delivery["_id"], token, fields, attempt,
-                                                    unset):
+        if not await self.deliveries.record_attempt(delivery["_id"], token, fields, attempt, unset):
             log.info("delivery outcome dropped: claim lost", extra={"delivery_id": delivery["_id"]})
             return
         if fields["status"] != "pending" and await self.deliveries.release_successors(
-                delivery, now):
+            delivery, now
+        ):
             self._wake.set()
         self.metrics.webhook_attempts.inc(fields["status"])
         (log.info if ok else log.warning)(
             "webhook delivery " + fields["status"],
-            extra={"delivery_id": delivery["_id"], "event_id": delivery["event_id"],
-                   "attempts": attempts, "status_code": status_code, "error": error})
+            extra={
+                "delivery_id": delivery["_id"],
+                "event_id": delivery["event_id"],
+                "attempts": attempts,
+                "status_code": status_code,
+                "error": error,
+            },
+        )

@@ -28,8 +28,9 @@ ENDING = frozenset({"appointment.cancelled", "appointment.no_show", "appointment
 
 
 class VisitReminders:
-    def __init__(self, reminders: Reminders, sender: MessageSender, clock: Clock,
-                 hour: int = 18) -> None:
+    def __init__(
+        self, reminders: Reminders, sender: MessageSender, clock: Clock, hour: int = 18
+    ) -> None:
         if not 0 <= hour <= 23:
             raise ValueError(f"reminder hour must be 0..23, not {hour}")
         self.reminders = reminders
@@ -58,14 +59,19 @@ class VisitReminders:
         due = self.due_at(appointment["date"])
         status = "scheduled" if at < due else "skipped"  # booked after the reminder time
         fields = {
-            "status": status, "due_at": due, "user_id": appointment["user_id"],
-            "visit_at": at_local(dt.date.fromisoformat(appointment["date"]),
-                                 appointment["start"]).astimezone(dt.UTC),
+            "status": status,
+            "due_at": due,
+            "user_id": appointment["user_id"],
+            "visit_at": at_local(
+                dt.date.fromisoformat(appointment["date"]), appointment["start"]
+            ).astimezone(dt.UTC),
             "appointment": appointment,
         }
         if await self.reminders.schedule(aid, at, fields):
-            log.debug("reminder planned", extra={"appointment_id": aid, "status": status,
-                                                 "due_at": due.isoformat()})
+            log.debug(
+                "reminder planned",
+                extra={"appointment_id": aid, "status": status, "due_at": due.isoformat()},
+            )
 
     async def run_once(self, owner: str, term: int | None = None) -> int:
         """Send every due reminder; returns how many were handled."""
@@ -78,8 +84,8 @@ class VisitReminders:
                 continue
             try:
                 status = await self.sender.send(
-                    "visit_reminder", appointment,
-                    event_id=f"reminder_{aid}_{appointment['date']}")
+                    "visit_reminder", appointment, event_id=f"reminder_{aid}_{appointment['date']}"
+                )
             except Exception:
                 await self.reminders.finish(aid, "failed", self.clock())
                 raise

@@ -24,14 +24,16 @@ class SubscriptionService:
         self.clock = clock
 
     def template_list(self) -> TemplateList:
-        return TemplateList(items=[TemplateItem(kind=t.kind, template_id=t.template_id)
-                                   for t in self.templates])
+        return TemplateList(
+            items=[TemplateItem(kind=t.kind, template_id=t.template_id) for t in self.templates]
+        )
 
     async def record(self, user_id: str, results: dict[str, str]) -> QuotaView:
         unknown = [tid for tid in results if tid not in self.templates.by_id]
         if unknown:
-            raise ValidationFailed(fields={
-                f"results.{tid}": "未知的模板 / unknown template id" for tid in unknown})
+            raise ValidationFailed(
+                fields={f"results.{tid}": "未知的模板 / unknown template id" for tid in unknown}
+            )
         accepted = [tid for tid, result in results.items() if result == "accept"]
         for template_id in accepted:
             await self.quotas.add(user_id, template_id, 1, self.clock())
@@ -40,7 +42,13 @@ class SubscriptionService:
 
     async def quota(self, user_id: str) -> QuotaView:
         counts = await self.quotas.of_user(user_id)
-        return QuotaView(items=[
-            QuotaItem(kind=t.kind, template_id=t.template_id,
-                      remaining=max(0, counts.get(t.template_id, 0)))
-            for t in self.templates])
+        return QuotaView(
+            items=[
+                QuotaItem(
+                    kind=t.kind,
+                    template_id=t.template_id,
+                    remaining=max(0, counts.get(t.template_id, 0)),
+                )
+                for t in self.templates
+            ]
+        )

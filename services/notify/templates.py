@@ -108,8 +108,7 @@ def dev_templates() -> dict[str, Any]:
     for kind, fake in DEFAULT_TEMPLATES.items():
         keywords = DEV_KEYWORDS[kind]
         assert set(keywords) == set(fake.keys), f"dev keywords of {kind} drifted from the fake"
-        config[kind] = {"template_id": fake.template_id, "page": DETAIL_PAGE,
-                        "keywords": keywords}
+        config[kind] = {"template_id": fake.template_id, "page": DETAIL_PAGE, "keywords": keywords}
     return config
 
 
@@ -139,12 +138,14 @@ def load_templates(setting: str | None) -> TemplateSet:
             continue
         for key, expression in spec.keywords.items():
             if keyword_type(key) not in KNOWN_KEYWORD_TYPES:
-                problems.append(f"{kind}.keywords.{key}: unknown keyword type "
-                                f"{keyword_type(key)!r}")
+                problems.append(
+                    f"{kind}.keywords.{key}: unknown keyword type {keyword_type(key)!r}"
+                )
             problems += [f"{kind}.keywords.{key}: {p}" for p in _placeholder_problems(expression)]
         problems += [f"{kind}.page: {p}" for p in _placeholder_problems(spec.page or "")]
-        templates.append(Template(cast(NotificationKind, kind), spec.template_id, spec.page,
-                                  dict(spec.keywords)))
+        templates.append(
+            Template(cast(NotificationKind, kind), spec.template_id, spec.page, dict(spec.keywords))
+        )
     ids = [t.template_id for t in templates]
     problems += [f"template id {i!r} is used by two kinds" for i in set(ids) if ids.count(i) > 1]
     if problems:
@@ -159,11 +160,26 @@ def _read(path: str) -> str:
         raise TemplateConfigError(f"WECHAT_TEMPLATES: cannot read {path}: {exc}") from None
 
 
-FIELD_NAMES = frozenset({
-    "id", "doctor", "doctor_title", "department", "patient", "visit_time", "visit_date",
-    "start", "end", "session", "seq_no", "reason", "note", "previous_time", "ahead",
-    "eta_minutes",
-})
+FIELD_NAMES = frozenset(
+    {
+        "id",
+        "doctor",
+        "doctor_title",
+        "department",
+        "patient",
+        "visit_time",
+        "visit_date",
+        "start",
+        "end",
+        "session",
+        "seq_no",
+        "reason",
+        "note",
+        "previous_time",
+        "ahead",
+        "eta_minutes",
+    }
+)
 
 
 def _placeholder_problems(expression: str) -> list[str]:
@@ -171,8 +187,11 @@ def _placeholder_problems(expression: str) -> list[str]:
         names = [name for _, name, _, _ in string.Formatter().parse(expression) if name is not None]
     except ValueError as exc:
         return [f"bad format string ({exc})"]
-    return [f"unknown field {{{n}}} (known: {', '.join(sorted(FIELD_NAMES))})"
-            for n in names if n not in FIELD_NAMES]
+    return [
+        f"unknown field {{{n}}} (known: {', '.join(sorted(FIELD_NAMES))})"
+        for n in names
+        if n not in FIELD_NAMES
+    ]
 
 
 def visit_time(date: str, clock: str) -> str:
@@ -181,9 +200,12 @@ def visit_time(date: str, clock: str) -> str:
     return f"{day.year}年{day.month}月{day.day}日 {clock}"
 
 
-def appointment_fields(kind: str, appointment: dict[str, Any],
-                       previous: dict[str, Any] | None = None,
-                       queue: dict[str, Any] | None = None) -> dict[str, str]:
+def appointment_fields(
+    kind: str,
+    appointment: dict[str, Any],
+    previous: dict[str, Any] | None = None,
+    queue: dict[str, Any] | None = None,
+) -> dict[str, str]:
     """The values keyword expressions may use, from an appointment of a booking event (and
     its place in the queue, for `queue.*` events)."""
     day = dt.date.fromisoformat(appointment["date"])
@@ -200,8 +222,11 @@ def appointment_fields(kind: str, appointment: dict[str, Any],
         "end": str(appointment["end"]),
         "session": SESSIONS.get(str(appointment.get("session")), ""),
         "seq_no": "" if seq_no is None else str(seq_no),
-        "previous_time": (visit_time(previous["date"], previous["start"]) if previous
-                          else visit_time(appointment["date"], appointment["start"])),
+        "previous_time": (
+            visit_time(previous["date"], previous["start"])
+            if previous
+            else visit_time(appointment["date"], appointment["start"])
+        ),
         "ahead": str((queue or {}).get("ahead", "")),
         "eta_minutes": str((queue or {}).get("eta_minutes", "")),
     }

@@ -79,8 +79,7 @@ class SecretBox:
         if settings.webhook_secret_key:
             return cls(base64.b64decode(settings.webhook_secret_key, validate=True))
         path = Path(settings.data_dir) / "keys" / "webhook.key"
-        raw, created = create_secret_file(
-            path, lambda: base64.b64encode(secrets.token_bytes(32)))
+        raw, created = create_secret_file(path, lambda: base64.b64encode(secrets.token_bytes(32)))
         if created:
             log.warning("generated a webhook secret key", extra={"path": str(path)})
         return cls(base64.b64decode(raw.strip(), validate=True))
@@ -88,12 +87,14 @@ class SecretBox:
     def seal(self, webhook_id: str, secret: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
         return base64.b64encode(
-            nonce + self._aead.encrypt(nonce, secret.encode(), webhook_id.encode())).decode()
+            nonce + self._aead.encrypt(nonce, secret.encode(), webhook_id.encode())
+        ).decode()
 
     def open(self, webhook_id: str, sealed: str) -> str:
         raw = base64.b64decode(sealed)
-        return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:],
-                                  webhook_id.encode()).decode()
+        return self._aead.decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], webhook_id.encode()
+        ).decode()
 
 
 Resolve = Callable[[str, int], Any]
@@ -145,7 +146,8 @@ class UrlPolicy:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM)
+                host, port, type=socket.SOCK_STREAM
+            )
         except OSError:
             return "主机名无法解析 / the host does not resolve"
         bad = sorted({str(info[4][0]) for info in infos if self.forbidden(str(info[4][0]))})
@@ -157,11 +159,17 @@ class UrlPolicy:
 class WebhookService:
     """Registration API of api.md and the fan-out of events into deliveries."""
 
-    def __init__(self, webhooks: Webhooks, deliveries: Deliveries, box: SecretBox,
-                 policy: UrlPolicy, clock: Clock,
-                 on_new_delivery: Callable[[], None] = lambda: None,
-                 announce: Callable[[str], Awaitable[None]] | None = None,
-                 hooks_ttl: float = 60.0) -> None:
+    def __init__(
+        self,
+        webhooks: Webhooks,
+        deliveries: Deliveries,
+        box: SecretBox,
+        policy: UrlPolicy,
+        clock: Clock,
+        on_new_delivery: Callable[[], None] = lambda: None,
+        announce: Callable[[str], Awaitable[None]] | None = None,
+        hooks_ttl: float = 60.0,
+    ) -> None:
         self.webhooks = webhooks
         self.deliveries = deliveries
         self.box = box
@@ -180,45 +188,67 @@ class WebhookService:
             raise LimitReached(limit=WEBHOOKS_PER_HOSPITAL)
         webhook_id, secret, now = f"wh_{secrets.token_hex(12)}", new_secret(), self.clock()
         events = list(dict.fromkeys(params.events))
-        await self.webhooks.insert({
-            "_id": webhook_id, "hospital_id": hospital_id, "url": params.url, "events": events,
-            "secret": self.box.seal(webhook_id, secret), "active": True, "created_at": now,
-        })
-        log.info("webhook registered", extra={"hospital_id": hospital_id,
-                                              "webhook_id": webhook_id, "events": events})
+        await self.webhooks.insert(
+            {
+                "_id": webhook_id,
+                "hospital_id": hospital_id,
+                "url": params.url,
+                "events": events,
+                "secret": self.box.seal(webhook_id, secret),
+                "active": True,
+                "created_at": now,
+            }
+        )
+        log.info(
+            "webhook registered",
+            extra={"hospital_id": hospital_id, "webhook_id": webhook_id, "events": events},
+        )
         await self.changed(hospital_id)
-        return WebhookCreated(id=webhook_id, url=params.url, events=events, secret=secret,
-                              created_at=_local(now))
+        return WebhookCreated(
+            id=webhook_id, url=params.url, events=events, secret=secret, created_at=_local(now)
+        )
 
     async def list_webhooks(self, hospital_id: str) -> WebhookList:
-        return WebhookList(items=[
-            WebhookView(id=w["_id"], url=w["url"], events=w["events"],
-                        created_at=_local(w["created_at"]), active=bool(w.get("active")))
-            for w in await self.webhooks.of_hospital(hospital_id)])
+        return WebhookList(
+            items=[
+                WebhookView(
+                    id=w["_id"],
+                    url=w["url"],
+                    events=w["events"],
+                    created_at=_local(w["created_at"]),
+                    active=bool(w.get("active")),
+                )
+                for w in await self.webhooks.of_hospital(hospital_id)
+            ]
+        )
 
     async def delete(self, hospital_id: str, webhook_id: str) -> None:
-        if not await self.webhooks.update(hospital_id, webhook_id,
-                                          {"active": False, "deleted_at": self.clock()}):
+        if not await self.webhooks.update(
+            hospital_id, webhook_id, {"active": False, "deleted_at": self.clock()}
+        ):
             raise NotFound("webhook不存在 / webhook not found")
         log.info("webhook deleted", extra={"hospital_id": hospital_id, "webhook_id": webhook_id})
         await self.changed(hospital_id)
 
     async def rotate_secret(self, hospital_id: str, webhook_id: str) -> WebhookSecret:
         secret = new_secret()
-        if not await self.webhooks.update(hospital_id, webhook_id, {
-                "secret": self.box.seal(webhook_id, secret), "secret_rotated_at": self.clock()}):
+        if not await self.webhooks.update(
+            hospital_id,
+            webhook_id,
+            {"secret": self.box.seal(webhook_id, secret), "secret_rotated_at": self.clock()},
+        ):
             raise NotFound("webhook不存在 / webhook not found")
         log.info("webhook secret rotated", extra={"webhook_id": webhook_id})
         return WebhookSecret(id=webhook_id, secret=secret)
 
-    async def list_deliveries(self, hospital_id: str, webhook_id: str, status: str | None
-                              ) -> DeliveryList:
+    async def list_deliveries(
+        self, hospital_id: str, webhook_id: str, status: str | None
+    ) -> DeliveryList:
         await self._webhook(hospital_id, webhook_id)
         docs = await self.deliveries.of_webhook(webhook_id, status)
         return DeliveryList(items=[delivery_view(d) for d in docs])
 
-    async def redeliver(self, hospital_id: str, webhook_id: str, delivery_id: str
-                        ) -> DeliveryView:
+    async def redeliver(self, hospital_id: str, webhook_id: str, delivery_id: str) -> DeliveryView:
         await self._webhook(hospital_id, webhook_id)
         doc = await self.deliveries.reset(webhook_id, delivery_id, self.clock())
         if doc is None:
@@ -232,27 +262,42 @@ class WebhookService:
     async def fan_out(self, event: EventEnvelope) -> None:
         """For every event (`evt.notify.events`): one delivery per matching
         webhook of the event's hospital (none again when the event is redelivered)."""
-        hooks = [w for w in await self.hooks_of(event.hospital_id)
-                 if w.get("active") and matches(w["events"], event.type)]
+        hooks = [
+            w
+            for w in await self.hooks_of(event.hospital_id)
+            if w.get("active") and matches(w["events"], event.type)
+        ]
         if not hooks:
             return
         appointment = event.data.get("appointment")
-        order_key = (str(appointment["id"]) if isinstance(appointment, dict)
-                     and appointment.get("id") else event.id)
+        order_key = (
+            str(appointment["id"])
+            if isinstance(appointment, dict) and appointment.get("id")
+            else event.id
+        )
         now, body = self.clock(), event.model_dump_json()
         context = carrier()
         created = 0
         for hook in hooks:
-            created += await self.deliveries.insert_once({
-                "_id": delivery_id(hook["_id"], event.id), "webhook_id": hook["_id"],
-                "hospital_id": event.hospital_id, "event_id": event.id,
-                "event_type": event.type, "order_key": order_key,
-                "occurred_at": dt.datetime.fromisoformat(event.occurred_at),
-                "body": body, "status": "pending", "attempts": 0, "next_attempt_at": now,
-                "created_at": now, "history": [],
-                # the delivery's attempts join the trace of the event's cause
-                **({"trace": context} if context else {}),
-            })
+            created += await self.deliveries.insert_once(
+                {
+                    "_id": delivery_id(hook["_id"], event.id),
+                    "webhook_id": hook["_id"],
+                    "hospital_id": event.hospital_id,
+                    "event_id": event.id,
+                    "event_type": event.type,
+                    "order_key": order_key,
+                    "occurred_at": dt.datetime.fromisoformat(event.occurred_at),
+                    "body": body,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "history": [],
+                    # the delivery's attempts join the trace of the event's cause
+                    **({"trace": context} if context else {}),
+                }
+            )
         if created:
             log.debug("webhook deliveries created", extra={"event_id": event.id, "n": created})
             self.on_new_delivery()
@@ -295,9 +340,14 @@ def _local(value: dt.datetime) -> dt.datetime:
 def delivery_view(doc: Document) -> DeliveryView:
     pending = doc["status"] == "pending"
     return DeliveryView(
-        id=doc["_id"], event_id=doc["event_id"], event_type=doc["event_type"],
-        status=doc["status"], attempts=int(doc.get("attempts", 0)),
-        last_status_code=doc.get("last_status_code"), last_error=doc.get("last_error"),
+        id=doc["_id"],
+        event_id=doc["event_id"],
+        event_type=doc["event_type"],
+        status=doc["status"],
+        attempts=int(doc.get("attempts", 0)),
+        last_status_code=doc.get("last_status_code"),
+        last_error=doc.get("last_error"),
         next_attempt_at=_local(doc["next_attempt_at"]) if pending else None,
         delivered_at=_local(doc["delivered_at"]) if doc.get("delivered_at") else None,
-        created_at=_local(doc["created_at"]))
+        created_at=_local(doc["created_at"]),
+    )

@@ -75,19 +75,33 @@ class OrderFacts:
 
     def new_doc(self, now: dt.datetime) -> Document:
         return {
-            "_id": self.order_id, "appointment_id": self.appointment_id,
-            "hospital_id": self.hospital_id, "user_id": self.user_id,
-            "amount_fen": self.amount_fen, "description": self.description,
-            "pay_by": self.pay_by, "state": "unpaid", "created_at": now,
-            "date": local_date(now), "cancelled": False, "v": 0,
+            "_id": self.order_id,
+            "appointment_id": self.appointment_id,
+            "hospital_id": self.hospital_id,
+            "user_id": self.user_id,
+            "amount_fen": self.amount_fen,
+            "description": self.description,
+            "pay_by": self.pay_by,
+            "state": "unpaid",
+            "created_at": now,
+            "date": local_date(now),
+            "cancelled": False,
+            "v": 0,
         }
 
 
-def paid_fields(doc: Document, transaction_id: str | None, paid_at: dt.datetime,
-                now: dt.datetime) -> Document:
+def paid_fields(
+    doc: Document, transaction_id: str | None, paid_at: dt.datetime, now: dt.datetime
+) -> Document:
     """unpaid → paid; straight on to refunding when the appointment is gone already."""
-    fields: Document = {"state": "paid", "transaction_id": transaction_id, "paid_at": paid_at,
-                        "querying": False, "closing": False, "updated_at": now}
+    fields: Document = {
+        "state": "paid",
+        "transaction_id": transaction_id,
+        "paid_at": paid_at,
+        "querying": False,
+        "closing": False,
+        "updated_at": now,
+    }
     if doc.get("cancelled"):
         fields |= refund_fields(doc, "appointment no longer waiting", now)
     return fields
@@ -95,11 +109,19 @@ def paid_fields(doc: Document, transaction_id: str | None, paid_at: dt.datetime,
 
 def refund_fields(doc: Document, reason: str, now: dt.datetime) -> Document:
     """paid → refunding: the full fee, under the order's one `out_refund_no`."""
-    return {"state": "refunding", "refund_due": True, "next_refund_at": now,
-            "refund": {"out_refund_no": refund_no_for(doc["_id"]),
-                       "amount_fen": doc["amount_fen"], "reason": reason,
-                       "requested_at": now, "status": "processing"},
-            "updated_at": now}
+    return {
+        "state": "refunding",
+        "refund_due": True,
+        "next_refund_at": now,
+        "refund": {
+            "out_refund_no": refund_no_for(doc["_id"]),
+            "amount_fen": doc["amount_fen"],
+            "reason": reason,
+            "requested_at": now,
+            "status": "processing",
+        },
+        "updated_at": now,
+    }
 
 
 def refund_reason(cancelled_by: str | None, reason: str | None) -> str:
@@ -113,8 +135,14 @@ def refund_reason(cancelled_by: str | None, reason: str | None) -> str:
 def order_event_data(doc: Document) -> Document:
     """`data.payment` of the payment events."""
     paid_at = doc.get("paid_at")
-    return {"order_id": doc["_id"], "appointment_id": doc["appointment_id"],
-            "user_id": doc["user_id"], "amount_cents": doc["amount_fen"],
-            "status": doc["state"], "transaction_id": doc.get("transaction_id"),
-            "paid_at": paid_at.astimezone(HOSPITAL_TZ).isoformat(timespec="seconds")
-            if isinstance(paid_at, dt.datetime) else None}
+    return {
+        "order_id": doc["_id"],
+        "appointment_id": doc["appointment_id"],
+        "user_id": doc["user_id"],
+        "amount_cents": doc["amount_fen"],
+        "status": doc["state"],
+        "transaction_id": doc.get("transaction_id"),
+        "paid_at": paid_at.astimezone(HOSPITAL_TZ).isoformat(timespec="seconds")
+        if isinstance(paid_at, dt.datetime)
+        else None,
+    }

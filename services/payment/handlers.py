@@ -51,6 +51,6 @@ class PaymentHandlers:
 
     async def list_payments(self, params: PaymentsQuery, ctx: CallContext) -> PaymentList:
         require_hospital_admin(ctx, params.hospital_id)
-        return await self.service.day(params.hospital_id,
-                                      params.date.isoformat() if params.date else None,
-                                      params.status)
+        return await self.service.day(
+            params.hospital_id, params.date.isoformat() if params.date else None, params.status
+        )

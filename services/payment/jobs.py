@@ -32,8 +32,15 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 class Settlement:
-    def __init__(self, *, orders: Orders, service: PaymentService, pay: PayApi,
-                 faults: FaultPoints, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        orders: Orders,
+        service: PaymentService,
+        pay: PayApi,
+        faults: FaultPoints,
+        clock: Clock,
+    ) -> None:
         self.orders = orders
         self.service = service
         self.pay = pay
@@ -62,12 +69,15 @@ class Settlement:
                 reported = await self.pay.query_order(doc["_id"])
             except PayRejected as exc:
                 if exc.code not in GONE_CODES:
-                    log.warning("order query refused", extra={"order_id": doc["_id"],
-                                                              "code": exc.code})
+                    log.warning(
+                        "order query refused", extra={"order_id": doc["_id"], "code": exc.code}
+                    )
                 await self._query_later(doc, now)
                 continue
-            if await self.service.record_order(reported) is not None and \
-                    reported.trade_state in ("SUCCESS", "REFUND"):
+            if await self.service.record_order(reported) is not None and reported.trade_state in (
+                "SUCCESS",
+                "REFUND",
+            ):
                 continue
             if reported.trade_state in DEAD_TRADE_STATES:
                 await self._closed(doc)
@@ -81,15 +91,22 @@ class Settlement:
             # appointment's expiry take it from here
             await self.orders.change(doc, {"$set": {"querying": False}})
         else:
-            await self.orders.change(doc, {"$set": {
-                "next_query_at": now + self.pace.query_every}})
+            await self.orders.change(doc, {"$set": {"next_query_at": now + self.pace.query_every}})
 
     async def _closed(self, doc: Document) -> None:
         fresh = await self.orders.get(doc["_id"])
         if fresh is not None and fresh["state"] == "unpaid":
-            await self.orders.change(fresh, {"$set": {
-                "state": "closed", "closing": False, "querying": False,
-                "updated_at": self.clock()}})
+            await self.orders.change(
+                fresh,
+                {
+                    "$set": {
+                        "state": "closed",
+                        "closing": False,
+                        "querying": False,
+                        "updated_at": self.clock(),
+                    }
+                },
+            )
             log.info("order closed", extra={"order_id": doc["_id"]})
             self.service.outcomes.inc("closed")
 
@@ -100,8 +117,11 @@ class Settlement:
             if doc["state"] != "unpaid":
                 await self.orders.change(doc, {"$set": {"closing": False}})
                 continue
-            if not doc.get("prepay_id") and doc.get("claim_until") and \
-                    _aware(doc["claim_until"]) > now:
+            if (
+                not doc.get("prepay_id")
+                and doc.get("claim_until")
+                and _aware(doc["claim_until"]) > now
+            ):
                 continue  # a prepay call is under way: close after it
             try:
                 await self.pay.close_order(doc["_id"])
@@ -109,8 +129,9 @@ class Settlement:
                 if exc.code not in GONE_CODES:  # e.g. ORDERPAID: paid before the close
                     reported = await self.pay.query_order(doc["_id"])
                     if await self.service.record_order(reported) is None:
-                        await self.orders.change(doc, {"$set": {
-                            "next_close_at": now + self.pace.retry}})
+                        await self.orders.change(
+                            doc, {"$set": {"next_close_at": now + self.pace.retry}}
+                        )
                     continue
             self.faults.point("close.after_close")
             await self._closed(doc)
@@ -129,15 +150,19 @@ class Settlement:
                     reported = await self.pay.query_refund(refund["out_refund_no"])
                 else:
                     reported = await self.pay.refund(
-                        out_trade_no=doc["_id"], out_refund_no=refund["out_refund_no"],
-                        refund_fen=refund["amount_fen"], total_fen=doc["amount_fen"],
-                        reason=refund["reason"])
+                        out_trade_no=doc["_id"],
+                        out_refund_no=refund["out_refund_no"],
+                        refund_fen=refund["amount_fen"],
+                        total_fen=doc["amount_fen"],
+                        reason=refund["reason"],
+                    )
                 self.faults.point("refund.after_submit")
             except (PayRejected, PayUnavailable) as exc:
-                log.warning("refund not accepted yet, retried with the same out_refund_no",
-                            extra={"order_id": doc["_id"], "error": repr(exc)})
-                await self.orders.change(doc, {"$set": {"next_refund_at": now
-                                                        + self.pace.retry}})
+                log.warning(
+                    "refund not accepted yet, retried with the same out_refund_no",
+                    extra={"order_id": doc["_id"], "error": repr(exc)},
+                )
+                await self.orders.change(doc, {"$set": {"next_refund_at": now + self.pace.retry}})
                 continue
             try:
                 await self.service.record_refund(reported)

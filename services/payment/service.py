@@ -66,8 +66,15 @@ CHANGE_ATTEMPTS = 8
 class PayApi(Protocol):
     """What payment needs of WeChat Pay (`shared.wechat.pay.WeChatPay`)."""
 
-    async def jsapi_prepay(self, *, out_trade_no: str, description: str, amount_fen: int,
-                           payer_openid: str, time_expire: dt.datetime) -> str: ...
+    async def jsapi_prepay(
+        self,
+        *,
+        out_trade_no: str,
+        description: str,
+        amount_fen: int,
+        payer_openid: str,
+        time_expire: dt.datetime,
+    ) -> str: ...
 
     def jsapi_pay_args(self, prepay_id: str) -> dict[str, str]: ...
 
@@ -75,13 +82,13 @@ class PayApi(Protocol):
 
     async def close_order(self, out_trade_no: str) -> None: ...
 
-    async def refund(self, *, out_refund_no: str, out_trade_no: str, refund_fen: int,
-                     total_fen: int, reason: str) -> PayRefund: ...
+    async def refund(
+        self, *, out_refund_no: str, out_trade_no: str, refund_fen: int, total_fen: int, reason: str
+    ) -> PayRefund: ...
 
     async def query_refund(self, out_refund_no: str) -> PayRefund: ...
 
-    def parse_notification(self, headers: Mapping[str, str], body: bytes
-                           ) -> PayNotification: ...
+    def parse_notification(self, headers: Mapping[str, str], body: bytes) -> PayNotification: ...
 
 
 class Openids(Protocol):
@@ -112,13 +119,24 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 class PaymentService:
-    def __init__(self, *, orders: Orders, pay: PayApi, openids: Openids,
-                 appointments: AppointmentLookup, outbox: OutboxRelay,
-                 faults: FaultPoints | None = None, clock: Clock = _utcnow,
-                 pace: Pace | None = None, metrics: Registry | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        orders: Orders,
+        pay: PayApi,
+        openids: Openids,
+        appointments: AppointmentLookup,
+        outbox: OutboxRelay,
+        faults: FaultPoints | None = None,
+        clock: Clock = _utcnow,
+        pace: Pace | None = None,
+        metrics: Registry | None = None,
+    ) -> None:
         self.outcomes = (metrics or Registry()).counter(
             "guahao_payment_orders_total",
-            "Changes of registration-fee orders, and refused notifications.", ("event",))
+            "Changes of registration-fee orders, and refused notifications.",
+            ("event",),
+        )
         self.orders = orders
         self.pay = pay
         self.openids = openids
@@ -149,16 +167,26 @@ class PaymentService:
         assert data.payment is not None
         order_id = data.payment.order_id
         now = self.clock()
-        mark = {"cancelled": True, "cancelled_by": data.cancelled_by or "system",
-                "cancel_reason": data.reason or "", "updated_at": now}
+        mark = {
+            "cancelled": True,
+            "cancelled_by": data.cancelled_by or "system",
+            "cancel_reason": data.reason or "",
+            "updated_at": now,
+        }
         for _ in range(CHANGE_ATTEMPTS):
             doc = await self.orders.get(order_id)
             if doc is None:  # never tapped: nothing exists at WeChat Pay
-                facts = OrderFacts(data.id, hospital_id, data.user_id,
-                                   data.payment.amount_cents, now,
-                                   description_of(data.department.name, data.doctor.name))
+                facts = OrderFacts(
+                    data.id,
+                    hospital_id,
+                    data.user_id,
+                    data.payment.amount_cents,
+                    now,
+                    description_of(data.department.name, data.doctor.name),
+                )
                 doc = await self.orders.insert_if_absent(
-                    {**facts.new_doc(now), **mark, "state": "closed"})
+                    {**facts.new_doc(now), **mark, "state": "closed"}
+                )
                 if doc.get("cancelled"):
                     return
                 continue
@@ -166,8 +194,11 @@ class PaymentService:
                 return  # seen before
             if doc["state"] == "unpaid":
                 # a prepay that was (or may be being) made must be closed at WeChat Pay
-                update = ({"closing": True, "next_close_at": now} if doc.get("claimed")
-                          else {"state": "closed"})
+                update = (
+                    {"closing": True, "next_close_at": now}
+                    if doc.get("claimed")
+                    else {"state": "closed"}
+                )
                 changed = await self.orders.change(doc, {"$set": {**mark, **update}})
             elif doc["state"] == "paid":
                 fields = refund_fields(doc, refund_reason(data.cancelled_by, data.reason), now)
@@ -175,8 +206,10 @@ class PaymentService:
             else:
                 changed = await self.orders.change(doc, {"$set": mark})
             if changed is not None:
-                log.info("order after cancellation", extra={
-                    "order_id": order_id, "state": changed["state"]})
+                log.info(
+                    "order after cancellation",
+                    extra={"order_id": order_id, "state": changed["state"]},
+                )
                 self.outcomes.inc(f"cancelled_{changed['state']}")
                 return
         raise ServiceUnavailable("order busy")
@@ -214,9 +247,14 @@ class PaymentService:
 
     def _refuse_unpayable(self, doc: Document) -> None:
         if doc["state"] != "unpaid":
-            raise InvalidState("订单已" + {"paid": "支付", "refunding": "退款",
-                                          "refunded": "退款", "closed": "关闭"}[doc["state"]]
-                               + f" / order {doc['state']}", status=doc["state"])
+            raise InvalidState(
+                "订单已"
+                + {"paid": "支付", "refunding": "退款", "refunded": "退款", "closed": "关闭"}[
+                    doc["state"]
+                ]
+                + f" / order {doc['state']}",
+                status=doc["state"],
+            )
         if doc.get("cancelled") or self.clock() >= _aware(doc["pay_by"]):
             raise InvalidState("支付已超时 / payment time is over", status="expired")
 
@@ -228,24 +266,29 @@ class PaymentService:
                 raise NotFound("用户不存在 / user not found")
             self.faults.point("pay.after_claim")
             prepay_id = await self.pay.jsapi_prepay(
-                out_trade_no=order_id, description=doc["description"],
-                amount_fen=doc["amount_fen"], payer_openid=openid,
-                time_expire=_aware(doc["pay_by"]))
+                out_trade_no=order_id,
+                description=doc["description"],
+                amount_fen=doc["amount_fen"],
+                payer_openid=openid,
+                time_expire=_aware(doc["pay_by"]),
+            )
         except PayUnavailable as exc:
             await self.orders.release_claim(order_id, holder)
             raise ServiceUnavailable("微信支付暂不可用 / WeChat Pay unavailable") from exc
         except PayRejected as exc:
             await self.orders.release_claim(order_id, holder)
             log.warning("prepay refused", extra={"order_id": order_id, "code": exc.code})
-            raise InvalidState(f"微信支付拒绝 / WeChat Pay refused: {exc.code}",
-                               code=exc.code) from exc
+            raise InvalidState(
+                f"微信支付拒绝 / WeChat Pay refused: {exc.code}", code=exc.code
+            ) from exc
         except (Exception, asyncio.CancelledError):  # not a kill: its claim just expires
             await asyncio.shield(self.orders.release_claim(order_id, holder))
             raise
         self.faults.point("pay.after_prepay")
         now = self.clock()
-        await self.orders.store_prepay(order_id, holder, prepay_id, now,
-                                       now + self.pace.query_after)
+        await self.orders.store_prepay(
+            order_id, holder, prepay_id, now, now + self.pace.query_after
+        )
         log.info("prepaid", extra={"order_id": order_id})
         self.outcomes.inc("prepaid")
         return PayArgs.model_validate(self.pay.jsapi_pay_args(prepay_id))
@@ -273,15 +316,19 @@ class PaymentService:
         for _ in range(CHANGE_ATTEMPTS):
             doc = await self.orders.get(reported.out_trade_no)
             if doc is None:
-                log.error("payment for an unknown order",
-                          extra={"order_id": reported.out_trade_no})
+                log.error("payment for an unknown order", extra={"order_id": reported.out_trade_no})
                 return None
             if not can_move(doc["state"], "paid"):
                 return doc  # a duplicate, or late: never reopens anything
             if reported.amount_fen != doc["amount_fen"]:
-                log.error("paid amount differs from the order", extra={
-                    "order_id": doc["_id"], "paid": reported.amount_fen,
-                    "expected": doc["amount_fen"]})
+                log.error(
+                    "paid amount differs from the order",
+                    extra={
+                        "order_id": doc["_id"],
+                        "paid": reported.amount_fen,
+                        "expected": doc["amount_fen"],
+                    },
+                )
             now = self.clock()
             fields = paid_fields(doc, reported.transaction_id, reported.success_time or now, now)
             after = {**doc, **fields, "state": "paid"}
@@ -289,8 +336,7 @@ class PaymentService:
             changed = await self.orders.change(doc, with_outbox({"$set": fields}, event))
             if changed is not None:
                 self.faults.point("paid.after_write")
-                log.info("order paid", extra={"order_id": doc["_id"],
-                                              "state": changed["state"]})
+                log.info("order paid", extra={"order_id": doc["_id"], "state": changed["state"]})
                 self.outcomes.inc("paid")
                 await self.outbox.publish_committed(self.orders.collection, doc["_id"], [event])
                 return changed
@@ -310,40 +356,58 @@ class PaymentService:
             now = self.clock()
             if reported.status == "SUCCESS":
                 fields: Document = {
-                    "state": "refunded", "refund_due": False, "updated_at": now,
-                    "refund": {**refund, "status": "succeeded",
-                               "refund_id": reported.refund_id,
-                               "succeeded_at": reported.success_time or now}}
+                    "state": "refunded",
+                    "refund_due": False,
+                    "updated_at": now,
+                    "refund": {
+                        **refund,
+                        "status": "succeeded",
+                        "refund_id": reported.refund_id,
+                        "succeeded_at": reported.success_time or now,
+                    },
+                }
                 after = {**doc, **fields}
-                event = self._event("payment.refunded", after, {
-                    "payment": order_event_data(after),
-                    "refund": {"out_refund_no": refund["out_refund_no"],
-                               "amount_cents": refund["amount_fen"],
-                               "reason": refund["reason"]}})
+                event = self._event(
+                    "payment.refunded",
+                    after,
+                    {
+                        "payment": order_event_data(after),
+                        "refund": {
+                            "out_refund_no": refund["out_refund_no"],
+                            "amount_cents": refund["amount_fen"],
+                            "reason": refund["reason"],
+                        },
+                    },
+                )
                 changed = await self.orders.change(doc, with_outbox({"$set": fields}, event))
                 if changed is not None:
                     log.info("order refunded", extra={"order_id": doc["_id"]})
                     self.outcomes.inc("refunded")
-                    await self.outbox.publish_committed(self.orders.collection, doc["_id"],
-                                                        [event])
+                    await self.outbox.publish_committed(self.orders.collection, doc["_id"], [event])
                     return changed
                 continue
             wait = self.pace.retry if reported.status != "PROCESSING" else self.pace.retry / 3
             if reported.status == "CLOSED":  # the money stayed with us: a new refund
                 attempt = int(refund.get("attempt", 0)) + 1
-                retried = {k: v for k, v in refund.items()
-                           if k not in ("refund_id", "wechat_status")}
-                retried |= {"attempt": attempt,
-                            "out_refund_no": refund_no_for(doc["_id"], attempt)}
+                retried = {
+                    k: v for k, v in refund.items() if k not in ("refund_id", "wechat_status")
+                }
+                retried |= {"attempt": attempt, "out_refund_no": refund_no_for(doc["_id"], attempt)}
             else:
-                retried = {**refund, "refund_id": reported.refund_id,
-                           "wechat_status": reported.status}
-            changed = await self.orders.change(doc, {"$set": {
-                "refund": retried, "refund_due": True, "next_refund_at": now + wait}})
+                retried = {
+                    **refund,
+                    "refund_id": reported.refund_id,
+                    "wechat_status": reported.status,
+                }
+            changed = await self.orders.change(
+                doc, {"$set": {"refund": retried, "refund_due": True, "next_refund_at": now + wait}}
+            )
             if changed is not None:
                 if reported.status in ("ABNORMAL", "CLOSED"):
-                    log.warning("refund not done, retried", extra={
-                        "order_id": doc["_id"], "status": reported.status})
+                    log.warning(
+                        "refund not done, retried",
+                        extra={"order_id": doc["_id"], "status": reported.status},
+                    )
                 return changed
         raise ServiceUnavailable("order busy")
 
@@ -356,20 +420,33 @@ class PaymentService:
         received = [d for d in docs if d["state"] in ("paid", "refunding", "refunded")]
         refunded = sum(d["amount_fen"] for d in docs if d["state"] == "refunded")
         paid = sum(d["amount_fen"] for d in received)
-        return PaymentList(date=day, items=items, totals=PaymentTotals(
-            orders=len(docs), paid_cents=paid, refunded_cents=refunded,
-            net_cents=paid - refunded))
+        return PaymentList(
+            date=day,
+            items=items,
+            totals=PaymentTotals(
+                orders=len(docs),
+                paid_cents=paid,
+                refunded_cents=refunded,
+                net_cents=paid - refunded,
+            ),
+        )
 
     def _event(self, type_: str, doc: Document, data: Document) -> EventEnvelope:
-        return typed_event(type_, doc["hospital_id"], EVENT_DATA[type_].model_validate(data),
-                           at=self.clock())
+        return typed_event(
+            type_, doc["hospital_id"], EVENT_DATA[type_].model_validate(data), at=self.clock()
+        )
 
 
 def facts_of(data: AppointmentData, hospital_id: str) -> OrderFacts:
     assert data.payment is not None and data.pay_by is not None
-    return OrderFacts(data.id, hospital_id, data.user_id, data.payment.amount_cents,
-                      dt.datetime.fromisoformat(data.pay_by),
-                      description_of(data.department.name, data.doctor.name))
+    return OrderFacts(
+        data.id,
+        hospital_id,
+        data.user_id,
+        data.payment.amount_cents,
+        dt.datetime.fromisoformat(data.pay_by),
+        description_of(data.department.name, data.doctor.name),
+    )
 
 
 def _out_of_time() -> bool:
@@ -386,14 +463,22 @@ def _iso(value: Any) -> str | None:
 def order_entry(doc: Document) -> OrderEntry:
     refund = doc.get("refund")
     return OrderEntry(
-        order_id=doc["_id"], appointment_id=doc["appointment_id"],
-        amount_cents=doc["amount_fen"], status=doc["state"],
-        created_at=_iso(doc["created_at"]) or "", pay_by=_iso(doc["pay_by"]) or "",
-        transaction_id=doc.get("transaction_id"), paid_at=_iso(doc.get("paid_at")),
-        refund=RefundEntry(out_refund_no=refund["out_refund_no"],
-                           amount_cents=refund["amount_fen"], status=refund["status"],
-                           reason=refund["reason"],
-                           requested_at=_iso(refund["requested_at"]) or "",
-                           succeeded_at=_iso(refund.get("succeeded_at")))
-        if refund else None)
-
+        order_id=doc["_id"],
+        appointment_id=doc["appointment_id"],
+        amount_cents=doc["amount_fen"],
+        status=doc["state"],
+        created_at=_iso(doc["created_at"]) or "",
+        pay_by=_iso(doc["pay_by"]) or "",
+        transaction_id=doc.get("transaction_id"),
+        paid_at=_iso(doc.get("paid_at")),
+        refund=RefundEntry(
+            out_refund_no=refund["out_refund_no"],
+            amount_cents=refund["amount_fen"],
+            status=refund["status"],
+            reason=refund["reason"],
+            requested_at=_iso(refund["requested_at"]) or "",
+            succeeded_at=_iso(refund.get("succeeded_at")),
+        )
+        if refund
+        else None,
+    )

@@ -44,8 +44,9 @@ def plausible_date(value: dt.date) -> dt.date:
     """A date a booking system can mean: `9999-12-31` passes ISO parsing and then
     overflows every `date + timedelta` behind it."""
     if not EARLIEST_DATE <= value <= LATEST_DATE:
-        raise ValueError("日期应在 2000-01-01 至 2099-12-31 之间 / date must be within "
-                         "2000-01-01 … 2099-12-31")
+        raise ValueError(
+            "日期应在 2000-01-01 至 2099-12-31 之间 / date must be within 2000-01-01 … 2099-12-31"
+        )
     return value
 
 
@@ -71,8 +72,9 @@ PlausibleDate = Annotated[dt.date, BeforeValidator(iso_date_text), AfterValidato
 
 # An opaque page cursor: printable ASCII only, so a service decoding it never meets "²"
 # (which `str.isdigit` accepts and `int` refuses) or other look-alike digits.
-Cursor = Annotated[str, StringConstraints(min_length=1, max_length=200,
-                                          pattern=r"^[A-Za-z0-9_.:|=-]+$")]
+Cursor = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:|=-]+$")
+]
 
 
 class Contract(BaseModel):

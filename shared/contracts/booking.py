@@ -11,11 +11,13 @@ from shared.contracts.base import Contract, Cursor, PlausibleDate, Reply
 from shared.contracts.catalog import Id, PersonRef, Session
 from shared.contracts.payment import AppointmentPayment, AppointmentRefund
 
-AppointmentStatus = Literal["pending_payment", "booked", "checked_in", "completed",
-                            "cancelled", "no_show"]
+AppointmentStatus = Literal[
+    "pending_payment", "booked", "checked_in", "completed", "cancelled", "no_show"
+]
 # what a patient can see: also `pending` while a release lottery has not been drawn yet
-VisibleStatus = Literal["pending", "pending_payment", "booked", "checked_in", "completed",
-                        "cancelled", "no_show"]
+VisibleStatus = Literal[
+    "pending", "pending_payment", "booked", "checked_in", "completed", "cancelled", "no_show"
+]
 IdempotencyKey = Annotated[
     str, StringConstraints(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
 ]
@@ -213,8 +215,10 @@ class WaitlistJoin(Contract):
     @model_validator(mode="after")
     def _target_and_range(self) -> WaitlistJoin:
         if (self.doctor_id is None) == (self.department_id is None):
-            raise ValueError("doctor_id 与 department_id 须且只须给出一个 / "
-                             "give exactly one of doctor_id and department_id")
+            raise ValueError(
+                "doctor_id 与 department_id 须且只须给出一个 / "
+                "give exactly one of doctor_id and department_id"
+            )
         if self.date_to < self.date_from:
             raise ValueError("date_to 不能早于 date_from / date_to before date_from")
         if (self.date_to - self.date_from).days > 31:

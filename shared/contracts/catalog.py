@@ -17,8 +17,9 @@ PaymentMode = Literal["none", "required"]  # 挂号费 collected with WeChat Pay
 ScheduleStatus = Literal["not_released", "open", "full", "closed", "stopped"]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60),
-                 VisibleText]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60), VisibleText
+]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 
 
@@ -127,8 +128,9 @@ class DepartmentTree(Reply):
     items: list[Department]
 
 
-DoctorTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30),
-                        VisibleText]
+DoctorTitle = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30), VisibleText
+]
 Fee = Annotated[int, Field(ge=0, le=10_000_000)]
 
 
@@ -339,4 +341,3 @@ class ScheduleRange(Contract):
 
     from_: PlausibleDate | None = Field(default=None, alias="from")
     to: PlausibleDate | None = None
-

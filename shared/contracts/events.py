@@ -238,16 +238,23 @@ EVENT_DATA: dict[str, type[BaseModel]] = {
 }
 
 
-def typed_event(event_type: str, hospital_id: str, data: BaseModel, *,
-                at: dt.datetime | None = None, keep_none: bool = False) -> EventEnvelope:
+def typed_event(
+    event_type: str,
+    hospital_id: str,
+    data: BaseModel,
+    *,
+    at: dt.datetime | None = None,
+    keep_none: bool = False,
+) -> EventEnvelope:
     """A new event whose data is its type's model (`EVENT_DATA`): a publisher cannot send a
     shape its consumers and the event catalogue do not know. Absent (None) fields are left
     out unless `keep_none` (rules, where None is a value)."""
     expected = EVENT_DATA[event_type]
     if type(data) is not expected:
         raise TypeError(f"{event_type} carries {expected.__name__}, not {type(data).__name__}")
-    return new_event(event_type, hospital_id,
-                     data.model_dump(mode="json", exclude_none=not keep_none), at=at)
+    return new_event(
+        event_type, hospital_id, data.model_dump(mode="json", exclude_none=not keep_none), at=at
+    )
 
 
 # the types a hospital receives (the others stay inside guahao)

@@ -131,7 +131,8 @@ class Identifier(FhirModel):
 
 class HumanName(FhirModel):
     use: Literal["usual", "official", "temp", "nickname", "anonymous", "old", "maiden"] | None = (
-        None)
+        None
+    )
     text: str | None = None
     family: str | None = None
     given: list[str] | None = None
@@ -215,8 +216,17 @@ class FhirSlot(FhirModel):
 
 
 AppointmentStatusCode = Literal[
-    "proposed", "pending", "booked", "arrived", "fulfilled", "cancelled", "noshow",
-    "entered-in-error", "checked-in", "waitlist"]
+    "proposed",
+    "pending",
+    "booked",
+    "arrived",
+    "fulfilled",
+    "cancelled",
+    "noshow",
+    "entered-in-error",
+    "checked-in",
+    "waitlist",
+]
 
 
 class AppointmentParticipant(FhirModel):
@@ -291,14 +301,24 @@ class OperationOutcome(FhirModel):
 
 class CapabilitySearchParam(FhirModel):
     name: str
-    type: Literal["number", "date", "string", "token", "reference", "composite", "quantity",
-                  "uri", "special"]
+    type: Literal[
+        "number", "date", "string", "token", "reference", "composite", "quantity", "uri", "special"
+    ]
     documentation: str | None = None
 
 
 class CapabilityInteraction(FhirModel):
-    code: Literal["read", "vread", "update", "patch", "delete", "history-instance",
-                  "history-type", "create", "search-type"]
+    code: Literal[
+        "read",
+        "vread",
+        "update",
+        "patch",
+        "delete",
+        "history-instance",
+        "history-type",
+        "create",
+        "search-type",
+    ]
     documentation: str | None = None
 
 
@@ -352,28 +372,47 @@ class SearchParameter:
 SEARCH_PARAMETERS: dict[CatalogResourceType, tuple[SearchParameter, ...]] = {
     "Practitioner": (
         SearchParameter("_id", "token", "logical id; comma-separated ids match any"),
-        SearchParameter("name", "string", "the name starts with this (case-insensitive); "
-                        ":contains and :exact supported", ("contains", "exact")),
+        SearchParameter(
+            "name",
+            "string",
+            "the name starts with this (case-insensitive); :contains and :exact supported",
+            ("contains", "exact"),
+        ),
     ),
     "Location": (
         SearchParameter("_id", "token", "logical id; comma-separated ids match any"),
-        SearchParameter("name", "string", "the name starts with this (case-insensitive); "
-                        ":contains and :exact supported", ("contains", "exact")),
+        SearchParameter(
+            "name",
+            "string",
+            "the name starts with this (case-insensitive); :contains and :exact supported",
+            ("contains", "exact"),
+        ),
     ),
     "Schedule": (
         SearchParameter("_id", "token", "logical id; comma-separated ids match any"),
         SearchParameter("actor", "reference", "Practitioner/{id} or Location/{id}"),
-        SearchParameter("date", "date", "planningHorizon, with the prefixes eq ne gt lt ge "
-                        "le sa eb; repeat the parameter for a range"),
+        SearchParameter(
+            "date",
+            "date",
+            "planningHorizon, with the prefixes eq ne gt lt ge "
+            "le sa eb; repeat the parameter for a range",
+        ),
         SearchParameter("active", "token", "true: not stopped (停诊); false: stopped"),
     ),
     "Slot": (
         SearchParameter("_id", "token", "logical id; comma-separated ids match any"),
         SearchParameter("schedule", "reference", "Schedule/{id}"),
-        SearchParameter("schedule.actor", "reference", "chained: the schedule's "
-                        "Practitioner/{id} or Location/{id}"),
-        SearchParameter("start", "date", "slot start, with the prefixes eq ne gt lt ge le sa "
-                        "eb; repeat the parameter for a range (start=ge…&start=lt…)"),
+        SearchParameter(
+            "schedule.actor",
+            "reference",
+            "chained: the schedule's Practitioner/{id} or Location/{id}",
+        ),
+        SearchParameter(
+            "start",
+            "date",
+            "slot start, with the prefixes eq ne gt lt ge le sa "
+            "eb; repeat the parameter for a range (start=ge…&start=lt…)",
+        ),
         SearchParameter("status", "token", "free | busy | busy-unavailable (comma: any of)"),
     ),
 }
@@ -388,8 +427,10 @@ DEFAULT_COUNT = 100
 
 # --- RPC contracts ------------------------------------------------------------------------
 
-QueryPair = tuple[Annotated[str, StringConstraints(max_length=64)],
-                  Annotated[str, StringConstraints(max_length=512)]]
+QueryPair = tuple[
+    Annotated[str, StringConstraints(max_length=64)],
+    Annotated[str, StringConstraints(max_length=512)],
+]
 
 
 class FhirRead(Contract):

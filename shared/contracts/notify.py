@@ -11,18 +11,25 @@ from shared.contracts.base import Contract, Reply
 from shared.contracts.catalog import Id
 
 NotificationKind = Literal[
-    "booking_confirmed", "appointment_cancelled", "appointment_moved", "visit_reminder",
-    "waitlist_promoted", "queue_near",
+    "booking_confirmed",
+    "appointment_cancelled",
+    "appointment_moved",
+    "visit_reminder",
+    "waitlist_promoted",
+    "queue_near",
 ]
 SubscribeResult = Literal["accept", "reject", "ban", "filter"]
-TemplateId = Annotated[str, StringConstraints(min_length=1, max_length=128,
-                                              pattern=r"^[A-Za-z0-9_-]+$")]
-EventPattern = Annotated[str, StringConstraints(min_length=1, max_length=100,
-                                                pattern=r"^[a-z0-9_.*?]+$")]
+TemplateId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+]
+EventPattern = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9_.*?]+$")
+]
 DeliveryStatus = Literal["pending", "in_flight", "delivered", "failed"]
 
 
 # ---- subscribe messages -----------------------------------------------------------------
+
 
 class SubscriptionResults(Contract):
     """`POST /subscriptions`: the result object of `wx.requestSubscribeMessage` (without
@@ -61,6 +68,7 @@ class UserOpenid(Reply):
 
 
 # ---- hospital webhooks ------------------------------------------------------------------
+
 
 class WebhookCreate(Contract):
     """`POST /admin/hospitals/{hospital_id}/webhooks`."""

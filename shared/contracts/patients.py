@@ -33,13 +33,16 @@ PersonName = Annotated[
     str,
     BeforeValidator(_nfkc),
     StringConstraints(
-        strip_whitespace=True, min_length=2, max_length=30,
+        strip_whitespace=True,
+        min_length=2,
+        max_length=30,
         pattern=r"^[\u4e00-\u9fffA-Za-z·•. ]+$",
     ),
     VisibleText,
 ]
-MobilePhone = Annotated[str, StringConstraints(min_length=11, max_length=11),
-                        AfterValidator(_valid_mobile_phone)]
+MobilePhone = Annotated[
+    str, StringConstraints(min_length=11, max_length=11), AfterValidator(_valid_mobile_phone)
+]
 
 
 class PatientCreate(Contract):

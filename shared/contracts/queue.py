@@ -12,14 +12,16 @@ from shared.contracts.booking import Appointment
 from shared.contracts.catalog import Id
 
 # a consulting room as the desk names it (`3诊室`, `A-12`); the default room is "1"
-Room = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20),
-                 VisibleText]
+Room = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20), VisibleText
+]
 DEFAULT_ROOM = "1"
 # where a checked-in appointment is in its session's queue
 QueueState = Literal["waiting", "called", "skipped", "done"]
 # what the patient endpoint answers (an appointment not in the queue says why)
-PatientQueueStatus = Literal["not_checked_in", "waiting", "called", "skipped", "done",
-                             "cancelled", "no_show"]
+PatientQueueStatus = Literal[
+    "not_checked_in", "waiting", "called", "skipped", "done", "cancelled", "no_show"
+]
 
 
 class QueueRef(Contract):

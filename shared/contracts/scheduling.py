@@ -142,7 +142,8 @@ def check_template(fields: TemplateFields) -> dict[str, str]:
         problems["end"] = "结束时间须晚于开始时间 / end must be after start"
     elif (end - start) % fields.slice_minutes:
         problems["slice_minutes"] = (
-            f"时段长度须整除出诊时长 {end - start} 分钟 / slices must divide the session")
+            f"时段长度须整除出诊时长 {end - start} 分钟 / slices must divide the session"
+        )
     elif (end - start) // fields.slice_minutes > 48:
         problems["slice_minutes"] = "每个出诊最多48个时段 / at most 48 slices"
     if fields.valid_to is not None and fields.valid_to < fields.valid_from:
@@ -276,8 +277,9 @@ class PreviewSlot(Reply):
     capacity: int
 
 
-PreviewAction = Literal["create", "keep", "replace", "remove", "kept_booked", "kept_manual",
-                        "kept_stopped"]
+PreviewAction = Literal[
+    "create", "keep", "replace", "remove", "kept_booked", "kept_manual", "kept_stopped"
+]
 
 
 class PreviewSession(Reply):

@@ -27,8 +27,14 @@ Listener = Callable[[EventEnvelope], Awaitable[None]]
 class BroadcastListener:
     """Hears `bindings` on `guahao.events` in this process (every replica, each once)."""
 
-    def __init__(self, connection: AbstractRobustConnection, service: str, purpose: str,
-                 bindings: list[str], listener: Listener) -> None:
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        service: str,
+        purpose: str,
+        bindings: list[str],
+        listener: Listener,
+    ) -> None:
         self.queue_name = f"evt.{service}.{purpose}.{uuid.uuid4().hex[:12]}"
         self.connection = connection
         self.bindings = bindings
@@ -38,8 +44,7 @@ class BroadcastListener:
     async def start(self) -> None:
         self._channel = await self.connection.channel()
         exchange = await declare_events_exchange(self._channel)
-        queue = await self._channel.declare_queue(self.queue_name, exclusive=True,
-                                                  auto_delete=True)
+        queue = await self._channel.declare_queue(self.queue_name, exclusive=True, auto_delete=True)
         for binding in self.bindings:
             await queue.bind(exchange, binding)
         await queue.consume(self._hear, no_ack=True)

@@ -38,8 +38,14 @@ def broker_urls(urls: str | Sequence[str]) -> list[str]:
 class FailoverConnection(RobustConnection):
     """A robust connection that cycles through the nodes of a cluster on reconnect."""
 
-    def __init__(self, url: URL, loop: asyncio.AbstractEventLoop | None = None, *,
-                 nodes: Sequence[URL] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        url: URL,
+        loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        nodes: Sequence[URL] = (),
+        **kwargs: Any,
+    ) -> None:
         self._nodes: list[URL] = list(nodes) or [URL(url)]
         self._node = self._nodes.index(URL(url)) if URL(url) in self._nodes else 0
         super().__init__(URL(url), loop, **kwargs)
@@ -62,8 +68,10 @@ class FailoverConnection(RobustConnection):
         if self._attempts > 1 and len(self._nodes) > 1:  # the first attempt: the given node
             self._node = (self._node + 1) % len(self._nodes)
             self.url = self._nodes[self._node]
-            log.warning("broker connection moves to another node",
-                        extra={"node": f"{self.url.host}:{self.url.port}"})
+            log.warning(
+                "broker connection moves to another node",
+                extra={"node": f"{self.url.host}:{self.url.port}"},
+            )
 
     async def _on_connected(self) -> None:
         """Restore channels, queues and consumers, within RESTORE_TIMEOUT: a restore that
@@ -99,8 +107,12 @@ async def connect_broker(urls: str | Sequence[str], *, name: str) -> AbstractRob
     error: BaseException | None = None
     for first in nodes:
         connection = FailoverConnection(
-            first, nodes=nodes, reconnect_interval=RECONNECT_INTERVAL, fail_fast="true",
-            client_properties={"connection_name": name})
+            first,
+            nodes=nodes,
+            reconnect_interval=RECONNECT_INTERVAL,
+            fail_fast="true",
+            client_properties={"connection_name": name},
+        )
         try:
             await connection.connect(timeout=CONNECT_TIMEOUT)
             return connection
@@ -108,7 +120,9 @@ async def connect_broker(urls: str | Sequence[str], *, name: str) -> AbstractRob
             error = exc
             await connection.close()
             if len(nodes) > 1:
-                log.warning("broker node not reachable, trying the next",
-                            extra={"node": f"{first.host}:{first.port}", "error": repr(exc)})
+                log.warning(
+                    "broker node not reachable, trying the next",
+                    extra={"node": f"{first.host}:{first.port}", "error": repr(exc)},
+                )
     assert error is not None
     raise error

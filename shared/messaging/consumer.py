@@ -44,7 +44,11 @@ EventHandler = Callable[[EventEnvelope], Awaitable[None]]
 
 # ConnectionFailure covers AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError.
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
-    ConnectionFailure, WaitQueueTimeoutError, AMQPError, ConnectionError, ServiceUnavailable,
+    ConnectionFailure,
+    WaitQueueTimeoutError,
+    AMQPError,
+    ConnectionError,
+    ServiceUnavailable,
 )
 
 Claim = Literal["claimed", "done", "busy"]
@@ -80,13 +84,15 @@ class ProcessedEvents:
         until = now + dt.timedelta(seconds=lease)
         try:
             await self.collection.insert_one(
-                {"_id": key, "state": "claimed", "holder": holder, "until": until, "at": now})
+                {"_id": key, "state": "claimed", "holder": holder, "until": until, "at": now}
+            )
             return "claimed"
         except DuplicateKeyError:
             pass
         taken = await self.collection.find_one_and_update(
             {"$and": [{"_id": key}, {"state": "claimed"}, {"until": {"$lt": now}}]},
-            {"$set": {"holder": holder, "until": until, "at": now}})
+            {"$set": {"holder": holder, "until": until, "at": now}},
+        )
         if taken is not None:
             log.info("stale claim taken over", extra={"key": key, "from": taken.get("holder")})
             return "claimed"
@@ -100,12 +106,14 @@ class ProcessedEvents:
         """Mark the event handled (only while `holder` still holds the claim)."""
         await self.collection.update_one(
             {"$and": [{"_id": key}, {"holder": holder}]},
-            {"$set": {"state": "done", "at": dt.datetime.now(dt.UTC)}, "$unset": {"until": ""}})
+            {"$set": {"state": "done", "at": dt.datetime.now(dt.UTC)}, "$unset": {"until": ""}},
+        )
 
     async def release(self, key: str, holder: str) -> None:
         """Give the claim up after a failed handler, so the retry can take it at once."""
         await self.collection.delete_one(
-            {"$and": [{"_id": key}, {"holder": holder}, {"state": "claimed"}]})
+            {"$and": [{"_id": key}, {"holder": holder}, {"state": "claimed"}]}
+        )
 
 
 class EventConsumer(DrainingConsumer):
@@ -143,14 +151,19 @@ class EventConsumer(DrainingConsumer):
         self.infra_backoff_max = infra_backoff_max
         registry = metrics or Registry()
         self._consumed = registry.counter(
-            "guahao_events_consumed_total", "Events taken from a queue, by outcome.",
-            ("queue", "outcome"))
+            "guahao_events_consumed_total",
+            "Events taken from a queue, by outcome.",
+            ("queue", "outcome"),
+        )
         self._dead = registry.counter(
-            "guahao_dead_lettered_total", "Events moved to a dead-letter queue.", ("queue",))
+            "guahao_dead_lettered_total", "Events moved to a dead-letter queue.", ("queue",)
+        )
         self._lag = registry.histogram(
             "guahao_event_lag_seconds",
-            "From an event's occurrence to the start of its handling, by queue.", ("queue",),
-            buckets=LAG_BUCKETS)
+            "From an event's occurrence to the start of its handling, by queue.",
+            ("queue",),
+            buckets=LAG_BUCKETS,
+        )
         self._channel: AbstractChannel | None = None
         super().__init__()
 
@@ -165,18 +178,30 @@ class EventConsumer(DrainingConsumer):
         await declare_durable(self.connection, channel, dlq, QUORUM)
         # quorum: replicated on a cluster; the delivery limit dead-letters a message that
         # keeps killing its consumer before it can be acknowledged
-        queue = await declare_durable(self.connection, channel, self.queue_name, {
-            **QUORUM, "x-delivery-limit": self.delivery_limit,
-            "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq,
-        })
+        queue = await declare_durable(
+            self.connection,
+            channel,
+            self.queue_name,
+            {
+                **QUORUM,
+                "x-delivery-limit": self.delivery_limit,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": dlq,
+            },
+        )
         for pattern in self.bindings:
             await queue.bind(exchange, routing_key=pattern)
-        await declare_durable(self.connection, channel, f"{self.queue_name}.retry", {
-            **QUORUM,
-            "x-message-ttl": int(self.retry_delay * 1000),
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": self.queue_name,
-        })
+        await declare_durable(
+            self.connection,
+            channel,
+            f"{self.queue_name}.retry",
+            {
+                **QUORUM,
+                "x-message-ttl": int(self.retry_delay * 1000),
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": self.queue_name,
+            },
+        )
         self._channel = channel
         await self._consume(queue, self._handle)
         log.info("consuming", extra={"queue": self.queue_name, "bindings": self.bindings})
@@ -194,31 +219,39 @@ class EventConsumer(DrainingConsumer):
         try:
             # the handling continues the trace of the request that caused the event
             with tracer.start_as_current_span(
-                    f"{event.type} process", context=extract(message.headers),
-                    kind=SpanKind.CONSUMER, record_exception=False,
-                    set_status_on_exception=False,
-                    attributes={**event_attributes(event),
-                                "messaging.destination.name": self.queue_name}):
+                f"{event.type} process",
+                context=extract(message.headers),
+                kind=SpanKind.CONSUMER,
+                record_exception=False,
+                set_status_on_exception=False,
+                attributes={
+                    **event_attributes(event),
+                    "messaging.destination.name": self.queue_name,
+                },
+            ):
                 await self._handle_event(message, event)
         finally:
             request_id_var.reset(token)
 
-    async def _handle_event(self, message: AbstractIncomingMessage, event: EventEnvelope
-                            ) -> None:
+    async def _handle_event(self, message: AbstractIncomingMessage, event: EventEnvelope) -> None:
         key = f"{self.queue_name}:{event.id}"
         holder = uuid.uuid4().hex
         claimed = False
         try:
-            claim = ("free" if self.processed is None
-                     else await self.processed.claim(key, holder, self.claim_lease))
+            claim = (
+                "free"
+                if self.processed is None
+                else await self.processed.claim(key, holder, self.claim_lease)
+            )
             if claim == "done":
                 log.debug("duplicate event skipped", extra={"event_id": event.id})
                 self._consumed.inc(self.queue_name, "duplicate")
                 await message.ack()
                 return
             if claim == "busy":
-                log.debug("event held by another delivery, retried later",
-                          extra={"event_id": event.id})
+                log.debug(
+                    "event held by another delivery, retried later", extra={"event_id": event.id}
+                )
                 self._consumed.inc(self.queue_name, "busy")
                 await self._forward(message, f"{self.queue_name}.retry", self._attempts(message))
                 return
@@ -269,30 +302,45 @@ class EventConsumer(DrainingConsumer):
         outages = self._attempts(message, "x-infra-retries")
         delay = min(self.infra_backoff * 2 ** min(outages, 16), self.infra_backoff_max)
         self._consumed.inc(self.queue_name, "infra_retried")
-        log.warning("infrastructure error, event retried without counting", exc_info=True,
-                    extra={"event_id": event.id, "outages": outages + 1, "delay": delay})
+        log.warning(
+            "infrastructure error, event retried without counting",
+            exc_info=True,
+            extra={"event_id": event.id, "outages": outages + 1, "delay": delay},
+        )
         await asyncio.sleep(delay)
-        await self._forward(message, f"{self.queue_name}.retry", self._attempts(message),
-                            infra_retries=outages + 1)
+        await self._forward(
+            message, f"{self.queue_name}.retry", self._attempts(message), infra_retries=outages + 1
+        )
 
     async def _retry_or_dead_letter(
         self, message: AbstractIncomingMessage, event: EventEnvelope
     ) -> None:
         attempts = self._attempts(message) + 1
         if attempts >= self.max_attempts:
-            log.exception("event dead-lettered",
-                          extra={"event_id": event.id, "type": event.type, "attempts": attempts})
+            log.exception(
+                "event dead-lettered",
+                extra={"event_id": event.id, "type": event.type, "attempts": attempts},
+            )
             self._dead.inc(self.queue_name)
             self._consumed.inc(self.queue_name, "dead_lettered")
             await self._forward(message, f"{self.queue_name}.dlq", attempts)
         else:
             self._consumed.inc(self.queue_name, "retried")
-            log.warning("event handler failed, will retry", exc_info=True,
-                        extra={"event_id": event.id, "attempts": attempts})
+            log.warning(
+                "event handler failed, will retry",
+                exc_info=True,
+                extra={"event_id": event.id, "attempts": attempts},
+            )
             await self._forward(message, f"{self.queue_name}.retry", attempts)
 
-    async def _forward(self, message: AbstractIncomingMessage, queue: str, attempts: int, *,
-                       infra_retries: int | None = None) -> None:
+    async def _forward(
+        self,
+        message: AbstractIncomingMessage,
+        queue: str,
+        attempts: int,
+        *,
+        infra_retries: int | None = None,
+    ) -> None:
         """Republish (confirmed) to the retry or dead-letter queue, then ack the original."""
         assert self._channel is not None
         headers = dict(message.headers or {})

@@ -70,7 +70,11 @@ class EventEnvelope(BaseModel):
 
 
 def new_event(
-    type: str, hospital_id: str, data: dict[str, Any], *, at: dt.datetime | None = None,
+    type: str,
+    hospital_id: str,
+    data: dict[str, Any],
+    *,
+    at: dt.datetime | None = None,
     actor: Caller | None = None,
 ) -> EventEnvelope:
     """A new event with a fresh id, stamped in hospital-local time.
@@ -88,7 +92,8 @@ def new_event(
         hospital_id=hospital_id,
         data=data,
         actor=Actor(id=caller.user_id, role=caller.role)
-        if caller is not None and caller.is_staff else None,
+        if caller is not None and caller.is_staff
+        else None,
     )
 
 
@@ -108,8 +113,8 @@ class EventPublisher:
     ) -> None:
         self.connection = connection
         self._published = (metrics or Registry()).counter(
-            "guahao_events_published_total", "Events confirmed by the broker, by type.",
-            ("type",))
+            "guahao_events_published_total", "Events confirmed by the broker, by type.", ("type",)
+        )
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
 
@@ -124,9 +129,10 @@ class EventPublisher:
             await self.start()
         assert self._exchange is not None
         with tracer.start_as_current_span(
-                f"{event.type} publish", kind=SpanKind.PRODUCER,
-                attributes={**event_attributes(event),
-                            "messaging.destination.name": EVENTS_EXCHANGE}):
+            f"{event.type} publish",
+            kind=SpanKind.PRODUCER,
+            attributes={**event_attributes(event), "messaging.destination.name": EVENTS_EXCHANGE},
+        ):
             headers: dict[str, Any] = {}
             inject(headers)  # the consumer's span continues this trace
             try:
@@ -150,8 +156,10 @@ class EventPublisher:
                 # leader was being elected can keep refusing or losing publishes; the next
                 # publish gets a new one
                 channel, self._channel, self._exchange = self._channel, None, None
-                log.warning("event not confirmed: publishing channel recycled",
-                            extra={"event_id": event.id, "error": repr(exc)})
+                log.warning(
+                    "event not confirmed: publishing channel recycled",
+                    extra={"event_id": event.id, "error": repr(exc)},
+                )
                 if channel is not None:
                     with contextlib.suppress(Exception):
                         async with asyncio.timeout(2):

@@ -100,8 +100,14 @@ def _text(value: Any) -> str:
 class RpcIdentity:
     """Signs this process's requests as `service` and verifies the requests it serves."""
 
-    def __init__(self, service: str, keys: RpcKeys, *,
-                 clock: Callable[[], float] = time.time, replay_memory: int = 100_000) -> None:
+    def __init__(
+        self,
+        service: str,
+        keys: RpcKeys,
+        *,
+        clock: Callable[[], float] = time.time,
+        replay_memory: int = 100_000,
+    ) -> None:
         self.service = service
         self._keys = keys
         self._clock = clock
@@ -112,18 +118,32 @@ class RpcIdentity:
     def from_settings(cls, service: str, settings: Settings) -> RpcIdentity:
         return cls(service, load_rpc_keys(settings))
 
-    def sign(self, target: str, method: str, correlation_id: str,
-             headers: Mapping[str, Any], body: bytes) -> dict[str, str]:
+    def sign(
+        self, target: str, method: str, correlation_id: str, headers: Mapping[str, Any], body: bytes
+    ) -> dict[str, str]:
         """The headers to add to a request for `target.method` (which already carries its
         `x-deadline` and, on behalf of a user, `x-caller`)."""
-        payload = _payload(self.service, target, method, correlation_id,
-                           _text(headers.get(DEADLINE_HEADER)), _text(headers.get(CALLER_HEADER)),
-                           body)
-        return {SERVICE_HEADER: self.service,
-                SIGNATURE_HEADER: _mac(self._keys.signing, payload)}
+        payload = _payload(
+            self.service,
+            target,
+            method,
+            correlation_id,
+            _text(headers.get(DEADLINE_HEADER)),
+            _text(headers.get(CALLER_HEADER)),
+            body,
+        )
+        return {SERVICE_HEADER: self.service, SIGNATURE_HEADER: _mac(self._keys.signing, payload)}
 
-    def verify(self, target: str, method: str, correlation_id: str,
-               headers: Mapping[str, Any], body: bytes, *, redelivered: bool = False) -> str:
+    def verify(
+        self,
+        target: str,
+        method: str,
+        correlation_id: str,
+        headers: Mapping[str, Any],
+        body: bytes,
+        *,
+        redelivered: bool = False,
+    ) -> str:
         """The signing process kind of a request served as `target.method`; raises
         RefusedRequest when it is not a genuine, fresh request of this deployment.
 
@@ -138,10 +158,18 @@ class RpcIdentity:
             raise RefusedRequest("unsigned")
         if not isinstance(deadline_raw, int) or not correlation_id:
             raise RefusedRequest("malformed")
-        payload = _payload(sender, target, method, correlation_id, str(deadline_raw),
-                           _text(headers.get(CALLER_HEADER)), body)
-        if not any(hmac.compare_digest(signature, _mac(key, payload))
-                   for key in self._keys.verifying):
+        payload = _payload(
+            sender,
+            target,
+            method,
+            correlation_id,
+            str(deadline_raw),
+            _text(headers.get(CALLER_HEADER)),
+            body,
+        )
+        if not any(
+            hmac.compare_digest(signature, _mac(key, payload)) for key in self._keys.verifying
+        ):
             raise RefusedRequest("bad_signature")
         now = self._clock()
         deadline = deadline_raw / 1000
@@ -150,8 +178,9 @@ class RpcIdentity:
         self._remember(correlation_id, deadline, now, redelivered)
         return sender
 
-    def _remember(self, correlation_id: str, deadline: float, now: float,
-                  redelivered: bool) -> None:
+    def _remember(
+        self, correlation_id: str, deadline: float, now: float, redelivered: bool
+    ) -> None:
         if correlation_id in self._seen:
             if redelivered:
                 return
@@ -163,8 +192,15 @@ class RpcIdentity:
         self._seen[correlation_id] = deadline
 
 
-def _payload(sender: str, target: str, method: str, correlation_id: str, deadline: str,
-             caller: str, body: bytes) -> bytes:
+def _payload(
+    sender: str,
+    target: str,
+    method: str,
+    correlation_id: str,
+    deadline: str,
+    caller: str,
+    body: bytes,
+) -> bytes:
     digest = hashlib.sha256(body).hexdigest()
     fields = (_VERSION, sender, target, method, correlation_id, deadline, caller, digest)
     if any("\n" in f for f in fields):

@@ -134,8 +134,9 @@ class OutboxRelay:
         )
         return len(published)
 
-    async def publish_committed(self, collection: AsyncCollection[Document], doc_id: Any,
-                                events: Sequence[EventEnvelope]) -> None:
+    async def publish_committed(
+        self, collection: AsyncCollection[Document], doc_id: Any, events: Sequence[EventEnvelope]
+    ) -> None:
         """The fast path after a commit, without reading back what was just written: publish
         the events this process wrote and have them marked sent in the background, in
         batches. A failure is left for the relay, never raised. With `background`, the
@@ -153,8 +154,9 @@ class OutboxRelay:
         if self._publishing:
             await asyncio.gather(*self._publishing, return_exceptions=True)
 
-    async def _publish_committed(self, collection: AsyncCollection[Document], doc_id: Any,
-                                 events: Sequence[EventEnvelope]) -> None:
+    async def _publish_committed(
+        self, collection: AsyncCollection[Document], doc_id: Any, events: Sequence[EventEnvelope]
+    ) -> None:
         published: list[str] = []
         try:
             for event in events:
@@ -176,9 +178,11 @@ class OutboxRelay:
             ids = list(docs)
             event_ids = [e for events in docs.values() for e in events]
             await collection.update_many(
-                {"_id": {"$in": ids}}, {"$pull": {"outbox": {"id": {"$in": event_ids}}}})
+                {"_id": {"$in": ids}}, {"$pull": {"outbox": {"id": {"$in": event_ids}}}}
+            )
             await collection.update_many(
-                {"_id": {"$in": ids}, "outbox": {"$size": 0}}, {"$set": {"outbox_pending": False}})
+                {"_id": {"$in": ids}, "outbox": {"$size": 0}}, {"$set": {"outbox_pending": False}}
+            )
             marked += len(event_ids)
         return marked
 
@@ -210,8 +214,9 @@ class OutboxRelay:
         settled_before = _now() if everything else _now() - FAST_PATH_GRACE
         for collection in self.collections:
             # equality on the flag only: an index look-up whatever the collection's size
-            cursor = collection.find({"outbox_pending": True},
-                                     projection={"_id": 1, "outbox_at": 1}).limit(500)
+            cursor = collection.find(
+                {"outbox_pending": True}, projection={"_id": 1, "outbox_at": 1}
+            ).limit(500)
             async for doc in cursor:
                 if doc.get("outbox_at", settled_before) <= settled_before:
                     total += await self.flush(collection, doc["_id"])
@@ -226,9 +231,11 @@ class OutboxRelay:
         (a metric: a growing age means nothing publishes — broker down, relay stuck)."""
         oldest: dt.datetime | None = None
         for collection in self.collections:
-            doc = await collection.find_one({"outbox_pending": True},
-                                            projection={"_id": 0, "outbox_at": 1},
-                                            sort=[("outbox_at", 1)])
+            doc = await collection.find_one(
+                {"outbox_pending": True},
+                projection={"_id": 0, "outbox_at": 1},
+                sort=[("outbox_at", 1)],
+            )
             at = (doc or {}).get("outbox_at")
             if isinstance(at, dt.datetime) and (oldest is None or at < oldest):
                 oldest = at

@@ -44,9 +44,11 @@ async def declare_durable(
         await probe.declare_queue(name, durable=True, arguments=arguments)
     except ChannelPreconditionFailed as exc:
         compatible = False
-        log.warning("queue exists with other arguments; used as it is (delete it when "
-                    "drained to re-create it replicated)",
-                    extra={"queue": name, "error": str(exc)})
+        log.warning(
+            "queue exists with other arguments; used as it is (delete it when "
+            "drained to re-create it replicated)",
+            extra={"queue": name, "error": str(exc)},
+        )
     finally:
         with contextlib.suppress(Exception):
             await probe.close()

@@ -76,8 +76,13 @@ def rpc_queue(service: str) -> str:
 class RpcClient:
     """Calls methods of other services; one per process, safe for concurrent use."""
 
-    def __init__(self, connection: AbstractRobustConnection, *, default_timeout: float = 5.0,
-                 identity: RpcIdentity | None = None):
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        *,
+        default_timeout: float = 5.0,
+        identity: RpcIdentity | None = None,
+    ):
         self.connection = connection
         self.default_timeout = default_timeout
         self.identity = identity
@@ -133,8 +138,10 @@ class RpcClient:
     def _on_connection_lost(self, sender: object, exc: BaseException | None = None) -> None:
         pending, self._pending = self._pending, {}
         if pending:
-            log.warning("broker connection lost: calls in flight fail fast",
-                        extra={"calls": len(pending), "error": repr(exc)})
+            log.warning(
+                "broker connection lost: calls in flight fail fast",
+                extra={"calls": len(pending), "error": repr(exc)},
+            )
         for future in pending.values():
             if not future.done():
                 future.set_exception(ConnectionError("broker connection lost"))
@@ -173,10 +180,12 @@ class RpcClient:
         if not self.connection.connected.is_set():
             raise ServiceUnavailable(service=service, reason="broker unavailable")
         with tracer.start_as_current_span(
-                f"{service}.{method}", kind=SpanKind.CLIENT, record_exception=False,
-                set_status_on_exception=False,
-                attributes={"rpc.system": "guahao", "rpc.service": service,
-                            "rpc.method": method}) as span:
+            f"{service}.{method}",
+            kind=SpanKind.CLIENT,
+            record_exception=False,
+            set_status_on_exception=False,
+            attributes={"rpc.system": "guahao", "rpc.service": service, "rpc.method": method},
+        ) as span:
             try:
                 return await self._call(service, method, params, caller, timeout)
             except DomainError as exc:
@@ -185,8 +194,14 @@ class RpcClient:
                     span.set_status(StatusCode.ERROR, exc.code)
                 raise
 
-    async def _call(self, service: str, method: str, params: BaseModel | dict[str, Any] | None,
-                    caller: Caller | None, timeout: float) -> Any:
+    async def _call(
+        self,
+        service: str,
+        method: str,
+        params: BaseModel | dict[str, Any] | None,
+        caller: Caller | None,
+        timeout: float,
+    ) -> Any:
         deadline = time.time() + timeout
         correlation_id = uuid.uuid4().hex
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -223,13 +238,16 @@ class RpcClient:
                 assert self._channel is not None
                 sent = time.monotonic()
                 await self._channel.default_exchange.publish(
-                    message, routing_key=rpc_queue(service))
+                    message, routing_key=rpc_queue(service)
+                )
                 reply = await future
         except TimeoutError:
             log.info("rpc timed out", extra={"service": service, "method": method})
             self._served.discard(service)  # look again: its queue may be gone
-            if (getattr(self.connection, "clustered", False)
-                    and self._last_reply.get(service, 0.0) < sent):
+            if (
+                getattr(self.connection, "clustered", False)
+                and self._last_reply.get(service, 0.0) < sent
+            ):
                 await self._recycle_channel()
             raise ServiceUnavailable(service=service, reason="timeout") from None
         except (AMQPError, ConnectionError, RuntimeError) as exc:
@@ -262,13 +280,18 @@ class RpcServer(DrainingConsumer):
         self.identity = identity
         registry = metrics or Registry()
         self._handled = registry.counter(
-            "guahao_rpc_handled_total", "RPC requests handled by method and outcome.",
-            ("method", "outcome"))
+            "guahao_rpc_handled_total",
+            "RPC requests handled by method and outcome.",
+            ("method", "outcome"),
+        )
         self._latency = registry.histogram(
-            "guahao_rpc_handle_seconds", "RPC handling time by method.", ("method",))
+            "guahao_rpc_handle_seconds", "RPC handling time by method.", ("method",)
+        )
         self._refused = registry.counter(
-            "guahao_rpc_refused_total", "RPC requests refused unexecuted: unsigned or forged.",
-            ("reason",))
+            "guahao_rpc_refused_total",
+            "RPC requests refused unexecuted: unsigned or forged.",
+            ("reason",),
+        )
         self.connection = connection
         self.prefetch = prefetch
         self._methods: dict[str, tuple[Handler, type[BaseModel] | None]] = {}
@@ -308,8 +331,12 @@ class RpcServer(DrainingConsumer):
         self.connection.close_callbacks.add(self._forget_node_checks)
         self._channel = await self.connection.channel()
         await self._channel.set_qos(prefetch_count=self.prefetch)
-        queue = await declare_durable(self.connection, self._channel, rpc_queue(self.service),
-                                      QUORUM if self.replicated else None)
+        queue = await declare_durable(
+            self.connection,
+            self._channel,
+            rpc_queue(self.service),
+            QUORUM if self.replicated else None,
+        )
         await self._consume(queue, self._serve)
         log.info("rpc serving", extra={"queue": rpc_queue(self.service)})
 
@@ -330,22 +357,32 @@ class RpcServer(DrainingConsumer):
             if caller_raw:
                 raw = caller_raw.decode() if isinstance(caller_raw, bytes) else str(caller_raw)
                 caller = Caller.model_validate_json(raw)
-            ctx = CallContext(request_id=request_id, caller=caller, deadline=deadline,
-                              service=sender)
+            ctx = CallContext(
+                request_id=request_id, caller=caller, deadline=deadline, service=sender
+            )
             deadline_var.set(deadline)
             method = message.type or ""
             with tracer.start_as_current_span(
-                    f"{self.service}.{method if method in self._methods else 'unknown'}",
-                    context=extract(headers), kind=SpanKind.SERVER,
-                    attributes={"rpc.system": "guahao", "rpc.service": self.service,
-                                "rpc.method": method, "guahao.request_id": request_id}) as span:
+                f"{self.service}.{method if method in self._methods else 'unknown'}",
+                context=extract(headers),
+                kind=SpanKind.SERVER,
+                attributes={
+                    "rpc.system": "guahao",
+                    "rpc.service": self.service,
+                    "rpc.method": method,
+                    "guahao.request_id": request_id,
+                },
+            ) as span:
                 reply = refusal or await self._dispatch(method, message.body, ctx)
                 if "error" in reply:
                     annotate(span, error_code=str(reply["error"].get("code")))
                 # bounded: a channel stuck reconnecting must not hold a prefetch slot forever
                 async with asyncio.timeout(ANSWER_TIMEOUT):
-                    if (message.reply_to and self._channel is not None
-                            and await self._caller_node_up(headers.get(REPLY_NODE_HEADER))):
+                    if (
+                        message.reply_to
+                        and self._channel is not None
+                        and await self._caller_node_up(headers.get(REPLY_NODE_HEADER))
+                    ):
                         await self._channel.default_exchange.publish(
                             aio_pika.Message(
                                 body=encode(reply),
@@ -390,21 +427,25 @@ class RpcServer(DrainingConsumer):
         self._node_checks[node] = (now + NODE_CHECK_TTL, up)
         return up
 
-    def _authenticate(self, message: AbstractIncomingMessage
-                      ) -> tuple[dict[str, Any] | None, str | None]:
+    def _authenticate(
+        self, message: AbstractIncomingMessage
+    ) -> tuple[dict[str, Any] | None, str | None]:
         """(None, signing service) for a verified request, (error reply, None) for a refused
         one; (None, None) when this server verifies nothing (tests without an identity)."""
         if self.identity is None:
             return None, None
         try:
-            return None, self.identity.verify(self.service, message.type or "",
-                                              message.correlation_id or "",
-                                              message.headers or {}, message.body,
-                                              redelivered=bool(message.redelivered))
+            return None, self.identity.verify(
+                self.service,
+                message.type or "",
+                message.correlation_id or "",
+                message.headers or {},
+                message.body,
+                redelivered=bool(message.redelivered),
+            )
         except RefusedRequest as exc:
             self._refused.inc(exc.reason)
-            log.warning("rpc request refused", extra={"method": message.type,
-                                                      "reason": exc.reason})
+            log.warning("rpc request refused", extra={"method": message.type, "reason": exc.reason})
             return {"error": Unauthenticated("rpc request not authenticated").to_wire()}, None
 
     async def _dispatch(self, method: str, body: bytes, ctx: CallContext) -> dict[str, Any]:
@@ -418,26 +459,37 @@ class RpcServer(DrainingConsumer):
         self._latency.observe(time.perf_counter() - started, method)
         return reply
 
-    async def _invoke(self, method: str, entry: tuple[Handler, type[BaseModel] | None],
-                      body: bytes, ctx: CallContext) -> dict[str, Any]:
+    async def _invoke(
+        self,
+        method: str,
+        entry: tuple[Handler, type[BaseModel] | None],
+        body: bytes,
+        ctx: CallContext,
+    ) -> dict[str, Any]:
         handler, model = entry
         try:
             params = model.model_validate_json(body) if model is not None else None
         except ValidationError as exc:
             return {"error": ValidationFailed(fields=field_errors(exc)).to_wire()}
         # the ids an operator looks a trace up by (ids only, never PII)
-        annotate(appointment_id=getattr(params, "appointment_id", None),
-                 hospital_id=getattr(params, "hospital_id", None))
+        annotate(
+            appointment_id=getattr(params, "appointment_id", None),
+            hospital_id=getattr(params, "hospital_id", None),
+        )
         try:
             result = await handler(params, ctx)
         except DomainError as exc:
             return {"error": exc.to_wire()}
         except (ConnectionFailure, ConnectionError, TimeoutError) as exc:
             # the store or a peer is unreachable: a fast, honest 503, not a 500
-            log.warning("rpc handler lost a dependency", extra={"method": method,
-                                                                "error": repr(exc)})
-            return {"error": ServiceUnavailable(service=self.service,
-                                                reason="dependency unavailable").to_wire()}
+            log.warning(
+                "rpc handler lost a dependency", extra={"method": method, "error": repr(exc)}
+            )
+            return {
+                "error": ServiceUnavailable(
+                    service=self.service, reason="dependency unavailable"
+                ).to_wire()
+            }
         except Exception:
             log.exception("rpc handler failed", extra={"method": method})
             return {"error": Internal().to_wire()}

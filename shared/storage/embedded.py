@@ -52,8 +52,11 @@ def _apply_dotted(doc: dict[str, Any], op: str, path: str, value: Any) -> None:
 
         current = parent.get(leaf)
         if isinstance(current, list):
-            parent[leaf] = [item for item in current if not (
-                _matches_filter(item, value) if isinstance(value, dict) else item == value)]
+            parent[leaf] = [
+                item
+                for item in current
+                if not (_matches_filter(item, value) if isinstance(value, dict) else item == value)
+            ]
     elif op == "$inc":
         parent[leaf] = parent.get(leaf, 0) + value
     else:
@@ -72,14 +75,24 @@ def support_dotted_update_paths() -> None:
     from neosqlite.collection.query_helper.update_operations import UpdateOperationsMixin
 
     original: Callable[..., tuple[dict[str, Any], bool]] = (
-        UpdateOperationsMixin._perform_python_update)
+        UpdateOperationsMixin._perform_python_update
+    )
 
-    def perform(self: Any, doc_id: Any, update_spec: dict[str, Any],
-                original_doc: dict[str, Any], *args: Any, **kwargs: Any
-                ) -> tuple[dict[str, Any], bool]:
-        tops = {k.split(".", 1)[0] for op, fields in update_spec.items()
-                if op in _DOTTED_OPS and isinstance(fields, dict)
-                for k in fields if "." in k and "$" not in k}
+    def perform(
+        self: Any,
+        doc_id: Any,
+        update_spec: dict[str, Any],
+        original_doc: dict[str, Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> tuple[dict[str, Any], bool]:
+        tops = {
+            k.split(".", 1)[0]
+            for op, fields in update_spec.items()
+            if op in _DOTTED_OPS and isinstance(fields, dict)
+            for k in fields
+            if "." in k and "$" not in k
+        }
         if not tops:
             return original(self, doc_id, update_spec, original_doc, *args, **kwargs)
         work = {top: copy.deepcopy(original_doc.get(top, {})) for top in tops}
@@ -127,11 +140,16 @@ def main(argv: list[str] | None = None) -> None:
 
     sys.argv = [
         "nx-27017",
-        "--data-dir", str(args.data_dir),
-        "--host", args.host,
-        "--port", str(args.port),
-        "--pid-file", str(args.data_dir / "nx-27017.pid"),
-        "--log-file", str(args.data_dir / "nx-27017.log"),
+        "--data-dir",
+        str(args.data_dir),
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--pid-file",
+        str(args.data_dir / "nx-27017.pid"),
+        "--log-file",
+        str(args.data_dir / "nx-27017.log"),
     ]
     nx_27017.main()
 

@@ -47,8 +47,12 @@ class Lease:
         try:
             # `$and` spelled out: nx-27017 drops the `_id` term of `{_id, $or: [...]}`
             await self.collection.update_one(
-                {"$and": [{"_id": self.name},
-                          {"$or": [{"expires_at": {"$lt": now}}, {"owner": self.owner}]}]},
+                {
+                    "$and": [
+                        {"_id": self.name},
+                        {"$or": [{"expires_at": {"$lt": now}}, {"owner": self.owner}]},
+                    ]
+                },
                 {"$set": {"owner": self.owner, "expires_at": now + self.ttl}, "$inc": {"term": 1}},
                 upsert=True,
             )
@@ -89,7 +93,9 @@ class Lease:
 
 
 async def run_leased(
-    lease: Lease, work: Callable[[int], Awaitable[object]], interval: float,
+    lease: Lease,
+    work: Callable[[int], Awaitable[object]],
+    interval: float,
     idle_interval: float | None = None,
 ) -> None:
     """Run `work(term)` every `interval` seconds while this replica holds the lease. A pass

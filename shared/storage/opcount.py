@@ -15,8 +15,19 @@ from contextvars import ContextVar
 from pymongo import monitoring
 
 # the driver's own conversation with the server, not the work's
-_HOUSEKEEPING = frozenset({"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo",
-                           "saslStart", "saslContinue", "killCursors"})
+_HOUSEKEEPING = frozenset(
+    {
+        "hello",
+        "ismaster",
+        "isMaster",
+        "ping",
+        "endSessions",
+        "buildInfo",
+        "saslStart",
+        "saslContinue",
+        "killCursors",
+    }
+)
 
 _tally: ContextVar[list[str] | None] = ContextVar("store_ops", default=None)
 

@@ -38,8 +38,15 @@ def start_embedded_mongo(
     """Start nx-27017 through the type-preserving launcher; return the process and its URL."""
     port = port or free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.storage.embedded", "--data-dir", str(data_dir),
-         "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "shared.storage.embedded",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

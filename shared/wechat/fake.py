@@ -36,13 +36,24 @@ FAILABLE_ENDPOINTS = frozenset(
     {"jscode2session", "stable_token", "subscribe_send", "getuserphonenumber", "msg_sec_check"}
 )
 _ERRMSG = {
-    -1: "system error", 40001: "invalid credential, access_token is invalid or not latest",
-    40002: "invalid grant_type", 40003: "invalid openid", 40013: "invalid appid",
-    40029: "invalid code", 40037: "invalid template_id", 40125: "invalid appsecret",
-    40163: "code been used", 41001: "access_token missing", 41002: "appid missing",
-    41004: "appsecret missing", 41008: "missing code", 41030: "invalid page",
-    42001: "access_token expired", 43101: "user refuse to accept the msg",
-    45009: "reach max api daily quota limit", 47001: "data format error",
+    -1: "system error",
+    40001: "invalid credential, access_token is invalid or not latest",
+    40002: "invalid grant_type",
+    40003: "invalid openid",
+    40013: "invalid appid",
+    40029: "invalid code",
+    40037: "invalid template_id",
+    40125: "invalid appsecret",
+    40163: "code been used",
+    41001: "access_token missing",
+    41002: "appid missing",
+    41004: "appsecret missing",
+    41008: "missing code",
+    41030: "invalid page",
+    42001: "access_token expired",
+    43101: "user refuse to accept the msg",
+    45009: "reach max api daily quota limit",
+    47001: "data format error",
 }
 
 
@@ -119,8 +130,13 @@ class FakeWechat:
     """All state of the fake; its clock is real time plus an offset tests can advance."""
 
     def __init__(
-        self, *, appid: str, secret: str, templates: Iterable[FakeTemplate],
-        allowed_pages: Iterable[str] | None, blocklist: Iterable[str],
+        self,
+        *,
+        appid: str,
+        secret: str,
+        templates: Iterable[FakeTemplate],
+        allowed_pages: Iterable[str] | None,
+        blocklist: Iterable[str],
     ) -> None:
         self.appid = appid
         self.secret = secret
@@ -302,11 +318,18 @@ async def _subscribe_send(request: web.Request, fake: FakeWechat) -> dict[str, A
         raise FakeError(43101)
     fake.quota[(touser, template.template_id)] -= 1
     msgid = next(fake.msgids)
-    fake.messages.append({
-        "touser": touser, "template_id": template.template_id, "page": page, "data": data,
-        "miniprogram_state": body.get("miniprogram_state"), "lang": body.get("lang"),
-        "msgid": msgid, "at": fake.now(),
-    })
+    fake.messages.append(
+        {
+            "touser": touser,
+            "template_id": template.template_id,
+            "page": page,
+            "data": data,
+            "miniprogram_state": body.get("miniprogram_state"),
+            "lang": body.get("lang"),
+            "msgid": msgid,
+            "at": fake.now(),
+        }
+    )
     return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
 
 
@@ -315,12 +338,16 @@ async def _get_phone_number(request: web.Request, fake: FakeWechat) -> dict[str,
     code = code if isinstance(code, str) else ""
     entry = fake.redeem(fake.phone_codes, code, reused_errcode=40029)
     pure, country = entry.subject, entry.country_code
-    return {"errcode": 0, "errmsg": "ok", "phone_info": {
-        "phoneNumber": pure if country == "86" else f"+{country}{pure}",
-        "purePhoneNumber": pure,
-        "countryCode": country,
-        "watermark": {"timestamp": int(fake.now()), "appid": fake.appid},
-    }}
+    return {
+        "errcode": 0,
+        "errmsg": "ok",
+        "phone_info": {
+            "phoneNumber": pure if country == "86" else f"+{country}{pure}",
+            "purePhoneNumber": pure,
+            "countryCode": country,
+            "watermark": {"timestamp": int(fake.now()), "appid": fake.appid},
+        },
+    }
 
 
 async def _msg_sec_check(request: web.Request, fake: FakeWechat) -> dict[str, Any]:
@@ -333,8 +360,12 @@ async def _msg_sec_check(request: web.Request, fake: FakeWechat) -> dict[str, An
     if not isinstance(body.get("openid"), str) or body["openid"] not in fake.users:
         raise FakeError(40003)
     risky = any(word in content for word in fake.blocklist)
-    return {"errcode": 0, "errmsg": "ok", "trace_id": _rid(), "result": {
-        "suggest": "risky" if risky else "pass", "label": 20001 if risky else 100}}
+    return {
+        "errcode": 0,
+        "errmsg": "ok",
+        "trace_id": _rid(),
+        "result": {"suggest": "risky" if risky else "pass", "label": 20001 if risky else 100},
+    }
 
 
 def _field(body: dict[str, Any], name: str, kind: type[Any]) -> Any:
@@ -360,8 +391,11 @@ async def _mint_phone_code(request: web.Request) -> web.Response:
 
 async def _list_messages(request: web.Request) -> web.Response:
     wanted = {key: request.query[key] for key in ("touser", "template_id") if key in request.query}
-    items = [message for message in request.app[FAKE_WECHAT].messages
-             if all(message[key] == value for key, value in wanted.items())]
+    items = [
+        message
+        for message in request.app[FAKE_WECHAT].messages
+        if all(message[key] == value for key, value in wanted.items())
+    ]
     return web.json_response({"items": items})
 
 
@@ -436,17 +470,25 @@ def create_fake_app(
         allowed_pages = miniprogram_pages()
     app = web.Application()
     app[FAKE_WECHAT] = FakeWechat(
-        appid=appid, secret=secret, templates=templates, allowed_pages=allowed_pages,
+        appid=appid,
+        secret=secret,
+        templates=templates,
+        allowed_pages=allowed_pages,
         blocklist=blocklist,
     )
     add_get, add_post = app.router.add_get, app.router.add_post
-    add_get("/sns/jscode2session", _wechat_endpoint(
-        "jscode2session", _jscode2session, needs_token=False, plain_text=True))
-    add_post("/cgi-bin/stable_token", _wechat_endpoint(
-        "stable_token", _stable_token, needs_token=False))
+    add_get(
+        "/sns/jscode2session",
+        _wechat_endpoint("jscode2session", _jscode2session, needs_token=False, plain_text=True),
+    )
+    add_post(
+        "/cgi-bin/stable_token", _wechat_endpoint("stable_token", _stable_token, needs_token=False)
+    )
     add_post("/cgi-bin/message/subscribe/send", _wechat_endpoint("subscribe_send", _subscribe_send))
-    add_post("/wxa/business/getuserphonenumber", _wechat_endpoint(
-        "getuserphonenumber", _get_phone_number))
+    add_post(
+        "/wxa/business/getuserphonenumber",
+        _wechat_endpoint("getuserphonenumber", _get_phone_number),
+    )
     add_post("/wxa/msg_sec_check", _wechat_endpoint("msg_sec_check", _msg_sec_check))
     add_post("/__fake__/codes", _mint_login_code)
     add_post("/__fake__/phone_codes", _mint_phone_code)
@@ -474,10 +516,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--appid", required=True)
     parser.add_argument("--secret", required=True)
-    parser.add_argument("--allowed-page", action="append",
-                        help="a page messages may open (default: the pages of --app-json)")
-    parser.add_argument("--app-json", default=str(MINIPROGRAM_APP_JSON),
-                        help="the mini-program's app.json whose pages messages may open")
+    parser.add_argument(
+        "--allowed-page",
+        action="append",
+        help="a page messages may open (default: the pages of --app-json)",
+    )
+    parser.add_argument(
+        "--app-json",
+        default=str(MINIPROGRAM_APP_JSON),
+        help="the mini-program's app.json whose pages messages may open",
+    )
     asyncio.run(_serve(parser.parse_args(argv)))
 
 

@@ -113,9 +113,7 @@ _RULES: dict[str, Callable[[str], str | None]] = {
         lambda v: len(v) <= 8 and _CAR_NUMBER.fullmatch(v) is not None, "not a car number"
     ),
     "name": _name,
-    "phrase": _check(
-        lambda v: len(v) <= 5 and all(map(_is_cjk, v)), "not ≤5 Chinese characters"
-    ),
+    "phrase": _check(lambda v: len(v) <= 5 and all(map(_is_cjk, v)), "not ≤5 Chinese characters"),
 }
 
 KNOWN_KEYWORD_TYPES: frozenset[str] = frozenset(_RULES)

@@ -38,14 +38,24 @@ _T = TypeVar("_T")
 DEFAULT_API_BASE = "https://api.mch.weixin.qq.com"
 MAX_CLOCK_SKEW = 300.0
 TRADE_STATES = frozenset(
-    {"SUCCESS", "REFUND", "NOTPAY", "CLOSED", "REVOKED", "USERPAYING", "PAYERROR"})
+    {"SUCCESS", "REFUND", "NOTPAY", "CLOSED", "REVOKED", "USERPAYING", "PAYERROR"}
+)
 REFUND_STATUSES = frozenset({"SUCCESS", "CLOSED", "PROCESSING", "ABNORMAL"})
 EVENT_TYPES = frozenset(
-    {"TRANSACTION.SUCCESS", "REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"})
+    {"TRANSACTION.SUCCESS", "REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"}
+)
 
 __all__ = [
-    "DEFAULT_API_BASE", "InvalidNotification", "PayNotification", "PayOrder", "PayRefund",
-    "PayRejected", "PayUnavailable", "WeChatPay", "dev_pay_credentials", "pem_or_path",
+    "DEFAULT_API_BASE",
+    "InvalidNotification",
+    "PayNotification",
+    "PayOrder",
+    "PayRefund",
+    "PayRejected",
+    "PayUnavailable",
+    "WeChatPay",
+    "dev_pay_credentials",
+    "pem_or_path",
     "validate_notify_url",
 ]
 
@@ -103,8 +113,11 @@ def platform_certificates_of(value: str | None) -> dict[str, str]:
     """WECHATPAY_PLATFORM_CERTIFICATES: PEM certificates inline, or comma-separated paths."""
     if not value:
         return {}
-    text = value if "-----BEGIN" in value else "\n".join(
-        pem_or_path(path.strip()) for path in value.split(",") if path.strip())
+    text = (
+        value
+        if "-----BEGIN" in value
+        else "\n".join(pem_or_path(path.strip()) for path in value.split(",") if path.strip())
+    )
     certificates = paycrypto.certificates_by_serial(text)
     if not certificates:
         raise ValueError("WECHATPAY_PLATFORM_CERTIFICATES holds no PEM certificate")
@@ -147,8 +160,11 @@ def _order_of(data: Mapping[str, Any]) -> PayOrder:
     return PayOrder(
         out_trade_no=str(data["out_trade_no"]),
         trade_state=str(state),
-        amount_fen=(None if total is None and state not in ("SUCCESS", "REFUND")
-                    else _int(total, "amount.total")),
+        amount_fen=(
+            None
+            if total is None and state not in ("SUCCESS", "REFUND")
+            else _int(total, "amount.total")
+        ),
         transaction_id=data.get("transaction_id") or None,
         success_time=_time(data.get("success_time")),
         trade_state_desc=str(data.get("trade_state_desc", "")),
@@ -180,9 +196,18 @@ class WeChatPay:
     """
 
     def __init__(
-        self, *, api_base: str, mchid: str, appid: str, merchant_serial: str,
-        merchant_key_pem: str, apiv3_key: str, public_key_pem: str, public_key_id: str,
-        notify_url: str, timeout: float = 5.0,
+        self,
+        *,
+        api_base: str,
+        mchid: str,
+        appid: str,
+        merchant_serial: str,
+        merchant_key_pem: str,
+        apiv3_key: str,
+        public_key_pem: str,
+        public_key_id: str,
+        notify_url: str,
+        timeout: float = 5.0,
         platform_certificates: dict[str, str] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -195,7 +220,8 @@ class WeChatPay:
         self._key: rsa.RSAPrivateKey = paycrypto.load_private_key(merchant_key_pem)
         self._apiv3_key = apiv3_key
         self._verifiers: dict[str, rsa.RSAPublicKey] = {
-            public_key_id: paycrypto.load_public_key(public_key_pem)}
+            public_key_id: paycrypto.load_public_key(public_key_pem)
+        }
         for serial, pem in (platform_certificates or {}).items():
             self._verifiers[serial] = paycrypto.load_public_key(pem)
         self.notify_url = validate_notify_url(notify_url)
@@ -207,22 +233,31 @@ class WeChatPay:
     def from_settings(cls, settings: Any) -> WeChatPay:
         """The client configured by the WECHATPAY_* settings (PEMs inline or as paths);
         WECHATPAY_PLATFORM_CERTIFICATES are also accepted, for a switch-over."""
-        needed = ("wechatpay_mchid", "wechatpay_merchant_serial", "wechatpay_merchant_key",
-                  "wechatpay_apiv3_key", "wechatpay_public_key", "wechatpay_public_key_id",
-                  "wechatpay_notify_url")
+        needed = (
+            "wechatpay_mchid",
+            "wechatpay_merchant_serial",
+            "wechatpay_merchant_key",
+            "wechatpay_apiv3_key",
+            "wechatpay_public_key",
+            "wechatpay_public_key_id",
+            "wechatpay_notify_url",
+        )
         missing = [name.upper() for name in needed if not getattr(settings, name)]
         if missing:
             raise ValueError(f"WeChat Pay is not configured: set {', '.join(missing)}")
         return cls(
-            api_base=settings.wechatpay_api_base, mchid=settings.wechatpay_mchid,
-            appid=settings.wechat_appid, merchant_serial=settings.wechatpay_merchant_serial,
+            api_base=settings.wechatpay_api_base,
+            mchid=settings.wechatpay_mchid,
+            appid=settings.wechat_appid,
+            merchant_serial=settings.wechatpay_merchant_serial,
             merchant_key_pem=pem_or_path(settings.wechatpay_merchant_key),
             apiv3_key=settings.wechatpay_apiv3_key,
             public_key_pem=pem_or_path(settings.wechatpay_public_key),
             public_key_id=settings.wechatpay_public_key_id,
             notify_url=settings.wechatpay_notify_url,
             platform_certificates=platform_certificates_of(
-                settings.wechatpay_platform_certificates),
+                settings.wechatpay_platform_certificates
+            ),
         )
 
     async def close(self) -> None:
@@ -232,13 +267,21 @@ class WeChatPay:
             self._session = None
 
     async def jsapi_prepay(
-        self, *, out_trade_no: str, description: str, amount_fen: int, payer_openid: str,
+        self,
+        *,
+        out_trade_no: str,
+        description: str,
+        amount_fen: int,
+        payer_openid: str,
         time_expire: dt.datetime,
     ) -> str:
         """Create (or, with identical parameters, find again) a JSAPI order: its prepay_id."""
         body = {
-            "appid": self.appid, "mchid": self.mchid, "description": description,
-            "out_trade_no": out_trade_no, "time_expire": paycrypto.rfc3339(time_expire),
+            "appid": self.appid,
+            "mchid": self.mchid,
+            "description": description,
+            "out_trade_no": out_trade_no,
+            "time_expire": paycrypto.rfc3339(time_expire),
             "notify_url": self.notify_url,
             "amount": {"total": _int(amount_fen, "amount_fen"), "currency": "CNY"},
             "payer": {"openid": payer_openid},
@@ -255,9 +298,15 @@ class WeChatPay:
         timestamp, nonce_str = str(int(self._clock())), paycrypto.nonce()
         package = f"prepay_id={prepay_id}"
         pay_sign = paycrypto.rsa_sign(
-            self._key, paycrypto.signing_message(self.appid, timestamp, nonce_str, package))
-        return {"timeStamp": timestamp, "nonceStr": nonce_str, "package": package,
-                "signType": "RSA", "paySign": pay_sign}
+            self._key, paycrypto.signing_message(self.appid, timestamp, nonce_str, package)
+        )
+        return {
+            "timeStamp": timestamp,
+            "nonceStr": nonce_str,
+            "package": package,
+            "signType": "RSA",
+            "paySign": pay_sign,
+        }
 
     async def query_order(self, out_trade_no: str) -> PayOrder:
         """The order's current state (404 ORDER_NOT_EXIST → PayRejected)."""
@@ -277,22 +326,33 @@ class WeChatPay:
         log.debug("wechatpay order closed", extra={"out_trade_no": out_trade_no})
 
     async def refund(
-        self, *, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int,
+        self,
+        *,
+        out_trade_no: str,
+        out_refund_no: str,
+        refund_fen: int,
+        total_fen: int,
         reason: str,
     ) -> PayRefund:
         """Request a refund; the same `out_refund_no` again returns the same refund."""
         body: dict[str, Any] = {
-            "out_trade_no": out_trade_no, "out_refund_no": out_refund_no,
+            "out_trade_no": out_trade_no,
+            "out_refund_no": out_refund_no,
             "notify_url": self.notify_url,
-            "amount": {"refund": _int(refund_fen, "refund_fen"),
-                       "total": _int(total_fen, "total_fen"), "currency": "CNY"},
+            "amount": {
+                "refund": _int(refund_fen, "refund_fen"),
+                "total": _int(total_fen, "total_fen"),
+                "currency": "CNY",
+            },
         }
         if reason:
             body["reason"] = reason
         reply = await self._call("POST", "/v3/refund/domestic/refunds", body=body)
         refund = self._typed(_refund_of, reply, "refund")
-        log.debug("wechatpay refund requested",
-                  extra={"out_refund_no": out_refund_no, "status": refund.status})
+        log.debug(
+            "wechatpay refund requested",
+            extra={"out_refund_no": out_refund_no, "status": refund.status},
+        )
         return refund
 
     async def query_refund(self, out_refund_no: str) -> PayRefund:
@@ -313,8 +373,11 @@ class WeChatPay:
             if resource.get("algorithm") != "AEAD_AES_256_GCM":
                 raise ValueError("resource algorithm is not AEAD_AES_256_GCM")
             plain = paycrypto.aes_gcm_decrypt(
-                self._apiv3_key, str(resource["ciphertext"]),
-                str(resource.get("associated_data") or ""), str(resource["nonce"]))
+                self._apiv3_key,
+                str(resource["ciphertext"]),
+                str(resource.get("associated_data") or ""),
+                str(resource["nonce"]),
+            )
             data = json.loads(plain)
             event_type = str(envelope["event_type"])
             if event_type not in EVENT_TYPES:
@@ -329,10 +392,14 @@ class WeChatPay:
             else:
                 refund = _refund_of(data)
             return PayNotification(
-                id=str(envelope["id"]), event_type=event_type,
+                id=str(envelope["id"]),
+                event_type=event_type,
                 create_time=str(envelope.get("create_time", "")),
-                summary=str(envelope.get("summary", "")), resource=data, order=order,
-                refund=refund)
+                summary=str(envelope.get("summary", "")),
+                resource=data,
+                order=order,
+                refund=refund,
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InvalidNotification(f"malformed notification: {exc}") from None
 
@@ -349,7 +416,8 @@ class WeChatPay:
         if abs(self._clock() - int(timestamp)) > MAX_CLOCK_SKEW:
             return False
         return paycrypto.rsa_verify(
-            key, paycrypto.signing_message(timestamp, nonce_str, body), signature)
+            key, paycrypto.signing_message(timestamp, nonce_str, body), signature
+        )
 
     @staticmethod
     def _typed(make: Callable[[Mapping[str, Any]], _T], reply: dict[str, Any], what: str) -> _T:
@@ -364,17 +432,31 @@ class WeChatPay:
         return self._session
 
     async def _call(
-        self, method: str, path: str, *, query: Mapping[str, str] | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One signed request; the verified JSON reply ({} for 204)."""
         url = path + (f"?{urlencode(query)}" if query else "")
-        data = b"" if body is None else json.dumps(
-            body, ensure_ascii=False, separators=(",", ":")).encode()
+        data = (
+            b""
+            if body is None
+            else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        )
         headers = {
             "Authorization": paycrypto.authorization(
-                self._key, mchid=self.mchid, serial=self._serial, method=method, url=url,
-                body=data, timestamp=int(self._clock()), nonce_str=paycrypto.nonce()),
+                self._key,
+                mchid=self.mchid,
+                serial=self._serial,
+                method=method,
+                url=url,
+                body=data,
+                timestamp=int(self._clock()),
+                nonce_str=paycrypto.nonce(),
+            ),
             "Accept": "application/json",
             "User-Agent": "guahao-wechatpay/1",
         }
@@ -382,8 +464,11 @@ class WeChatPay:
             headers["Content-Type"] = "application/json"
         try:
             async with self._http().request(
-                method, URL(self._api_base + url, encoded=True), data=data or None,
-                headers=headers, timeout=self._timeout,
+                method,
+                URL(self._api_base + url, encoded=True),
+                data=data or None,
+                headers=headers,
+                timeout=self._timeout,
             ) as resp:
                 status, raw, reply_headers = resp.status, await resp.read(), resp.headers
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -391,8 +476,10 @@ class WeChatPay:
         if status >= 500 or status == 429:
             raise PayUnavailable(f"{path}: HTTP {status}")
         if not self._verified(reply_headers, raw):
-            log.warning("wechatpay response signature does not verify",
-                        extra={"path": path, "status": status})
+            log.warning(
+                "wechatpay response signature does not verify",
+                extra={"path": path, "status": status},
+            )
             raise PayUnavailable(f"{path}: response signature does not verify")
         try:
             reply = json.loads(raw) if raw else {}

@@ -53,8 +53,11 @@ def load_private_key(pem: str) -> rsa.RSAPrivateKey:
 def load_public_key(pem: str) -> rsa.RSAPublicKey:
     """An RSA public key from a PEM public key or a PEM X.509 certificate."""
     data = pem.encode()
-    key = (x509.load_pem_x509_certificate(data).public_key() if b"CERTIFICATE" in data
-           else serialization.load_pem_public_key(data))
+    key = (
+        x509.load_pem_x509_certificate(data).public_key()
+        if b"CERTIFICATE" in data
+        else serialization.load_pem_public_key(data)
+    )
     if not isinstance(key, rsa.RSAPublicKey):
         raise ValueError("not an RSA public key")
     return key
@@ -64,8 +67,9 @@ def certificates_by_serial(pems: str) -> dict[str, str]:
     """Platform certificates keyed by serial (upper-case hex, as in `Wechatpay-Serial`) from
     concatenated PEM certificates."""
     found: dict[str, str] = {}
-    for block in re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----",
-                            pems, flags=re.S):
+    for block in re.findall(
+        r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", pems, flags=re.S
+    ):
         cert = x509.load_pem_x509_certificate(block.encode())
         found[format(cert.serial_number, "X")] = block
     return found
@@ -87,13 +91,22 @@ def rsa_verify(key: rsa.RSAPublicKey, message: bytes, signature: str) -> bool:
 
 
 def authorization(
-    key: rsa.RSAPrivateKey, *, mchid: str, serial: str, method: str, url: str,
-    body: bytes, timestamp: int, nonce_str: str,
+    key: rsa.RSAPrivateKey,
+    *,
+    mchid: str,
+    serial: str,
+    method: str,
+    url: str,
+    body: bytes,
+    timestamp: int,
+    nonce_str: str,
 ) -> str:
     """The Authorization header of a request: `url` is the path with its query, as sent."""
     signature = rsa_sign(key, signing_message(method, url, str(timestamp), nonce_str, body))
-    return (f'{AUTH_SCHEME} mchid="{mchid}",nonce_str="{nonce_str}",signature="{signature}",'
-            f'timestamp="{timestamp}",serial_no="{serial}"')
+    return (
+        f'{AUTH_SCHEME} mchid="{mchid}",nonce_str="{nonce_str}",signature="{signature}",'
+        f'timestamp="{timestamp}",serial_no="{serial}"'
+    )
 
 
 def parse_authorization(header: str) -> dict[str, str] | None:
@@ -104,21 +117,22 @@ def parse_authorization(header: str) -> dict[str, str] | None:
     return dict(_AUTH_PARAM.findall(params))
 
 
-def aes_gcm_encrypt(apiv3_key: str, plaintext: bytes, associated_data: str,
-                    nonce_str: str) -> str:
+def aes_gcm_encrypt(apiv3_key: str, plaintext: bytes, associated_data: str, nonce_str: str) -> str:
     """Base64 of AEAD_AES_256_GCM ciphertext+tag, as in a notification resource."""
     sealed = AESGCM(apiv3_key.encode()).encrypt(
-        nonce_str.encode(), plaintext, associated_data.encode())
+        nonce_str.encode(), plaintext, associated_data.encode()
+    )
     return base64.b64encode(sealed).decode()
 
 
-def aes_gcm_decrypt(apiv3_key: str, ciphertext: str, associated_data: str,
-                    nonce_str: str) -> bytes:
+def aes_gcm_decrypt(apiv3_key: str, ciphertext: str, associated_data: str, nonce_str: str) -> bytes:
     """The plaintext of a resource; ValueError when it does not authenticate."""
     try:
         return AESGCM(apiv3_key.encode()).decrypt(
-            nonce_str.encode(), base64.b64decode(ciphertext, validate=True),
-            associated_data.encode())
+            nonce_str.encode(),
+            base64.b64decode(ciphertext, validate=True),
+            associated_data.encode(),
+        )
     except (InvalidTag, ValueError) as exc:
         raise ValueError("resource does not decrypt") from exc
 
@@ -129,13 +143,15 @@ def rfc3339(moment: dt.datetime) -> str:
 
 
 def private_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def public_pem(key: rsa.RSAPublicKey) -> str:
-    return key.public_bytes(serialization.Encoding.PEM,
-                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
 
 
 def _new_key() -> rsa.RSAPrivateKey:
@@ -145,11 +161,16 @@ def _new_key() -> rsa.RSAPrivateKey:
 def _platform_certificate(key: rsa.RSAPrivateKey, serial: int) -> str:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA (dev fake)")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(serial)
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=5 * 365))
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=5 * 365))
+        .sign(key, hashes.SHA256())
+    )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
@@ -169,8 +190,7 @@ def make_dev_credentials(appid: str) -> dict[str, str]:
         "merchant_key_pem": private_pem(merchant),
         "merchant_public_key_pem": public_pem(merchant.public_key()),
         "apiv3_key": nonce(32),
-        "public_key_id": "PUB_KEY_ID_" + "".join(secrets.choice(string.digits)
-                                                 for _ in range(22)),
+        "public_key_id": "PUB_KEY_ID_" + "".join(secrets.choice(string.digits) for _ in range(22)),
         "public_key_pem": public_pem(fake.public_key()),
         "wechatpay_private_key_pem": private_pem(fake),
         "platform_serial": format(platform_serial, "X"),
@@ -190,11 +210,13 @@ def dev_pay_credentials(data_dir: Path, appid: str | None = None) -> dict[str, s
     """
     if appid is None:
         from shared.settings import DEV_WECHAT_APPID
+
         appid = DEV_WECHAT_APPID
     chosen = appid
     raw, _ = create_secret_file(
         Path(data_dir) / DEV_CREDENTIALS_FILE,
-        lambda: json.dumps(make_dev_credentials(chosen)).encode())
+        lambda: json.dumps(make_dev_credentials(chosen)).encode(),
+    )
     creds: dict[str, str] = json.loads(raw)
     return creds
 

@@ -55,15 +55,25 @@ OUT_REFUND_NO = re.compile(r"[0-9A-Za-z_\-|*@]{1,64}")
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 NOTIFY_MODES = frozenset({"normal", "twice", "late", "never", "bad_signature", "tampered"})
 PAID_STATES = frozenset({"SUCCESS", "REFUND"})
-TRADE_STATE_DESC = {"NOTPAY": "订单未支付", "SUCCESS": "支付成功", "CLOSED": "订单已关闭",
-                    "REFUND": "订单发生过退款"}
+TRADE_STATE_DESC = {
+    "NOTPAY": "订单未支付",
+    "SUCCESS": "支付成功",
+    "CLOSED": "订单已关闭",
+    "REFUND": "订单发生过退款",
+}
 
 
 class FakeError(Exception):
     """A WeChat Pay refusal: HTTP status and a JSON body {code, message[, detail]}."""
 
-    def __init__(self, status: int, code: str, message: str, field_name: str | None = None,
-                 location: str = "body") -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field_name: str | None = None,
+        location: str = "body",
+    ) -> None:
         super().__init__(code)
         self.status, self.code, self.message = status, code, message
         self.detail = None if field_name is None else {"field": field_name, "location": location}
@@ -128,8 +138,14 @@ class _Refund:
 class FakeWechatPay:
     """All state of the fake: one merchant's orders, refunds and notification deliveries."""
 
-    def __init__(self, creds: dict[str, str], *, notify_retries: int = 3,
-                 notify_retry_delay: float = 0.2, refund_delay: float = 0.2) -> None:
+    def __init__(
+        self,
+        creds: dict[str, str],
+        *,
+        notify_retries: int = 3,
+        notify_retry_delay: float = 0.2,
+        refund_delay: float = 0.2,
+    ) -> None:
         self.appid, self.mchid = creds["appid"], creds["mchid"]
         self.merchant_serial = creds["merchant_serial"]
         self.merchant_key = paycrypto.load_public_key(creds["merchant_public_key_pem"])
@@ -167,8 +183,11 @@ class FakeWechatPay:
         """Wechatpay-* headers signing `body` (with the platform key after switch_serial);
         `forge` signs something else, as an attacker without the key would."""
         timestamp, nonce_str = str(int(time.time())), paycrypto.nonce()
-        key, serial = ((self.platform_key, self.platform_serial) if self.switch_serial
-                       else (self.key, self.public_key_id))
+        key, serial = (
+            (self.platform_key, self.platform_serial)
+            if self.switch_serial
+            else (self.key, self.public_key_id)
+        )
         signed = paycrypto.signing_message(timestamp, nonce_str, body + (b" " if forge else b""))
         return {
             "Wechatpay-Nonce": nonce_str,
@@ -182,8 +201,9 @@ class FakeWechatPay:
         """The merchant's Authorization header, or 401 SIGN_ERROR."""
         params = paycrypto.parse_authorization(request.headers.get("Authorization", ""))
         if params is None:
-            raise FakeError(401, "SIGN_ERROR", "Authorization 缺失或认证类型不是 "
-                            f"{paycrypto.AUTH_SCHEME}")
+            raise FakeError(
+                401, "SIGN_ERROR", f"Authorization 缺失或认证类型不是 {paycrypto.AUTH_SCHEME}"
+            )
         timestamp, nonce_str = params.get("timestamp", ""), params.get("nonce_str", "")
         if params.get("mchid") != self.mchid:
             raise FakeError(401, "SIGN_ERROR", "商户号 mchid 与签名不匹配")
@@ -194,7 +214,8 @@ class FakeWechatPay:
         if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW:
             raise FakeError(401, "SIGN_ERROR", "timestamp 与当前时间相差超过 5 分钟")
         message = paycrypto.signing_message(
-            request.method, request.raw_path, timestamp, nonce_str, raw)
+            request.method, request.raw_path, timestamp, nonce_str, raw
+        )
         if not paycrypto.rsa_verify(self.merchant_key, message, params.get("signature", "")):
             raise FakeError(401, "SIGN_ERROR", "签名错误，请检查签名串与请求体")
 
@@ -209,29 +230,46 @@ class FakeWechatPay:
 
     def transaction_resource(self, order: _Order) -> dict[str, Any]:
         reply: dict[str, Any] = {
-            "appid": order.appid, "mchid": order.mchid, "out_trade_no": order.out_trade_no,
-            "trade_type": "JSAPI", "trade_state": order.state,
-            "trade_state_desc": TRADE_STATE_DESC.get(order.state, ""), "attach": "",
+            "appid": order.appid,
+            "mchid": order.mchid,
+            "out_trade_no": order.out_trade_no,
+            "trade_type": "JSAPI",
+            "trade_state": order.state,
+            "trade_state_desc": TRADE_STATE_DESC.get(order.state, ""),
+            "attach": "",
             "payer": {"openid": order.openid},
             "amount": {"total": order.total, "currency": "CNY", "payer_currency": "CNY"},
         }
         if order.transaction_id is not None:
-            reply.update(transaction_id=order.transaction_id, bank_type="OTHERS",
-                         success_time=order.success_time)
+            reply.update(
+                transaction_id=order.transaction_id,
+                bank_type="OTHERS",
+                success_time=order.success_time,
+            )
             reply["amount"]["payer_total"] = order.total
         return reply
 
     def refund_reply(self, refund: _Refund) -> dict[str, Any]:
         reply: dict[str, Any] = {
-            "refund_id": refund.refund_id, "out_refund_no": refund.out_refund_no,
-            "transaction_id": refund.transaction_id, "out_trade_no": refund.out_trade_no,
-            "channel": "ORIGINAL", "user_received_account": "支付用户零钱",
-            "create_time": refund.create_time, "status": refund.status,
+            "refund_id": refund.refund_id,
+            "out_refund_no": refund.out_refund_no,
+            "transaction_id": refund.transaction_id,
+            "out_trade_no": refund.out_trade_no,
+            "channel": "ORIGINAL",
+            "user_received_account": "支付用户零钱",
+            "create_time": refund.create_time,
+            "status": refund.status,
             "funds_account": "AVAILABLE",
-            "amount": {"total": refund.total, "refund": refund.refund,
-                       "payer_total": refund.total, "payer_refund": refund.refund,
-                       "settlement_total": refund.total, "settlement_refund": refund.refund,
-                       "discount_refund": 0, "currency": "CNY"},
+            "amount": {
+                "total": refund.total,
+                "refund": refund.refund,
+                "payer_total": refund.total,
+                "payer_refund": refund.refund,
+                "settlement_total": refund.total,
+                "settlement_refund": refund.refund,
+                "discount_refund": 0,
+                "currency": "CNY",
+            },
         }
         if refund.success_time is not None:
             reply["success_time"] = refund.success_time
@@ -239,45 +277,80 @@ class FakeWechatPay:
 
     def refund_resource(self, refund: _Refund) -> dict[str, Any]:
         resource: dict[str, Any] = {
-            "mchid": self.mchid, "out_trade_no": refund.out_trade_no,
-            "transaction_id": refund.transaction_id, "out_refund_no": refund.out_refund_no,
-            "refund_id": refund.refund_id, "refund_status": refund.status,
+            "mchid": self.mchid,
+            "out_trade_no": refund.out_trade_no,
+            "transaction_id": refund.transaction_id,
+            "out_refund_no": refund.out_refund_no,
+            "refund_id": refund.refund_id,
+            "refund_status": refund.status,
             "user_received_account": "支付用户零钱",
-            "amount": {"total": refund.total, "refund": refund.refund,
-                       "payer_total": refund.total, "payer_refund": refund.refund},
+            "amount": {
+                "total": refund.total,
+                "refund": refund.refund,
+                "payer_total": refund.total,
+                "payer_refund": refund.refund,
+            },
         }
         if refund.success_time is not None:
             resource["success_time"] = refund.success_time
         return resource
 
     def notify_transaction(self, order: _Order) -> None:
-        self.spawn(self.deliver(order.notify, order.notify_url, "TRANSACTION.SUCCESS",
-                                "支付成功", "transaction", self.transaction_resource(order),
-                                {"out_trade_no": order.out_trade_no}))
+        self.spawn(
+            self.deliver(
+                order.notify,
+                order.notify_url,
+                "TRANSACTION.SUCCESS",
+                "支付成功",
+                "transaction",
+                self.transaction_resource(order),
+                {"out_trade_no": order.out_trade_no},
+            )
+        )
 
     def notify_refund(self, refund: _Refund) -> None:
         order = self.orders[refund.out_trade_no]
         event = f"REFUND.{refund.status}"
         summary = {"SUCCESS": "退款成功", "ABNORMAL": "退款异常", "CLOSED": "退款关闭"}
-        self.spawn(self.deliver(order.notify, refund.notify_url, event,
-                                summary.get(refund.status, ""), "refund",
-                                self.refund_resource(refund),
-                                {"out_trade_no": refund.out_trade_no,
-                                 "out_refund_no": refund.out_refund_no}))
+        self.spawn(
+            self.deliver(
+                order.notify,
+                refund.notify_url,
+                event,
+                summary.get(refund.status, ""),
+                "refund",
+                self.refund_resource(refund),
+                {"out_trade_no": refund.out_trade_no, "out_refund_no": refund.out_refund_no},
+            )
+        )
 
-    async def deliver(self, how: NotifyMode, url: str, event_type: str, summary: str,
-                      original_type: str, resource: dict[str, Any], about: dict[str, str]) -> None:
+    async def deliver(
+        self,
+        how: NotifyMode,
+        url: str,
+        event_type: str,
+        summary: str,
+        original_type: str,
+        resource: dict[str, Any],
+        about: dict[str, str],
+    ) -> None:
         """POST one notification as WeChat Pay does, retrying until a 2xx answer."""
         nonce_str = paycrypto.nonce(12)
         plain = json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode()
         envelope = {
-            "id": str(uuid.uuid4()), "create_time": paycrypto.rfc3339(dt.datetime.now(dt.UTC)),
-            "resource_type": "encrypt-resource", "event_type": event_type, "summary": summary,
+            "id": str(uuid.uuid4()),
+            "create_time": paycrypto.rfc3339(dt.datetime.now(dt.UTC)),
+            "resource_type": "encrypt-resource",
+            "event_type": event_type,
+            "summary": summary,
             "resource": {
-                "original_type": original_type, "algorithm": "AEAD_AES_256_GCM",
-                "ciphertext": paycrypto.aes_gcm_encrypt(self.apiv3_key, plain, original_type,
-                                                        nonce_str),
-                "associated_data": original_type, "nonce": nonce_str,
+                "original_type": original_type,
+                "algorithm": "AEAD_AES_256_GCM",
+                "ciphertext": paycrypto.aes_gcm_encrypt(
+                    self.apiv3_key, plain, original_type, nonce_str
+                ),
+                "associated_data": original_type,
+                "nonce": nonce_str,
             },
         }
         body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
@@ -293,10 +366,13 @@ class FakeWechatPay:
                 sent = body
                 if how.mode == "tampered":  # one byte of the id changed after signing
                     at = body.index(b'"id":"') + 6
-                    sent = body[:at] + (b"0" if body[at:at + 1] != b"0" else b"1") + body[at + 1:]
+                    sent = (
+                        body[:at] + (b"0" if body[at : at + 1] != b"0" else b"1") + body[at + 1 :]
+                    )
                 status = await self._post(url, sent, headers)
-                self.deliveries.append({**record, "copy": copy + 1, "attempt": attempt,
-                                        "status": status})
+                self.deliveries.append(
+                    {**record, "copy": copy + 1, "attempt": attempt, "status": status}
+                )
                 if isinstance(status, int) and 200 <= status < 300:
                     break
                 await asyncio.sleep(self.notify_retry_delay)
@@ -305,10 +381,16 @@ class FakeWechatPay:
         if self.http is None:
             return "no http session"
         try:
-            async with self.http.post(url, data=body, headers={
-                **headers, "Content-Type": "application/json",
-                "User-Agent": "Mozilla/4.0 (guahao WeChat Pay fake)",
-            }, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+            async with self.http.post(
+                url,
+                data=body,
+                headers={
+                    **headers,
+                    "Content-Type": "application/json",
+                    "User-Agent": "Mozilla/4.0 (guahao WeChat Pay fake)",
+                },
+                timeout=aiohttp.ClientTimeout(total=5),
+            ) as resp:
                 await resp.read()
                 return resp.status
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -340,21 +422,26 @@ def _pay_endpoint(handler: _Handler) -> Callable[[web.Request], Awaitable[web.Re
             accept = request.headers.get("Accept", "")
             if "application/json" not in accept and "*/*" not in accept:
                 raise FakeError(400, "INVALID_REQUEST", "Accept 请设置为 application/json")
-            if request.method == "POST" and not request.content_type.startswith(
-                    "application/json"):
+            if request.method == "POST" and not request.content_type.startswith("application/json"):
                 raise FakeError(400, "INVALID_REQUEST", "Content-Type 请设置为 application/json")
             fake.check_signature(request, raw)
             status, reply = await handler(request, fake, raw)
         except FakeError as exc:
             status, reply = exc.status, exc.body()
-        body = b"" if status == 204 else json.dumps(
-            reply, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {**fake.signed_headers(body, forge=fake.forge_responses),
-                   "Request-ID": str(uuid.uuid4())}
+        body = (
+            b""
+            if status == 204
+            else json.dumps(reply, ensure_ascii=False, separators=(",", ":")).encode()
+        )
+        headers = {
+            **fake.signed_headers(body, forge=fake.forge_responses),
+            "Request-ID": str(uuid.uuid4()),
+        }
         if status == 204:
             return web.Response(status=204, headers=headers)
-        return web.Response(status=status, body=body, headers=headers,
-                            content_type="application/json")
+        return web.Response(
+            status=status, body=body, headers=headers, content_type="application/json"
+        )
 
     return endpoint
 
@@ -369,8 +456,9 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _string(body: dict[str, Any], name: str, *, max_bytes: int, required: bool = True,
-            prefix: str = "") -> str:
+def _string(
+    body: dict[str, Any], name: str, *, max_bytes: int, required: bool = True, prefix: str = ""
+) -> str:
     value = body.get(name)
     if value is None and not required:
         return ""
@@ -394,8 +482,11 @@ def _notify_url(body: dict[str, Any], required: bool) -> str:
         return ""
     parts = URL(url)
     loopback = parts.host in ("127.0.0.1", "::1", "localhost")
-    if not parts.is_absolute() or parts.query_string or not (
-            parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+    if (
+        not parts.is_absolute()
+        or parts.query_string
+        or not (parts.scheme == "https" or (parts.scheme == "http" and loopback))
+    ):
         raise param_error("notify_url", "必须是 https 地址，且不能携带参数")
     return url
 
@@ -453,18 +544,30 @@ async def _jsapi(request: web.Request, fake: FakeWechatPay, raw: bytes) -> _Repl
         if order.state == "CLOSED":
             raise FakeError(400, "ORDER_CLOSED", "该订单已关闭")
         if order.params != params:
-            raise FakeError(400, "INVALID_REQUEST", "201 商户订单号重复，请核实商户订单号是否"
-                            "重复提交，或同一订单号的下单参数是否一致")
+            raise FakeError(
+                400,
+                "INVALID_REQUEST",
+                "201 商户订单号重复，请核实商户订单号是否重复提交，或同一订单号的下单参数是否一致",
+            )
         if time.time() - order.prepaid_at > PREPAY_TTL:  # prepay ids live 2 hours
             del fake.by_prepay[order.prepay_id]
             order.prepay_id, order.prepaid_at = _prepay_id(), time.time()
             fake.by_prepay[order.prepay_id] = out_trade_no
         return 200, {"prepay_id": order.prepay_id}
     order = _Order(
-        out_trade_no=out_trade_no, params=params, appid=appid, mchid=mchid,
-        description=description, total=total, openid=openid, notify_url=notify_url,
-        time_expire=time_expire, prepay_id=_prepay_id(), prepaid_at=time.time(),
-        notify=fake.take_notify_mode())
+        out_trade_no=out_trade_no,
+        params=params,
+        appid=appid,
+        mchid=mchid,
+        description=description,
+        total=total,
+        openid=openid,
+        notify_url=notify_url,
+        time_expire=time_expire,
+        prepay_id=_prepay_id(),
+        prepaid_at=time.time(),
+        notify=fake.take_notify_mode(),
+    )
     fake.orders[out_trade_no] = order
     fake.by_prepay[order.prepay_id] = out_trade_no
     return 200, {"prepay_id": order.prepay_id}
@@ -516,8 +619,9 @@ async def _refund(request: web.Request, fake: FakeWechatPay, raw: bytes) -> _Rep
     existing = fake.refunds.get(out_refund_no)
     if existing is not None:
         if existing.params != params:
-            raise FakeError(400, "INVALID_REQUEST", "退款单号 out_refund_no 重复，且参数与原退款"
-                            "申请不一致")
+            raise FakeError(
+                400, "INVALID_REQUEST", "退款单号 out_refund_no 重复，且参数与原退款申请不一致"
+            )
         return 200, fake.refund_reply(existing)
     order = fake.orders.get(out_trade_no)
     if order is None:
@@ -526,28 +630,34 @@ async def _refund(request: web.Request, fake: FakeWechatPay, raw: bytes) -> _Rep
         raise FakeError(400, "INVALID_REQUEST", "订单未支付，不能退款")
     if total_fen != order.total:
         raise param_error("amount.total", "原订单金额与订单实际金额不一致")
-    refunded = sum(fake.refunds[no].refund for no in order.refunds
-                   if fake.refunds[no].status != "CLOSED")
+    refunded = sum(
+        fake.refunds[no].refund for no in order.refunds if fake.refunds[no].status != "CLOSED"
+    )
     if refund_fen > order.total - refunded:
         raise FakeError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额")
     failure, fake.fail_next_refund = fake.fail_next_refund, None
     if failure == "system_error":
         raise FakeError(500, "SYSTEM_ERROR", "系统错误")
     refund = _Refund(
-        out_refund_no=out_refund_no, params=params,
+        out_refund_no=out_refund_no,
+        params=params,
         refund_id="50" + "".join(secrets.choice(string.digits) for _ in range(27)),
-        out_trade_no=out_trade_no, transaction_id=order.transaction_id, refund=refund_fen,
-        total=total_fen, reason=reason, notify_url=notify_url or order.notify_url,
+        out_trade_no=out_trade_no,
+        transaction_id=order.transaction_id,
+        refund=refund_fen,
+        total=total_fen,
+        reason=reason,
+        notify_url=notify_url or order.notify_url,
         create_time=paycrypto.rfc3339(dt.datetime.now(dt.UTC)),
-        outcome={"abnormal": "ABNORMAL", "closed": "CLOSED"}.get(failure or "", "SUCCESS"))
+        outcome={"abnormal": "ABNORMAL", "closed": "CLOSED"}.get(failure or "", "SUCCESS"),
+    )
     fake.refunds[out_refund_no] = refund
     order.refunds.append(out_refund_no)
     fake.spawn(fake.settle_refund(refund))
     return 200, fake.refund_reply(refund)
 
 
-async def _query_refund(request: web.Request, fake: FakeWechatPay,
-                        raw: bytes) -> _Reply:
+async def _query_refund(request: web.Request, fake: FakeWechatPay, raw: bytes) -> _Reply:
     refund = fake.refunds.get(request.match_info["out_refund_no"])
     if refund is None:
         raise FakeError(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
@@ -555,8 +665,10 @@ async def _query_refund(request: web.Request, fake: FakeWechatPay,
 
 
 def _control_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"code": code, "message": message,
-                              "errMsg": f"requestPayment:fail {message}"}, status=status)
+    return web.json_response(
+        {"code": code, "message": message, "errMsg": f"requestPayment:fail {message}"},
+        status=status,
+    )
 
 
 async def _control_pay(request: web.Request) -> web.Response:
@@ -571,8 +683,9 @@ async def _control_pay(request: web.Request) -> web.Response:
         stamp, nonce_str = body.get("timeStamp"), body.get("nonceStr")
         appid = body.get("appId", fake.appid)
         if not all(isinstance(v, str) and v for v in (package, pay_sign, stamp, nonce_str)):
-            return _control_error(400, "PARAM_ERROR", "timeStamp, nonceStr, package and "
-                                  "paySign are required strings")
+            return _control_error(
+                400, "PARAM_ERROR", "timeStamp, nonceStr, package and paySign are required strings"
+            )
         assert isinstance(package, str) and isinstance(pay_sign, str)
         if body.get("signType") != "RSA":
             return _control_error(400, "PARAM_ERROR", "signType must be RSA")
@@ -601,8 +714,13 @@ async def _control_pay(request: web.Request) -> web.Response:
     order.transaction_id = "4200" + "".join(secrets.choice(string.digits) for _ in range(24))
     order.success_time = paycrypto.rfc3339(dt.datetime.now(dt.UTC))
     fake.notify_transaction(order)
-    return web.json_response({"errMsg": "requestPayment:ok", "out_trade_no": order.out_trade_no,
-                              "transaction_id": order.transaction_id})
+    return web.json_response(
+        {
+            "errMsg": "requestPayment:ok",
+            "out_trade_no": order.out_trade_no,
+            "transaction_id": order.transaction_id,
+        }
+    )
 
 
 async def _control_behaviour(request: web.Request) -> web.Response:
@@ -626,7 +744,8 @@ async def _control_behaviour(request: web.Request) -> web.Response:
     if "fail_next_refund" in body:
         if body["fail_next_refund"] not in ("system_error", "abnormal", "closed", None):
             raise web.HTTPBadRequest(
-                text="fail_next_refund: system_error | abnormal | closed | null")
+                text="fail_next_refund: system_error | abnormal | closed | null"
+            )
         fake.fail_next_refund = body["fail_next_refund"]
     try:
         for name in ("slow", "refund_delay", "notify_retry_delay"):
@@ -643,13 +762,17 @@ async def _control_behaviour(request: web.Request) -> web.Response:
 
 
 def _behaviour(fake: FakeWechatPay) -> dict[str, Any]:
-    return {"global_notify": asdict(fake.global_notify),
-            "next_notify": None if fake.next_notify is None else asdict(fake.next_notify),
-            "fail_next_refund": fake.fail_next_refund, "slow": fake.slow,
-            "switch_serial": fake.switch_serial, "forge_responses": fake.forge_responses,
-            "refund_delay": fake.refund_delay,
-            "notify_retries": fake.notify_retries,
-            "notify_retry_delay": fake.notify_retry_delay}
+    return {
+        "global_notify": asdict(fake.global_notify),
+        "next_notify": None if fake.next_notify is None else asdict(fake.next_notify),
+        "fail_next_refund": fake.fail_next_refund,
+        "slow": fake.slow,
+        "switch_serial": fake.switch_serial,
+        "forge_responses": fake.forge_responses,
+        "refund_delay": fake.refund_delay,
+        "notify_retries": fake.notify_retries,
+        "notify_retry_delay": fake.notify_retry_delay,
+    }
 
 
 async def _control_renotify(request: web.Request) -> web.Response:
@@ -667,22 +790,34 @@ async def _control_renotify(request: web.Request) -> web.Response:
 
 
 def _order_view(fake: FakeWechatPay, order: _Order) -> dict[str, Any]:
-    return {"out_trade_no": order.out_trade_no, "prepay_id": order.prepay_id,
-            "state": order.state, "transaction_id": order.transaction_id,
-            "total": order.total, "description": order.description, "openid": order.openid,
-            "notify_url": order.notify_url, "time_expire": paycrypto.rfc3339(order.time_expire),
-            "success_time": order.success_time, "notify": asdict(order.notify),
-            "refunds": [fake.refund_reply(fake.refunds[no]) for no in order.refunds]}
+    return {
+        "out_trade_no": order.out_trade_no,
+        "prepay_id": order.prepay_id,
+        "state": order.state,
+        "transaction_id": order.transaction_id,
+        "total": order.total,
+        "description": order.description,
+        "openid": order.openid,
+        "notify_url": order.notify_url,
+        "time_expire": paycrypto.rfc3339(order.time_expire),
+        "success_time": order.success_time,
+        "notify": asdict(order.notify),
+        "refunds": [fake.refund_reply(fake.refunds[no]) for no in order.refunds],
+    }
 
 
 async def _control_orders(request: web.Request) -> web.Response:
     fake = request.app[FAKE_PAY]
     wanted = request.query.get("out_trade_no")
-    orders = [_order_view(fake, order) for order in fake.orders.values()
-              if wanted is None or order.out_trade_no == wanted]
+    orders = [
+        _order_view(fake, order)
+        for order in fake.orders.values()
+        if wanted is None or order.out_trade_no == wanted
+    ]
     deliveries = [d for d in fake.deliveries if wanted is None or d["out_trade_no"] == wanted]
-    return web.json_response({"orders": orders, "deliveries": deliveries,
-                              "behaviour": _behaviour(fake)})
+    return web.json_response(
+        {"orders": orders, "deliveries": deliveries, "behaviour": _behaviour(fake)}
+    )
 
 
 async def _control_reset(request: web.Request) -> web.Response:
@@ -690,14 +825,22 @@ async def _control_reset(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-def create_payfake_app(creds: dict[str, str], *, notify_retries: int = 3,
-                       notify_retry_delay: float = 0.2,
-                       refund_delay: float = 0.2) -> web.Application:
+def create_payfake_app(
+    creds: dict[str, str],
+    *,
+    notify_retries: int = 3,
+    notify_retry_delay: float = 0.2,
+    refund_delay: float = 0.2,
+) -> web.Application:
     """The fake WeChat Pay for one merchant and mini-program, keyed by `creds` (the dict of
     `paycrypto.make_dev_credentials`)."""
     app = web.Application()
-    fake = FakeWechatPay(creds, notify_retries=notify_retries,
-                         notify_retry_delay=notify_retry_delay, refund_delay=refund_delay)
+    fake = FakeWechatPay(
+        creds,
+        notify_retries=notify_retries,
+        notify_retry_delay=notify_retry_delay,
+        refund_delay=refund_delay,
+    )
     app[FAKE_PAY] = fake
 
     async def notifier(app: web.Application) -> AsyncIterator[None]:
@@ -728,9 +871,12 @@ async def _serve(args: argparse.Namespace) -> None:
     creds = paycrypto.read_credentials(Path(args.credentials))
     if args.appid:
         creds["appid"] = args.appid
-    app = create_payfake_app(creds, notify_retries=args.notify_retries,
-                             notify_retry_delay=args.notify_retry_delay,
-                             refund_delay=args.refund_delay)
+    app = create_payfake_app(
+        creds,
+        notify_retries=args.notify_retries,
+        notify_retry_delay=args.notify_retry_delay,
+        refund_delay=args.refund_delay,
+    )
     await serve_until_signalled(app, host=args.host, port=args.port, name="wechatpay-fake")
 
 
@@ -739,8 +885,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m shared.wechat.payfake", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--credentials", required=True,
-                        help="credentials JSON file, or a data dir holding the dev set")
+    parser.add_argument(
+        "--credentials",
+        required=True,
+        help="credentials JSON file, or a data dir holding the dev set",
+    )
     parser.add_argument("--appid", help="the mini-program appid (default: the credentials')")
     parser.add_argument("--notify-retries", type=int, default=3)
     parser.add_argument("--notify-retry-delay", type=float, default=0.2)
