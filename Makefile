@@ -54,6 +54,7 @@ test-fast: venv
 
 lint: venv
 	$(PY) -m ruff check shared gateway services tests bench
+	$(PY) -m ruff format --check shared gateway services tests bench
 	$(PY) -m mypy
 
 bench: venv
